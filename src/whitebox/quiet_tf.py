@@ -1,0 +1,29 @@
+"""Import TensorFlow without its start-up chatter, for the command lines.
+
+TensorFlow 2.21 prints oneDNN and CUDA notices to fd 2 before its logging is configured, so
+TF_CPP_MIN_LOG_LEVEL cannot hide them. They are captured here and shown only if the import
+fails.
+"""
+import os
+import sys
+import tempfile
+
+
+def import_tensorflow():
+    """Import and return tensorflow with fd 2 captured during the import."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            import tensorflow as tf
+        except BaseException:
+            os.dup2(saved, 2)
+            capture.seek(0)
+            sys.stderr.write(capture.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+    return tf
