@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Cartoonize photos with the White-box Cartoonization generator (see --help)."""
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent
+sys.path.insert(0, str(REPO / "src"))
+
+DESCRIPTION = """\
+Cartoonize photos with the authors' pretrained generator (or your own checkpoint).
+
+The defaults reproduce the reference's test code: images are read as BGR with OpenCV, the short
+side is capped at 720 pixels (INTER_AREA), the image is cropped to the top-left multiple of 8,
+the generator runs, a photo-guided filter (r=1, eps=5e-3) is applied, and the result is
+truncated to 8 bits and written under the same file name in the output folder.
+
+Bad inputs (corrupt, truncated, empty, unreadable, non-image, smaller than 8x8) are reported on
+one line each and skipped; inputs are never overwritten; outputs are written atomically. The
+exit code is 0 only if every input succeeded (existing outputs skipped without --overwrite do
+not count as failures), 1 if any input failed, 2 for a usage or weights error.
+"""
+
+EPILOG = """\
+weights: --weights takes a TF1 checkpoint folder laid out like the authors' saved_models/
+(checkpoint + model-33999.index + model-33999.data-00000-of-00001), a checkpoint prefix, or a
+checkpoint written by train.py. Without --weights, pretrained/ is used when it holds a
+checkpoint; otherwise the authors' checkpoint is downloaded once from their repository (pinned
+commit, verified by git blob id) into the user cache ($WHITEBOX_HOME, default
+~/.cache/whitebox-cartoon) and reused after that. The authors publish it under CC BY-NC-SA 4.0
+(non-commercial use). See pretrained/README.md for the manual route.
+
+example: python cartoonize.py --input photos/ --output cartoons/ --format png
+"""
+
+
+def parse_args(argv=None):
+    from whitebox.quiet_tf import import_tensorflow
+
+    import_tensorflow()
+    from whitebox.inference import MAX_SHORT_SIDE, TILE_CORE, TILE_MARGIN, TILE_MEMORY_NOTE
+
+    p = argparse.ArgumentParser(
+        prog="cartoonize.py", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH",
+                   help="image files and/or folders of images")
+    p.add_argument("--output", "-o", required=True, metavar="DIR",
+                   help="output folder (created if missing)")
+    p.add_argument("--weights", "-w", metavar="PATH",
+                   help="checkpoint folder or prefix (default: pretrained/)")
+    p.add_argument("--format", choices=["same", "png", "jpg"], default="same",
+                   help="output format: 'same' keeps each input's name and format (default); "
+                        "'png' is lossless and 'jpg' small, both under the input's name with "
+                        "the new extension")
+    p.add_argument("--recursive", "-r", action="store_true",
+                   help="descend into sub-folders and mirror the tree under --output")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing outputs (default: skip them)")
+    p.add_argument("--max-short-side", type=int, default=MAX_SHORT_SIDE, metavar="N",
+                   help=f"downscale images whose short side exceeds N pixels (default "
+                        f"{MAX_SHORT_SIDE}, as the reference). 0 keeps full resolution: images "
+                        f"larger than one {TILE_CORE + 2 * TILE_MARGIN}x"
+                        f"{TILE_CORE + 2 * TILE_MARGIN} window run in {TILE_CORE}-pixel tiles "
+                        f"with {TILE_MARGIN}-pixel overlaps, so the network's working memory "
+                        f"stays at {TILE_MEMORY_NOTE} whatever the image size (plus about 30 "
+                        f"bytes per pixel for the image itself)")
+    p.add_argument("--no-guided-filter", action="store_true",
+                   help="skip the photo-guided filter after the generator (the reference "
+                        "always applies it)")
+    p.add_argument("--offline", action="store_true",
+                   help="never download weights (also WHITEBOX_OFFLINE=1)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    if args.max_short_side < 0:
+        p.error("--max-short-side must be 0 or positive")
+    return args
+
+
+def find_weights(requested, offline):
+    """The checkpoint to load: --weights, else pretrained/ when it holds one, else the
+    authors' checkpoint from the user cache (downloaded on first use)."""
+    from whitebox.checkpoints import CheckpointError, resolve_prefix
+    from whitebox.weights import ensure_official_weights
+
+    if requested:
+        return requested
+    try:
+        return resolve_prefix(REPO / "pretrained")
+    except CheckpointError:
+        return ensure_official_weights(offline=offline or None)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from whitebox.batch import plan_jobs, run_plan
+    from whitebox.checkpoints import CheckpointError, load_generator
+    from whitebox.inference import Cartoonizer
+    from whitebox.network import Generator
+    from whitebox.weights import WeightsUnavailable
+
+    generator = Generator()
+    try:
+        load_generator(generator, find_weights(args.weights, args.offline))
+    except (CheckpointError, WeightsUnavailable) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    cartoonizer = Cartoonizer(generator, use_guided_filter=not args.no_guided_filter,
+                              max_short_side=args.max_short_side)
+    plan = plan_jobs(args.input, args.output, fmt=args.format, recursive=args.recursive,
+                     overwrite=args.overwrite)
+    summary = run_plan(plan, cartoonizer.cartoonize, progress=not args.quiet)
+    return 0 if summary["failed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

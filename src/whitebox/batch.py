@@ -1,0 +1,162 @@
+"""The folder loop of cartoonize.py: which output each input gets, then read -> cartoonize ->
+write for every file, one failure never stopping the others.
+
+Decoding of the next image and encoding of the last one run in worker threads while the
+generator works on the current one.
+"""
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from whitebox.image_io import IMAGE_EXTENSIONS, ImageError, read_bgr, write_atomic
+
+FORMATS = {"png": ".png", "jpg": ".jpg"}
+
+
+@dataclass
+class Job:
+    """One input file and the output path planned for it."""
+    source: Path
+    target: Path
+
+
+@dataclass
+class Plan:
+    """Jobs to run, plus inputs already settled: (path, reason) lists."""
+    jobs: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    failed: list = field(default_factory=list)
+
+
+def _target_name(relative, fmt):
+    """Output path relative to the output folder: same name, or the format's extension."""
+    return relative if fmt == "same" else relative.with_suffix(FORMATS[fmt])
+
+
+def _folder_files(folder, recursive, exclude):
+    """(file, path relative to folder) for visible image files, sorted; and ignored others."""
+    images, others = [], []
+    walker = os.walk(folder) if recursive else [(folder, [], os.listdir(folder))]
+    for root, dirs, names in walker:
+        root = Path(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and (root / d).resolve() != exclude)
+        for name in sorted(names):
+            path = root / name
+            if name.startswith(".") or not path.is_file():
+                continue
+            bucket = images if path.suffix.lower() in IMAGE_EXTENSIONS else others
+            bucket.append((path, path.relative_to(folder)))
+    return images, others
+
+
+def plan_jobs(inputs, output_dir, fmt="same", recursive=False, overwrite=False):
+    """Decide the output of every input; nothing is read or written here.
+
+    inputs: files or folders. A folder contributes its image files (by extension; with
+    `recursive`, its whole tree, mirrored under output_dir). Refused: outputs that would
+    overwrite an input, two inputs with one output. Skipped: existing outputs unless
+    `overwrite`, files in folders without an image extension.
+    """
+    output_dir = Path(output_dir)
+    out_resolved = output_dir.resolve()
+    plan, claimed = Plan(), {}
+    candidates = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            images, others = _folder_files(item, recursive, out_resolved)
+            candidates += images
+            plan.skipped += [(p, "not an image file extension") for p, _ in others]
+        elif item.exists():
+            candidates.append((item, Path(item.name)))
+        else:
+            plan.failed.append((item, "no such file or folder"))
+    sources = {p.resolve() for p, _ in candidates}
+    for source, relative in candidates:
+        target = output_dir / _target_name(relative, fmt)
+        resolved = target.resolve()
+        if resolved in sources:
+            plan.failed.append((source, f"output {target} would overwrite an input"))
+        elif resolved in claimed:
+            plan.failed.append((source, f"output {target} is already the output of "
+                                        f"{claimed[resolved]}"))
+        elif target.exists() and not overwrite:
+            claimed[resolved] = source
+            plan.skipped.append((source, f"output {target} exists (use --overwrite)"))
+        else:
+            claimed[resolved] = source
+            plan.jobs.append(Job(source, target))
+    return plan
+
+
+def _load(job):
+    """Read a job's input; returns (image, None) or (None, reason)."""
+    try:
+        return read_bgr(job.source), None
+    except ImageError as err:
+        return None, str(err)
+
+
+def _save(job, image):
+    """Write a job's output; returns None or the reason it failed."""
+    try:
+        write_atomic(job.target, image)
+        return None
+    except ImageError as err:
+        return str(err)
+    except OSError as err:
+        return f"cannot write {job.target}: {err.strerror or err}"
+
+
+def run_plan(plan, cartoonize, progress=True):
+    """Run every job with `cartoonize` (uint8 BGR -> uint8 BGR); report and count.
+
+    Prints one line per skipped or failed input ('skipped PATH: reason' / 'failed PATH:
+    reason') and a closing summary, all to stderr. Returns the counts as a dict with keys
+    done, skipped, failed, seconds.
+    """
+    start = time.perf_counter()
+    bar = tqdm(total=len(plan.jobs), unit="img", disable=not progress or not plan.jobs,
+               dynamic_ncols=True)
+    for path, reason in plan.skipped:
+        bar.write(f"skipped {path}: {reason}", file=sys.stderr)
+    failed = list(plan.failed)
+    for path, reason in failed:
+        bar.write(f"failed {path}: {reason}", file=sys.stderr)
+    done = 0
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        loads = [pool.submit(_load, job) for job in plan.jobs[:2]]
+        saves = []
+        for i, job in enumerate(plan.jobs):
+            image, reason = loads[i].result()
+            loads[i] = None
+            if i + 2 < len(plan.jobs):
+                loads.append(pool.submit(_load, plan.jobs[i + 2]))
+            if reason is None:
+                try:
+                    saves.append((job, pool.submit(_save, job, cartoonize(image))))
+                except ValueError as err:
+                    reason = str(err)
+            if reason is not None:
+                failed.append((job.source, reason))
+                bar.write(f"failed {job.source}: {reason}", file=sys.stderr)
+            bar.update(1)
+        for job, future in saves:
+            reason = future.result()
+            if reason is None:
+                done += 1
+            else:
+                failed.append((job.source, reason))
+                bar.write(f"failed {job.source}: {reason}", file=sys.stderr)
+    bar.close()
+    seconds = time.perf_counter() - start
+    summary = dict(done=done, skipped=len(plan.skipped), failed=len(failed),
+                   seconds=round(seconds, 2))
+    tqdm.write(f"done {done}, skipped {summary['skipped']}, failed {summary['failed']} "
+               f"in {seconds:.1f} s", file=sys.stderr)
+    return summary
