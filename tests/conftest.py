@@ -1,0 +1,57 @@
+"""Fixtures shared by the test modules: the ../shared folder and small checkpoints."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def shared_path(*parts):
+    """A path under ../shared, or skip the test saying what is missing."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the project's ../shared folder), which is absent here")
+    return path
+
+
+def write_tf1_checkpoint(prefix, variables):
+    """Write {name: array} as a TF1 checkpoint with tf.compat.v1.train.Saver, as the
+    authors' code did; returns the prefix."""
+    import tensorflow as tf
+
+    graph = tf.Graph()
+    with graph.as_default():
+        tf_vars = [tf.compat.v1.Variable(value, name=name) for name, value in variables.items()]
+        saver = tf.compat.v1.train.Saver(var_list=tf_vars)
+        with tf.compat.v1.Session(graph=graph) as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            saver.save(sess, str(prefix), write_meta_graph=False)
+    return str(prefix)
+
+
+def random_generator_values(seed=0, scale=0.05):
+    """{official name: random float32 array} for every generator variable."""
+    from whitebox.network import Generator
+
+    rng = np.random.default_rng(seed)
+    return {name: (rng.standard_normal(var.shape.as_list()) * scale).astype(np.float32)
+            for name, var in Generator().named_variables().items()}
+
+
+@pytest.fixture(scope="session")
+def tf1_checkpoint(tmp_path_factory):
+    """A folder laid out like the authors' saved_models/ with random generator weights.
+
+    Returns (folder, {name: array})."""
+    folder = tmp_path_factory.mktemp("saved_models")
+    values = random_generator_values()
+    write_tf1_checkpoint(folder / "model-33999", values)
+    return folder, values
+
+
+@pytest.fixture(scope="session")
+def official_weights():
+    """The authors' generator rebuilt in ../shared/weights/whitebox_official."""
+    return shared_path("weights", "whitebox_official")
