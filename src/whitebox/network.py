@@ -101,3 +101,91 @@ class Generator(tf.Module):
     def named_variables(self):
         """{checkpoint name: tf.Variable}, e.g. 'generator/Conv/weights'."""
         return {v.name.split(":")[0]: v for v in self.trainable_variables}
+
+
+# --------------------------------------------------------------------------------------------
+# Discriminator (`disc_sn`, patch=True, channel=32) with the reference's spectral normalisation.
+# --------------------------------------------------------------------------------------------
+
+def _l2_normalize_all(t):
+    """Divide `t` by its Frobenius norm (over every element), floor 1e-12 on the squared norm."""
+    return t * tf.math.rsqrt(tf.maximum(tf.reduce_sum(tf.square(t)), 1e-12))
+
+
+class SpectralConv2D(tf.Module):
+    """A convolution whose kernel is divided by an estimate of its largest singular value.
+
+    Trainable variables: the raw kernel `<scope>/kernel` [k, k, in, out] (Glorot uniform) and
+    `<scope>/bias` [out] (zeros). Non-trainable: `<scope>/u` [1, out] (standard normal), the
+    power-iteration vector. Every call runs one power iteration on the kernel viewed as a
+    [k*k*in, out] matrix W, starting from the stored u:
+        v = normalise(u W^T),  u' = normalise(v W),  sigma = v W u'^T  (u', v without gradient)
+    stores u' in `u`, and convolves with W / sigma. The gradient reaches W both directly and
+    through sigma; W itself is never overwritten (unlike tfa/Keras SpectralNormalization, which
+    write W/sigma back into the kernel).
+    """
+
+    def __init__(self, scope, kernel_size, in_channels, out_channels, stride=1):
+        super().__init__(name=None)
+        self.scope = scope
+        self.stride = stride
+        shape = [kernel_size, kernel_size, in_channels, out_channels]
+        self.kernel = tf.Variable(tf.keras.initializers.GlorotUniform()(shape),
+                                  name=f"{scope}/kernel")
+        self.bias = tf.Variable(tf.zeros([out_channels]), name=f"{scope}/bias")
+        self.u = tf.Variable(tf.keras.initializers.RandomNormal(stddev=1.0)([1, out_channels]),
+                             trainable=False, name=f"{scope}/u")
+
+    def sigma_and_next_u(self):
+        """(sigma [1, 1] differentiable w.r.t. the kernel, next u [1, out] without gradient)."""
+        w = tf.reshape(self.kernel, [-1, self.kernel.shape[-1]])
+        v = tf.stop_gradient(_l2_normalize_all(tf.matmul(self.u, w, transpose_b=True)))
+        u_next = tf.stop_gradient(_l2_normalize_all(tf.matmul(v, w)))
+        sigma = tf.matmul(tf.matmul(v, w), u_next, transpose_b=True)
+        return sigma, u_next
+
+    def normalized_kernel(self):
+        """Advance u by one power iteration and return kernel / sigma (same shape as kernel)."""
+        sigma, u_next = self.sigma_and_next_u()
+        self.u.assign(u_next)
+        return self.kernel / sigma[0, 0]
+
+    def __call__(self, x):
+        """x: [N, H, W, in] -> [N, ceil(H/stride), ceil(W/stride), out]; advances u once."""
+        y = tf.nn.conv2d(x, self.normalized_kernel(), strides=self.stride, padding="SAME")
+        return y + self.bias
+
+
+class Discriminator(tf.Module):
+    """The reference's `disc_sn` with patch=True: a patch discriminator with spectral norm.
+
+    For k in 0, 1, 2: conv 3x3 stride 2 with channel*2^k filters -> lrelu -> conv 3x3 stride 1
+    -> lrelu; then conv 1x1 -> 1 channel. Variables `<name>/conv{k}_{1,2}/{kernel,bias,u}` and
+    `<name>/conv_out/...`, as the reference's scopes (`disc_gray`, `disc_blur`) name them.
+
+    Input [N, H, W, in_channels] -> patch logits [N, ceil(H/8), ceil(W/8), 1], no sigmoid.
+    Every call advances each layer's u by one power iteration: the reference's two calls per
+    graph run (real and fake) both start from the same stored u, which one call on the batch
+    concatenation [real; fake] reproduces (see training.py).
+    """
+
+    def __init__(self, in_channels, channel=32, name="disc_gray"):
+        super().__init__(name=None)
+        self.scope = name
+        self.layers = []
+        c_in = in_channels
+        for k in range(3):
+            c = channel * 2 ** k
+            self.layers.append(SpectralConv2D(f"{name}/conv{k}_1", 3, c_in, c, stride=2))
+            self.layers.append(SpectralConv2D(f"{name}/conv{k}_2", 3, c, c))
+            c_in = c
+        self.out = SpectralConv2D(f"{name}/conv_out", 1, c_in, 1)
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = lrelu(layer(x))
+        return self.out(x)
+
+    def named_variables(self):
+        """{reference name: tf.Variable} for kernels, biases and u vectors."""
+        return {v.name.split(":")[0]: v for v in self.variables}

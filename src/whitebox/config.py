@@ -1,0 +1,151 @@
+"""Run configuration for pre-training and adversarial training, one dataclass per command.
+
+Defaults are the reference's (`train_code/pretrain.py`, `train_code/train.py`). The F_st
+switch, the loss-weight presets and the per-term off switches live here and nowhere else; the
+training code reads them from a `TrainConfig`.
+"""
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+# Loss terms of the generator objective, by the paper's names. The reference's TensorBoard
+# names for the same terms: surface = g_loss_blur, texture = g_loss_gray,
+# structure = superpixel_loss, content = photo_loss, tv = tv_loss.
+TERMS = ("surface", "texture", "structure", "content", "tv")
+
+# g_total = 1e4*tv + 0.1*g_blur + 1*g_gray + 200*(photo + superpixel), as train.py writes it.
+CODE_WEIGHTS = {"surface": 0.1, "texture": 1.0, "structure": 200.0, "content": 200.0,
+                "tv": 1e4}
+# lambda_1..lambda_5 of the paper, as REFERENCE.md section 8 lists them. Up to a factor 10 on the
+# adversarial and VGG terms they equal the code's; the tv weight is relatively 10x smaller.
+PAPER_WEIGHTS = {"surface": 1.0, "texture": 10.0, "structure": 2000.0, "content": 2000.0,
+                 "tv": 1e4}
+PRESETS = {"code": CODE_WEIGHTS, "paper": PAPER_WEIGHTS}
+
+SUPERPIXEL_METHODS = ("slic", "selective")
+# How the two calls per graph run of each spectral-norm discriminator advance u.
+#   joint: one call on [real; fake], u advances once per discriminator per step, as TF1 did.
+#   separate: two calls (real, then fake), u advances twice per step (plain eager semantics).
+SN_MODES = ("joint", "separate")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work; the message names the field."""
+
+
+@dataclass
+class CommonConfig:
+    """Fields shared by both commands."""
+    data_lists: str = "data_lists"
+    out_dir: str = "runs/pretrain"
+    batch_size: int = 16
+    patch_size: int = 256
+    iterations: int = 50000
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.99
+    adam_epsilon: float = 1e-8          # TF1's AdamOptimizer default (Keras defaults to 1e-7)
+    face_every: int = 5                 # face batch when iteration % face_every == 0
+    seed: int = 0
+    save_every: int = 500
+    keep_checkpoints: int = 20
+    sample_every: int = 500
+    print_every: int = 50
+    resume: bool = False
+    deterministic: bool = False         # tf.config.experimental.enable_op_determinism()
+
+    def validate(self):
+        for name in ("batch_size", "patch_size", "iterations", "save_every",
+                     "keep_checkpoints", "sample_every", "print_every", "face_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.patch_size % 8:
+            raise ConfigError(f"patch_size must be a multiple of 8, got {self.patch_size}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+
+    def to_json(self):
+        return json.dumps({"command": self.command, **dataclasses.asdict(self)}, indent=2,
+                          sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values):
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names - {"command"})
+        if unknown:
+            raise ConfigError(f"unknown {cls.__name__} fields: {', '.join(unknown)}")
+        return cls(**{k: v for k, v in values.items() if k in names})
+
+
+@dataclass
+class PretrainConfig(CommonConfig):
+    """`train_code/pretrain.py`: L1 reconstruction of the photo by the raw generator."""
+    command = "pretrain"
+
+
+@dataclass
+class TrainConfig(CommonConfig):
+    """`train_code/train.py`: adversarial training with the white-box representations."""
+    command = "train"
+    out_dir: str = "runs/train"
+    iterations: int = 100000
+    init_from: str = ""                 # pre-trained generator: our checkpoint or a TF1 one
+    vgg: str = ""                       # vgg19_no_fc.npz/.npy or Keras notop .h5
+    trust_pickle: bool = False          # needed to read a pickled .npy
+    # The F_st switch (REFERENCE.md section 9). True = the authors' code: every loss term and
+    # the superpixel step see gf(photo, G(photo), r=1, eps=1e-2). False = the paper: they all
+    # see the raw G(photo).
+    fst_in_losses: bool = True
+    fst_radius: int = 1
+    fst_eps: float = 1e-2
+    loss_weights: str = "code"          # preset: code | paper
+    weights: dict = field(default_factory=dict)   # per-term overrides of the preset
+    disabled: list = field(default_factory=list)  # terms switched off (ablations)
+    superpixel: str = "slic"            # slic | selective (selective search, power 1.2)
+    superpixel_segments: int = 200
+    superpixel_jobs: int = 0            # 0 = one joblib worker per image, as the reference
+    sn_mode: str = "joint"
+    disc_channel: int = 32
+
+    def validate(self):
+        super().validate()
+        if self.loss_weights not in PRESETS:
+            raise ConfigError(f"loss_weights must be one of {sorted(PRESETS)}, "
+                              f"got {self.loss_weights!r}")
+        for term in list(self.weights) + list(self.disabled):
+            if term not in TERMS:
+                raise ConfigError(f"unknown loss term {term!r}; terms are {', '.join(TERMS)}")
+        if self.superpixel not in SUPERPIXEL_METHODS:
+            raise ConfigError(f"superpixel must be one of {SUPERPIXEL_METHODS}, "
+                              f"got {self.superpixel!r}")
+        if self.sn_mode not in SN_MODES:
+            raise ConfigError(f"sn_mode must be one of {SN_MODES}, got {self.sn_mode!r}")
+        if not self.vgg and self.active_weights().keys() & {"content", "structure"}:
+            raise ConfigError("vgg: a VGG19 weights file is needed for the content and "
+                              "structure terms (--vgg PATH), or switch both terms off")
+
+    def active_weights(self):
+        """{term: weight} of the terms that are on (preset, then overrides, minus disabled)."""
+        weights = dict(PRESETS[self.loss_weights])
+        weights.update({k: float(v) for k, v in self.weights.items()})
+        return {k: v for k, v in weights.items() if k not in self.disabled}
+
+
+def config_from_json(text):
+    """A PretrainConfig or TrainConfig from `to_json` output."""
+    values = json.loads(text)
+    command = values.get("command")
+    classes = {"pretrain": PretrainConfig, "train": TrainConfig}
+    if command not in classes:
+        raise ConfigError(f"config JSON has no valid 'command' (got {command!r})")
+    return classes[command].from_dict(values)
+
+
+# Fields that may differ between a run and its resumption.
+RESUMABLE_CHANGES = ("resume", "iterations", "print_every", "sample_every")
+
+
+def resume_mismatches(saved, current):
+    """Names of fields (other than RESUMABLE_CHANGES) whose values differ between two configs."""
+    a, b = dataclasses.asdict(saved), dataclasses.asdict(current)
+    return sorted(k for k in a if k not in RESUMABLE_CHANGES and a[k] != b.get(k))

@@ -1,0 +1,62 @@
+"""Small stand-ins shared by the training tests: tiny VGG weights, image folders, data lists."""
+import sys
+import types
+
+import cv2
+import numpy as np
+
+TINY_CHANNELS = {"conv1": 4, "conv2": 6, "conv3": 8, "conv4": 8}
+
+
+def tiny_vgg_weights(seed=0):
+    from whitebox import vgg
+    return vgg.random_weights(seed, TINY_CHANNELS)
+
+
+def tiny_vgg(seed=0):
+    from whitebox.vgg import VGG19Conv44
+    return VGG19Conv44(tiny_vgg_weights(seed))
+
+
+def write_images(folder, count, size=32, seed=0, prefix="img"):
+    """`count` random BGR PNGs of size x size (int or (h, w)) in `folder`; returns the paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    h, w = (size, size) if isinstance(size, int) else size
+    rng = np.random.default_rng(seed)
+    paths = []
+    for k in range(count):
+        # Smooth colour gradients plus noise, so superpixels have something to find.
+        yy, xx = np.mgrid[0:h, 0:w]
+        base = np.stack([(yy * (k + 1) * 7) % 256, (xx * 5 + k * 40) % 256,
+                         ((yy + xx) * 3) % 256], -1)
+        image = np.clip(base + rng.integers(-10, 10, base.shape), 0, 255).astype(np.uint8)
+        path = folder / f"{prefix}{k:03d}.png"
+        cv2.imwrite(str(path), image)
+        paths.append(path)
+    return paths
+
+
+def make_dataset(root, count=4, size=32, face=True):
+    """root/<domain>/ image folders for the four domains (face ones optional)."""
+    from whitebox.data import DOMAINS
+    for i, domain in enumerate(DOMAINS):
+        if face or "scenery" in domain:
+            write_images(root / domain, count, size, seed=i)
+    return root
+
+
+def fake_superpixel_module(calls=None):
+    """A stand-in for whitebox.superpixel (posterises the input) that records its inputs."""
+    module = types.ModuleType("whitebox.superpixel")
+
+    def superpixel_batch(batch, method="slic", n_jobs=None):
+        if calls is not None:
+            calls.append((np.array(batch), method))
+        return (np.round(np.asarray(batch) * 2.0) / 2.0).astype(np.float32)
+
+    module.superpixel_batch = superpixel_batch
+    return module
+
+
+def install_fake_superpixel(monkeypatch, calls=None):
+    monkeypatch.setitem(sys.modules, "whitebox.superpixel", fake_superpixel_module(calls))
