@@ -73,22 +73,34 @@ class Cartoonizer:
 
     `generator` is a network.Generator with weights loaded. Call `cartoonize(image)` with an
     HxWx3 uint8 BGR image; the result is uint8 BGR of the resized and cropped size.
+
+    `precision` ('fp32', the reference, or 'bf16' / 'fp16') is the dtype of the generator's
+    convolutions; the guided filter always runs in float32. It is used as given: choose it with
+    `whitebox.precision.resolve_precision`. `jit_compile` compiles the forward pass with XLA
+    (once per input size).
     """
 
     def __init__(self, generator, use_guided_filter=True, max_short_side=MAX_SHORT_SIDE,
-                 tile_core=TILE_CORE, tile_margin=TILE_MARGIN):
+                 tile_core=TILE_CORE, tile_margin=TILE_MARGIN, precision="fp32",
+                 jit_compile=False):
         if tile_core % 4 or tile_margin % 4:
             raise ValueError("tile core and margin must be multiples of 4")
+        from whitebox.precision import DTYPES
+
         self.generator = generator
         self.use_guided_filter = use_guided_filter
         self.max_short_side = max_short_side
         self.tile_core, self.tile_margin = tile_core, tile_margin
+        self.precision = precision
+        self.compute_dtype = DTYPES[precision]
         spec = tf.TensorSpec([1, None, None, 3], tf.float32)
-        self._run = tf.function(self._forward, input_signature=[spec])
+        self._run = tf.function(self._forward, input_signature=[spec],
+                                jit_compile=bool(jit_compile))
 
     def _forward(self, photo):
-        """[1, H, W, 3] in [-1, 1] -> [1, H, W, 3], the network's float output."""
-        out = self.generator(photo)
+        """[1, H, W, 3] in [-1, 1] -> [1, H, W, 3] float32, the network's output."""
+        out = self.generator(tf.cast(photo, self.compute_dtype))
+        out = tf.cast(out, tf.float32)
         if self.use_guided_filter:
             out = guided_filter(photo, out, FILTER_RADIUS, FILTER_EPS)
         return out

@@ -1,0 +1,88 @@
+"""Reduced-precision inference: which precisions this machine runs well, and their dtypes.
+
+fp32 is the reference's precision and the default everywhere. bf16 and fp16 run only the
+generator's convolutions in the lower precision; the input, the guided filter and the mapping
+back to bytes stay in float32 (the filter divides by a local variance plus eps=5e-3, which
+bfloat16's 8-bit mantissa cannot resolve).
+
+A precision is "supported" where the hardware computes it natively:
+- bf16: a CPU with AVX512-BF16 or AMX-BF16 (read from /proc/cpuinfo), or an NVIDIA GPU of
+  compute capability 8.0 or later. Elsewhere TF emulates bfloat16 through float32 conversions,
+  which is slower than float32 itself.
+- fp16: an NVIDIA GPU (tensor cores from compute capability 7.0). TF's CPU kernels for float16
+  convolutions are scalar fallbacks, many times slower than float32.
+An unsupported request falls back to fp32 with a one-line notice (see `resolve_precision`).
+"""
+import functools
+
+import tensorflow as tf
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+DTYPES = {"fp32": tf.float32, "bf16": tf.bfloat16, "fp16": tf.float16}
+
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+# Whether tf.function(jit_compile=True) is the default for each precision on each device kind.
+# XLA measured slower on this project's CPU for fp32 and bf16 (docs/DEPLOYMENT.md,
+# bench/deploy.py), so it stays off there. On GPUs it has not been measured yet: off until it is.
+XLA_DEFAULT = {("cpu", "fp32"): False, ("cpu", "bf16"): False,
+               ("gpu", "fp32"): False, ("gpu", "bf16"): False, ("gpu", "fp16"): False}
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_flags():
+    """The CPU feature flags of the first processor in /proc/cpuinfo (empty set if unknown)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def gpu_compute_capabilities():
+    """[(major, minor)] for each visible GPU TF can use ((0, 0) where TF does not say)."""
+    caps = []
+    for device in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(device)
+        caps.append(tuple(details.get("compute_capability", (0, 0))))
+    return caps
+
+
+def support(precision):
+    """(supported, where): whether `precision` runs natively here, and on what, in words."""
+    if precision == "fp32":
+        return True, "float32"
+    gpus = gpu_compute_capabilities()
+    if precision == "bf16":
+        if any(cap >= (8, 0) for cap in gpus):
+            return True, "GPU with bfloat16 (compute capability 8.0+)"
+        if not gpus:
+            flags = cpu_flags() & set(CPU_BF16_FLAGS)
+            if flags:
+                return True, "CPU with " + "/".join(sorted(flags)).upper()
+        return False, ("needs a CPU with AVX512-BF16 or AMX-BF16, or a GPU of compute "
+                       "capability 8.0+")
+    if precision == "fp16":
+        if gpus:
+            return True, "GPU"
+        return False, "needs a GPU (TF's float16 convolutions on CPU are slow fallbacks)"
+    raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+
+
+def resolve_precision(requested, warn=print):
+    """The precision to use for `requested`: itself when supported, else 'fp32' after one
+    line through `warn` ('precision bf16 unavailable (reason); using fp32')."""
+    ok, where = support(requested)
+    if ok:
+        return requested
+    warn(f"precision {requested} unavailable ({where}); using fp32")
+    return "fp32"
+
+
+def use_xla(precision):
+    """Whether XLA compilation is the faster choice for `precision` on this machine."""
+    kind = "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+    return XLA_DEFAULT.get((kind, precision), False)
