@@ -68,6 +68,15 @@ def parse_args(argv=None):
     p.add_argument("--no-guided-filter", action="store_true",
                    help="skip the photo-guided filter after the generator (the reference "
                         "always applies it)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                   help="dtype of the generator's convolutions: fp32 reproduces the reference "
+                        "(default); bf16 (CPUs with AVX512-BF16/AMX, recent GPUs) and fp16 "
+                        "(GPUs) are faster and differ by about 1 level, see "
+                        "docs/DEPLOYMENT.md. The guided filter stays float32. Where the "
+                        "hardware lacks support, one line says so and fp32 is used")
+    p.add_argument("--xla", choices=["auto", "on", "off"], default="auto",
+                   help="compile the network with XLA: 'auto' (default) uses it only where it "
+                        "measured faster for the precision (nowhere so far on CPU)")
     p.add_argument("--offline", action="store_true",
                    help="never download weights (also WHITEBOX_OFFLINE=1)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -97,6 +106,7 @@ def main(argv=None):
     from whitebox.checkpoints import CheckpointError, load_generator
     from whitebox.inference import Cartoonizer
     from whitebox.network import Generator
+    from whitebox.precision import resolve_precision, use_xla
     from whitebox.weights import WeightsUnavailable
 
     generator = Generator()
@@ -105,8 +115,12 @@ def main(argv=None):
     except (CheckpointError, WeightsUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    precision = resolve_precision(args.precision,
+                                  warn=lambda line: print(line, file=sys.stderr))
+    xla = use_xla(precision) if args.xla == "auto" else args.xla == "on"
     cartoonizer = Cartoonizer(generator, use_guided_filter=not args.no_guided_filter,
-                              max_short_side=args.max_short_side)
+                              max_short_side=args.max_short_side, precision=precision,
+                              jit_compile=xla)
     plan = plan_jobs(args.input, args.output, fmt=args.format, recursive=args.recursive,
                      overwrite=args.overwrite)
     summary = run_plan(plan, cartoonizer.cartoonize, progress=not args.quiet)
