@@ -65,6 +65,10 @@ def parse_args(argv=None):
                         f"with {TILE_MARGIN}-pixel overlaps, so the network's working memory "
                         f"stays at {TILE_MEMORY_NOTE} whatever the image size (plus about 30 "
                         f"bytes per pixel for the image itself)")
+    p.add_argument("--alpha", choices=["ignore", "white"], default="ignore",
+                   help="images with an alpha channel: 'ignore' drops it and keeps the colour "
+                        "under transparent pixels, as OpenCV and the reference do (default); "
+                        "'white' blends them over a white background")
     p.add_argument("--no-guided-filter", action="store_true",
                    help="skip the photo-guided filter after the generator (the reference "
                         "always applies it)")
@@ -123,7 +127,7 @@ def main(argv=None):
                               jit_compile=xla)
     plan = plan_jobs(args.input, args.output, fmt=args.format, recursive=args.recursive,
                      overwrite=args.overwrite)
-    summary = run_plan(plan, cartoonizer.cartoonize, progress=not args.quiet)
+    summary = run_plan(plan, cartoonizer.cartoonize, progress=not args.quiet, alpha=args.alpha)
     return 0 if summary["failed"] == 0 else 1
 
 

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from whitebox.image_io import ImageError, read_bgr, to_bgr_uint8, write_atomic
+from whitebox.image_io import ImageError, read_bgr, write_atomic
 
 
 def encode(image, ext):
@@ -23,27 +23,41 @@ def test_png_round_trip_keeps_bgr(tmp_path, photo):
     np.testing.assert_array_equal(read_bgr(tmp_path / "a.png"), photo)
 
 
-def test_grey_alpha_and_16_bit_are_converted(tmp_path, photo):
+def test_grey_alpha_and_16_bit_read_as_opencv_imread(tmp_path, photo):
     grey = photo[..., 1]
     (tmp_path / "g.png").write_bytes(encode(grey, ".png"))
     out = read_bgr(tmp_path / "g.png")
     assert out.shape == (24, 32, 3) and (out == grey[..., None]).all()
 
+    deep = photo.astype(np.uint16) * 257 + 200
+    (tmp_path / "d.png").write_bytes(encode(deep, ".png"))
+    np.testing.assert_array_equal(read_bgr(tmp_path / "d.png"), deep >> 8)
+
     bgra = np.dstack([photo, np.full((24, 32), 255, np.uint8)])
     bgra[0, 0, 3] = 0
+    bgra[0, 1, 3] = 128
     (tmp_path / "a.png").write_bytes(encode(bgra, ".png"))
-    out = read_bgr(tmp_path / "a.png")
-    np.testing.assert_array_equal(out[1:], photo[1:])
-    assert (out[0, 0] == 255).all()  # fully transparent -> white
+    for path in ["g.png", "d.png", "a.png"]:  # the reference's own reading, bit for bit
+        np.testing.assert_array_equal(read_bgr(tmp_path / path),
+                                      cv2.imread(str(tmp_path / path)))
+    np.testing.assert_array_equal(read_bgr(tmp_path / "a.png"), photo)
+    white = read_bgr(tmp_path / "a.png", alpha="white")
+    np.testing.assert_array_equal(white.reshape(-1, 3)[2:], photo.reshape(-1, 3)[2:])
+    assert (white[0, 0] == 255).all()
+    expected = np.round((photo[0, 1] / 255 * (128 / 255) + (1 - 128 / 255)) * 255)
+    np.testing.assert_array_equal(white[0, 1], expected)
 
-    deep = photo.astype(np.uint16) * 257
-    (tmp_path / "d.png").write_bytes(encode(deep, ".png"))
-    np.testing.assert_array_equal(read_bgr(tmp_path / "d.png"), photo)
 
+def test_exif_orientation_is_applied_as_imread_does(tmp_path, photo):
+    from PIL import Image
 
-def test_to_bgr_rejects_two_channels():
-    with pytest.raises(ImageError, match="channels"):
-        to_bgr_uint8(np.zeros((4, 4, 2), np.uint8))
+    image = Image.fromarray(photo[..., ::-1])
+    exif = image.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    image.save(tmp_path / "r.jpg", exif=exif, quality=95)
+    out = read_bgr(tmp_path / "r.jpg")
+    assert out.shape == (32, 24, 3)
+    np.testing.assert_array_equal(out, cv2.imread(str(tmp_path / "r.jpg")))
 
 
 @pytest.mark.parametrize("content, reason", [

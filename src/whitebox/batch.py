@@ -94,10 +94,10 @@ def plan_jobs(inputs, output_dir, fmt="same", recursive=False, overwrite=False):
     return plan
 
 
-def _load(job):
+def _load(job, alpha):
     """Read a job's input; returns (image, None) or (None, reason)."""
     try:
-        return read_bgr(job.source), None
+        return read_bgr(job.source, alpha), None
     except ImageError as err:
         return None, str(err)
 
@@ -113,11 +113,11 @@ def _save(job, image):
         return f"cannot write {job.target}: {err.strerror or err}"
 
 
-def run_plan(plan, cartoonize, progress=True):
+def run_plan(plan, cartoonize, progress=True, alpha="ignore"):
     """Run every job with `cartoonize` (uint8 BGR -> uint8 BGR); report and count.
 
     Prints one line per skipped or failed input ('skipped PATH: reason' / 'failed PATH:
-    reason') and a closing summary, all to stderr. Returns the counts as a dict with keys
+    reason') and a closing summary, all to stderr. `alpha` goes to image_io.read_bgr. Returns the counts as a dict with keys
     done, skipped, failed, seconds.
     """
     start = time.perf_counter()
@@ -130,13 +130,13 @@ def run_plan(plan, cartoonize, progress=True):
         bar.write(f"failed {path}: {reason}", file=sys.stderr)
     done = 0
     with ThreadPoolExecutor(max_workers=2) as pool:
-        loads = [pool.submit(_load, job) for job in plan.jobs[:2]]
+        loads = [pool.submit(_load, job, alpha) for job in plan.jobs[:2]]
         saves = []
         for i, job in enumerate(plan.jobs):
             image, reason = loads[i].result()
             loads[i] = None
             if i + 2 < len(plan.jobs):
-                loads.append(pool.submit(_load, plan.jobs[i + 2]))
+                loads.append(pool.submit(_load, plan.jobs[i + 2], alpha))
             if reason is None:
                 try:
                     saves.append((job, pool.submit(_save, job, cartoonize(image))))

@@ -49,36 +49,22 @@ def _truncation(data):
     return None
 
 
-def to_bgr_uint8(image):
-    """Convert a decoded image of any common layout to HxWx3 uint8 BGR.
-
-    grey (HxW or HxWx1) -> replicated to 3 channels; BGRA -> composited over white;
-    uint16 -> divided by 257 and rounded (65535 -> 255); float in [0, 1] -> times 255.
-    """
-    if image.dtype == np.uint16:
-        image = np.round(image.astype(np.float32) / 257.0)
-    elif image.dtype.kind == "f":
-        image = np.clip(image, 0.0, 1.0) * 255.0
-    image = np.clip(image, 0, 255).astype(np.uint8) if image.dtype != np.uint8 else image
-    if image.ndim == 2:
-        image = image[:, :, None]
-    channels = image.shape[2]
-    if channels == 1:
-        return np.repeat(image, 3, axis=2)
-    if channels == 4:
-        alpha = image[:, :, 3:4].astype(np.float32) / 255.0
-        blended = image[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)
-        return np.round(blended).astype(np.uint8)
-    if channels == 3:
-        return image
-    raise ImageError(f"unsupported number of channels: {channels}")
+def composite_over_white(bgra):
+    """HxWx4 uint8 or uint16 BGRA -> HxWx3 uint8 BGR, blended over a white background."""
+    scale = 65535.0 if bgra.dtype == np.uint16 else 255.0
+    pixels = bgra.astype(np.float32) / scale
+    alpha = pixels[:, :, 3:4]
+    blended = pixels[:, :, :3] * alpha + (1.0 - alpha)
+    return np.round(blended * 255.0).astype(np.uint8)
 
 
-def read_bgr(path):
+def read_bgr(path, alpha="ignore"):
     """Read `path` as HxWx3 uint8 BGR, or raise ImageError with the reason.
 
-    8-bit colour and grey files go through `cv2.IMREAD_COLOR`, exactly as the reference reads
-    them (EXIF orientation applied); 16-bit and alpha files are converted by `to_bgr_uint8`.
+    Decoding is `cv2.IMREAD_COLOR`, exactly as the reference's `cv2.imread(path)`: grey is
+    replicated to three channels, 16-bit values are shifted to 8 bits, EXIF orientation is
+    applied, and an alpha channel is dropped (the colour under transparent pixels is kept).
+    alpha="white" instead blends images with an alpha channel over white.
     """
     path = Path(path)
     try:
@@ -98,19 +84,14 @@ def read_bgr(path):
         raise ImageError(reason)
     buffer = np.frombuffer(data, np.uint8)
     with _quiet_stderr():
-        raw = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
-        if raw is None:
+        image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+        if image is None or image.size == 0:
             raise ImageError("not a decodable image (corrupt, or a format OpenCV cannot read)")
-        plain = raw.dtype == np.uint8 and (raw.ndim == 2 or raw.shape[2] == 3)
-        if plain:
-            raw = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
-        elif raw.ndim == 3 and raw.shape[2] == 4:
-            pass  # alpha: composite below; EXIF orientation is rare in such files
-        else:
-            raw = cv2.imdecode(buffer, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_COLOR)
-    if raw is None or raw.size == 0:
-        raise ImageError("not a decodable image")
-    return to_bgr_uint8(raw)
+        if alpha == "white":
+            raw = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+            if raw is not None and raw.ndim == 3 and raw.shape[2] == 4:
+                image = composite_over_white(raw)
+    return image
 
 
 def write_atomic(path, image):
