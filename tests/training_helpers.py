@@ -49,7 +49,7 @@ def fake_superpixel_module(calls=None):
     """A stand-in for whitebox.superpixel (posterises the input) that records its inputs."""
     module = types.ModuleType("whitebox.superpixel")
 
-    def superpixel_batch(batch, method="slic", n_jobs=None):
+    def superpixel_batch(batch, method="slic", n_jobs=None, seg_num=200):
         if calls is not None:
             calls.append((np.array(batch), method))
         return (np.round(np.asarray(batch) * 2.0) / 2.0).astype(np.float32)

@@ -103,7 +103,7 @@ class TrainConfig(CommonConfig):
     disabled: list = field(default_factory=list)  # terms switched off (ablations)
     superpixel: str = "slic"            # slic | selective (selective search, power 1.2)
     superpixel_segments: int = 200
-    superpixel_jobs: int = 0            # 0 = one joblib worker per image, as the reference
+    superpixel_jobs: int = 0            # worker processes; 0 = one per usable CPU
     sn_mode: str = "joint"
     disc_channel: int = 32
 

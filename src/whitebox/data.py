@@ -19,7 +19,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import tensorflow as tf
 
 DOMAINS = ("photo_face", "photo_scenery", "cartoon_face", "cartoon_scenery")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -229,6 +228,8 @@ class BatchSampler:
     def dataset(self, start, stop):
         """tf.data.Dataset of (iteration, photos[, cartoons]) for iterations start..stop-1,
         read in parallel on the host and prefetched."""
+        import tensorflow as tf
+
         size = self.patch_size
         shape = [self.batch_size, size, size, 3]
 

@@ -56,18 +56,20 @@ def _superpixel_module():
     return importlib.import_module("whitebox.superpixel")
 
 
-def structure(image, method="slic", n_jobs=None):
+def structure(image, method="slic", n_jobs=None, seg_num=200):
     """Structure representation of a batch: every superpixel filled with a colour from `image`.
 
     image: [N, H, W, 3] BGR in about [-1, 1]. The gradient is stopped: the result is a target,
     as the reference feeds it through a placeholder. Runs `superpixel.superpixel_batch` on the
-    host (its joblib pool spreads the images over CPU workers).
+    host (its worker pool spreads the images over CPU workers). seg_num: SLIC segment count, or
+    the number of neighbour pairs selective search stops at.
     """
     module = _superpixel_module()
     target = tf.stop_gradient(image)
 
     def run(batch):
-        return module.superpixel_batch(batch, method=method, n_jobs=n_jobs).astype("float32")
+        return module.superpixel_batch(batch, method=method, n_jobs=n_jobs,
+                                       seg_num=seg_num).astype("float32")
 
     out = tf.numpy_function(run, [target], tf.float32, stateful=False, name="superpixel")
     out.set_shape(image.shape)

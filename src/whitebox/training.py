@@ -42,6 +42,13 @@ class TrainingDiverged(RuntimeError):
 
 # ---------------------------------------------------------------------------- optimiser
 
+class _Untracked:
+    """A plain holder: objects inside it are invisible to tf.Module and checkpoint tracking."""
+
+    def __init__(self, value):
+        self.value = value
+
+
 class Adam(tf.Module):
     """Adam exactly as TF1's `tf.train.AdamOptimizer` updates (the "epsilon hat" form):
 
@@ -58,21 +65,23 @@ class Adam(tf.Module):
     def __init__(self, variables, lr=2e-4, beta1=0.5, beta2=0.99, epsilon=1e-8, name="adam"):
         super().__init__(name=name)
         self.lr, self.beta1, self.beta2, self.epsilon = lr, beta1, beta2, epsilon
-        self._targets = list(variables)
-        self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self._targets]
-        self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self._targets]
+        # Held outside tf.Module's tracking: the targets belong to the networks and must be
+        # checkpointed under their names, not under the optimiser's.
+        self._holder = _Untracked(list(variables))
+        self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.targets]
+        self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.targets]
         self.beta1_power = tf.Variable(beta1, dtype=tf.float32, trainable=False)
         self.beta2_power = tf.Variable(beta2, dtype=tf.float32, trainable=False)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
 
     @property
     def targets(self):
-        return self._targets
+        return self._holder.value
 
     def apply(self, gradients):
         """One update of every target variable with `gradients` (same order, no None)."""
         lr_t = self.lr * tf.sqrt(1.0 - self.beta2_power) / (1.0 - self.beta1_power)
-        for g, var, m, v in zip(gradients, self._targets, self.m, self.v):
+        for g, var, m, v in zip(gradients, self.targets, self.m, self.v):
             m.assign_add((g - m) * (1.0 - self.beta1))
             v.assign_add((tf.square(g) - v) * (1.0 - self.beta2))
             var.assign_sub(lr_t * m / (tf.sqrt(v) + self.epsilon))
@@ -192,7 +201,8 @@ class AdversarialTrainer:
             references = [photo]
             if "structure" in w:
                 references.append(representations.structure(
-                    out, self.config.superpixel, self.superpixel_jobs))
+                    out, self.config.superpixel, self.superpixel_jobs,
+                    self.config.superpixel_segments))
             # The targets need no gradient: one batched pass, then the output's own pass.
             target_features = tf.stop_gradient(self.vgg(tf.concat(references, axis=0)))
             out_features = self.vgg(out)
@@ -311,6 +321,20 @@ class RunLog:
             tqdm.write(line)
 
 
+def _scalar_metadata():
+    from tensorflow.core.framework import summary_pb2
+    return summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+
+
+def write_scalar(name, value, step):
+    """A TensorBoard scalar in the default summary writer, written the way TensorBoard's own
+    `scalar` op writes it (a float32 tensor tagged with the 'scalars' plugin), so that logging
+    does not need the tensorboard package (tf.summary.scalar does)."""
+    tf.summary.write(name, tf.constant(value, tf.float32), step=step,
+                     metadata=_scalar_metadata())
+
+
 def check_finite(values, iteration, last_checkpoint):
     """Raise TrainingDiverged naming the first non-finite loss of `values` ({name: float})."""
     for name, value in values.items():
@@ -409,12 +433,13 @@ def run(config, vgg=None, echo=True, progress=True):
             with writer.as_default(step=i):
                 for name in SCALARS:
                     if name in values:
-                        tf.summary.scalar(name, values[name])
+                        write_scalar(name, values[name], i)
             bar.update(1)
             bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()
                              if k in ("g_loss_total", "d_loss_total", "recon_loss")})
             if (i + 1) % config.print_every == 0:
-                log(f"iter {i}: " + ", ".join(f"{k} {v:.6g}" for k, v in values.items()))
+                ordered = [k for k in SCALARS if k in values]
+                log(f"iter {i}: " + ", ".join(f"{k} {values[k]:.6g}" for k in ordered))
             if (i + 1) % config.sample_every == 0:
                 _write_samples(trainer, sampler, out / "images", i, use_face)
             if (i + 1) % config.save_every == 0 or i + 1 == config.iterations:
