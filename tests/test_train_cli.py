@@ -1,0 +1,89 @@
+"""train.py end to end on generated images: make-lists, pretrain, train, resume, errors."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import train as train_cli
+from whitebox import vgg
+from tests.training_helpers import make_dataset, tiny_vgg_weights
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--batch-size", "2", "--patch-size", "32", "--iterations", "2", "--print-every", "1",
+        "--sample-every", "2", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    make_dataset(root / "dataset", count=3, size=32)
+    weights = tiny_vgg_weights(0)
+    table = {name: [k, b] for name, (k, b) in weights.items()}
+    np.save(root / "vgg19_no_fc.npy", table, allow_pickle=True)
+    return root
+
+
+def test_make_lists_pretrain_train_resume(workdir, capsys):
+    lists = workdir / "lists"
+    assert train_cli.main(["make-lists", "--dataset", str(workdir / "dataset"),
+                           "--out", str(lists)]) == 0
+    assert len((lists / "cartoon_scenery.txt").read_text().split()) == 3
+
+    pre = workdir / "pre"
+    assert train_cli.main(["pretrain", "--data-lists", str(lists), "--out", str(pre)]
+                          + TINY) == 0
+    assert (pre / "checkpoints/ckpt-2.index").is_file()
+    assert json.loads((pre / "config.json").read_text())["command"] == "pretrain"
+
+    # The pickled .npy is refused, converted once, then used.
+    run = workdir / "adv"
+    args = ["train", "--data-lists", str(lists), "--out", str(run), "--init-from",
+            str(pre / "checkpoints"), "--superpixel-jobs", "1", "--no-fst-in-losses",
+            "--loss-weights", "paper", "--tv-weight", "123", "--no-texture"] + TINY
+    assert train_cli.main(args + ["--vgg", str(workdir / "vgg19_no_fc.npy")]) == 2
+    assert "--trust-pickle" in capsys.readouterr().err
+    npz = workdir / "vgg.npz"
+    assert train_cli.main(["convert-vgg", str(workdir / "vgg19_no_fc.npy"), str(npz),
+                           "--trust-pickle"]) == 0
+    assert train_cli.main(args + ["--vgg", str(npz)]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["fst_in_losses"] is False and config["loss_weights"] == "paper"
+    assert config["weights"] == {"tv": 123.0} and config["disabled"] == ["texture"]
+    assert config["init_from"] == str(pre / "checkpoints")
+    log = (run / "log.txt").read_text()
+    assert "generator initialised from" in log and "iter 1: " in log
+    assert "g_loss_blur" in log and "g_loss_gray" not in log
+    for name in ("face_result", "scenery_result", "face_photo", "scenery_photo"):
+        assert (run / "images" / f"1_{name}.jpg").is_file()
+    assert list((run / "train_log").glob("events.out.tfevents.*"))
+
+    # --resume alone takes the saved settings; a conflicting flag is refused.
+    assert train_cli.main(["train", "--out", str(run), "--resume", "--iterations", "3",
+                           "--no-progress"]) == 0
+    assert (run / "checkpoints/ckpt-3.index").is_file()
+    assert "resumed from" in (run / "log.txt").read_text()
+    assert train_cli.main(["train", "--out", str(run), "--resume", "--iterations", "4",
+                           "--fst-in-losses", "--no-progress"]) == 2
+    assert "fst_in_losses" in capsys.readouterr().err
+
+
+def test_bad_inputs_exit_2_with_a_message(workdir, capsys):
+    assert train_cli.main(["pretrain", "--data-lists", str(workdir / "none"),
+                           "--out", str(workdir / "x")] + TINY) == 2
+    assert "photo_scenery.txt: no such list file" in capsys.readouterr().err
+    assert train_cli.main(["train", "--out", str(workdir / "y")] + TINY) == 2
+    assert "--vgg" in capsys.readouterr().err
+    assert train_cli.main(["make-lists", "--dataset", str(workdir / "missing")]) == 2
+
+
+def test_help_runs_as_a_script():
+    result = subprocess.run([sys.executable, str(REPO / "train.py"), "train", "--help"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    for flag in ("--fst-in-losses", "--no-fst-in-losses", "--loss-weights", "--no-structure",
+                 "--content-weight", "--superpixel", "--sn-mode", "--trust-pickle", "--resume",
+                 "--seed", "--init-from"):
+        assert flag in result.stdout
