@@ -1,0 +1,219 @@
+"""The Inception loader on a stand-in frozen graph, statistics caches, and evaluate.py end to end."""
+import io
+import json
+import subprocess
+import sys
+import tarfile
+
+import cv2
+import numpy as np
+import pytest
+
+import evaluate
+from tests.conftest import REPO
+from tests.inception_standin import standin_graph_bytes, write_standin
+from whitebox import metrics
+
+
+@pytest.fixture(scope="session")
+def standin(tmp_path_factory):
+    """(pb, tgz) of the stand-in graph: resize to 64x64, 16 features."""
+    return write_standin(tmp_path_factory.mktemp("inception"))
+
+
+@pytest.fixture(scope="session")
+def graph(standin):
+    return metrics.InceptionGraph(standin[0], batch_size=4)
+
+
+def random_images(seed, sizes):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 256, (h, w, 3), np.uint8) for h, w in sizes]
+
+
+def image_folder(folder, seed, count=6, shade=0):
+    """PNG files of smooth random colour fields (sizes vary), plus nothing else."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        small = rng.integers(0, 256, (4, 4, 3)).astype(np.float32)
+        big = cv2.resize(small, (48 + 4 * i, 40 + 2 * i), interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(str(folder / f"{i:02d}.png"), np.clip(big + shade, 0, 255).astype(np.uint8))
+    return folder
+
+
+def test_pb_and_tgz_load_to_the_same_network(standin, graph):
+    from_tgz = metrics.InceptionGraph(standin[1], batch_size=4)
+    pb_bytes = standin[0].read_bytes()
+    assert graph.sha256 == from_tgz.sha256 == metrics.sha256_bytes(pb_bytes)
+    assert graph.image_size == [64, 64] and graph.feature_dim == 16
+    images = random_images(0, [(30, 40), (64, 64)])
+    np.testing.assert_array_equal(graph.embed(images), from_tgz.embed(images))
+    info = graph.describe()
+    assert info["sha256"] == graph.sha256 and info["image_size"] == [64, 64]
+
+
+def test_batched_features_equal_the_one_image_path(graph, standin):
+    images = random_images(1, [(30, 40), (64, 64), (100, 20), (7, 9), (130, 170), (64, 65)])
+    one_by_one = np.stack([graph.embed_one(image) for image in images])
+    assert graph.embed(images).shape == (6, 16)          # batches of 4 then 2
+    np.testing.assert_allclose(graph.embed(images), one_by_one, rtol=0, atol=1e-6)
+    single = metrics.InceptionGraph(standin[0], batch_size=1)
+    np.testing.assert_allclose(single.embed(images), one_by_one, rtol=0, atol=1e-6)
+    # rows differ between images: the batch really carries six different pictures
+    assert np.abs(one_by_one[0] - one_by_one[1]).max() > 1e-4
+
+
+def test_the_graph_resizes_any_size(graph):
+    flat = [np.full((h, w, 3), (200, 30, 90), np.uint8) for h, w in [(8, 8), (64, 64), (90, 33)]]
+    features = graph.embed(flat)
+    np.testing.assert_allclose(features, features[[0, 0, 0]], atol=1e-5)
+
+
+def test_folder_images_are_converted_from_bgr_to_rgb(graph, tmp_path):
+    image = random_images(2, [(40, 50)])[0]                # as OpenCV holds it: BGR
+    cv2.imwrite(str(tmp_path / "x.png"), image)
+    cv2.imwrite(str(tmp_path / "y.png"), image[::-1])
+    features, skipped = metrics.embed_paths([tmp_path / "x.png"], graph, progress=False)
+    np.testing.assert_allclose(features[0], graph.embed_one(image[:, :, ::-1]), atol=1e-6)
+    assert np.abs(features[0] - graph.embed_one(image)).max() > 1e-4
+    assert skipped == []
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: d / "missing.pb", "no such file"),
+    (lambda d: (d / "junk.pb").write_bytes(b"\x00\xff not a graph") and d / "junk.pb",
+     "not a frozen TensorFlow GraphDef"),
+    (lambda d: d, "is a folder"),
+])
+def test_bad_network_files_give_clear_errors(tmp_path, make, message):
+    with pytest.raises(metrics.MetricsError, match=message):
+        metrics.InceptionGraph(make(tmp_path))
+
+
+def test_archive_without_the_graph_and_graph_without_pool3(tmp_path):
+    tgz = tmp_path / "inception-2015-12-05.tgz"
+    with tarfile.open(tgz, "w:gz") as archive:
+        info = tarfile.TarInfo("README")
+        info.size = 2
+        archive.addfile(info, io.BytesIO(b"hi"))
+    with pytest.raises(metrics.MetricsError, match="holds no classify_image_graph_def.pb"):
+        metrics.InceptionGraph(tgz)
+    import tensorflow as tf
+
+    g = tf.Graph()
+    with g.as_default():
+        tf.expand_dims(tf.zeros([4, 4, 3]), 0, name="ExpandDims")
+    other = tmp_path / "other.pb"
+    other.write_bytes(g.as_graph_def().SerializeToString())
+    with pytest.raises(metrics.MetricsError, match="no tensor pool_3:0"):
+        metrics.InceptionGraph(other)
+
+
+def test_cache_gives_the_folder_result_and_records_the_network(graph, tmp_path, standin):
+    a = metrics.embed_folder(image_folder(tmp_path / "a", 3, 12), graph, progress=False)
+    b = metrics.embed_folder(image_folder(tmp_path / "b", 4, 12, shade=40), graph,
+                             progress=False)
+    metrics.save_cache(tmp_path / "b.npz", b)
+    cached = metrics.load_cache(tmp_path / "b.npz")
+    assert cached.count == 12 and cached.sha256 == graph.sha256
+    assert cached.extractor == graph.name and cached.image_size == [64, 64]
+    direct, via_cache = metrics.compare(a, b, kid=True), metrics.compare(a, cached, kid=True)
+    assert direct["fid"] > 1e-3
+    assert via_cache["fid"] == pytest.approx(direct["fid"], rel=1e-9)
+    assert via_cache["kid"] == direct["kid"]
+    metrics.save_cache(tmp_path / "lean.npz", b, keep_features=False)
+    lean = metrics.load_cache(tmp_path / "lean.npz")
+    assert metrics.compare(a, lean)["fid"] == pytest.approx(direct["fid"], rel=1e-9)
+    with pytest.raises(metrics.MetricsError, match="KID needs features"):
+        metrics.compare(a, lean, kid=True)
+    other_pb = tmp_path / "other.pb"
+    other_pb.write_bytes(standin_graph_bytes(seed=1))
+    other = metrics.embed_folder(tmp_path / "a", metrics.InceptionGraph(other_pb),
+                                 progress=False)
+    with pytest.raises(metrics.MetricsError, match="different networks"):
+        metrics.compare(other, cached)
+
+
+def run_cli(argv, capsys):
+    code = evaluate.main(argv)
+    out = capsys.readouterr()
+    return code, (json.loads(out.out) if code == 0 else None), out.err
+
+
+def test_cli_fid_stats_and_caches(tmp_path, standin, capsys):
+    a = image_folder(tmp_path / "a", 5, 8)
+    (a / "broken.jpg").write_bytes(b"not a jpeg")
+    b = image_folder(tmp_path / "b", 6, 8, shade=60)
+    pb, tgz = map(str, standin)
+    code, report, err = run_cli(["fid", str(a), str(b), "--inception", tgz, "--kid", "-q",
+                                 "--kid-subsets", "5"], capsys)
+    assert code == 0
+    assert report["a"]["n"] == 8 and report["a"]["skipped"] == 1 and report["b"]["n"] == 8
+    assert "skipped" in err and "broken.jpg" in err
+    assert report["extractor"]["sha256"] == metrics.sha256_bytes(standin[0].read_bytes())
+    assert report["extractor"]["image_size"] == [64, 64]
+    assert report["fid"] > 1e-3 and report["kid"]["subsets"] == 5
+    assert report["warnings"] and "singular" in report["warnings"][0]
+
+    code, stats, _ = run_cli(["stats", str(b), "--inception", pb, "-o",
+                              str(tmp_path / "b.npz"), "-q"], capsys)
+    assert code == 0 and stats["set"]["n"] == 8
+    code, mixed, _ = run_cli(["fid", str(a), str(tmp_path / "b.npz"), "--inception", pb,
+                              "-q"], capsys)
+    assert mixed["fid"] == pytest.approx(report["fid"], rel=1e-9)
+    assert mixed["b"]["kind"] == "cache"
+    code, both, _ = run_cli(["fid", str(tmp_path / "b.npz"), str(tmp_path / "b.npz")],
+                            capsys)
+    assert code == 0 and abs(both["fid"]) < 1e-6
+    assert both["extractor"]["sha256"] == report["extractor"]["sha256"]
+
+    code, _, err = run_cli(["fid", str(a), str(b)], capsys)
+    assert code == 2 and "--inception is needed" in err
+    code, _, err = run_cli(["fid", str(a), str(b), "--inception", str(tmp_path / "no.pb")],
+                           capsys)
+    assert code == 2 and "no such file" in err
+
+
+def test_cli_paper_cartoonizes_as_cartoonize_py(tmp_path, standin, tf1_checkpoint, capsys):
+    import cartoonize
+
+    photos = image_folder(tmp_path / "photos", 7, 5)
+    (photos / "bad.png").write_bytes(b"junk")
+    cartoons = image_folder(tmp_path / "cartoons", 8, 7, shade=-50)
+    out = tmp_path / "cartoonized"
+    md = tmp_path / "table.md"
+    code, report, err = run_cli(
+        ["paper", "--weights", str(tf1_checkpoint[0]), "--photos", str(photos),
+         "--cartoons", str(cartoons), "--inception", str(standin[1]), "--output", str(out),
+         "--format", "png", "--kid", "--kid-subsets", "3", "--markdown", str(md), "-q"],
+        capsys)
+    assert code == 0, err
+    assert report["cartoonize"]["photos"] == 6 and report["cartoonize"]["failed"] == 1
+    assert report["sets"]["cartoonized"]["n"] == 5 and report["sets"]["cartoons"]["n"] == 7
+    assert report["sets"]["photos"]["n"] == 5 and report["sets"]["photos"]["skipped"] == 1
+    assert report["fid_to_cartoon"] > 0 and report["fid_to_photo"] > 0
+    assert report["fid_to_cartoon"] != report["fid_to_photo"]
+    assert "kid_to_photo" in report
+    table = md.read_text()
+    assert "| FID to cartoon |" in table and "101.31" in table and "28.79" in table
+    assert report["extractor"]["sha256"] in table and "64x64" in table
+
+    reference = tmp_path / "reference"
+    assert cartoonize.main(["-i", str(photos), "-o", str(reference), "--format", "png",
+                            "--weights", str(tf1_checkpoint[0]), "-q"]) == 1
+    capsys.readouterr()
+    names = sorted(p.name for p in reference.iterdir())
+    assert names == sorted(p.name for p in out.iterdir()) and len(names) == 5
+    for name in names:
+        assert (out / name).read_bytes() == (reference / name).read_bytes()
+
+
+def test_script_prints_only_json_on_stdout(tmp_path, standin):
+    a = image_folder(tmp_path / "a", 9, 3)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "evaluate.py"), "fid", str(a), str(a), "--inception",
+         str(standin[0])], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert abs(report["fid"]) < 1e-6 and report["a"]["n"] == 3
