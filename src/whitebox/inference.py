@@ -96,6 +96,9 @@ class Cartoonizer:
         spec = tf.TensorSpec([1, None, None, 3], tf.float32)
         self._run = tf.function(self._forward, input_signature=[spec],
                                 jit_compile=bool(jit_compile))
+        batch_spec = tf.TensorSpec([None, None, None, 3], tf.float32)
+        self._run_batch = tf.function(self._forward, input_signature=[batch_spec],
+                                      jit_compile=bool(jit_compile))
 
     def _forward(self, photo):
         """[1, H, W, 3] in [-1, 1] -> [1, H, W, 3] float32, the network's output."""
@@ -130,4 +133,18 @@ class Cartoonizer:
         if image.shape[0] == 0 or image.shape[1] == 0:
             raise ValueError(f"too small: at least {CROP_MULTIPLE}x{CROP_MULTIPLE} pixels needed")
         return to_uint8(self.run_float(to_unit_range(image)))
+
+    def cartoonize_batch(self, images):
+        """A list of HxWx3 uint8 BGR images of one size -> the list of their cartoons.
+
+        Each output equals `cartoonize` of that image (one network call for the whole list when
+        the images fit one tile window, else image by image; used for video frames).
+        """
+        prepared = [resize_crop(image, self.max_short_side) for image in images]
+        h, w = prepared[0].shape[:2]
+        window = self.tile_core + 2 * self.tile_margin
+        if h == 0 or w == 0 or h * w > window ** 2 or len(prepared) == 1:
+            return [self.cartoonize(image) for image in images]
+        stack = to_unit_range(np.stack(prepared))
+        return list(to_uint8(self._run_batch(stack).numpy()))
 
