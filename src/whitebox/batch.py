@@ -2,7 +2,8 @@
 write for every file, one failure never stopping the others.
 
 Decoding of the next image and encoding of the last one run in worker threads while the
-generator works on the current one.
+generator works on the current one. Videos (by extension) keep their name and container
+whatever the output format, and are processed after the images by a separate callable.
 """
 import os
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from whitebox.image_io import IMAGE_EXTENSIONS, ImageError, read_bgr, write_atomic
+from whitebox.video import VIDEO_EXTENSIONS, VideoError, is_video
 
 FORMATS = {"png": ".png", "jpg": ".jpg"}
 
@@ -34,8 +36,11 @@ class Plan:
 
 
 def _target_name(relative, fmt):
-    """Output path relative to the output folder: same name, or the format's extension."""
-    return relative if fmt == "same" else relative.with_suffix(FORMATS[fmt])
+    """Output path relative to the output folder: same name, or the format's extension
+    (videos always keep theirs)."""
+    if fmt == "same" or is_video(relative):
+        return relative
+    return relative.with_suffix(FORMATS[fmt])
 
 
 def _folder_files(folder, recursive, exclude):
@@ -50,7 +55,8 @@ def _folder_files(folder, recursive, exclude):
             path = root / name
             if name.startswith(".") or not path.is_file():
                 continue
-            bucket = images if path.suffix.lower() in IMAGE_EXTENSIONS else others
+            known = path.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+            bucket = images if known else others
             bucket.append((path, path.relative_to(folder)))
     return images, others
 
@@ -113,14 +119,19 @@ def _save(job, image):
         return f"cannot write {job.target}: {err.strerror or err}"
 
 
-def run_plan(plan, cartoonize, progress=True, alpha="ignore"):
+def run_plan(plan, cartoonize, progress=True, alpha="ignore", video=None):
     """Run every job with `cartoonize` (uint8 BGR -> uint8 BGR); report and count.
 
     Prints one line per skipped or failed input ('skipped PATH: reason' / 'failed PATH:
     reason') and a closing summary, all to stderr. `alpha` goes to image_io.read_bgr. Returns the counts as a dict with keys
-    done, skipped, failed, seconds.
+    done, skipped, failed, seconds. Video jobs go to `video(source, target, progress)`, which
+    raises VideoError on failure (without it they fail).
     """
     start = time.perf_counter()
+    videos = [job for job in plan.jobs if is_video(job.source)]
+    if videos:
+        plan = Plan([job for job in plan.jobs if not is_video(job.source)],
+                    plan.skipped, plan.failed)
     bar = tqdm(total=len(plan.jobs), unit="img", disable=not progress or not plan.jobs,
                dynamic_ncols=True)
     for path, reason in plan.skipped:
@@ -154,6 +165,15 @@ def run_plan(plan, cartoonize, progress=True, alpha="ignore"):
                 failed.append((job.source, reason))
                 bar.write(f"failed {job.source}: {reason}", file=sys.stderr)
     bar.close()
+    for job in videos:
+        try:
+            if video is None:
+                raise VideoError("videos are not supported here")
+            video(job.source, job.target, progress)
+            done += 1
+        except VideoError as err:
+            failed.append((job.source, str(err)))
+            tqdm.write(f"failed {job.source}: {err}", file=sys.stderr)
     seconds = time.perf_counter() - start
     summary = dict(done=done, skipped=len(plan.skipped), failed=len(failed),
                    seconds=round(seconds, 2))
