@@ -30,7 +30,13 @@ commit, verified by git blob id) into the user cache ($WHITEBOX_HOME, default
 ~/.cache/whitebox-cartoon) and reused after that. The authors publish it under CC BY-NC-SA 4.0
 (non-commercial use). See pretrained/README.md for the manual route.
 
+videos: files ending in .mp4, .mov, .avi, .mkv or .webm (PyAV, whose wheel ships FFmpeg) are
+streamed frame by frame: every frame gets the image treatment above, the result is re-encoded
+at the same frame rate in the same container (H.264, VP9 for webm, MPEG-4 for avi) at the
+resized and cropped size, and the audio track is copied. --format does not apply to them.
+
 example: python cartoonize.py --input photos/ --output cartoons/ --format png
+example: python cartoonize.py --input clip.mp4 --output cartoons/ --precision bf16
 """
 
 
@@ -39,6 +45,7 @@ def parse_args(argv=None):
 
     import_tensorflow()
     from whitebox.inference import MAX_SHORT_SIDE, TILE_CORE, TILE_MARGIN, TILE_MEMORY_NOTE
+    from whitebox.video import DEFAULT_BATCH
 
     p = argparse.ArgumentParser(
         prog="cartoonize.py", description=DESCRIPTION, epilog=EPILOG,
@@ -81,12 +88,17 @@ def parse_args(argv=None):
     p.add_argument("--xla", choices=["auto", "on", "off"], default="auto",
                    help="compile the network with XLA: 'auto' (default) uses it only where it "
                         "measured faster for the precision (nowhere so far on CPU)")
+    p.add_argument("--video-batch", type=int, default=DEFAULT_BATCH, metavar="N",
+                   help=f"video frames per network call (default {DEFAULT_BATCH}); memory "
+                        f"grows with N")
     p.add_argument("--offline", action="store_true",
                    help="never download weights (also WHITEBOX_OFFLINE=1)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     if args.max_short_side < 0:
         p.error("--max-short-side must be 0 or positive")
+    if args.video_batch < 1:
+        p.error("--video-batch must be at least 1")
     return args
 
 
@@ -102,6 +114,18 @@ def find_weights(requested, offline):
         return resolve_prefix(REPO / "pretrained")
     except CheckpointError:
         return ensure_official_weights(offline=offline or None)
+
+
+def run_video(cartoonizer, source, target, batch_size, progress):
+    """One video through the cartoonizer, with a progress bar in frames."""
+    from tqdm import tqdm
+
+    from whitebox.video import cartoonize_video, frame_count
+
+    with tqdm(total=frame_count(source), unit="frame", desc=Path(source).name,
+              disable=not progress, dynamic_ncols=True) as bar:
+        cartoonize_video(source, target, cartoonizer.cartoonize_batch, batch_size,
+                         progress=bar.update)
 
 
 def main(argv=None):
@@ -127,7 +151,9 @@ def main(argv=None):
                               jit_compile=xla)
     plan = plan_jobs(args.input, args.output, fmt=args.format, recursive=args.recursive,
                      overwrite=args.overwrite)
-    summary = run_plan(plan, cartoonizer.cartoonize, progress=not args.quiet, alpha=args.alpha)
+    summary = run_plan(plan, cartoonizer.cartoonize, progress=not args.quiet, alpha=args.alpha,
+                       video=lambda source, target, progress: run_video(
+                           cartoonizer, source, target, args.video_batch, progress))
     return 0 if summary["failed"] == 0 else 1
 
 
