@@ -179,48 +179,71 @@ def markdown_table(report):
     return "\n".join(lines) + "\n"
 
 
-def command_paper(args, extractor):
+def cartoonize_and_embed(photos, out, net, weights=None, fmt="same", offline=False,
+                         quiet=False):
+    """Cartoonize the folder `photos` into `out` through cartoonize.main (the same code as
+    cartoonize.py), then embed the outputs with `net`.
+
+    Returns (FeatureSet of the cartoonized photos, counts dict: photos, cartoonized, failed).
+    Raises MetricsError when cartoonize.py cannot load the weights.
+    """
     import cartoonize
     from whitebox.batch import plan_jobs
-    from whitebox.metrics import (MetricsError, PAPER_VALUES, compare, embed_folder,
-                                  embed_paths, features_to_set, load_set)
+    from whitebox.metrics import MetricsError, embed_paths, features_to_set
+
+    plan = plan_jobs([photos], out, fmt=fmt, overwrite=True)
+    argv = ["--input", str(photos), "--output", str(out), "--format", fmt, "--overwrite"]
+    argv += ["--weights", str(weights)] if weights else []
+    argv += ["--offline"] if offline else []
+    argv += ["--quiet"] if quiet else []
+    if cartoonize.main(argv) == 2:
+        raise MetricsError("cartoonize.py could not load the weights (see above)")
+    targets = [job.target for job in plan.jobs if job.target.is_file()]
+    features, skipped = embed_paths(targets, net, not quiet, label="cartoonized")
+    generated = features_to_set(features, net, out, "folder", skipped)
+    total = len(plan.jobs) + len(plan.failed)
+    return generated, dict(photos=total, cartoonized=len(targets), failed=total - len(targets))
+
+
+def paper_scores(generated, cartoons, photos, kid=False, kid_subsets=100, kid_subset_size=1000,
+                 seed=0):
+    """FID (and KID) to cartoon and to photo of the cartoonized set; a dict."""
+    from whitebox.metrics import compare
+
+    to_cartoon = compare(generated, cartoons, kid, kid_subsets, kid_subset_size, seed)
+    to_photo = compare(generated, photos, kid, kid_subsets, kid_subset_size, seed)
+    scores = dict(fid_to_cartoon=to_cartoon["fid"], fid_to_photo=to_photo["fid"])
+    if kid:
+        scores.update(kid_to_cartoon=to_cartoon["kid"], kid_to_photo=to_photo["kid"])
+    scores["warnings"] = sorted(set(to_cartoon["warnings"] + to_photo["warnings"]))
+    return scores
+
+
+def command_paper(args, extractor):
+    from whitebox.metrics import PAPER_VALUES, embed_folder, load_set
 
     net = extractor()  # fail on a bad network file before the long cartoonizing step
     with tempfile.TemporaryDirectory(prefix="whitebox-eval-") as scratch:
         out = Path(args.output) if args.output else Path(scratch)
-        plan = plan_jobs([args.photos], out, fmt=args.format, overwrite=True)
-        argv = ["--input", str(args.photos), "--output", str(out), "--format", args.format,
-                "--overwrite"]
-        argv += ["--weights", str(args.weights)] if args.weights else []
-        argv += ["--offline"] if args.offline else []
-        argv += ["--quiet"] if args.quiet else []
-        code = cartoonize.main(argv)
-        if code == 2:
-            raise MetricsError("cartoonize.py could not load the weights (see above)")
-        targets = [job.target for job in plan.jobs if job.target.is_file()]
-        features, skipped = embed_paths(targets, net, not args.quiet, label="cartoonized")
-        generated = features_to_set(features, net, out if args.output else "(temporary)",
-                                    "folder", skipped)
+        generated, counts = cartoonize_and_embed(args.photos, out, net, args.weights,
+                                                 args.format, args.offline, args.quiet)
+        if not args.output:
+            generated.source = "(temporary folder)"
     cartoons = load_set(args.cartoons, extractor, args.recursive, not args.quiet)
     photos = embed_folder(args.photos, net, args.recursive, not args.quiet)
-    to_cartoon = compare(generated, cartoons, args.kid, args.kid_subsets,
-                         args.kid_subset_size, args.seed)
-    to_photo = compare(generated, photos, args.kid, args.kid_subsets,
-                       args.kid_subset_size, args.seed)
-    report = dict(fid_to_cartoon=to_cartoon["fid"], fid_to_photo=to_photo["fid"])
-    if args.kid:
-        report.update(kid_to_cartoon=to_cartoon["kid"], kid_to_photo=to_photo["kid"])
+    scores = paper_scores(generated, cartoons, photos, args.kid, args.kid_subsets,
+                          args.kid_subset_size, args.seed)
+    warnings = scores.pop("warnings")
+    report = dict(scores)
     report.update(
         paper=dict(PAPER_VALUES, n_photos=1978, n_cartoons=3011),
         cartoonize=dict(weights=str(args.weights) if args.weights else "cartoonize.py default",
-                        format=args.format, photos=len(plan.jobs) + len(plan.failed),
-                        cartoonized=len(targets),
-                        failed=len(plan.jobs) + len(plan.failed) - len(targets),
-                        output=str(out) if args.output else None),
+                        format=args.format, output=str(args.output) if args.output else None,
+                        **counts),
         sets=dict(cartoonized=generated.describe(), cartoons=cartoons.describe(),
                   photos=photos.describe()),
         extractor=net.describe(),
-        warnings=sorted(set(to_cartoon["warnings"] + to_photo["warnings"])))
+        warnings=warnings)
     table = markdown_table(report)
     report["markdown"] = table
     if args.markdown:
