@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Train several variants from one pre-trained generator and score each (see --help)."""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent
+sys.path.insert(0, str(REPO / "src"))
+
+DESCRIPTION = """\
+Ablations end to end: every variant of a matrix is trained from the same pre-trained generator,
+seed and data lists for --iterations, then scored as 'evaluate.py paper' scores a checkpoint
+(FID/KID to cartoon and to photo on --photos and --cartoons).
+
+Built-in matrices:
+  fst    code (defaults), no-fst (F_st off), paper-weights (the paper's lambda),
+         paper (F_st off, paper lambda, selective-search structure)
+  terms  code, then no-surface, no-texture, no-structure, no-content, no-tv
+Or a .json/.toml file: {"variant-name": {"config_field": value, ...}, ...} (TrainConfig
+fields, as in a run's config.json; optionally under a "variants" key).
+
+Output folder: one run folder per variant, ablation.json, ablation.md (the table, also printed
+on stdout at the end) and ablation.png (the first --grid test photos, one column per variant).
+Run the same command again to resume: finished variants are kept, an interrupted one continues
+from its last checkpoint. A failed variant (e.g. NaN) is marked failed and the others run.
+Exit code: 0 all variants done, 1 some failed, 2 usage or file error.
+"""
+
+EPILOG = """\
+example:
+  python ablate.py fst --out runs/ablate-fst --iterations 2000 \\
+      --data-lists data_lists --init-from runs/pretrain/checkpoints --vgg vgg19_no_fc.npz \\
+      --photos test_photos/ --cartoons cartoons.npz --inception inception-2015-12-05.tgz
+"""
+
+
+def parse_args(argv=None):
+    from whitebox.metrics import DEFAULT_BATCH
+
+    p = argparse.ArgumentParser(prog="ablate.py", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("matrix", help="fst, terms, or a .json/.toml matrix file")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--iterations", type=int, required=True, metavar="N",
+                   help="training iterations per variant")
+    p.add_argument("--data-lists", default="data_lists", metavar="DIR",
+                   help="training lists (default data_lists)")
+    p.add_argument("--init-from", metavar="CKPT",
+                   help="pre-trained generator shared by all variants (as train.py)")
+    p.add_argument("--vgg", metavar="FILE", help="VGG19 weights (as train.py --vgg)")
+    p.add_argument("--trust-pickle", action="store_true", help="as train.py")
+    p.add_argument("--seed", type=int, default=0, help="shared seed (default 0)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="as train.py (default 16)")
+    p.add_argument("--patch-size", type=int, metavar="N", help="as train.py (default 256)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="another TrainConfig field for every variant (VALUE as JSON, else "
+                        "text); repeatable")
+    p.add_argument("--photos", required=True, metavar="DIR", help="test photos")
+    p.add_argument("--cartoons", required=True, metavar="DIR_OR_NPZ",
+                   help="cartoon images or an evaluate.py stats cache")
+    p.add_argument("--inception", required=True, metavar="PATH",
+                   help="as evaluate.py --inception")
+    p.add_argument("--kid", action="store_true", help="also KID")
+    p.add_argument("--kid-subsets", type=int, default=100, metavar="K")
+    p.add_argument("--kid-subset-size", type=int, default=1000, metavar="M")
+    p.add_argument("--format", choices=["same", "png", "jpg"], default="same",
+                   help="cartoonize.py --format for the evaluation outputs (default same)")
+    p.add_argument("--batch-size-eval", type=int, default=DEFAULT_BATCH, metavar="N",
+                   help=f"images per Inception call (default {DEFAULT_BATCH})")
+    p.add_argument("--grid", type=int, default=6, metavar="N",
+                   help="test photos in ablation.png (4 to 8, default 6)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="run failed variants again instead of keeping their result")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    args = p.parse_args(argv)
+    if args.iterations < 1:
+        p.error("--iterations must be >= 1")
+    if not 4 <= args.grid <= 8:
+        p.error("--grid must be between 4 and 8")
+    return args
+
+
+def base_config(args):
+    """TrainConfig values shared by every variant."""
+    save = min(500, args.iterations)
+    base = dict(data_lists=args.data_lists, iterations=args.iterations, seed=args.seed,
+                save_every=save, sample_every=save, print_every=min(50, args.iterations))
+    for key in ("init_from", "vgg", "batch_size", "patch_size"):
+        if getattr(args, key) is not None:
+            base[key] = getattr(args, key)
+    if args.trust_pickle:
+        base["trust_pickle"] = True
+    for item in args.set:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item!r}: expected FIELD=VALUE")
+        try:
+            base[key.strip()] = json.loads(text)
+        except ValueError:
+            base[key.strip()] = text
+    return base
+
+
+def make_evaluator(args):
+    """evaluate(checkpoint_dir, eval_dir) with the network and both reference sets embedded
+    once; plus the extractor's description."""
+    import evaluate
+    from whitebox.metrics import embed_folder, load_extractor, load_set
+
+    progress = not args.quiet
+    net = load_extractor(args.inception, args.batch_size_eval)
+    cartoons = load_set(args.cartoons, lambda: net, progress=progress)
+    photos = embed_folder(args.photos, net, progress=progress)
+
+    def score(checkpoint_dir, eval_dir):
+        generated, counts = evaluate.cartoonize_and_embed(
+            args.photos, eval_dir, net, weights=checkpoint_dir, fmt=args.format,
+            offline=True, quiet=args.quiet)
+        scores = evaluate.paper_scores(generated, cartoons, photos, args.kid, args.kid_subsets,
+                                       args.kid_subset_size)
+        scores.update(n_cartoonized=generated.count, n_cartoons=cartoons.count,
+                      n_photos=photos.count, cartoonize_failed=counts["failed"])
+        return scores
+
+    return score, net.describe()
+
+
+def main(argv=None):
+    from whitebox.quiet_tf import import_tensorflow
+
+    import_tensorflow()
+    args = parse_args(argv)
+    from whitebox.ablation import AblationError, load_matrix, run_ablation
+    from whitebox.batch import plan_jobs
+    from whitebox.config import ConfigError
+    from whitebox.metrics import MetricsError, list_images
+
+    try:
+        matrix, variants = load_matrix(args.matrix)
+        base = base_config(args)
+        grid = list_images(args.photos)[:args.grid]
+
+        def grid_outputs(eval_dir):
+            """Where cartoonize.py put each grid photo's cartoon (None if nowhere)."""
+            targets = []
+            for photo in grid:
+                jobs = plan_jobs([photo], eval_dir, fmt=args.format, overwrite=True).jobs
+                targets.append(jobs[0].target if jobs else None)
+            return targets
+
+        score, extractor = make_evaluator(args)
+        rows = run_ablation(variants, base, args.out, score, grid, grid_outputs, matrix=matrix,
+                            retry_failed=args.retry_failed, extractor=extractor,
+                            progress=not args.quiet)
+    except (AblationError, ConfigError, MetricsError, ValueError) as err:
+        print(f"ablate.py: error: {err}", file=sys.stderr)
+        return 2
+    print((Path(args.out) / "ablation.md").read_text(encoding="utf-8"))
+    return 0 if all(row["status"] == "done" for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
