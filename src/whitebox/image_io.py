@@ -6,6 +6,7 @@ or raises ImageError whose message is one line saying why.
 import contextlib
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import cv2
@@ -22,21 +23,41 @@ class ImageError(Exception):
     """An input or output image that cannot be used; str() is a one-line reason."""
 
 
+_quiet_lock = threading.Lock()
+_quiet_users = 0
+_quiet_saved = None
+
+
 @contextlib.contextmanager
 def _quiet_stderr():
-    """Silence C libraries (libpng, libjpeg) that print to fd 2 while decoding bad files."""
+    """Silence C libraries (libpng, libjpeg) that print to fd 2 while decoding bad files.
+
+    Thread-safe: fd 2 is redirected when the first thread enters and restored when the last
+    one leaves (each thread saving and restoring fd 2 on its own would, when two overlap,
+    leave fd 2 on /dev/null for good).
+    """
+    global _quiet_users, _quiet_saved
+    with _quiet_lock:
+        if _quiet_users == 0:
+            try:
+                saved = os.dup(2)
+                null = os.open(os.devnull, os.O_WRONLY)
+            except OSError:
+                saved = None
+            else:
+                os.dup2(null, 2)
+                os.close(null)
+            _quiet_saved = saved
+        _quiet_users += 1
     try:
-        saved = os.dup(2)
-    except OSError:
         yield
-        return
-    with open(os.devnull, "wb") as null:
-        os.dup2(null.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+    finally:
+        with _quiet_lock:
+            _quiet_users -= 1
+            if _quiet_users == 0 and _quiet_saved is not None:
+                os.dup2(_quiet_saved, 2)
+                os.close(_quiet_saved)
+                _quiet_saved = None
 
 
 def _truncation(data):
