@@ -281,19 +281,23 @@ def _lbp_codes(image: np.ndarray) -> np.ndarray:
     Work is done channels-first so that every inner loop runs along a whole image row.
     """
     img = np.ascontiguousarray(np.moveaxis(np.asarray(image, dtype=np.float64), -1, 0))
-    rows, cols = img.shape[1:]
-    padded = np.zeros((img.shape[0], rows + 2, cols + 2), dtype=np.float64)
+    channels, rows, cols = img.shape
+    padded = np.zeros((channels, rows + 2, cols + 2), dtype=np.float64)
     padded[:, 1:-1, 1:-1] = img
     row_pos = np.arange(rows, dtype=np.float64)
     col_pos = np.arange(cols, dtype=np.float64)
     code = np.zeros(img.shape, dtype=np.uint8)
+    bit_set = np.empty(img.shape, dtype=bool)
+    shifted = np.empty(img.shape, dtype=np.uint8)
+    sample = np.empty(img.shape, dtype=np.float64)
+    scratch = np.empty(img.shape, dtype=np.float64)
     horizontal = {}
     row_off, col_off = _lbp_sample_points()
     for bit, (dr_off, dc_off) in enumerate(zip(row_off.tolist(), col_off.tolist())):
         if dr_off == np.floor(dr_off) and dc_off == np.floor(dc_off):
             # Integer offset: the weights are exactly 1 and 0, the sample is the pixel itself.
             orow, ocol = int(dr_off), int(dc_off)
-            sample = padded[:, 1 + orow:1 + orow + rows, 1 + ocol:1 + ocol + cols]
+            value = padded[:, 1 + orow:1 + orow + rows, 1 + ocol:1 + ocol + cols]
         else:
             if dc_off not in horizontal:
                 c = col_pos + dc_off
@@ -301,18 +305,20 @@ def _lbp_codes(image: np.ndarray) -> np.ndarray:
                 o_lo, o_hi = int(c_lo[0]), int(np.ceil(c[0]))
                 wc = c - c_lo
                 # Interpolated along the row for every padded row (the off-grid rows stay 0).
-                left = padded[:, :, 1 + o_lo:1 + o_lo + cols]
-                right = padded[:, :, 1 + o_hi:1 + o_hi + cols]
-                horizontal[dc_off] = (1 - wc) * left + wc * right
+                across = np.multiply(1 - wc, padded[:, :, 1 + o_lo:1 + o_lo + cols])
+                across += wc * padded[:, :, 1 + o_hi:1 + o_hi + cols]
+                horizontal[dc_off] = across
             across = horizontal[dc_off]
             r = row_pos + dr_off
             r_lo = np.floor(r)
             o_lo, o_hi = int(r_lo[0]), int(np.ceil(r[0]))
             wr = (r - r_lo)[:, None]
-            upper = across[:, 1 + o_lo:1 + o_lo + rows]
-            lower = across[:, 1 + o_hi:1 + o_hi + rows]
-            sample = (1 - wr) * upper + wr * lower
-        code |= (sample >= img).view(np.uint8) << np.uint8(bit)
+            np.multiply(1 - wr, across[:, 1 + o_lo:1 + o_lo + rows], out=sample)
+            np.multiply(wr, across[:, 1 + o_hi:1 + o_hi + rows], out=scratch)
+            value = np.add(sample, scratch, out=sample)
+        np.greater_equal(value, img, out=bit_set)
+        np.left_shift(bit_set.view(np.uint8), np.uint8(bit), out=shifted)
+        code |= shifted
     return np.moveaxis(code, 0, -1)
 
 
@@ -358,10 +364,12 @@ def _group_regions(colour_hist, texture_hist, boxes, region_size, image_size, pa
     n = colour_hist.shape[0]
     n_pairs = len(pairs)
     capacity = n + max(n_pairs, 1)
-    chist = np.zeros((capacity, colour_hist.shape[1]))
-    thist = np.zeros((capacity, texture_hist.shape[1]))
-    chist[:n] = colour_hist
-    thist[:n] = texture_hist
+    # Both histograms of a region side by side, the shorter one padded with -0.0: x + -0.0 == x
+    # and min(-0.0, -0.0) == -0.0, so one cumulative sum gives both intersections unchanged.
+    width = max(colour_hist.shape[1], texture_hist.shape[1])
+    hist = np.full((capacity, 2, width), -0.0)
+    hist[:n, 0, :colour_hist.shape[1]] = colour_hist
+    hist[:n, 1, :texture_hist.shape[1]] = texture_hist
     size = [int(region_size)] * n
     box = [tuple(b) for b in np.asarray(boxes, dtype=np.int64).reshape(n, 4).tolist()]
     parent = list(range(n))
@@ -371,14 +379,15 @@ def _group_regions(colour_hist, texture_hist, boxes, region_size, image_size, pa
     heap = []
     if n_pairs:
         a, b = pairs[:, 0], pairs[:, 1]
-        colour = _sequential_sum_of_min(chist[a], chist[b])
-        texture = _sequential_sum_of_min(thist[a], thist[b])
+        overlap = _sequential_sum_of_min(hist[a], hist[b])
         bx = np.asarray(boxes, dtype=np.int64).reshape(n, 4)
         both = np.full(n_pairs, 2 * int(region_size), dtype=np.int64)
         bbox = (np.maximum(bx[a, 2], bx[b, 2]) - np.minimum(bx[a, 0], bx[b, 0])) * (
             np.maximum(bx[a, 3], bx[b, 3]) - np.minimum(bx[a, 1], bx[b, 1])
         )
-        sim = ((colour + texture) + (1.0 - both / image_size)) + (1.0 - (bbox - both) / image_size)
+        sim = ((overlap[:, 0] + overlap[:, 1]) + (1.0 - both / image_size)) + (
+            1.0 - (bbox - both) / image_size
+        )
         a_list, b_list = a.tolist(), b.tolist()
         for i, j in zip(a_list, b_list):
             neighbours[i].add(j)
@@ -395,11 +404,13 @@ def _group_regions(colour_hist, texture_hist, boxes, region_size, image_size, pa
         new = len(size)
         si, sj = size[i], size[j]
         merged = si + sj
-        chist[new] = (chist[i] * si + chist[j] * sj) / merged
-        thist[new] = (thist[i] * si + thist[j] * sj) / merged
+        hist[new] = (hist[i] * si + hist[j] * sj) / merged
         bi, bj = box[i], box[j]
-        bn = (min(bi[0], bj[0]), min(bi[1], bj[1]), max(bi[2], bj[2]), max(bi[3], bj[3]))
-        box.append(bn)
+        x0 = bi[0] if bi[0] < bj[0] else bj[0]
+        y0 = bi[1] if bi[1] < bj[1] else bj[1]
+        x1 = bi[2] if bi[2] > bj[2] else bj[2]
+        y1 = bi[3] if bi[3] > bj[3] else bj[3]
+        box.append((x0, y0, x1, y1))
         size.append(merged)
         parent.append(new)
         alive.append(True)
@@ -416,13 +427,13 @@ def _group_regions(colour_hist, texture_hist, boxes, region_size, image_size, pa
         neighbours.append(around)
         if around:
             order = sorted(around)
-            colour = _sequential_sum_of_min(chist[new], chist[order]).tolist()
-            texture = _sequential_sum_of_min(thist[new], thist[order]).tolist()
-            for k, c, t in zip(order, colour, texture):
+            overlap = _sequential_sum_of_min(hist[new], hist[order]).tolist()
+            for k, (c, t) in zip(order, overlap):
                 bk = box[k]
                 both = merged + size[k]
-                bbox = (max(bn[2], bk[2]) - min(bn[0], bk[0])) * (max(bn[3], bk[3]) - min(bn[1], bk[1]))
-                s = ((c + t) + (1.0 - both / image_size)) + (1.0 - (bbox - both) / image_size)
+                width_k = (x1 if x1 > bk[2] else bk[2]) - (x0 if x0 < bk[0] else bk[0])
+                height_k = (y1 if y1 > bk[3] else bk[3]) - (y0 if y0 < bk[1] else bk[1])
+                s = ((c + t) + (1.0 - both / image_size)) + (1.0 - (width_k * height_k - both) / image_size)
                 heapq.heappush(heap, (-s, -counter, k, new))
                 counter += 1
             live_pairs += len(order)
