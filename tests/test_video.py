@@ -122,6 +122,8 @@ def test_broken_and_truncated_videos_are_reported(tmp_path, tf1_checkpoint):
     data = make_clip(tmp_path / "good.mp4").read_bytes()
     (folder / "cut.mp4").write_bytes(data[: len(data) // 2])
     (folder / "junk.avi").write_bytes(b"this is not a video" * 50)
+    data = make_clip(tmp_path / "good.mkv", frames=24, audio=False).read_bytes()
+    (folder / "cut.mkv").write_bytes(data[: len(data) * 2 // 3])  # header intact, tail cut
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, str(REPO / "cartoonize.py"), "-i", str(folder), "-o", str(out),
@@ -129,7 +131,8 @@ def test_broken_and_truncated_videos_are_reported(tmp_path, tf1_checkpoint):
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     failed = [line for line in proc.stderr.splitlines() if line.startswith("failed ")]
-    assert len(failed) == 2, proc.stderr
+    assert len(failed) == 3, proc.stderr
     assert any("cut.mp4: not a readable video" in line for line in failed)
+    assert any("cut.mkv: truncated video" in line for line in failed)
     assert any("junk.avi: not a readable video" in line for line in failed)
     assert not out.exists() or not list(out.iterdir())

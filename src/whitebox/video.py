@@ -56,6 +56,7 @@ class _Worker:
     def __init__(self):
         self.error = None
         self.stop = threading.Event()
+        self.last_time = None
 
     def check(self):
         if self.error is not None:
@@ -83,6 +84,8 @@ def _reader(container, video_stream, audio_stream, out_queue, worker):
                     return
                 continue
             for frame in packet.decode():
+                if frame.time is not None:
+                    worker.last_time = max(worker.last_time or 0.0, frame.time)
                 if not put(("frame", frame.to_ndarray(format="bgr24"))):
                     return
     except (av.error.FFmpegError, ValueError) as err:
@@ -226,6 +229,29 @@ def _open_input(source):
     return container
 
 
+def _declared_seconds(container, stream):
+    """The video's length as its header declares it (stream, else container), or None."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / 1e6
+    return None
+
+
+def _check_complete(container, stream, last_time, rate):
+    """Raise VideoError when decoding stopped well before the declared end: FFmpeg's demuxers
+    end quietly at a cut, so a truncated file otherwise gives a shorter video. The margin
+    (10% plus half a second) allows for audio that outlasts the picture."""
+    declared = _declared_seconds(container, stream)
+    if declared is None or last_time is None:
+        return
+    start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+    decoded = last_time - start + 1 / float(rate)
+    if decoded < 0.9 * declared - 0.5:
+        raise VideoError(f"truncated video: frames end at {decoded:.2f} s of "
+                         f"{declared:.2f} s declared")
+
+
 def cartoonize_video(source, target, cartoonize_batch, batch_size=DEFAULT_BATCH, progress=None):
     """Cartoonize the video `source` into `target` (same container type as its extension).
 
@@ -270,6 +296,7 @@ def cartoonize_video(source, target, cartoonize_batch, batch_size=DEFAULT_BATCH,
             kind, item = frames_in.get()
             if kind is _END:
                 reader.check()
+                _check_complete(container, video_stream, reader.last_time, rate)
                 break
             if kind == "audio":
                 writer.put(("audio", item))
