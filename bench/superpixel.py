@@ -108,7 +108,7 @@ def main():
         "batch": args.batch,
         "repeats": args.repeats,
         "inputs": source,
-        "pool_workers": superpixel._resolve_workers(args.n_jobs, args.batch),
+        "pool_workers": superpixel._resolve_workers(args.n_jobs),
         "cpus": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
     }

@@ -100,7 +100,6 @@ class _Regions:
     def __init__(self, labels: np.ndarray, n: int):
         labels = np.asarray(labels).ravel()
         self.n = n
-        self.size = labels.size
         counts = np.bincount(labels, minlength=n)
         if counts.size != n or not (counts > 0).all():
             raise ValueError("labels must be exactly 0..n-1, each used at least once")
@@ -590,7 +589,7 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _resolve_workers(n_jobs, batch_len: int) -> int:
+def _resolve_workers(n_jobs) -> int:
     if n_jobs is None or n_jobs == -1:
         workers = _usable_cpus()
     elif n_jobs < -1:
@@ -695,7 +694,7 @@ def superpixel_batch(
         options.update(power=power, below_minus_one=below_minus_one)
         if below_minus_one not in _BELOW_MINUS_ONE:
             raise ValueError(f"below_minus_one must be one of {_BELOW_MINUS_ONE}, got {below_minus_one!r}")
-    workers = _resolve_workers(n_jobs, len(arr))
+    workers = _resolve_workers(n_jobs)
     out = np.empty_like(arr)
     if workers == 1 or len(arr) <= 1:
         for k, image in enumerate(arr):
