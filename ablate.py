@@ -110,8 +110,8 @@ def make_evaluator(args):
 
     progress = not args.quiet
     net = load_extractor(args.inception, args.batch_size_eval)
-    cartoons = load_set(args.cartoons, lambda: net, progress=progress)
-    photos = embed_folder(args.photos, net, progress=progress)
+    cartoons = load_set(args.cartoons, lambda: net, progress=progress, label="cartoons")
+    photos = embed_folder(args.photos, net, progress=progress, label="photos")
 
     def score(checkpoint_dir, eval_dir):
         generated, counts = evaluate.cartoonize_and_embed(

@@ -229,8 +229,8 @@ def command_paper(args, extractor):
                                                  args.format, args.offline, args.quiet)
         if not args.output:
             generated.source = "(temporary folder)"
-    cartoons = load_set(args.cartoons, extractor, args.recursive, not args.quiet)
-    photos = embed_folder(args.photos, net, args.recursive, not args.quiet)
+    cartoons = load_set(args.cartoons, extractor, args.recursive, not args.quiet, "cartoons")
+    photos = embed_folder(args.photos, net, args.recursive, not args.quiet, "photos")
     scores = paper_scores(generated, cartoons, photos, args.kid, args.kid_subsets,
                           args.kid_subset_size, args.seed)
     warnings = scores.pop("warnings")

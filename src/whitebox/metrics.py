@@ -449,10 +449,10 @@ def features_to_set(features, extractor, source, kind="folder", skipped=()):
                       skipped=list(skipped))
 
 
-def embed_folder(folder, extractor, recursive=False, progress=True):
-    """FeatureSet of every image in `folder`."""
+def embed_folder(folder, extractor, recursive=False, progress=True, label=None):
+    """FeatureSet of every image in `folder` (label: the progress bar's, default its name)."""
     features, skipped = embed_paths(list_images(folder, recursive), extractor, progress,
-                                    label=Path(folder).name or str(folder))
+                                    label=label or Path(folder).name or str(folder))
     return features_to_set(features, extractor, folder, "folder", skipped)
 
 
@@ -496,13 +496,13 @@ def is_cache(path):
     return Path(path).is_file() and str(path).lower().endswith(".npz")
 
 
-def load_set(path, extractor_factory, recursive=False, progress=True):
+def load_set(path, extractor_factory, recursive=False, progress=True, label=None):
     """A folder (embedded with extractor_factory()) or a cache, as a FeatureSet."""
     if is_cache(path):
         return load_cache(path)
     if not Path(path).is_dir():
         raise MetricsError(f"{path}: neither a folder of images nor an .npz cache")
-    return embed_folder(path, extractor_factory(), recursive, progress)
+    return embed_folder(path, extractor_factory(), recursive, progress, label)
 
 
 def check_compatible(a, b):
