@@ -217,3 +217,10 @@ def test_script_prints_only_json_on_stdout(tmp_path, standin):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert abs(report["fid"]) < 1e-6 and report["a"]["n"] == 3
+
+
+def test_keras_files_go_to_the_keras_extractor(tmp_path):
+    with pytest.raises(metrics.MetricsError, match="no such file"):
+        metrics.load_extractor(tmp_path / "inception_v3_notop.h5")
+    with pytest.raises(metrics.MetricsError, match="no such file"):
+        metrics.load_extractor(tmp_path / "inception-2015-12-05.tgz")
