@@ -224,3 +224,15 @@ def test_keras_files_go_to_the_keras_extractor(tmp_path):
         metrics.load_extractor(tmp_path / "inception_v3_notop.h5")
     with pytest.raises(metrics.MetricsError, match="no such file"):
         metrics.load_extractor(tmp_path / "inception-2015-12-05.tgz")
+
+
+def test_the_removed_batchnorm_op_is_rewritten_to_the_same_arithmetic(tmp_path, standin):
+    by_hand = tmp_path / "by_hand.pb"
+    by_hand.write_bytes(standin_graph_bytes(batchnorm_op=False))
+    reference = metrics.InceptionGraph(by_hand, batch_size=4)
+    with_op = metrics.InceptionGraph(standin[0], batch_size=4)
+    assert reference.describe()["batchnorm_nodes_rewritten"] == 0
+    assert with_op.describe()["batchnorm_nodes_rewritten"] == 1
+    images = random_images(3, [(50, 60), (64, 64), (20, 90)])
+    np.testing.assert_allclose(with_op.embed(images), reference.embed(images), rtol=1e-6,
+                               atol=1e-6)

@@ -185,6 +185,56 @@ def _read_graph_bytes(path):
         raise MetricsError(f"{path}: unreadable ({err.strerror or err})")
 
 
+def _rewrite_global_batchnorm(graph_def):
+    """Replace every BatchNormWithGlobalNormalization node by the same arithmetic in ops that
+    current TensorFlow still runs; returns how many were replaced.
+
+    The 2015 graph normalises with that op, which TensorFlow removed in GraphDef version 9:
+    imported into a TF2 function it fails at run time. Its kernel computes
+    (x - mean) * (rsqrt(variance + epsilon) [* gamma]) + beta, per channel; the nodes written
+    here compute exactly that, in that order, and the last one keeps the node's name so its
+    consumers are untouched.
+    """
+    import tensorflow as tf
+
+    names = {node.name for node in graph_def.node}
+    kept, replaced = [], 0
+    for node in graph_def.node:
+        if node.op != "BatchNormWithGlobalNormalization":
+            kept.append(node)
+            continue
+        replaced += 1
+        x, mean, variance, beta, gamma = node.input[:5]
+        dtype = node.attr["T"].type
+        base = node.name + "/rewritten"
+        while any(n.startswith(base + "/") for n in names):
+            base += "_"
+
+        def add(op, name, inputs, **attrs):
+            new = tf.compat.v1.NodeDef(name=f"{base}/{name}" if name else node.name, op=op,
+                                       input=inputs, device=node.device)
+            new.attr["T"].type = dtype
+            for key, value in attrs.items():
+                new.attr[key].CopyFrom(value)
+            kept.append(new)
+            return new.name
+
+        epsilon = tf.compat.v1.NodeDef(name=f"{base}/epsilon", op="Const")
+        epsilon.attr["dtype"].type = dtype
+        epsilon.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(
+            node.attr["variance_epsilon"].f, tf.dtypes.as_dtype(dtype)))
+        kept.append(epsilon)
+        scale = add("Rsqrt", "rsqrt", [add("Add", "shifted", [variance, epsilon.name])])
+        if node.attr["scale_after_normalization"].b:
+            scale = add("Mul", "scale", [scale, gamma])
+        centred = add("Sub", "centred", [x, mean])
+        add("Add", None, [add("Mul", "scaled", [centred, scale]), beta])
+    if replaced:
+        del graph_def.node[:]
+        graph_def.node.extend(kept)
+    return replaced
+
+
 class InceptionGraph:
     """Inception-v3 pool_3 features from the 2015-12-05 frozen graph, under TF2.
 
@@ -205,6 +255,7 @@ class InceptionGraph:
             graph_def.ParseFromString(data)
         except Exception:  # protobuf raises its own DecodeError
             raise MetricsError(f"{self.path}: not a frozen TensorFlow GraphDef")
+        self.rewritten_batchnorms = _rewrite_global_batchnorm(graph_def)
         nodes = {node.name: node for node in graph_def.node}
         for tensor in (INPUT_TENSOR, OUTPUT_TENSOR):
             if tensor.split(":")[0] not in nodes:
@@ -228,8 +279,12 @@ class InceptionGraph:
         except (ValueError, tf.errors.OpError) as err:
             first = str(err).splitlines()[0] if str(err) else err.__class__.__name__
             raise MetricsError(f"{self.path}: the graph cannot be loaded: {first}")
-        self.feature_dim = int(self._run.outputs[0].shape[-1]) \
-            if self._run.outputs[0].shape.rank else None
+        try:  # one blank image now, so that a graph that cannot run fails here, clearly
+            probe = self._run(tf.zeros([1] + self.image_size + [3], tf.float32)).numpy()
+        except tf.errors.OpError as err:
+            first = err.message.splitlines()[0] if err.message else err.__class__.__name__
+            raise MetricsError(f"{self.path}: the graph cannot run: {first}")
+        self.feature_dim = int(probe.size)
         self.name = "inception-2015-12-05-pool3"
 
     @staticmethod
@@ -257,6 +312,7 @@ class InceptionGraph:
         return dict(name=self.name, file=str(self.path), sha256=self.sha256,
                     image_size=list(self.image_size), feature_dim=self.feature_dim,
                     input=INPUT_TENSOR, output=OUTPUT_TENSOR,
+                    batchnorm_nodes_rewritten=self.rewritten_batchnorms,
                     batching=(f"images resized to {self.image_size[0]}x{self.image_size[1]} "
                               f"with the graph's ResizeBilinear, then batches of "
                               f"{self.batch_size}" if self.batch_size > 1 else
