@@ -88,6 +88,8 @@ def parse_args(argv=None):
     common(q, inception_required=True)
     kid_options(q)
     args = p.parse_args(argv)
+    if args.command == "stats" and not args.output.lower().endswith(".npz"):
+        p.error("stats --output must end with .npz")
     if args.batch_size < 1:
         p.error("--batch-size must be at least 1")
     if getattr(args, "kid", False) and (args.kid_subsets < 1 or args.kid_subset_size < 2):

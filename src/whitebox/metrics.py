@@ -41,6 +41,7 @@ from whitebox.image_io import IMAGE_EXTENSIONS, ImageError, read_bgr
 INPUT_TENSOR = "ExpandDims:0"
 OUTPUT_TENSOR = "pool_3:0"
 GRAPH_MEMBER = "classify_image_graph_def.pb"
+GRAPH_NAME = "inception-2015-12-05-pool3"
 GRAPH_EXTENSIONS = (".pb", ".tgz", ".tar.gz")
 KERAS_EXTENSIONS = (".h5", ".keras")
 
@@ -285,7 +286,7 @@ class InceptionGraph:
             first = err.message.splitlines()[0] if err.message else err.__class__.__name__
             raise MetricsError(f"{self.path}: the graph cannot run: {first}")
         self.feature_dim = int(probe.size)
-        self.name = "inception-2015-12-05-pool3"
+        self.name = GRAPH_NAME
 
     @staticmethod
     def _find_resize(graph_def, nodes):
@@ -577,6 +578,10 @@ def compare(a, b, kid=False, kid_subsets=100, kid_subset_size=1000, seed=0):
     report = dict(fid=frechet_distance(a.mean, a.cov, b.mean, b.cov),
                   n_a=a.count, n_b=b.count)
     warnings = []
+    if a.extractor == GRAPH_NAME and (a.mean.size != 2048 or list(a.image_size) != [299, 299]):
+        warnings.append(f"{a.mean.size} features at {a.image_size[0]}x{a.image_size[1]}, not "
+                        f"2048 at 299x299: this is not the 2015-12-05 Inception graph, so "
+                        f"these numbers are not FID (a stand-in's smoke test at most)")
     if min(a.count, b.count) < a.mean.size:
         warnings.append(f"fewer images ({min(a.count, b.count)}) than feature dimensions "
                         f"({a.mean.size}): the covariance is singular and FID is strongly "
