@@ -172,3 +172,22 @@ def test_offline_with_empty_cache_is_a_clear_error(tmp_path, photos, weights_ser
     err = capsys.readouterr().err
     assert code == 2 and not weights_server
     assert err.startswith("error:") and "offline" in err and "model-33999.index" in err
+
+
+def test_every_failure_line_reaches_stderr_and_decoder_noise_does_not(tmp_path, photos,
+                                                                      tf1_checkpoint, capfd):
+    """Corrupt PNGs make libpng print to fd 2; those lines are silenced, ours are not."""
+    good = cv2.imencode(".png", np.random.default_rng(1).integers(0, 256, (32, 32, 3),
+                                                                   np.uint8))[1].tobytes()
+    start = good.index(b"IDAT") + 8
+    corrupt = good[:start] + bytes(64) + good[start + 64:]
+    for i in range(6):
+        (photos / f"bad{i}.png").write_bytes(corrupt)
+    code = run(["-i", str(photos), "-o", str(tmp_path / "out")], tf1_checkpoint[0])
+    err = capfd.readouterr().err
+    assert code == 1
+    failed = [l for l in err.splitlines() if l.startswith("failed")]
+    assert sorted(l.split(":")[0].rsplit("/", 1)[1] for l in failed) == [
+        f"bad{i}.png" for i in range(6)]
+    assert "libpng" not in err
+    assert "done 2, skipped 0, failed 6" in err

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from whitebox.image_io import IMAGE_EXTENSIONS, ImageError, read_bgr, write_atomic
+from whitebox.image_io import IMAGE_EXTENSIONS, ImageError, decode_bgr, read_file, write_atomic
 from whitebox.video import VIDEO_EXTENSIONS, VideoError, is_video
 
 FORMATS = {"png": ".png", "jpg": ".jpg"}
@@ -100,10 +100,18 @@ def plan_jobs(inputs, output_dir, fmt="same", recursive=False, overwrite=False):
     return plan
 
 
-def _load(job, alpha):
-    """Read a job's input; returns (image, None) or (None, reason)."""
+def _read(job):
+    """A job's input bytes; returns (bytes, None) or (None, reason)."""
     try:
-        return read_bgr(job.source, alpha), None
+        return read_file(job.source), None
+    except ImageError as err:
+        return None, str(err)
+
+
+def _decode(data, alpha):
+    """Decode input bytes; returns (image, None) or (None, reason)."""
+    try:
+        return decode_bgr(data, alpha), None
     except ImageError as err:
         return None, str(err)
 
@@ -123,8 +131,8 @@ def run_plan(plan, cartoonize, progress=True, alpha="ignore", video=None):
     """Run every job with `cartoonize` (uint8 BGR -> uint8 BGR); report and count.
 
     Prints one line per skipped or failed input ('skipped PATH: reason' / 'failed PATH:
-    reason') and a closing summary, all to stderr. `alpha` goes to image_io.read_bgr. Returns the counts as a dict with keys
-    done, skipped, failed, seconds. Video jobs go to `video(source, target, progress)`, which
+    reason') and a closing summary, all to stderr. `alpha` goes to image_io.decode_bgr.
+    Returns the counts as a dict with keys done, skipped, failed, seconds. Video jobs go to `video(source, target, progress)`, which
     raises VideoError on failure (without it they fail).
     """
     start = time.perf_counter()
@@ -140,14 +148,18 @@ def run_plan(plan, cartoonize, progress=True, alpha="ignore", video=None):
     for path, reason in failed:
         bar.write(f"failed {path}: {reason}", file=sys.stderr)
     done = 0
+    # Worker threads read the next files and encode finished outputs; decoding stays in this
+    # thread, because it silences fd 2 (libpng, libjpeg) and would swallow the lines we print.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        loads = [pool.submit(_load, job, alpha) for job in plan.jobs[:2]]
+        reads = [pool.submit(_read, job) for job in plan.jobs[:2]]
         saves = []
         for i, job in enumerate(plan.jobs):
-            image, reason = loads[i].result()
-            loads[i] = None
+            data, reason = reads[i].result()
+            reads[i] = None
             if i + 2 < len(plan.jobs):
-                loads.append(pool.submit(_load, plan.jobs[i + 2], alpha))
+                reads.append(pool.submit(_read, plan.jobs[i + 2]))
+            if reason is None:
+                image, reason = _decode(data, alpha)
             if reason is None:
                 try:
                     saves.append((job, pool.submit(_save, job, cartoonize(image))))

@@ -79,17 +79,10 @@ def composite_over_white(bgra):
     return np.round(blended * 255.0).astype(np.uint8)
 
 
-def read_bgr(path, alpha="ignore"):
-    """Read `path` as HxWx3 uint8 BGR, or raise ImageError with the reason.
-
-    Decoding is `cv2.IMREAD_COLOR`, exactly as the reference's `cv2.imread(path)`: grey is
-    replicated to three channels, 16-bit values are shifted to 8 bits, EXIF orientation is
-    applied, and an alpha channel is dropped (the colour under transparent pixels is kept).
-    alpha="white" instead blends images with an alpha channel over white.
-    """
-    path = Path(path)
+def read_file(path):
+    """The bytes of `path`, or ImageError naming why they cannot be had."""
     try:
-        data = path.read_bytes()
+        data = Path(path).read_bytes()
     except IsADirectoryError:
         raise ImageError("is a folder, not a file")
     except PermissionError:
@@ -100,6 +93,17 @@ def read_bgr(path, alpha="ignore"):
         raise ImageError(f"unreadable ({err.strerror or err})")
     if not data:
         raise ImageError("empty file (0 bytes)")
+    return data
+
+
+def decode_bgr(data, alpha="ignore"):
+    """Decode an image file's bytes to HxWx3 uint8 BGR, or raise ImageError with the reason.
+
+    Decoding is `cv2.IMREAD_COLOR`, exactly as the reference's `cv2.imread(path)`: grey is
+    replicated to three channels, 16-bit values are shifted to 8 bits, EXIF orientation is
+    applied, and an alpha channel is dropped (the colour under transparent pixels is kept).
+    alpha="white" instead blends images with an alpha channel over white.
+    """
     reason = _truncation(data)
     if reason:
         raise ImageError(reason)
@@ -113,6 +117,11 @@ def read_bgr(path, alpha="ignore"):
             if raw is not None and raw.ndim == 3 and raw.shape[2] == 4:
                 image = composite_over_white(raw)
     return image
+
+
+def read_bgr(path, alpha="ignore"):
+    """`decode_bgr(read_file(path), alpha)`: HxWx3 uint8 BGR, or ImageError."""
+    return decode_bgr(read_file(path), alpha)
 
 
 def write_atomic(path, image):
