@@ -25,7 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from whitebox.config import TERMS, ConfigError, TrainConfig
+from whitebox.config import TERMS, TrainConfig
 
 RESULT_FILE = "ablation_result.json"
 EVAL_FOLDER = "eval"

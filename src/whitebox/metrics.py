@@ -24,11 +24,9 @@ one-image path (batch_size=1 feeds each image at its own size, exactly as TTUR);
 suite checks the two paths against each other on a stand-in graph.
 """
 import hashlib
-import io
 import os
 import sys
 import tarfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -464,8 +462,9 @@ def _read_rgb(path):
 def embed_paths(paths, extractor, progress=True, label="images"):
     """Features of image files; unreadable ones are reported on stderr and skipped.
 
-    Returns (N x D float32 array, [(path, reason), ...]). Files are decoded in two worker
-    threads while the extractor runs.
+    Returns (N x D float32 array, [(path, reason), ...]). Files are decoded in this thread:
+    decoding silences fd 2 for a moment (libpng and libjpeg chatter), which in a worker
+    thread could swallow the lines printed here; the network, not decoding, sets the pace.
     """
     paths = list(paths)
     chunks, skipped, pending = [], [], []
@@ -478,17 +477,17 @@ def embed_paths(paths, extractor, progress=True, label="images"):
             bar.update(len(pending))
             pending.clear()
 
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for path, (image, reason) in zip(paths, pool.map(_read_rgb, paths)):
-            if reason is not None:
-                skipped.append((str(path), reason))
-                bar.write(f"skipped {path}: {reason}", file=sys.stderr)
-                bar.update(1)
-                continue
-            pending.append(image)
-            if len(pending) >= extractor.batch_size:
-                flush()
-        flush()
+    for path in paths:
+        image, reason = _read_rgb(path)
+        if reason is not None:
+            skipped.append((str(path), reason))
+            bar.write(f"skipped {path}: {reason}", file=sys.stderr)
+            bar.update(1)
+            continue
+        pending.append(image)
+        if len(pending) >= extractor.batch_size:
+            flush()
+    flush()
     bar.close()
     dim = extractor.feature_dim or 0
     features = np.concatenate(chunks) if chunks else np.zeros((0, dim), np.float32)
