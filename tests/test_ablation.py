@@ -134,3 +134,11 @@ def test_two_variants_end_to_end_with_a_kill_between_them(setup, monkeypatch, ca
     assert sheet.shape == (28 + 4 * 192, 3 * 192, 3)
     # the no-fst column differs from the code column
     assert np.abs(sheet[28:, 192:384].astype(int) - sheet[28:, 384:].astype(int)).max() > 0
+
+
+def test_cli_refuses_a_bad_matrix_before_training(tmp_path, capsys):
+    code = ablate.main(["nonsense", "--out", str(tmp_path / "out"), "--iterations", "1",
+                        "--photos", str(tmp_path), "--cartoons", str(tmp_path),
+                        "--inception", str(tmp_path / "x.pb")])
+    assert code == 2 and "neither a built-in matrix" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

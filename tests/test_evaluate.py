@@ -237,3 +237,11 @@ def test_the_removed_batchnorm_op_is_rewritten_to_the_same_arithmetic(tmp_path, 
     images = random_images(3, [(50, 60), (64, 64), (20, 90)])
     np.testing.assert_allclose(with_op.embed(images), reference.embed(images), rtol=1e-6,
                                atol=1e-6)
+
+
+def test_paper_with_missing_weights_is_a_clear_error(tmp_path, standin, capsys):
+    photos = image_folder(tmp_path / "photos", 10, 2)
+    code, _, err = run_cli(["paper", "--weights", str(tmp_path / "nothing"), "--photos",
+                            str(photos), "--cartoons", str(photos), "--inception",
+                            str(standin[0]), "-q"], capsys)
+    assert code == 2 and "could not load the weights" in err and "nothing" in err
