@@ -114,3 +114,17 @@ def test_pretrain_run_without_face_lists(setup, tmp_path):
     assert "every iteration uses scenery" in log
     assert (tmp_path / "pre/images/0_scenery_result.jpg").is_file()
     assert not (tmp_path / "pre/images/0_face_result.jpg").exists()
+
+
+def test_small_image_in_a_list_stops_the_run_naming_it(setup, tmp_path):
+    from whitebox.data import DataError
+    from tests.training_helpers import write_images
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    good = write_images(tmp_path / "good", 2, size=32)
+    small = write_images(tmp_path / "small", 2, size=24, prefix="tiny")
+    (lists / "photo_scenery.txt").write_text("\n".join(str(p) for p in small + good) + "\n")
+    config = PretrainConfig(data_lists=str(lists), out_dir=str(tmp_path / "pre"), batch_size=4,
+                            patch_size=32, iterations=1)
+    with pytest.raises(DataError, match=r"tiny00[01].png: 24x24 is smaller"):
+        training.run(config, echo=False, progress=False)
