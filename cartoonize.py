@@ -44,7 +44,8 @@ def parse_args(argv=None):
     from whitebox.quiet_tf import import_tensorflow
 
     import_tensorflow()
-    from whitebox.inference import MAX_SHORT_SIDE, TILE_CORE, TILE_MARGIN, TILE_MEMORY_NOTE
+    from whitebox.inference import (IMAGE_BYTES_PER_PIXEL, MAX_SHORT_SIDE, TILE_CORE,
+                                    TILE_MARGIN, TILE_MEMORY_NOTE)
     from whitebox.video import DEFAULT_BATCH
 
     p = argparse.ArgumentParser(
@@ -70,8 +71,9 @@ def parse_args(argv=None):
                         f"larger than one {TILE_CORE + 2 * TILE_MARGIN}x"
                         f"{TILE_CORE + 2 * TILE_MARGIN} window run in {TILE_CORE}-pixel tiles "
                         f"with {TILE_MARGIN}-pixel overlaps, so the network's working memory "
-                        f"stays at {TILE_MEMORY_NOTE} whatever the image size (plus about 30 "
-                        f"bytes per pixel for the image itself)")
+                        f"stays at {TILE_MEMORY_NOTE} whatever the image size, plus about "
+                        f"{IMAGE_BYTES_PER_PIXEL} bytes per pixel for the image itself (2 GB "
+                        f"for a 48-megapixel photo)")
     p.add_argument("--alpha", choices=["ignore", "white"], default="ignore",
                    help="images with an alpha channel: 'ignore' drops it and keeps the colour "
                         "under transparent pixels, as OpenCV and the reference do (default); "
