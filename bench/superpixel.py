@@ -5,15 +5,17 @@ Prints one JSON object. Run from the repository root:
 
 For each variant ('slic', 'selective' with seg_num=200, power=1.2):
 - serial: one image at a time in this process; first call, then the median of --repeats rounds
-  over the batch (steady state);
+  over the batch (steady state), as wall-clock and as this process's CPU time (the latter is
+  less disturbed by other work on the machine);
 - pool: the whole batch through superpixel_batch's worker pool (n_jobs from --n-jobs, default
   one worker per usable CPU); first call with no pool yet (it includes starting the workers),
   then the median of --repeats calls.
-Each entry gives ms per image; pool entries also give ms per batch.
+Each entry gives ms per image; pool entries also give ms per batch. For 'selective', the time
+of scikit-image's felzenszwalb alone (serial) is given too: that step is kept as it is.
 
 Inputs: the 256x256 arrays of ../shared/golden/superpixel when present (repeated and shifted to
-fill the batch), otherwise synthetic images. Timing depends on the machine and its load: compare
-numbers taken on the same machine only.
+fill the batch), otherwise synthetic images. Timing depends on the machine and its load (the
+load average is printed): compare numbers taken on the same machine and in the same conditions.
 """
 import argparse
 import json
@@ -28,6 +30,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
+from skimage.segmentation import felzenszwalb  # noqa: E402
+
 from whitebox import superpixel  # noqa: E402
 
 GOLDEN = REPO.parent / "shared" / "golden" / "superpixel"
@@ -66,13 +70,15 @@ def bench_variant(method, batch, repeats, n_jobs):
     start = time.perf_counter()
     one(batch[0])
     serial_first = time.perf_counter() - start
-    rounds = []
+    rounds, cpu_rounds = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for image in batch:
             one(image)
         rounds.append(time.perf_counter() - start)
+        cpu_rounds.append(time.process_time() - cpu_start)
     serial_steady = statistics.median(rounds)
+    serial_cpu = statistics.median(cpu_rounds)
 
     superpixel.shutdown_pool()
     start = time.perf_counter()
@@ -87,6 +93,7 @@ def bench_variant(method, batch, repeats, n_jobs):
     return {
         "serial_first_call_ms_per_image": _ms(serial_first),
         "serial_steady_ms_per_image": _ms(serial_steady, n),
+        "serial_steady_cpu_ms_per_image": _ms(serial_cpu, n),
         "pool_first_call_ms_per_batch": _ms(pool_first),
         "pool_first_call_ms_per_image": _ms(pool_first, n),
         "pool_steady_ms_per_batch": _ms(pool_steady),
@@ -111,10 +118,17 @@ def main():
         "pool_workers": superpixel._resolve_workers(args.n_jobs),
         "cpus": os.cpu_count(),
         "machine": platform.processor() or platform.machine(),
+        "load_average_before": [round(v, 2) for v in os.getloadavg()],
     }
     for method in ("slic", "selective"):
         result[method] = bench_variant(method, batch, args.repeats, args.n_jobs)
+    # scikit-image's Felzenszwalb segmentation alone: the part of 'selective' kept as is.
+    start = time.perf_counter()
+    for image in batch:
+        felzenszwalb(image, scale=10, sigma=0.8, min_size=100)
+    result["selective"]["of_which_felzenszwalb_ms_per_image"] = _ms(time.perf_counter() - start, len(batch))
     superpixel.shutdown_pool()
+    result["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     print(json.dumps(result, indent=2))
 
 
