@@ -1,6 +1,5 @@
 """Loss terms against independent NumPy computations on fixed tensors."""
 import numpy as np
-import tensorflow as tf
 
 from whitebox import losses
 from tests.training_helpers import tiny_vgg_weights

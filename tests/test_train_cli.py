@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import train as train_cli
-from whitebox import vgg
 from tests.training_helpers import make_dataset, tiny_vgg_weights
 
 REPO = Path(__file__).resolve().parents[1]

@@ -5,7 +5,6 @@ Per image: cap the short side at 720 (INTER_AREA), crop to the top-left multiple
 truncation. Images larger than one tile are processed in overlapping tiles so that memory stays
 bounded; the margin exceeds the network's receptive field, so tiles join without seams.
 """
-import math
 
 import cv2
 import numpy as np

@@ -13,13 +13,9 @@ for the summaries. Here the G step's single forward pass feeds both the superpix
 losses (the weights are the same), and the logged generator losses are the G step's. The
 updates are the same.
 """
-import json
 import math
-import os
-import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import tensorflow as tf
 
@@ -28,6 +24,7 @@ from whitebox import losses, representations
 from whitebox.checkpoints import load_generator
 from whitebox.config import ConfigError, config_from_json, resume_mismatches
 from whitebox.guided_filter import guided_filter
+from whitebox.image_io import write_atomic
 from whitebox.network import Discriminator, Generator
 
 # The reference's TensorBoard scalar names, in the order it declares them.
@@ -296,16 +293,6 @@ def image_grid(batch, columns=4, max_images=16):
     return grid
 
 
-def write_image_atomic(path, image):
-    ok, encoded = cv2.imencode(Path(path).suffix, image)
-    if not ok:
-        raise OSError(f"{path}: OpenCV could not encode the image")
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(encoded.tobytes())
-    os.replace(tmp, path)
-
-
 class RunLog:
     """Lines to `<out>/log.txt` and to the console (through tqdm, so the bar stays intact)."""
 
@@ -446,7 +433,7 @@ def run(config, vgg=None, echo=True, progress=True):
                 path = manager.save(checkpoint_number=i + 1)
                 writer.flush()
                 log(f"iter {i}: checkpoint {path}")
-    except tf.errors.OpError as err:
+    except tf.errors.OpError:
         if sampler.last_error is not None:
             raise sampler.last_error from None
         raise
@@ -461,5 +448,5 @@ def _write_samples(trainer, sampler, folder, i, use_face):
     for domain in (("face", "scenery") if use_face else ("scenery",)):
         photos, _ = sampler.sample_batch(i, domain)
         result = trainer.sample(tf.constant(photos)).numpy()
-        write_image_atomic(folder / f"{i}_{domain}_result.jpg", image_grid(result))
-        write_image_atomic(folder / f"{i}_{domain}_photo.jpg", image_grid(photos))
+        write_atomic(folder / f"{i}_{domain}_result.jpg", image_grid(result))
+        write_atomic(folder / f"{i}_{domain}_photo.jpg", image_grid(photos))
