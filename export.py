@@ -126,7 +126,8 @@ def main(argv=None):
     except ex.MissingDependency as err:
         print(f"check skipped: {err}", file=sys.stderr)
         return 0
-    label = args.format + (f" --quantize {args.quantize}" if args.format == "tflite" else "")
+    label = {"savedmodel": "savedmodel cartoonize_float (float)",
+             "tflite": f"tflite --quantize {args.quantize}", "onnx": "onnx"}[args.format]
     print(f"check {label}: max difference {levels} levels, PSNR {db:.1f} dB against TF on "
           f"{image.shape[1]}x{image.shape[0]}")
     try:
