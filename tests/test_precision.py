@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 
 import cartoonize
-import whitebox.precision as precision
 from tests.conftest import random_generator_values, shared_path
+from whitebox import precision
 from whitebox.checkpoints import load_generator
 from whitebox.inference import Cartoonizer, to_unit_range
 from whitebox.network import Generator
@@ -16,7 +16,7 @@ from whitebox.network import Generator
 def plain_cpu(monkeypatch):
     """Pretend this is a CPU without bfloat16 instructions and there is no GPU."""
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
-    monkeypatch.setattr(precision, "gpu_compute_capabilities", lambda: [])
+    monkeypatch.setattr(precision, "gpu_compute_capabilities", list)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_fallback_prints_one_line_and_uses_fp32(plain_cpu):
 
 def test_bf16_is_chosen_on_a_cpu_with_bf16_instructions(monkeypatch):
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
-    monkeypatch.setattr(precision, "gpu_compute_capabilities", lambda: [])
+    monkeypatch.setattr(precision, "gpu_compute_capabilities", list)
     assert precision.resolve_precision("bf16", warn=pytest.fail) == "bf16"
 
 

@@ -26,8 +26,15 @@ import numpy as np
 import tensorflow as tf
 
 from whitebox.guided_filter import guided_filter
-from whitebox.inference import (CROP_MULTIPLE, FILTER_EPS, FILTER_RADIUS, MAX_SHORT_SIDE,
-                                resize_crop, to_uint8, to_unit_range)
+from whitebox.inference import (
+    CROP_MULTIPLE,
+    FILTER_EPS,
+    FILTER_RADIUS,
+    MAX_SHORT_SIDE,
+    resize_crop,
+    to_uint8,
+    to_unit_range,
+)
 
 QUANTIZE = ("none", "fp16", "dynamic")
 # Accepted max difference against TF, in levels of the 8-bit output. Float exports are held to

@@ -29,7 +29,7 @@ XLA_DEFAULT = {("cpu", "fp32"): False, ("cpu", "bf16"): False,
                ("gpu", "fp32"): False, ("gpu", "bf16"): False, ("gpu", "fp16"): False}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cpu_flags():
     """The CPU feature flags of the first processor in /proc/cpuinfo (empty set if unknown)."""
     try:

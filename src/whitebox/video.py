@@ -93,7 +93,7 @@ def _reader(container, video_stream, audio_stream, out_queue, worker):
                     return
     except (av.error.FFmpegError, ValueError) as err:
         worker.error = VideoError(f"cannot decode video: {_one_line(err)}")
-    except BaseException as err:  # surfaced by the caller
+    except BaseException as err:  # noqa: BLE001 - handed to the caller, which re-raises it
         worker.error = err
     finally:
         put((_END, None))
@@ -211,7 +211,7 @@ class _Writer:
                 self.container.close()
         except (av.error.FFmpegError, ValueError) as err:
             self.worker.error = VideoError(f"cannot encode video: {_one_line(err)}")
-        except BaseException as err:
+        except BaseException as err:  # noqa: BLE001 - re-raised by the caller via check()
             self.worker.error = err
 
 
