@@ -102,7 +102,7 @@ def _reader(container, video_stream, audio_stream, out_queue, worker):
 class _Writer:
     """Encodes frames and muxes audio in a thread, opening the output at the first frame."""
 
-    def __init__(self, path, suffix, rate, audio_stream):
+    def __init__(self, path, suffix, rate, audio_stream, first_pts=0):
         self.path, self.suffix, self.rate = path, suffix, rate
         self.in_audio = audio_stream
         self.queue = queue.Queue(QUEUE_DEPTH)
@@ -111,6 +111,7 @@ class _Writer:
         self.audio_encoder = self.audio_resampler = None
         self.pending_audio = []
         self.frames = 0
+        self.first_pts = first_pts
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -200,7 +201,7 @@ class _Writer:
                         self._mux_audio(packet)
                     self.pending_audio = []
                 frame = av.VideoFrame.from_ndarray(item, format="bgr24")
-                frame.pts = self.frames
+                frame.pts = self.first_pts + self.frames
                 frame.time_base = self.video.codec_context.time_base
                 self.frames += 1
                 self.container.mux(self.video.encode(frame))
@@ -281,7 +282,12 @@ def cartoonize_video(source, target, cartoonize_batch, batch_size=DEFAULT_BATCH,
     reader_thread = threading.Thread(
         target=_reader, args=(container, video_stream, audio_stream, frames_in, reader),
         daemon=True)
-    writer = _Writer(tmp, target.suffix.lower(), rate, audio_stream)
+    # Frames are renumbered at the constant rate from the video's own start time, so that a
+    # video starting after its audio keeps its place against the copied audio.
+    start = float(video_stream.start_time * video_stream.time_base) \
+        if video_stream.start_time and video_stream.time_base else 0.0
+    writer = _Writer(tmp, target.suffix.lower(), rate, audio_stream,
+                     first_pts=max(0, round(start * float(rate))))
     reader_thread.start()
     size, written, done = None, 0, False
     try:
