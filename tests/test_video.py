@@ -134,3 +134,34 @@ def test_broken_and_truncated_videos_are_reported(tmp_path, tf1_checkpoint):
     assert any("cut.mkv: truncated video" in line for line in failed)
     assert any("junk.avi: not a readable video" in line for line in failed)
     assert not out.exists() or not list(out.iterdir())
+
+
+def test_audio_is_reencoded_when_the_container_cannot_hold_it(tmp_path):
+    """PCM audio cannot go into WebM: it is re-encoded (Opus), keeping its length."""
+    from whitebox.video import cartoonize_video
+
+    src = tmp_path / "pcm.mkv"
+    with av.open(str(src), "w") as out:
+        video = out.add_stream("libx264", rate=FPS)
+        video.width, video.height, video.pix_fmt = 48, 32, "yuv420p"
+        sound = out.add_stream("pcm_s16le", rate=SAMPLE_RATE)
+        sound.layout = "mono"
+        for i in range(FRAMES):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 48, 3), i * 20, np.uint8),
+                                               format="bgr24")
+            frame.pts, frame.time_base = i, Fraction(1, FPS)
+            out.mux(video.encode(frame))
+        out.mux(video.encode())
+        tone = (np.sin(np.arange(SAMPLE_RATE) * 2 * np.pi * 440 / SAMPLE_RATE)
+                * 10000).astype(np.int16)
+        for start in range(0, SAMPLE_RATE, 1000):
+            aframe = av.AudioFrame.from_ndarray(tone[None, start:start + 1000], format="s16",
+                                                layout="mono")
+            aframe.sample_rate, aframe.pts = SAMPLE_RATE, start
+            out.mux(sound.encode(aframe))
+        out.mux(sound.encode())
+    assert cartoonize_video(src, tmp_path / "o.webm", lambda frames: frames) == FRAMES
+    with av.open(str(tmp_path / "o.webm")) as c:
+        stream = c.streams.audio[0]
+        seconds = sum(f.samples for f in c.decode(stream)) / stream.codec_context.rate
+    assert stream.codec_context.name == "opus" and abs(seconds - 1.0) < 0.05
