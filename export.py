@@ -69,18 +69,12 @@ def main(argv=None):
     import numpy as np
     import tensorflow as tf
 
-    from cartoonize import find_weights
+    from cartoonize import load_weights
     from whitebox import export as ex
-    from whitebox.checkpoints import CheckpointError, load_generator
     from whitebox.inference import to_unit_range
-    from whitebox.network import Generator
-    from whitebox.weights import WeightsUnavailable
 
-    generator = Generator()
-    try:
-        load_generator(generator, find_weights(args.weights, args.offline))
-    except (CheckpointError, WeightsUnavailable) as err:
-        print(f"error: {err}", file=sys.stderr)
+    generator = load_weights(args.weights, args.offline)
+    if generator is None:
         return 2
     module = ex.ExportModule(generator, max_short_side=args.max_short_side,
                              use_guided_filter=not args.no_guided_filter)
