@@ -8,8 +8,9 @@ and centre-cropped to 720x1280, or scikit-image's coffee when that folder is abs
 - `image_720x1280`: megapixels/s (best of --repeats rounds after a warm-up; every row runs
   once per round, so load from other processes spreads over all rows), process CPU seconds per
   megapixel of that call, and PSNR of the uint8 output against TF fp32, for TF fp32 / bf16 / fp16 (where supported) with and without XLA,
-  the SavedModel's uint8 signature, TFLite (none, fp16, dynamic) and ONNX Runtime (when
-  tf2onnx and onnxruntime are installed);
+  the SavedModel's uint8 signature, TFLite (none, fp16, dynamic), ONNX Runtime (when
+  tf2onnx and onnxruntime are installed) and OpenVINO f32/bf16 on the same float function
+  (when openvino is installed);
 - `photos`: PSNR of bf16 against fp32 on every photo in ../shared/images at cartoonize.py's
   size (min, mean, max);
 - `video`: frames/s of cartoonize_video on a generated 720x1280 clip (H.264, with AAC audio)
@@ -82,6 +83,22 @@ def test_image():
     return image[y0:y0 + H, x0:x0 + W], str(path)
 
 
+def add_openvino_runners(cartoonizer, x, runners, outputs, rows):
+    """OpenVINO f32 and bf16 on the converted float function, when `openvino` imports."""
+    try:
+        import openvino as ov
+    except ImportError:
+        rows["openvino"] = {"skipped": "openvino is not installed (pip install openvino)"}
+        return
+    model = ov.convert_model(cartoonizer._run.get_concrete_function(), input=[1, H, W, 3])
+    for hint in ("f32", "bf16"):
+        compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": hint,
+                                                          "PERFORMANCE_HINT": "LATENCY"})
+        request = compiled.create_infer_request()
+        runners[f"openvino_{hint}"] = lambda r=request: r.infer({0: x[None]})
+        outputs[f"openvino_{hint}"] = to_uint8(request.infer({0: x[None]})[0][0])
+
+
 def image_rows(gen, image, repeats, tmp):
     """Speed and PSNR against TF fp32 of every runtime, timed round-robin."""
     x = to_unit_range(image)
@@ -113,6 +130,7 @@ def image_rows(gen, image, repeats, tmp):
         outputs["onnxruntime"] = to_uint8(run(photo)[0])
     except ex.MissingDependency as err:
         rows["onnxruntime"] = {"skipped": str(err)}
+    add_openvino_runners(Cartoonizer(gen), x, runners, outputs, rows)
     reference = outputs["tf_fp32"]
     for name, (wall, cpu) in round_robin(runners, repeats).items():
         same = np.array_equal(outputs[name], reference)
