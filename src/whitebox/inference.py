@@ -94,15 +94,12 @@ class Cartoonizer:
         self.tile_core, self.tile_margin = tile_core, tile_margin
         self.precision = precision
         self.compute_dtype = DTYPES[precision]
-        spec = tf.TensorSpec([1, None, None, 3], tf.float32)
+        spec = tf.TensorSpec([None, None, None, 3], tf.float32)
         self._run = tf.function(self._forward, input_signature=[spec],
                                 jit_compile=bool(jit_compile))
-        batch_spec = tf.TensorSpec([None, None, None, 3], tf.float32)
-        self._run_batch = tf.function(self._forward, input_signature=[batch_spec],
-                                      jit_compile=bool(jit_compile))
 
     def _forward(self, photo):
-        """[1, H, W, 3] in [-1, 1] -> [1, H, W, 3] float32, the network's output."""
+        """[N, H, W, 3] in [-1, 1] -> [N, H, W, 3] float32, the network's output."""
         out = self.generator(tf.cast(photo, self.compute_dtype))
         out = tf.cast(out, tf.float32)
         if self.use_guided_filter:
@@ -115,8 +112,7 @@ class Cartoonizer:
         Whole when H*W fits one tile window (core + 2 margins, squared), else tile by tile.
         """
         h, w = photo.shape[:2]
-        window = self.tile_core + 2 * self.tile_margin
-        if h * w <= window ** 2:
+        if self.fits_one_window(h, w):
             return self._run(photo[None])[0].numpy()
         out = np.empty_like(photo)
         for y0, y1, cy0, cy1 in tile_spans(h, self.tile_core, self.tile_margin):
@@ -125,15 +121,23 @@ class Cartoonizer:
                 out[cy0:cy1, cx0:cx1] = tile[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
         return out
 
+    def fits_one_window(self, h, w):
+        """Whether an HxW image runs whole (H*W within one tile window, margins included)."""
+        return h * w <= (self.tile_core + 2 * self.tile_margin) ** 2
+
+    def _prepare(self, image):
+        """`resize_crop`, refusing images left without pixels (ValueError)."""
+        image = resize_crop(image, self.max_short_side)
+        if image.shape[0] == 0 or image.shape[1] == 0:
+            raise ValueError(f"too small: at least {CROP_MULTIPLE}x{CROP_MULTIPLE} pixels needed")
+        return image
+
     def cartoonize(self, image):
         """HxWx3 uint8 BGR -> h'xw'x3 uint8 BGR cartoon (h', w' as `resize_crop` gives).
 
         Raises ValueError when the image is smaller than 8x8 pixels after resizing.
         """
-        image = resize_crop(image, self.max_short_side)
-        if image.shape[0] == 0 or image.shape[1] == 0:
-            raise ValueError(f"too small: at least {CROP_MULTIPLE}x{CROP_MULTIPLE} pixels needed")
-        return to_uint8(self.run_float(to_unit_range(image)))
+        return to_uint8(self.run_float(to_unit_range(self._prepare(image))))
 
     def cartoonize_batch(self, images):
         """A list of HxWx3 uint8 BGR images of one size -> the list of their cartoons.
@@ -141,11 +145,8 @@ class Cartoonizer:
         Each output equals `cartoonize` of that image (one network call for the whole list when
         the images fit one tile window, else image by image; used for video frames).
         """
-        prepared = [resize_crop(image, self.max_short_side) for image in images]
-        h, w = prepared[0].shape[:2]
-        window = self.tile_core + 2 * self.tile_margin
-        if h == 0 or w == 0 or h * w > window ** 2 or len(prepared) == 1:
-            return [self.cartoonize(image) for image in images]
-        stack = to_unit_range(np.stack(prepared))
-        return list(to_uint8(self._run_batch(stack).numpy()))
+        prepared = [self._prepare(image) for image in images]
+        if not self.fits_one_window(*prepared[0].shape[:2]):
+            return [to_uint8(self.run_float(to_unit_range(image))) for image in prepared]
+        return list(to_uint8(self._run(to_unit_range(np.stack(prepared))).numpy()))
 
