@@ -132,8 +132,8 @@ def run_plan(plan, cartoonize, progress=True, alpha="ignore", video=None):
 
     Prints one line per skipped or failed input ('skipped PATH: reason' / 'failed PATH:
     reason') and a closing summary, all to stderr. `alpha` goes to image_io.decode_bgr.
-    Returns the counts as a dict with keys done, skipped, failed, seconds. Video jobs go to `video(source, target, progress)`, which
-    raises VideoError on failure (without it they fail).
+    Video jobs go to `video(source, target, progress)`, which raises VideoError on failure
+    (without it they fail). Returns the counts as a dict: done, skipped, failed, seconds.
     """
     start = time.perf_counter()
     videos = [job for job in plan.jobs if is_video(job.source)]
