@@ -106,19 +106,21 @@ def make_evaluator(args):
     """evaluate(checkpoint_dir, eval_dir) with the network and both reference sets embedded
     once; plus the extractor's description."""
     import evaluate
-    from whitebox.metrics import embed_folder, load_extractor, load_set
+    from whitebox.metrics import load_extractor, load_set
 
     progress = not args.quiet
     net = load_extractor(args.inception, args.batch_size_eval)
     cartoons = load_set(args.cartoons, lambda: net, progress=progress, label="cartoons")
-    photos = embed_folder(args.photos, net, progress=progress, label="photos")
+    photos = evaluate.embed_photos(evaluate.plan_photos(args.photos, args.out, args.format),
+                                   net, args.photos, args.quiet)
 
     def score(checkpoint_dir, eval_dir):
+        plan = evaluate.plan_photos(args.photos, eval_dir, args.format)
         generated, counts = evaluate.cartoonize_and_embed(
-            args.photos, eval_dir, net, weights=checkpoint_dir, fmt=args.format,
+            plan, args.photos, eval_dir, net, weights=checkpoint_dir, fmt=args.format,
             offline=True, quiet=args.quiet)
-        scores = evaluate.paper_scores(generated, cartoons, photos, args.kid, args.kid_subsets,
-                                       args.kid_subset_size)
+        scores = evaluate.paper_scores(generated, cartoons, photos, counts, args.kid,
+                                       args.kid_subsets, args.kid_subset_size)
         scores.update(n_cartoonized=generated.count, n_cartoons=cartoons.count,
                       n_photos=photos.count, cartoonize_failed=counts["failed"])
         return scores

@@ -15,7 +15,9 @@ FID (and KID) with the 2015-12-05 Inception-v3 graph, following TTUR's protocol.
   fid A B      A and B are image folders or .npz caches written by 'stats'
   stats DIR    embed a folder once and save its statistics (and features, for KID)
   paper        cartoonize --photos as cartoonize.py does, then FID to cartoon (against
-               --cartoons) and FID to photo (against --photos), beside the paper's values
+               --cartoons) and FID to photo (against the same photos that were cartoonized;
+               with --recursive the whole tree, mirrored under --output), beside the paper's
+               values; the report warns when the two sides hold different numbers of images
 
 --inception takes classify_image_graph_def.pb or inception-2015-12-05.tgz, fetched by you
 (nothing is downloaded); a Keras InceptionV3 no-top .h5 also works but its numbers are not
@@ -181,35 +183,106 @@ def markdown_table(report):
     return "\n".join(lines) + "\n"
 
 
-def cartoonize_and_embed(photos, out, net, weights=None, fmt="same", offline=False,
-                         quiet=False):
-    """Cartoonize the folder `photos` into `out` through cartoonize.main (the same code as
-    cartoonize.py), then embed the outputs with `net`.
+def plan_photos(photos, out, fmt="same", recursive=False):
+    """The photo set of `paper`: the image files under the folder `photos` (its whole tree
+    with `recursive`, mirrored under `out`), planned as cartoonize.py plans them with
+    --overwrite. A whitebox.batch.Plan whose jobs and failed entries are images only.
 
-    Returns (FeatureSet of the cartoonized photos, counts dict: photos, cartoonized, failed).
+    Raises MetricsError when `photos` is not a folder.
+    """
+    from whitebox.batch import plan_jobs
+    from whitebox.metrics import MetricsError
+    from whitebox.video import is_video
+
+    if not Path(photos).is_dir():
+        raise MetricsError(f"{photos}: no such folder of photos")
+    plan = plan_jobs([photos], out, fmt=fmt, recursive=recursive, overwrite=True)
+    plan.jobs = [job for job in plan.jobs if not is_video(job.source)]
+    plan.failed = [(path, reason) for path, reason in plan.failed if not is_video(path)]
+    return plan
+
+
+def photo_files(plan):
+    """Every photo of a `plan_photos` plan, sorted, whether or not it can be cartoonized."""
+    return sorted([job.source for job in plan.jobs] + [path for path, _ in plan.failed])
+
+
+def embed_photos(plan, net, source, quiet=False):
+    """FeatureSet of every photo of a `plan_photos` plan; `source` names it in reports."""
+    from whitebox.metrics import embed_paths, features_to_set
+
+    features, skipped = embed_paths(photo_files(plan), net, not quiet, label="photos")
+    return features_to_set(features, net, source, "folder", skipped)
+
+
+def _identity(path):
+    """(inode, mtime) of a file, or None: an output replaced by this run has a new one."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+def cartoonize_and_embed(plan, photos, out, net, weights=None, fmt="same", offline=False,
+                         quiet=False, recursive=False):
+    """Cartoonize the folder `photos` into `out` through cartoonize.main (the same code as
+    cartoonize.py, with --recursive when asked), then embed the outputs with `net`. `plan`
+    is plan_photos(photos, out, fmt, recursive), made before anything is written to `out`.
+
+    Only outputs written by this run count: a file left in `out` by an earlier run, whose
+    photo failed this time, is not embedded. Returns (FeatureSet of the cartoonized photos,
+    counts dict: photos, cartoonized, failed, not_cartoonized: the failed photos' paths).
     Raises MetricsError when cartoonize.py cannot load the weights.
     """
     import cartoonize
-    from whitebox.batch import plan_jobs
     from whitebox.metrics import MetricsError, embed_paths, features_to_set
 
-    plan = plan_jobs([photos], out, fmt=fmt, overwrite=True)
+    before = {job.target: _identity(job.target) for job in plan.jobs}
     argv = ["--input", str(photos), "--output", str(out), "--format", fmt, "--overwrite"]
+    argv += ["--recursive"] if recursive else []
     argv += ["--weights", str(weights)] if weights else []
     argv += ["--offline"] if offline else []
     argv += ["--quiet"] if quiet else []
     if cartoonize.main(argv) == 2:
         raise MetricsError("cartoonize.py could not load the weights (see above)")
-    targets = [job.target for job in plan.jobs if job.target.is_file()]
-    features, skipped = embed_paths(targets, net, not quiet, label="cartoonized")
+    done = [job for job in plan.jobs
+            if _identity(job.target) not in (None, before[job.target])]
+    written = {job.source for job in done}
+    features, skipped = embed_paths([job.target for job in done], net, not quiet,
+                                    label="cartoonized")
     generated = features_to_set(features, net, out, "folder", skipped)
-    total = len(plan.jobs) + len(plan.failed)
-    return generated, dict(photos=total, cartoonized=len(targets), failed=total - len(targets))
+    everything = photo_files(plan)
+    missing = [str(path) for path in everything if path not in written]
+    return generated, dict(photos=len(everything), cartoonized=len(done), failed=len(missing),
+                           not_cartoonized=missing)
 
 
-def paper_scores(generated, cartoons, photos, kid=False, kid_subsets=100, kid_subset_size=1000,
-                 seed=0):
-    """FID (and KID) to cartoon and to photo of the cartoonized set; a dict."""
+def count_warnings(generated, photos, counts):
+    """A line saying how many of the photos given went into each side, unless all did."""
+    given = counts["photos"]
+    if generated.count == photos.count == given:
+        return []
+    reasons = []
+    if counts["failed"]:
+        reasons.append(f"{counts['failed']} not cartoonized")
+    if generated.skipped:
+        reasons.append(f"{len(generated.skipped)} cartoonized images unreadable")
+    if photos.skipped:
+        reasons.append(f"{len(photos.skipped)} photos unreadable for the network")
+    return [f"of the {given} photos given, {generated.count} went in as cartoonized images "
+            f"and {photos.count} as photos ({', '.join(reasons)}; see stderr): FID to photo "
+            f"compares sets of different n"
+            if generated.count != photos.count else
+            f"of the {given} photos given, only {photos.count} went in on each side "
+            f"({', '.join(reasons)}; see stderr)"]
+
+
+def paper_scores(generated, cartoons, photos, counts, kid=False, kid_subsets=100,
+                 kid_subset_size=1000, seed=0):
+    """FID (and KID) to cartoon and to photo of the cartoonized set; a dict whose warnings
+    include any difference between the photos given and those cartoonized (`counts` from
+    cartoonize_and_embed)."""
     from whitebox.metrics import compare
 
     to_cartoon = compare(generated, cartoons, kid, kid_subsets, kid_subset_size, seed)
@@ -217,23 +290,26 @@ def paper_scores(generated, cartoons, photos, kid=False, kid_subsets=100, kid_su
     scores = dict(fid_to_cartoon=to_cartoon["fid"], fid_to_photo=to_photo["fid"])
     if kid:
         scores.update(kid_to_cartoon=to_cartoon["kid"], kid_to_photo=to_photo["kid"])
-    scores["warnings"] = sorted(set(to_cartoon["warnings"] + to_photo["warnings"]))
+    scores["warnings"] = (count_warnings(generated, photos, counts)
+                          + sorted(set(to_cartoon["warnings"] + to_photo["warnings"])))
     return scores
 
 
 def command_paper(args, extractor):
-    from whitebox.metrics import PAPER_VALUES, embed_folder, load_set
+    from whitebox.metrics import PAPER_VALUES, load_set
 
     net = extractor()  # fail on a bad network file before the long cartoonizing step
     with tempfile.TemporaryDirectory(prefix="whitebox-eval-") as scratch:
         out = Path(args.output) if args.output else Path(scratch)
-        generated, counts = cartoonize_and_embed(args.photos, out, net, args.weights,
-                                                 args.format, args.offline, args.quiet)
+        plan = plan_photos(args.photos, out, args.format, args.recursive)
+        photos = embed_photos(plan, net, args.photos, args.quiet)
+        generated, counts = cartoonize_and_embed(plan, args.photos, out, net, args.weights,
+                                                 args.format, args.offline, args.quiet,
+                                                 args.recursive)
         if not args.output:
             generated.source = "(temporary folder)"
     cartoons = load_set(args.cartoons, extractor, args.recursive, not args.quiet, "cartoons")
-    photos = embed_folder(args.photos, net, args.recursive, not args.quiet, "photos")
-    scores = paper_scores(generated, cartoons, photos, args.kid, args.kid_subsets,
+    scores = paper_scores(generated, cartoons, photos, counts, args.kid, args.kid_subsets,
                           args.kid_subset_size, args.seed)
     warnings = scores.pop("warnings")
     report = dict(scores)

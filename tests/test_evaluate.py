@@ -245,3 +245,70 @@ def test_paper_with_missing_weights_is_a_clear_error(tmp_path, standin, capsys):
                             str(photos), "--cartoons", str(photos), "--inception",
                             str(standin[0]), "-q"], capsys)
     assert code == 2 and "could not load the weights" in err and "nothing" in err
+
+
+def nested_photos(root):
+    """A photo tree: 3 top-level PNGs, 3 in sub/ (same names), 2 in sub/deeper/, and a 4x4
+    top-level photo that the network reads but cartoonize.py refuses (smaller than 8x8)."""
+    image_folder(root, 11, 3)
+    image_folder(root / "sub", 12, 3, shade=30)
+    image_folder(root / "sub" / "deeper", 13, 2, shade=-30)
+    cv2.imwrite(str(root / "tiny.png"), np.full((4, 4, 3), 90, np.uint8))
+    return root
+
+
+def test_paper_recursive_uses_the_same_photos_on_both_sides(tmp_path, standin, tf1_checkpoint,
+                                                            graph, capsys):
+    photos = nested_photos(tmp_path / "photos")
+    cartoons = image_folder(tmp_path / "cartoons", 14, 4, shade=-50)
+    out = tmp_path / "cartoonized"
+    argv = ["paper", "--weights", str(tf1_checkpoint[0]), "--photos", str(photos),
+            "--cartoons", str(cartoons), "--inception", str(standin[0]), "--output", str(out),
+            "--format", "png", "-q"]
+    code, report, err = run_cli(argv + ["--recursive"], capsys)
+    assert code == 0, err
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.png"))
+    assert written == ["00.png", "01.png", "02.png", "sub/00.png", "sub/01.png", "sub/02.png",
+                       "sub/deeper/00.png", "sub/deeper/01.png"]
+    counts = report["cartoonize"]
+    assert (counts["photos"], counts["cartoonized"], counts["failed"]) == (9, 8, 1)
+    assert counts["not_cartoonized"] == [str(photos / "tiny.png")]
+    assert report["sets"]["cartoonized"]["n"] == 8 and report["sets"]["photos"]["n"] == 9
+    assert any("of the 9 photos given, 8 went in as cartoonized images and 9 as photos" in w
+               and "1 not cartoonized" in w for w in report["warnings"])
+    assert "of the 9 photos given" in report["markdown"]
+    # FID to photo is between exactly these two sets: the whole tree and its cartoons
+    mine, _ = metrics.embed_paths(sorted(photos.rglob("*.png")), graph, progress=False)
+    theirs, _ = metrics.embed_paths([out / name for name in written], graph, progress=False)
+    expected = metrics.frechet_distance(*metrics.feature_statistics(theirs),
+                                        *metrics.feature_statistics(mine))
+    assert report["fid_to_photo"] == pytest.approx(expected, rel=1e-6)
+
+    # without --recursive both sides hold the top-level photos only
+    code, flat, err = run_cli(argv + ["--output", str(tmp_path / "flat")], capsys)
+    assert code == 0, err
+    assert (flat["cartoonize"]["photos"], flat["sets"]["photos"]["n"],
+            flat["sets"]["cartoonized"]["n"]) == (4, 4, 3)
+
+
+def test_paper_ignores_stale_outputs_and_its_own_output_inside_photos(tmp_path, standin,
+                                                                      tf1_checkpoint, capsys):
+    photos = image_folder(tmp_path / "photos", 15, 4)
+    cartoons = image_folder(tmp_path / "cartoons", 16, 4, shade=-50)
+    out = photos / "cartoonized"               # inside the photos, as a user might put it
+    argv = ["paper", "--weights", str(tf1_checkpoint[0]), "--photos", str(photos),
+            "--cartoons", str(cartoons), "--inception", str(standin[0]), "--output", str(out),
+            "--format", "png", "--recursive", "-q"]
+    code, first, err = run_cli(argv, capsys)
+    assert code == 0, err
+    assert first["sets"]["photos"]["n"] == 4 and first["sets"]["cartoonized"]["n"] == 4
+    assert first["warnings"] == [w for w in first["warnings"] if "photos given" not in w]
+    (photos / "03.png").write_bytes(b"damaged since the first run")
+    code, second, err = run_cli(argv, capsys)
+    assert code == 0, err
+    assert (out / "03.png").is_file()          # the first run's output is still there...
+    assert second["sets"]["cartoonized"]["n"] == 3     # ...but not counted as this run's
+    assert second["cartoonize"]["not_cartoonized"] == [str(photos / "03.png")]
+    assert second["sets"]["photos"]["n"] == 3 and second["sets"]["photos"]["skipped"] == 1
+    assert any("of the 4 photos given, only 3 went in on each side" in w
+               for w in second["warnings"])
