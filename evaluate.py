@@ -148,6 +148,7 @@ def command_fid(args, extractor):
 def command_stats(args, extractor):
     from whitebox.metrics import embed_folder, save_cache
 
+    _check_can_write(Path(args.output))
     fset = embed_folder(args.folder, extractor(), args.recursive, not args.quiet)
     save_cache(args.output, fset, keep_features=not args.no_features)
     return dict(cache=str(args.output), set=fset.describe(), extractor=extractor.describe(fset))
@@ -265,11 +266,11 @@ def count_warnings(generated, photos, counts):
         return []
     reasons = []
     if counts["failed"]:
-        reasons.append(f"{counts['failed']} not cartoonized")
+        reasons.append(f"not cartoonized: {counts['failed']}")
     if generated.skipped:
-        reasons.append(f"{len(generated.skipped)} cartoonized images unreadable")
+        reasons.append(f"cartoonized images unreadable: {len(generated.skipped)}")
     if photos.skipped:
-        reasons.append(f"{len(photos.skipped)} photos unreadable for the network")
+        reasons.append(f"photos unreadable for the network: {len(photos.skipped)}")
     return [f"of the {given} photos given, {generated.count} went in as cartoonized images "
             f"and {photos.count} as photos ({', '.join(reasons)}; see stderr): FID to photo "
             f"compares sets of different n"
@@ -295,9 +296,26 @@ def paper_scores(generated, cartoons, photos, counts, kid=False, kid_subsets=100
     return scores
 
 
-def command_paper(args, extractor):
-    from whitebox.metrics import PAPER_VALUES, load_set
+def _check_can_write(path):
+    """Refuse, before any long work, a file path that is a folder or lies under a file."""
+    from whitebox.metrics import MetricsError
 
+    if path.is_dir():
+        raise MetricsError(f"{path}: is a folder, not a file name")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise MetricsError(f"{path}: cannot write ({parent} is not a folder)")
+
+
+def command_paper(args, extractor):
+    from whitebox.metrics import PAPER_VALUES, MetricsError, load_set
+
+    from whitebox.data import atomic_write_text
+
+    if args.markdown:
+        _check_can_write(Path(args.markdown))
     net = extractor()  # fail on a bad network file before the long cartoonizing step
     with tempfile.TemporaryDirectory(prefix="whitebox-eval-") as scratch:
         out = Path(args.output) if args.output else Path(scratch)
@@ -325,7 +343,10 @@ def command_paper(args, extractor):
     table = markdown_table(report)
     report["markdown"] = table
     if args.markdown:
-        Path(args.markdown).write_text(table)
+        try:
+            atomic_write_text(args.markdown, table)
+        except OSError as err:
+            raise MetricsError(f"{args.markdown}: cannot write ({err.strerror or err})")
     if not args.quiet:
         print(table, file=sys.stderr)
     return report

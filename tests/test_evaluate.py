@@ -275,7 +275,7 @@ def test_paper_recursive_uses_the_same_photos_on_both_sides(tmp_path, standin, t
     assert counts["not_cartoonized"] == [str(photos / "tiny.png")]
     assert report["sets"]["cartoonized"]["n"] == 8 and report["sets"]["photos"]["n"] == 9
     assert any("of the 9 photos given, 8 went in as cartoonized images and 9 as photos" in w
-               and "1 not cartoonized" in w for w in report["warnings"])
+               and "not cartoonized: 1" in w for w in report["warnings"])
     assert "of the 9 photos given" in report["markdown"]
     # FID to photo is between exactly these two sets: the whole tree and its cartoons
     mine, _ = metrics.embed_paths(sorted(photos.rglob("*.png")), graph, progress=False)
@@ -312,3 +312,81 @@ def test_paper_ignores_stale_outputs_and_its_own_output_inside_photos(tmp_path, 
     assert second["sets"]["photos"]["n"] == 3 and second["sets"]["photos"]["skipped"] == 1
     assert any("of the 4 photos given, only 3 went in on each side" in w
                for w in second["warnings"])
+
+
+def damaged_archives(folder, standin):
+    """(file, expected reason) for .tgz files that cannot give the graph."""
+    good = standin[1].read_bytes()
+    cases = {"random.tgz": (np.random.default_rng(0).bytes(3000),
+                            "not a .tgz archive (neither gzip-compressed nor a tar archive)"),
+             "empty.tgz": (b"", "not a .tgz archive (empty file)"),
+             "gzip.tgz": (__import__("gzip").compress(b"x" * 3000),
+                          "not a .tgz archive (gzip-compressed, but not a tar archive inside)"),
+             "cut.tgz": (good[:len(good) // 2], "damaged .tgz archive (")}
+    for name, (data, _) in cases.items():
+        (folder / name).write_bytes(data)
+    return [(folder / name, reason) for name, (_, reason) in cases.items()]
+
+
+def test_damaged_tgz_is_one_line_naming_the_file(tmp_path, standin, capsys):
+    a = image_folder(tmp_path / "a", 17, 2)
+    for path, reason in damaged_archives(tmp_path, standin):
+        code, _, err = run_cli(["fid", str(a), str(a), "--inception", str(path), "-q"], capsys)
+        assert code == 2
+        assert err.strip() == err.strip().splitlines()[0], err      # one line
+        assert err.startswith(f"error: {path}: {reason}"), err
+
+
+def bad_caches(folder):
+    """(file, expected reason) for .npz files that are not statistics caches."""
+    fields = dict(mean=np.zeros(16), cov=np.eye(16), count=np.int64(5), extractor=np.str_("x"),
+                  sha256=np.str_("y"), image_size=np.array([64, 64]))
+    np.savez(folder / "good.npz", **fields)
+    good = (folder / "good.npz").read_bytes()
+    (folder / "text.npz").write_bytes(b"garbage")
+    (folder / "cut.npz").write_bytes(good[:len(good) // 2])
+    np.save(folder / "array.npy", np.zeros(3))
+    (folder / "array.npz").write_bytes((folder / "array.npy").read_bytes())
+    np.savez(folder / "shapes.npz", **dict(fields, mean=np.zeros(3)))
+    np.savez(folder / "count.npz", **dict(fields, count=np.array([1, 2])))
+    np.savez(folder / "partial.npz", mean=np.zeros(16))
+    return [(folder / "text.npz", "not a zip archive"), (folder / "cut.npz", "not a zip archive"),
+            (folder / "array.npz", "not a zip archive"),
+            (folder / "shapes.npz", "covariance of shape (16, 16) for 3 features"),
+            (folder / "count.npz", "count array([1, 2])"),
+            (folder / "partial.npz", "missing count, cov, extractor, image_size, sha256")]
+
+
+def test_garbage_caches_and_unwritable_outputs_are_one_line(tmp_path, standin, capsys):
+    a = image_folder(tmp_path / "a", 18, 3)
+    for path, reason in bad_caches(tmp_path):
+        code, _, err = run_cli(["fid", str(a), str(path), "--inception", str(standin[0]),
+                                "-q"], capsys)
+        assert code == 2 and err.strip() == err.strip().splitlines()[0], err
+        assert err.startswith(f"error: {path}: ") and reason in err, err
+    (tmp_path / "file.txt").write_text("x")
+    (tmp_path / "folder.npz").mkdir()
+    for output, reason in [(tmp_path / "file.txt" / "x.npz", "file.txt is not a folder"),
+                           (tmp_path / "folder.npz", "is a folder")]:
+        code, _, err = run_cli(["stats", str(a), "--inception", str(standin[0]), "-o",
+                                str(output), "-q"], capsys)
+        assert code == 2 and err.strip() == err.strip().splitlines()[0], err
+        assert err.startswith(f"error: {output}: ") and reason in err, err
+    with pytest.raises(metrics.MetricsError, match="is not a folder"):
+        metrics.save_cache(tmp_path / "file.txt" / "x.npz",
+                           metrics.load_cache(tmp_path / "good.npz"))
+    code, _, err = run_cli(["fid", str(tmp_path / "good.npz"), str(tmp_path / "good.npz"),
+                            "--inception", str(tmp_path / "missing.h5"), "-q"], capsys)
+    assert code == 2 and err.strip() == (f"error: {tmp_path / 'missing.h5'}: unreadable "
+                                         f"(No such file or directory)")
+
+
+def test_paper_refuses_an_unwritable_markdown_before_cartoonizing(tmp_path, standin, capsys):
+    photos = image_folder(tmp_path / "photos", 19, 2)
+    (tmp_path / "file.txt").write_text("x")
+    code, _, err = run_cli(["paper", "--weights", str(tmp_path / "never-loaded"), "--photos",
+                            str(photos), "--cartoons", str(photos), "--inception",
+                            str(standin[0]), "--markdown", str(tmp_path / "file.txt" / "t.md"),
+                            "-q"], capsys)
+    assert code == 2 and err.strip() == (f"error: {tmp_path / 'file.txt' / 't.md'}: cannot "
+                                         f"write ({tmp_path / 'file.txt'} is not a folder)")

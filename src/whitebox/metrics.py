@@ -27,6 +27,8 @@ import hashlib
 import os
 import sys
 import tarfile
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,6 +162,23 @@ def sha256_bytes(data):
     return hashlib.sha256(data).hexdigest()
 
 
+def _first_line(err):
+    """The first line of an exception's message (its class name when it has none)."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+def _not_a_tar_reason(path):
+    """Why tarfile cannot open `path`, in a few words (its own message lists every method)."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if not head:
+        return "empty file"
+    if head == b"\x1f\x8b":
+        return "gzip-compressed, but not a tar archive inside"
+    return "neither gzip-compressed nor a tar archive"
+
+
 def _read_graph_bytes(path):
     """The bytes of the frozen GraphDef at `path`: a .pb, or the .pb inside the .tgz."""
     path = Path(path)
@@ -170,14 +189,20 @@ def _read_graph_bytes(path):
         raise MetricsError(f"{path}: is a folder; give the .pb or .tgz file")
     if path.name.endswith((".tgz", ".tar.gz")):
         try:
-            with tarfile.open(path, "r:*") as archive:
+            archive = tarfile.open(path, "r:*")
+        except tarfile.ReadError:
+            raise MetricsError(f"{path}: not a .tgz archive ({_not_a_tar_reason(path)})")
+        except OSError as err:
+            raise MetricsError(f"{path}: unreadable ({err.strerror or _first_line(err)})")
+        try:
+            with archive:
                 members = [m for m in archive.getmembers()
                            if m.isfile() and Path(m.name).name == GRAPH_MEMBER]
                 if not members:
                     raise MetricsError(f"{path}: the archive holds no {GRAPH_MEMBER}")
                 return archive.extractfile(members[0]).read()
-        except (tarfile.TarError, OSError, EOFError) as err:
-            raise MetricsError(f"{path}: not a readable .tgz archive ({err})")
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+            raise MetricsError(f"{path}: damaged .tgz archive ({_first_line(err)})")
     try:
         return path.read_bytes()
     except OSError as err:
@@ -276,13 +301,12 @@ class InceptionGraph:
         try:
             self._run = tf.compat.v1.wrap_function(body, [spec])
         except (ValueError, tf.errors.OpError) as err:
-            first = str(err).splitlines()[0] if str(err) else err.__class__.__name__
-            raise MetricsError(f"{self.path}: the graph cannot be loaded: {first}")
+            raise MetricsError(f"{self.path}: the graph cannot be loaded: {_first_line(err)}")
         try:  # one blank image now, so that a graph that cannot run fails here, clearly
             probe = self._run(tf.zeros([1] + self.image_size + [3], tf.float32)).numpy()
         except tf.errors.OpError as err:
-            first = err.message.splitlines()[0] if err.message else err.__class__.__name__
-            raise MetricsError(f"{self.path}: the graph cannot run: {first}")
+            raise MetricsError(f"{self.path}: the graph cannot run: "
+                               f"{_first_line(err.message or err)}")
         self.feature_dim = int(probe.size)
         self.name = GRAPH_NAME
 
@@ -407,7 +431,10 @@ def load_extractor(path, batch_size=DEFAULT_BATCH):
 def network_sha256(path):
     """The sha256 an extractor built from `path` would report, without building it."""
     if str(path).lower().endswith(KERAS_EXTENSIONS):
-        return sha256_bytes(Path(path).read_bytes())
+        try:
+            return sha256_bytes(Path(path).read_bytes())
+        except OSError as err:
+            raise MetricsError(f"{path}: unreadable ({err.strerror or _first_line(err)})")
     return sha256_bytes(_read_graph_bytes(path))
 
 
@@ -440,7 +467,10 @@ def list_images(folder, recursive=False):
     if not folder.is_dir():
         raise MetricsError(f"{folder}: no such folder")
     found = []
-    walker = os.walk(folder) if recursive else [(folder, [], os.listdir(folder))]
+    try:
+        walker = os.walk(folder) if recursive else [(folder, [], os.listdir(folder))]
+    except OSError as err:
+        raise MetricsError(f"{folder}: unreadable folder ({err.strerror or _first_line(err)})")
     for root, dirs, names in walker:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
@@ -513,9 +543,11 @@ def embed_folder(folder, extractor, recursive=False, progress=True, label=None):
 
 
 def save_cache(path, fset, keep_features=True):
-    """Write a FeatureSet as an .npz statistics cache (no pickled objects)."""
+    """Write a FeatureSet as an .npz statistics cache (no pickled objects), atomically.
+
+    Raises MetricsError when the file cannot be written.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = dict(format=np.int64(CACHE_FORMAT), mean=fset.mean, cov=fset.cov,
                   count=np.int64(fset.count), extractor=np.str_(fset.extractor),
                   sha256=np.str_(fset.sha256), image_size=np.asarray(fset.image_size, np.int64),
@@ -523,29 +555,66 @@ def save_cache(path, fset, keep_features=True):
     if keep_features and fset.features is not None:
         arrays["features"] = np.asarray(fset.features, np.float32)
     tmp = path.with_name(f".{path.name}.part.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except OSError as err:
+        if tmp.is_file():
+            tmp.unlink()
+        reason = (f"{err.filename} is not a folder" if isinstance(err, FileExistsError)
+                  else err.strerror or _first_line(err))
+        raise MetricsError(f"{path}: cannot write ({reason})")
+
+
+CACHE_FIELDS = ("mean", "cov", "count", "extractor", "sha256", "image_size")
+
+
+def _cache_arrays(path):
+    """The arrays of the .npz at `path` as a dict, checked for the fields and shapes that
+    `save_cache` writes; raises MetricsError saying what is wrong."""
+    if not zipfile.is_zipfile(path):
+        raise MetricsError(f"{path}: not an .npz statistics cache (not a zip archive, or truncated)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = sorted(set(CACHE_FIELDS) - set(data.files))
+            if missing:
+                raise MetricsError(f"{path}: not a statistics cache (missing "
+                                   f"{', '.join(missing)})")
+            arrays = {key: data[key] for key in data.files
+                      if key in CACHE_FIELDS + ("features",)}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise MetricsError(f"{path}: damaged statistics cache ({_first_line(err)})")
+    mean, cov, features = arrays["mean"], arrays["cov"], arrays.get("features")
+    dim = mean.shape[0] if mean.ndim == 1 else -1
+    problems = [
+        (mean.ndim != 1 or mean.dtype.kind != "f", f"mean of shape {mean.shape}"),
+        (cov.shape != (dim, dim) or cov.dtype.kind != "f",
+         f"covariance of shape {cov.shape} for {dim} features"),
+        (arrays["count"].shape != () or arrays["count"].dtype.kind not in "iu"
+         or arrays["count"] < 2, f"count {arrays['count']!r}"),
+        (arrays["image_size"].shape != (2,) or arrays["image_size"].dtype.kind not in "iu",
+         f"image_size {arrays['image_size']!r}"),
+        (arrays["extractor"].shape != () or arrays["sha256"].shape != ()
+         or arrays["extractor"].dtype.kind != "U" or arrays["sha256"].dtype.kind != "U",
+         "extractor or sha256 not a text"),
+        (features is not None and (features.ndim != 2 or features.shape[1] != dim),
+         f"features of shape {None if features is None else features.shape}"),
+    ]
+    for bad, what in problems:
+        if bad:
+            raise MetricsError(f"{path}: not a statistics cache ({what})")
+    return arrays
 
 
 def load_cache(path):
     """Read an .npz statistics cache written by `save_cache`."""
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            keys = set(data.files)
-            needed = {"mean", "cov", "count", "extractor", "sha256", "image_size"}
-            if not needed <= keys:
-                raise MetricsError(f"{path}: not a statistics cache (missing "
-                                   f"{', '.join(sorted(needed - keys))})")
-            features = data["features"] if "features" in keys else None
-            return FeatureSet(source=str(path), kind="cache", count=int(data["count"]),
-                              mean=data["mean"].astype(np.float64),
-                              cov=data["cov"].astype(np.float64),
-                              extractor=str(data["extractor"]), sha256=str(data["sha256"]),
-                              image_size=[int(v) for v in data["image_size"]],
-                              features=features)
-    except (OSError, ValueError) as err:
-        raise MetricsError(f"{path}: unreadable statistics cache ({err})")
+    arrays = _cache_arrays(Path(path))
+    return FeatureSet(source=str(path), kind="cache", count=int(arrays["count"]),
+                      mean=arrays["mean"].astype(np.float64), cov=arrays["cov"].astype(np.float64),
+                      extractor=str(arrays["extractor"]), sha256=str(arrays["sha256"]),
+                      image_size=[int(v) for v in arrays["image_size"]],
+                      features=arrays.get("features"))
 
 
 def is_cache(path):
