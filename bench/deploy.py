@@ -40,6 +40,7 @@ import cv2  # noqa: E402
 
 from whitebox import export as ex  # noqa: E402
 from whitebox.checkpoints import load_generator  # noqa: E402
+from whitebox.cpuinfo import cpu_info  # noqa: E402
 from whitebox.inference import Cartoonizer, to_uint8, to_unit_range  # noqa: E402
 from whitebox.network import Generator  # noqa: E402
 from whitebox.precision import PRECISIONS, support  # noqa: E402
@@ -232,7 +233,7 @@ def main():
         load_generator(gen, args.weights)
         weights = args.weights
     image, source = test_image()
-    result = {"tensorflow": tf.__version__, "cpus": os.cpu_count(),
+    result = {"tensorflow": tf.__version__, "cpus": os.cpu_count(), "cpu": cpu_info(),
               "bf16": support("bf16"), "weights": weights, "image": source,
               "repeats": args.repeats}
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,6 +24,7 @@ from whitebox.quiet_tf import import_tensorflow  # noqa: E402
 
 tf = import_tensorflow()
 from whitebox import metrics  # noqa: E402
+from whitebox.cpuinfo import cpu_info  # noqa: E402
 
 
 class RandomKerasInception:
@@ -59,7 +60,7 @@ def main():
 
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (299, 299, 3), np.uint8) for _ in range(args.images)]
-    report = dict(cpu_count=os.cpu_count(), tensorflow=tf.__version__)
+    report = dict(cpu_count=os.cpu_count(), cpu=cpu_info(), tensorflow=tf.__version__)
     extraction = {}
     for batch in (32, 1):
         if args.inception:

@@ -26,6 +26,7 @@ from whitebox.quiet_tf import import_tensorflow  # noqa: E402
 tf = import_tensorflow()
 from whitebox.batch import plan_jobs, run_plan  # noqa: E402
 from whitebox.checkpoints import load_generator  # noqa: E402
+from whitebox.cpuinfo import cpu_info  # noqa: E402
 from whitebox.image_io import read_bgr, write_atomic  # noqa: E402
 from whitebox.inference import Cartoonizer  # noqa: E402
 from whitebox.network import Generator  # noqa: E402
@@ -105,7 +106,8 @@ def main():
         load_generator(generator, args.weights)
     cartoonizer = Cartoonizer(generator)
     matmul = matmul_gflops()
-    result = {"device": "cpu", "threads": os.cpu_count(), "matmul_gflops": round(matmul, 1),
+    result = {"device": "cpu", "cpu": cpu_info(), "threads": os.cpu_count(),
+              "matmul_gflops": round(matmul, 1),
               "flops_per_pixel": FLOPS_PER_PIXEL}
     for h, w in [(256, 256), (720, 1280)]:
         rates = size_rates(cartoonizer, h, w, args.repeats)

@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO / "src"))
 from skimage.segmentation import felzenszwalb  # noqa: E402
 
 from whitebox import superpixel  # noqa: E402
+from whitebox.cpuinfo import cpu_info  # noqa: E402
 
 GOLDEN = REPO.parent / "shared" / "golden" / "superpixel"
 
@@ -117,6 +118,7 @@ def main():
         "inputs": source,
         "pool_workers": superpixel._resolve_workers(args.n_jobs),
         "cpus": os.cpu_count(),
+        "cpu": cpu_info(),
         "machine": platform.processor() or platform.machine(),
         "load_average_before": [round(v, 2) for v in os.getloadavg()],
     }

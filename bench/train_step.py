@@ -36,6 +36,7 @@ from whitebox.quiet_tf import import_tensorflow  # noqa: E402
 tf = import_tensorflow()
 from whitebox import superpixel, vgg  # noqa: E402
 from whitebox.config import TrainConfig  # noqa: E402
+from whitebox.cpuinfo import cpu_info  # noqa: E402
 from whitebox.training import AdversarialTrainer  # noqa: E402
 
 REFERENCE_SECONDS = {4: 8.5, 16: 35.0}   # per iteration, 256x256, measured on the 2-core CPU
@@ -125,6 +126,7 @@ def main():
         "benchmark": "train_step",
         "device": "CPU",
         "cpus": os.cpu_count(),
+        "cpu": cpu_info(),
         "machine": platform.processor() or platform.machine(),
         "tensorflow": tf.__version__,
         "vgg": "stand-in, real VGG19 shapes (random weights)",

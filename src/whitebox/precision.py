@@ -13,33 +13,18 @@ A precision is "supported" where the hardware computes it natively:
   convolutions are scalar fallbacks, many times slower than float32.
 An unsupported request falls back to fp32 with a one-line notice (see `resolve_precision`).
 """
-import functools
-
 import tensorflow as tf
+
+from whitebox.cpuinfo import CPU_BF16_FLAGS, cpu_flags
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 DTYPES = {"fp32": tf.float32, "bf16": tf.bfloat16, "fp16": tf.float16}
 
-CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
-
 # Whether tf.function(jit_compile=True) is the default for each precision on each device kind.
-# XLA measured slower on this project's CPU for fp32 and bf16 (docs/DEPLOYMENT.md,
-# bench/deploy.py), so it stays off there. On GPUs it has not been measured yet: off until it is.
+# XLA measured slower for fp32 and bf16 on the CPU of docs/DEPLOYMENT.md (bench/deploy.py),
+# so it stays off there. On GPUs it has not been measured yet: off until it is.
 XLA_DEFAULT = {("cpu", "fp32"): False, ("cpu", "bf16"): False,
                ("gpu", "fp32"): False, ("gpu", "bf16"): False, ("gpu", "fp16"): False}
-
-
-@functools.cache
-def cpu_flags():
-    """The CPU feature flags of the first processor in /proc/cpuinfo (empty set if unknown)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
 
 
 def gpu_compute_capabilities():
