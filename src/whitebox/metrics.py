@@ -574,7 +574,8 @@ def _cache_arrays(path):
     """The arrays of the .npz at `path` as a dict, checked for the fields and shapes that
     `save_cache` writes; raises MetricsError saying what is wrong."""
     if not zipfile.is_zipfile(path):
-        raise MetricsError(f"{path}: not an .npz statistics cache (not a zip archive, or truncated)")
+        raise MetricsError(f"{path}: not an .npz statistics cache (not a zip archive, or "
+                           f"truncated)")
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = sorted(set(CACHE_FIELDS) - set(data.files))
