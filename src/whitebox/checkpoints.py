@@ -5,6 +5,7 @@ Accepted locations: a folder holding a `checkpoint` file or `*.index` files, or 
 prefix (`.../model-33999`, with or without `.index`).
 """
 import os
+import re
 from pathlib import Path
 
 import tensorflow as tf
@@ -40,9 +41,10 @@ def resolve_prefix(path):
     raise CheckpointError(f"{path}: no such checkpoint (neither a folder nor a prefix with .index)")
 
 
-def _read_by_name(reader, named_variables, prefix):
-    """Values for every variable from a name-keyed (TF1) checkpoint, or a listed error."""
-    shapes = reader.get_variable_to_shape_map()
+def _read_by_name(values, named_variables, prefix):
+    """Values for every variable from the tensors of a name-keyed (TF1) checkpoint
+    ({name: array}, as `read_all` returns), or a listed error."""
+    shapes = {name: value.shape for name, value in values.items()}
     missing, misshaped = [], []
     for name, var in named_variables.items():
         if name not in shapes:
@@ -57,7 +59,64 @@ def _read_by_name(reader, named_variables, prefix):
                             and n not in named_variables)
         lines += [f"  unexpected: {n}" for n in unexpected]
         raise CheckpointError("\n".join(lines))
-    return {name: reader.get_tensor(name) for name in named_variables}
+    return {name: values[name] for name in named_variables}
+
+
+
+def _reason(err):
+    """One line saying why reading a checkpoint failed."""
+    text = str(err)
+    if "hecksum does not match" in text:
+        return "damaged data (checksum mismatch)"
+    if "Read less bytes than requested" in text or "truncated" in text.lower():
+        return "truncated file"
+    if "sstable" in text or "Perhaps the file is corrupt" in text:
+        return "damaged index file"
+    line = re.sub(r"\{\{[^}]*\}\}\s*", "", text).strip().split("\n")[0]
+    return f"{err.__class__.__name__}: {line[:200]}" if line else err.__class__.__name__
+
+
+def read_all(prefix):
+    """{key: array} of every tensor stored under `prefix`.
+
+    Reading every tensor checks each one against the checksum stored in the index, so a
+    truncated, zero-filled or altered file raises CheckpointError naming the prefix and the
+    reason, before any variable is assigned.
+    """
+    # Reading is the only thing done here: whatever it raises (OpError, IndexError from a
+    # short file, a protobuf error from a garbled index) means the files are unreadable.
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        return {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()}
+    except Exception as err:
+        raise CheckpointError(f"{prefix}: unreadable checkpoint: {_reason(err)}") from None
+
+
+def checkpoint_number(prefix):
+    """The N of a `.../name-N` prefix, or -1 when it has none."""
+    match = re.search(r"-(\d+)$", str(prefix))
+    return int(match.group(1)) if match else -1
+
+
+def list_checkpoints(folder):
+    """Prefixes (str) of the checkpoints in `folder`, newest (highest number) first.
+
+    Found from the `*.index` files on disk and from the `checkpoint` state file when it can be
+    parsed, so a deleted index or a garbled state file hides no other checkpoint. A prefix
+    listed in the state file whose index is gone is still listed (it will fail to read).
+    """
+    folder = Path(folder)
+    prefixes = {str(p)[: -len(".index")] for p in folder.glob("*.index") if p.is_file()}
+    try:
+        state = tf.train.get_checkpoint_state(str(folder))
+    except Exception:  # a garbled state file: the index files alone say what is here
+        state = None
+    if state is not None:
+        for path in state.all_model_checkpoint_paths:
+            path = Path(path) if Path(path).is_absolute() else folder / path
+            if path.parent == folder:
+                prefixes.add(str(path))
+    return sorted(prefixes, key=lambda p: (checkpoint_number(p), p), reverse=True)
 
 
 def load_generator(generator, path):
@@ -65,34 +124,40 @@ def load_generator(generator, path):
 
     TF1 checkpoints are matched by variable name (`generator/Conv/weights`, ...). Our own
     checkpoints (written by training through tf.train.Checkpoint with a `generator` attribute)
-    are matched by object graph. Any missing or mis-shaped variable raises CheckpointError
-    listing them; nothing is assigned then.
+    are matched by object graph. Any missing or mis-shaped variable, and any unreadable or
+    damaged file, raises CheckpointError saying why; nothing is assigned then.
     """
     prefix = resolve_prefix(path)
-    try:
-        reader = tf.train.load_checkpoint(prefix)
-    except (tf.errors.OpError, ValueError) as err:
-        raise CheckpointError(f"{prefix}: unreadable checkpoint ({err.__class__.__name__})")
+    values = read_all(prefix)
     named = generator.named_variables()
-    if OBJECT_GRAPH_KEY in reader.get_variable_to_shape_map():
-        _load_object_graph(generator, prefix, reader)
+    if OBJECT_GRAPH_KEY in values:
+        if not any(key.startswith("generator/") for key in values):
+            raise CheckpointError(f"{prefix}: a TF2 checkpoint without a 'generator' object")
+        _load_object_graph(generator, prefix)
     else:
-        for name, value in _read_by_name(reader, named, prefix).items():
+        for name, value in _read_by_name(values, named, prefix).items():
             named[name].assign(value)
     return prefix
 
 
-def _load_object_graph(generator, prefix, reader):
-    """Restore from a tf.train.Checkpoint whose root has a `generator` attribute."""
-    keys = reader.get_variable_to_shape_map()
-    saved = {k for k in keys if k.startswith("generator/")}
-    if not saved:
-        raise CheckpointError(f"{prefix}: a TF2 checkpoint without a 'generator' object")
-    status = tf.train.Checkpoint(generator=generator).read(prefix)
+def _load_object_graph(generator, prefix):
+    """Restore from a tf.train.Checkpoint whose root has a `generator` attribute.
+
+    The checkpoint is read into a fresh generator, and copied into `generator` only once the
+    whole read has succeeded and matched.
+    """
+    from whitebox.network import Generator
+
+    fresh = Generator(channel=generator.head[0].weights.shape[-1],
+                      num_blocks=len(generator.blocks))
     try:
+        status = tf.train.Checkpoint(generator=fresh).read(prefix)
         status.assert_existing_objects_matched()
-    except AssertionError as err:
-        raise CheckpointError(f"{prefix}: checkpoint does not fit the generator: {err}")
-    except ValueError as err:
-        raise CheckpointError(f"{prefix}: checkpoint does not fit the generator: {err}")
+    except (AssertionError, ValueError) as err:
+        raise CheckpointError(f"{prefix}: checkpoint does not fit the generator: "
+                              f"{_reason(err)}") from None
+    except Exception as err:  # the files changed or broke since read_all checked them
+        raise CheckpointError(f"{prefix}: unreadable checkpoint: {_reason(err)}") from None
     status.expect_partial()
+    for target, value in zip(generator.trainable_variables, fresh.trainable_variables):
+        target.assign(value)
