@@ -4,6 +4,7 @@
 Accepted locations: a folder holding a `checkpoint` file or `*.index` files, or a checkpoint
 prefix (`.../model-33999`, with or without `.index`).
 """
+import json
 import os
 import re
 from pathlib import Path
@@ -83,6 +84,8 @@ def read_all(prefix):
     truncated, zero-filled or altered file raises CheckpointError naming the prefix and the
     reason, before any variable is assigned.
     """
+    if not Path(str(prefix) + ".index").is_file():
+        raise CheckpointError(f"{prefix}: unreadable checkpoint: no .index file")
     # Reading is the only thing done here: whatever it raises (OpError, IndexError from a
     # short file, a protobuf error from a garbled index) means the files are unreadable.
     try:
@@ -161,3 +164,57 @@ def _load_object_graph(generator, prefix):
     status.expect_partial()
     for target, value in zip(generator.trainable_variables, fresh.trainable_variables):
         target.assign(value)
+
+
+def write_state(folder, prefixes):
+    """Rewrite `folder`'s `checkpoint` state file to list `prefixes` (oldest first, all in
+    `folder`; the last is the latest), by file name, as tf.train.CheckpointManager writes it.
+    Without prefixes the state file is removed."""
+    from whitebox.data import atomic_write_text
+
+    state = Path(folder) / "checkpoint"
+    if not prefixes:
+        state.unlink(missing_ok=True)
+        return
+    names = [json.dumps(Path(p).name) for p in prefixes]
+    lines = [f"model_checkpoint_path: {names[-1]}"]
+    lines += [f"all_model_checkpoint_paths: {name}" for name in names]
+    atomic_write_text(state, "\n".join(lines) + "\n")
+
+
+def restore_newest(checkpoint, prefixes, ckpt_dir, log):
+    """Restore `checkpoint` from the newest of `prefixes` (newest first) that reads fully and
+    fits; `log` (a callable) gets one line per checkpoint skipped. Returns the prefix restored.
+
+    Every tensor is read and checked before anything is assigned. Should a restore still fail
+    part way (the files changed in between, or they do not fit), the next one that succeeds
+    assigns every variable again (assert_existing_objects_matched), and when none succeeds
+    the error stops the run before any training.
+    """
+    for prefix in prefixes:
+        try:
+            read_all(prefix)
+            try:
+                checkpoint.restore(prefix).assert_existing_objects_matched()
+            except Exception as err:  # files changed since read_all, or another model's
+                raise CheckpointError(f"{prefix}: cannot be restored ({_reason(err)})") from None
+        except CheckpointError as err:
+            log(f"resume: skipped {err}")
+            continue
+        older = [p for p in prefixes if checkpoint_number(p) <= checkpoint_number(prefix)]
+        write_state(ckpt_dir, [p for p in older if Path(p + ".index").is_file()][::-1])
+        return prefix
+    raise CheckpointError(f"{ckpt_dir}: none of its {len(prefixes)} checkpoint(s) could be "
+                          "restored (the reasons are above)")
+
+
+def set_aside(prefix, ckpt_dir):
+    """Move the files of checkpoint `prefix` into `ckpt_dir`/diverged/ and drop it from the
+    state file; returns the folder it went to."""
+    aside = Path(ckpt_dir) / "diverged"
+    aside.mkdir(exist_ok=True)
+    for path in Path(ckpt_dir).glob(Path(prefix).name + ".*"):
+        path.replace(aside / path.name)
+    remaining = [p for p in list_checkpoints(ckpt_dir) if Path(p + ".index").is_file()]
+    write_state(ckpt_dir, remaining[::-1])
+    return aside
