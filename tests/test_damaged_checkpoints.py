@@ -8,7 +8,7 @@ import tensorflow as tf
 import cartoonize
 import export
 from tests.conftest import random_generator_values, write_tf1_checkpoint
-from whitebox.checkpoints import CheckpointError, list_checkpoints, load_generator
+from whitebox.checkpoints import CheckpointError, list_checkpoints, load_generator, read_all
 from whitebox.network import Generator
 
 DAMAGES = ("truncate", "flip", "zero", "random")
@@ -87,5 +87,8 @@ def test_list_checkpoints_sees_files_beyond_a_broken_state_file(tmp_path):
     own_checkpoint(tmp_path)
     for n in (2, 10):
         (tmp_path / f"ckpt-{n}.index").write_bytes(b"")
+    (tmp_path / "ckpt-11.data-00000-of-00001").write_bytes(b"")  # its index deleted
     (tmp_path / "checkpoint").write_bytes(b"\x00garbled {{{")
-    assert list_checkpoints(tmp_path) == [str(tmp_path / f"ckpt-{n}") for n in (10, 2, 1)]
+    assert list_checkpoints(tmp_path) == [str(tmp_path / f"ckpt-{n}") for n in (11, 10, 2, 1)]
+    with pytest.raises(CheckpointError, match="ckpt-11: unreadable checkpoint: no .index file"):
+        read_all(str(tmp_path / "ckpt-11"))

@@ -104,12 +104,14 @@ def checkpoint_number(prefix):
 def list_checkpoints(folder):
     """Prefixes (str) of the checkpoints in `folder`, newest (highest number) first.
 
-    Found from the `*.index` files on disk and from the `checkpoint` state file when it can be
-    parsed, so a deleted index or a garbled state file hides no other checkpoint. A prefix
-    listed in the state file whose index is gone is still listed (it will fail to read).
+    Found from the `*.index` and `*.data-*` files on disk and from the `checkpoint` state file
+    when it can be parsed, so a garbled state file hides no checkpoint. A prefix whose index
+    is gone is still listed (it will fail to read, saying so).
     """
     folder = Path(folder)
     prefixes = {str(p)[: -len(".index")] for p in folder.glob("*.index") if p.is_file()}
+    prefixes |= {str(p).rsplit(".data-", 1)[0] for p in folder.glob("*.data-*-of-*")
+                 if p.is_file()}
     try:
         state = tf.train.get_checkpoint_state(str(folder))
     except Exception:  # a garbled state file: the index files alone say what is here
@@ -168,8 +170,9 @@ def _load_object_graph(generator, prefix):
 
 def write_state(folder, prefixes):
     """Rewrite `folder`'s `checkpoint` state file to list `prefixes` (oldest first, all in
-    `folder`; the last is the latest), by file name, as tf.train.CheckpointManager writes it.
-    Without prefixes the state file is removed."""
+    `folder`; the last is the latest), by file name and with the index files' times, as
+    tf.train.CheckpointManager writes it, so that its --keep limit still counts them. Without
+    prefixes the state file is removed."""
     from whitebox.data import atomic_write_text
 
     state = Path(folder) / "checkpoint"
@@ -179,6 +182,9 @@ def write_state(folder, prefixes):
     names = [json.dumps(Path(p).name) for p in prefixes]
     lines = [f"model_checkpoint_path: {names[-1]}"]
     lines += [f"all_model_checkpoint_paths: {name}" for name in names]
+    times = [os.path.getmtime(str(p) + ".index") for p in prefixes]
+    lines += [f"all_model_checkpoint_timestamps: {t!r}" for t in times]
+    lines.append(f"last_preserved_timestamp: {min(times) - 1.0!r}")
     atomic_write_text(state, "\n".join(lines) + "\n")
 
 
