@@ -368,7 +368,7 @@ def _prepare_out_dir(config):
         if diff:
             raise ConfigError(f"{out}: --resume with settings that differ from the saved run: "
                               f"{', '.join(diff)} (see {config_path})")
-        if saved.out_dir != config.out_dir:
+        if Path(saved.out_dir).resolve() != out.resolve():
             moved = f"run folder moved: was {saved.out_dir}, now {config.out_dir}"
     elif found:
         raise ConfigError(f"{out}: already holds checkpoints; pass --resume to continue it or "
