@@ -39,6 +39,9 @@ def _common(p):
     p.add_argument("--lr", type=float, help="Adam learning rate (default 2e-4)")
     p.add_argument("--seed", type=int, help="seeds weights, batches and colour shifts "
                                             "(default 0)")
+    p.add_argument("--init-from", dest="init_from", metavar="CKPT",
+                   help="initial generator weights: a run's checkpoints/ folder or prefix, or "
+                        "a TF1 checkpoint (the reference's pretrain/saved_models)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint")
     p.add_argument("--save-every", dest="save_every", type=int, help="default 500")
@@ -55,9 +58,6 @@ def _common(p):
 
 
 def _train_options(p):
-    p.add_argument("--init-from", dest="init_from", metavar="CKPT",
-                   help="pre-trained generator: a pretrain run's checkpoints/ folder or prefix, "
-                        "or a TF1 checkpoint (the reference's pretrain/saved_models)")
     p.add_argument("--vgg", metavar="FILE",
                    help="VGG19 weights: .npz (safe), vgg19_no_fc.npy (needs --trust-pickle) "
                         "or Keras vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5")

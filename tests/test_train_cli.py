@@ -82,7 +82,56 @@ def test_help_runs_as_a_script():
     result = subprocess.run([sys.executable, str(REPO / "train.py"), "train", "--help"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0
+    pretrain = subprocess.run([sys.executable, str(REPO / "train.py"), "pretrain", "--help"],
+                              capture_output=True, text=True, timeout=120)
+    assert "--init-from" in pretrain.stdout
     for flag in ("--fst-in-losses", "--no-fst-in-losses", "--loss-weights", "--no-structure",
                  "--content-weight", "--superpixel", "--sn-mode", "--trust-pickle", "--resume",
                  "--seed", "--init-from"):
         assert flag in result.stdout
+
+
+def test_pretrain_init_from_a_pretrain_run_and_a_tf1_checkpoint(workdir, tf1_checkpoint):
+    lists = workdir / "lists_init"
+    assert train_cli.main(["make-lists", "--dataset", str(workdir / "dataset"),
+                           "--out", str(lists)]) == 0
+    first = workdir / "pre_first"
+    assert train_cli.main(["pretrain", "--data-lists", str(lists), "--out", str(first)]
+                          + TINY) == 0
+    for source, prefix in ((first / "checkpoints", first / "checkpoints/ckpt-2"),
+                           (tf1_checkpoint[0], tf1_checkpoint[0] / "model-33999")):
+        out = workdir / f"pre_from_{Path(prefix).name}"
+        assert train_cli.main(["pretrain", "--data-lists", str(lists), "--out", str(out),
+                               "--init-from", str(source)] + TINY) == 0
+        assert json.loads((out / "config.json").read_text())["init_from"] == str(source)
+        assert f"generator initialised from {prefix}" in (out / "log.txt").read_text()
+
+
+def test_convert_vgg_bad_npy_is_one_line_exit_2(workdir, capsys):
+    garbage = workdir / "garbage.npy"
+    garbage.write_bytes(b"\x93NUMPY not really" + bytes(64))
+    for src in (workdir / "missing.npy", garbage):
+        assert train_cli.main(["convert-vgg", str(src), str(workdir / "out.npz"),
+                               "--trust-pickle"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"train.py: error: {src}: ") and err.count("\n") == 1
+    assert not (workdir / "out.npz").exists()
+    assert train_cli.main(["convert-vgg", str(garbage), str(garbage), "--trust-pickle"]) == 2
+    assert "is the input file" in capsys.readouterr().err
+
+
+def test_resume_with_every_checkpoint_damaged_exits_2(workdir, capsys):
+    lists = workdir / "lists_damaged"
+    assert train_cli.main(["make-lists", "--dataset", str(workdir / "dataset"),
+                           "--out", str(lists)]) == 0
+    run = workdir / "pre_damaged"
+    assert train_cli.main(["pretrain", "--data-lists", str(lists), "--out", str(run)]
+                          + TINY) == 0
+    for data in (run / "checkpoints").glob("ckpt-*.data-*"):
+        data.write_bytes(data.read_bytes()[:10])
+    capsys.readouterr()
+    assert train_cli.main(["pretrain", "--out", str(run), "--resume", "--iterations", "3",
+                           "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert "resume: skipped" in captured.out + captured.err
+    assert "train.py: error:" in captured.err and "Traceback" not in captured.err

@@ -1,13 +1,16 @@
 """The training loop: outputs, resume equivalence, refusals, the NaN guard."""
 import json
+import shutil
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from whitebox import losses, training, vgg
+from whitebox.checkpoints import CheckpointError, list_checkpoints, load_generator
 from whitebox.config import ConfigError, PretrainConfig, TrainConfig
 from whitebox.data import make_lists, folders_under
+from whitebox.network import Generator
 from tests.training_helpers import make_dataset, tiny_vgg_weights
 
 
@@ -88,20 +91,145 @@ def test_refusals(setup):
                      echo=False, progress=False)
 
 
-def test_nan_stops_naming_iteration_term_and_checkpoint(setup, monkeypatch):
+def _poison_tv_after(monkeypatch, calls_before_nan):
     calls = tf.Variable(0)
     real_tv = losses.total_variation
 
     def poisoned(image):
         calls.assign_add(1)
-        return tf.where(calls > 1, tf.constant(float("nan")), real_tv(image))
+        return tf.where(calls > calls_before_nan, tf.constant(float("nan")), real_tv(image))
 
     monkeypatch.setattr(losses, "total_variation", poisoned)
+
+
+def test_nan_stops_naming_iteration_term_and_checkpoint(setup, monkeypatch):
+    _poison_tv_after(monkeypatch, 2)
     with pytest.raises(training.TrainingDiverged) as err:
-        training.run(_config(setup, "nan", iterations=3, save_every=1), echo=False,
+        training.run(_config(setup, "nan", iterations=4, save_every=1), echo=False,
                      progress=False)
     message = str(err.value)
-    assert "iteration 1" in message and "tv_loss" in message and "ckpt-1" in message
+    ckpt_dir = setup / "nan/checkpoints"
+    # Loss 2 was computed with the weights of ckpt-2 (saved after iteration 1): that one is
+    # moved aside, and ckpt-1, whose weights gave the finite loss 1, is named.
+    assert "iteration 2" in message and "tv_loss" in message
+    assert "ckpt-2 holds the weights that gave this loss" in message
+    assert message.endswith(f"Last good checkpoint: {ckpt_dir / 'ckpt-1'}")
+    assert (ckpt_dir / "diverged/ckpt-2.index").is_file()
+    assert list_checkpoints(ckpt_dir) == [str(ckpt_dir / "ckpt-1")]
+    assert tf.train.latest_checkpoint(str(ckpt_dir)) == str(ckpt_dir / "ckpt-1")
+    monkeypatch.undo()
+    training.run(_config(setup, "nan", iterations=3, save_every=1, resume=True), echo=False,
+                 progress=False)
+    assert "resumed from " + str(ckpt_dir / "ckpt-1") in (setup / "nan/log.txt").read_text()
+
+
+def test_nan_at_the_first_iteration_after_a_resume(setup, monkeypatch):
+    training.run(_config(setup, "nan_resume", iterations=2, save_every=1), echo=False,
+                 progress=False)
+    _poison_tv_after(monkeypatch, 0)
+    with pytest.raises(training.TrainingDiverged) as err:
+        training.run(_config(setup, "nan_resume", iterations=3, save_every=1, resume=True),
+                     echo=False, progress=False)
+    ckpt_dir = setup / "nan_resume/checkpoints"
+    assert "ckpt-2 holds the weights" in str(err.value)
+    assert str(err.value).endswith(f"Last good checkpoint: {ckpt_dir / 'ckpt-1'}")
+    assert list_checkpoints(ckpt_dir) == [str(ckpt_dir / "ckpt-1")]
+
+
+def test_divergence_leaves_no_poisoned_checkpoint_in_the_folder(tmp_path):
+    """--lr 1e36: update 0 blows the weights up, loss 1 is not finite."""
+    make_dataset(tmp_path / "ds", count=2, size=32, face=False)
+    make_lists(folders_under(tmp_path / "ds"), tmp_path / "lists")
+    config = PretrainConfig(data_lists=str(tmp_path / "lists"), out_dir=str(tmp_path / "pre"),
+                            batch_size=2, patch_size=32, iterations=4, save_every=1, lr=1e36)
+    with pytest.raises(training.TrainingDiverged, match="iteration 1.*moved to") as err:
+        training.run(config, echo=False, progress=False)
+    assert "Last good checkpoint: none" in str(err.value)
+    ckpt_dir = tmp_path / "pre/checkpoints"
+    assert list_checkpoints(ckpt_dir) == []
+    poisoned = _variables(str(ckpt_dir / "diverged/ckpt-1"))
+    assert max(np.abs(v).max() for k, v in poisoned.items() if k.startswith("generator/")) > 1e30
+    with pytest.raises(CheckpointError, match="no checkpoint here"):
+        load_generator(Generator(), ckpt_dir)
+
+
+@pytest.fixture(scope="module")
+def three_checkpoints(setup):
+    """A run with ckpt-1..3, and the straight 4-iteration run a resume must reproduce."""
+    training.run(_config(setup, "three", iterations=3, save_every=1), echo=False,
+                 progress=False)
+    training.run(_config(setup, "four", iterations=4, save_every=1), echo=False,
+                 progress=False)
+    return setup / "three", _variables(str(setup / "four/checkpoints/ckpt-4"))
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _randomise(path):
+    path.write_bytes(np.random.default_rng(1).integers(0, 256, path.stat().st_size,
+                                                       np.uint8).tobytes())
+
+
+def _zero(path):
+    path.write_bytes(bytes(path.stat().st_size))
+
+
+@pytest.mark.parametrize("damage, reason", [
+    ("truncate", "truncated file"), ("randomise", "checksum mismatch"),
+    ("zero", "checksum mismatch"), ("delete index", "no .index file"),
+    ("garble state", None)])
+def test_resume_skips_a_damaged_latest_checkpoint(setup, three_checkpoints, tmp_path, damage,
+                                                  reason):
+    source, straight = three_checkpoints
+    run_dir = tmp_path / "run"
+    shutil.copytree(source, run_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    data = next(ckpt_dir.glob("ckpt-3.data-*"))
+    {"truncate": lambda: _truncate(data), "randomise": lambda: _randomise(data),
+     "zero": lambda: _zero(data), "delete index": (ckpt_dir / "ckpt-3.index").unlink,
+     "garble state": lambda: (ckpt_dir / "checkpoint").write_bytes(b"\x00{{garbled")}[damage]()
+    training.run(_config(setup, "", out_dir=str(run_dir), iterations=4, save_every=1,
+                         resume=True), echo=False, progress=False)
+    log = (run_dir / "log.txt").read_text().splitlines()
+    resumed_from = "ckpt-3" if reason is None else "ckpt-2"
+    assert f"resumed from {ckpt_dir / resumed_from} at iteration {resumed_from[-1]}" in log
+    skipped = [line for line in log if line.startswith("resume: skipped")]
+    if reason is None:
+        assert skipped == []
+    else:
+        assert skipped == [f"resume: skipped {ckpt_dir / 'ckpt-3'}: unreadable checkpoint: "
+                           + ("damaged data (checksum mismatch)"
+                              if reason == "checksum mismatch" else reason)]
+    # Nothing of the damaged checkpoint leaked in: the result equals the straight run.
+    resumed = _variables(str(ckpt_dir / "ckpt-4"))
+    assert resumed.keys() == straight.keys()
+    for key in straight:
+        np.testing.assert_allclose(resumed[key], straight[key], rtol=0, atol=1e-6, err_msg=key)
+
+
+def test_resume_with_every_checkpoint_damaged_is_an_error(setup, three_checkpoints, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(three_checkpoints[0], run_dir)
+    for data in (run_dir / "checkpoints").glob("ckpt-*.data-*"):
+        _zero(data)
+    with pytest.raises(CheckpointError, match="none of its 3 checkpoint"):
+        training.run(_config(setup, "", out_dir=str(run_dir), iterations=4, save_every=1,
+                             resume=True), echo=False, progress=False)
+    assert (run_dir / "log.txt").read_text().count("resume: skipped") == 3
+
+
+def test_a_moved_run_folder_resumes(setup, three_checkpoints, tmp_path):
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(three_checkpoints[0], moved)
+    training.run(_config(setup, "", out_dir=str(moved), iterations=4, save_every=1,
+                         resume=True), echo=False, progress=False)
+    assert json.loads((moved / "config.json").read_text())["out_dir"] == str(moved)
+    log = (moved / "log.txt").read_text()
+    assert f"run folder moved: was {three_checkpoints[0]}, now {moved}" in log
+    assert (moved / "checkpoints/ckpt-4.index").is_file()
+    assert not (three_checkpoints[0] / "checkpoints/ckpt-4.index").exists()
 
 
 def test_pretrain_run_without_face_lists(setup, tmp_path):

@@ -52,6 +52,7 @@ class CommonConfig:
     sample_every: int = 500
     print_every: int = 50
     resume: bool = False
+    init_from: str = ""                 # initial generator: our checkpoint or a TF1 one
     deterministic: bool = False         # tf.config.experimental.enable_op_determinism()
 
     def validate(self):
@@ -89,7 +90,6 @@ class TrainConfig(CommonConfig):
     command = "train"
     out_dir: str = "runs/train"
     iterations: int = 100000
-    init_from: str = ""                 # pre-trained generator: our checkpoint or a TF1 one
     vgg: str = ""                       # vgg19_no_fc.npz/.npy or Keras notop .h5
     trust_pickle: bool = False          # needed to read a pickled .npy
     # The F_st switch (REFERENCE.md section 9). True = the authors' code: every loss term and
@@ -141,8 +141,9 @@ def config_from_json(text):
     return classes[command].from_dict(values)
 
 
-# Fields that may differ between a run and its resumption.
-RESUMABLE_CHANGES = ("resume", "iterations", "print_every", "sample_every")
+# Fields that may differ between a run and its resumption. out_dir is where the run folder is
+# now: a copied or moved run folder is the same run.
+RESUMABLE_CHANGES = ("resume", "iterations", "print_every", "sample_every", "out_dir")
 
 
 def resume_mismatches(saved, current):

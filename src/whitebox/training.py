@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from whitebox import data as data_lib
 from whitebox import losses, representations
-from whitebox.checkpoints import load_generator
+from whitebox.checkpoints import list_checkpoints, load_generator, restore_newest, set_aside
 from whitebox.config import ConfigError, config_from_json, resume_mismatches
 from whitebox.guided_filter import guided_filter
 from whitebox.image_io import write_atomic
@@ -322,13 +322,32 @@ def write_scalar(name, value, step):
                      metadata=_scalar_metadata())
 
 
-def check_finite(values, iteration, last_checkpoint):
-    """Raise TrainingDiverged naming the first non-finite loss of `values` ({name: float})."""
+def first_nonfinite(values):
+    """(name, value) of the first NaN or infinite entry of `values` ({name: float}), or None."""
     for name, value in values.items():
         if not math.isfinite(value):
-            raise TrainingDiverged(
-                f"iteration {iteration}: loss {name} is {value}; training stopped. "
-                f"Last good checkpoint: {last_checkpoint or 'none (no checkpoint saved yet)'}")
+            return name, value
+    return None
+
+
+def diverged(iteration, name, value, unconfirmed, last_good, ckpt_dir):
+    """TrainingDiverged for loss `name` = `value` at `iteration`.
+
+    unconfirmed: the checkpoint holding the weights this loss was computed with (saved after
+    the previous iteration, or resumed from), or None. It is moved aside (see `_set_aside`),
+    so that --resume, --init-from and --weights on the folder do not pick it up. last_good:
+    the newest checkpoint whose weights gave a finite loss, or None.
+    """
+    moved = ""
+    if last_good and not Path(last_good + ".index").is_file():
+        last_good = f"none ({last_good} was removed to keep --keep checkpoints)"
+    if unconfirmed:
+        aside = set_aside(unconfirmed, ckpt_dir)
+        moved = (f" Checkpoint {Path(unconfirmed).name} holds the weights that gave this loss; "
+                 f"moved to {aside}.")
+    return TrainingDiverged(
+        f"iteration {iteration}: loss {name} is {value}; training stopped.{moved} "
+        f"Last good checkpoint: {last_good or 'none (no checkpoint known good yet)'}")
 
 
 # ---------------------------------------------------------------------------- the loop
@@ -337,9 +356,10 @@ def _prepare_out_dir(config):
     out = Path(config.out_dir)
     config_path = out / "config.json"
     ckpt_dir = out / "checkpoints"
-    has_checkpoints = tf.train.latest_checkpoint(str(ckpt_dir)) is not None
+    found = list_checkpoints(ckpt_dir)
+    moved = None
     if config.resume:
-        if not config_path.is_file() or not has_checkpoints:
+        if not config_path.is_file() or not found:
             raise ConfigError(f"{out}: nothing to resume (no config.json or no checkpoint)")
         saved = config_from_json(config_path.read_text(encoding="utf-8"))
         if saved.command != config.command:
@@ -348,12 +368,14 @@ def _prepare_out_dir(config):
         if diff:
             raise ConfigError(f"{out}: --resume with settings that differ from the saved run: "
                               f"{', '.join(diff)} (see {config_path})")
-    elif has_checkpoints:
+        if Path(saved.out_dir).resolve() != out.resolve():
+            moved = f"run folder moved: was {saved.out_dir}, now {config.out_dir}"
+    elif found:
         raise ConfigError(f"{out}: already holds checkpoints; pass --resume to continue it or "
                           "choose another output folder")
     (out / "images").mkdir(parents=True, exist_ok=True)
     data_lib.atomic_write_text(config_path, config.to_json() + "\n")
-    return out, ckpt_dir
+    return out, ckpt_dir, found, moved
 
 
 def build_trainer(config, vgg=None):
@@ -379,8 +401,10 @@ def run(config, vgg=None, echo=True, progress=True):
     config.validate()
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    out, ckpt_dir = _prepare_out_dir(config)
+    out, ckpt_dir, found, moved = _prepare_out_dir(config)
     log = RunLog(out / "log.txt", echo=echo)
+    if moved:
+        log(moved)
     with_cartoons = config.command == "train"
     lists, use_face, note = data_lib.load_lists(config.data_lists, with_cartoons)
     if note:
@@ -391,18 +415,24 @@ def run(config, vgg=None, echo=True, progress=True):
     trainer = build_trainer(config, vgg)
     iteration = tf.Variable(0, dtype=tf.int64, trainable=False)
     checkpoint = tf.train.Checkpoint(iteration=iteration, **trainer.checkpoint_objects())
-    manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir),
-                                         max_to_keep=config.keep_checkpoints,
-                                         checkpoint_name="ckpt")
+    # The checkpoint whose weights have not yet given a finite loss, and the newest that has.
+    unconfirmed = last_good = None
     if config.resume:
-        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        log(f"resumed from {manager.latest_checkpoint} at iteration {int(iteration.numpy())}")
-    elif getattr(config, "init_from", ""):
+        unconfirmed = restore_newest(checkpoint, found, ckpt_dir, log)
+        older = [p for p in found[found.index(unconfirmed) + 1:]
+                 if Path(p + ".index").is_file()]
+        last_good = older[0] if older else None
+        log(f"resumed from {unconfirmed} at iteration {int(iteration.numpy())}")
+    elif config.init_from:
         prefix = load_generator(trainer.generator, config.init_from)
         log(f"generator initialised from {prefix}")
     elif config.command == "train":
         log("warning: no --init-from: the generator starts from random weights, "
             "not from a pre-trained one as the reference does")
+    # Created after the resume, which rewrites the state file the manager reads.
+    manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir),
+                                         max_to_keep=config.keep_checkpoints,
+                                         checkpoint_name="ckpt")
 
     start = int(iteration.numpy())
     writer = tf.summary.create_file_writer(str(out / "train_log"))
@@ -415,7 +445,11 @@ def run(config, vgg=None, echo=True, progress=True):
             i = int(batch[0].numpy())
             terms = trainer.iteration(*batch[1:])
             values = {k: float(v) for k, v in terms.items()}
-            check_finite(values, i, manager.latest_checkpoint)
+            bad = first_nonfinite(values)
+            if bad:
+                raise diverged(i, *bad, unconfirmed, last_good, ckpt_dir)
+            if unconfirmed:
+                last_good, unconfirmed = unconfirmed, None
             iteration.assign(i + 1)
             with writer.as_default(step=i):
                 for name in SCALARS:
@@ -431,6 +465,7 @@ def run(config, vgg=None, echo=True, progress=True):
                 _write_samples(trainer, sampler, out / "images", i, use_face)
             if (i + 1) % config.save_every == 0 or i + 1 == config.iterations:
                 path = manager.save(checkpoint_number=i + 1)
+                unconfirmed = path
                 writer.flush()
                 log(f"iter {i}: checkpoint {path}")
     except tf.errors.OpError:

@@ -13,6 +13,7 @@ Weights come from a local file, in one of three formats:
 
 Channel counts are read from the arrays, so small stand-in weights of the same layout work.
 """
+import io
 from pathlib import Path
 
 import numpy as np
@@ -115,23 +116,39 @@ def load_weights(path, trust_pickle=False):
     except VGGWeightsError:
         raise
     except Exception as err:  # a corrupt file: name it and the reason
-        raise VGGWeightsError(f"{path}: unreadable VGG weights ({err.__class__.__name__}: {err})")
+        first = (str(err).strip().splitlines() or [""])[0]
+        raise VGGWeightsError(f"{path}: unreadable VGG weights ({err.__class__.__name__}: "
+                              f"{first})") from None
     raise VGGWeightsError(f"{path}: unknown VGG weights format {suffix!r} "
                           "(expected .npz, .npy or .h5)")
 
 
 def save_npz(weights, path):
-    """Write {layer: (kernel, bias)} as this project's safe .npz."""
+    """Write {layer: (kernel, bias)} as this project's safe .npz, atomically."""
+    from whitebox.export import write_atomic_bytes
+
     arrays = {}
     for name in LAYERS:
         arrays[f"{name}/kernel"], arrays[f"{name}/bias"] = weights[name]
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_atomic_bytes(path, buffer.getvalue())
 
 
 def convert_npy_to_npz(src, dst, trust_pickle=False):
-    """One-time conversion of the pickled .npy into a .npz that loads without pickle."""
-    save_npz(load_npy(src, trust_pickle=trust_pickle), dst)
+    """One-time conversion of the pickled .npy into a .npz that loads without pickle.
+
+    A missing, unreadable or incomplete `src`, a `dst` naming `src` itself, or a `dst` that
+    cannot be written raises VGGWeightsError."""
+    if Path(src).suffix.lower() != ".npy":
+        raise VGGWeightsError(f"{src}: convert-vgg reads the reference's pickled .npy")
+    if Path(dst).exists() and Path(dst).resolve() == Path(src).resolve():
+        raise VGGWeightsError(f"{dst}: is the input file; choose another output name")
+    weights = load_weights(src, trust_pickle=trust_pickle)
+    try:
+        save_npz(weights, dst)
+    except OSError as err:
+        raise VGGWeightsError(f"{dst}: cannot write ({err.strerror or err})") from None
 
 
 def random_weights(seed=0, channels=None):
