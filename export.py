@@ -37,7 +37,7 @@ def parse_args(argv=None):
     from whitebox.quiet_tf import import_tensorflow
 
     import_tensorflow()
-    from whitebox.export import DEFAULT_OPSET, QUANTIZE, output_problem
+    from whitebox.export import DEFAULT_OPSET, QUANTIZE
     from whitebox.inference import MAX_SHORT_SIDE
 
     p = argparse.ArgumentParser(prog="export.py", description=DESCRIPTION,
@@ -63,9 +63,6 @@ def parse_args(argv=None):
         p.error("--quantize applies to tflite only")
     if args.max_short_side < 0:
         p.error("--max-short-side must be 0 or positive")
-    problem = output_problem(args.out, args.format)
-    if problem:
-        p.error(problem)
     return args
 
 
@@ -77,6 +74,10 @@ def main(argv=None):
     from whitebox import export as ex
     from whitebox.inference import to_unit_range
 
+    problem = ex.output_problem(args.out, args.format)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if args.format == "onnx":
         try:
             ex.import_tf2onnx()
@@ -118,7 +119,7 @@ def main(argv=None):
                                          not args.no_guided_filter)
             size = "{}x{}".format(*result["resized"])
             print("check savedmodel serving_default (uint8): max difference {} levels against "
-                  "cartoonize.py on {}x{} (resized to {})".format(
+                  "cartoonize.py on {}x{} ({} after the cap and crop)".format(
                       result["uint8_levels"], *result["input"], size))
             levels, db = result["float_levels"], result["psnr"]
             worst = max(levels, result["uint8_levels"])
