@@ -100,16 +100,16 @@ def area_table(src, dst):
 
 
 def _accumulate(values, index, weight, axis):
-    """Float32 [H, W, C] -> the weighted sums of `area_table` along axis 0 or 1, added in
-    order of k."""
+    """[H, W, C] (uint8 or float32) -> float32, the weighted sums of `area_table` along axis 0
+    or 1, added in order of k."""
     weight_shape = [-1, 1, 1] if axis == 0 else [1, -1, 1]
 
-    def body(k, total):
-        w = tf.reshape(weight[:, k], weight_shape)
-        return k + 1, total + tf.gather(values, index[:, k], axis=axis) * w
+    def term(k):
+        picked = tf.cast(tf.gather(values, index[:, k], axis=axis), tf.float32)
+        return picked * tf.reshape(weight[:, k], weight_shape)
 
-    total = tf.zeros_like(tf.gather(values, index[:, 0], axis=axis))
-    return tf.while_loop(lambda k, _: k < tf.shape(index)[1], body, (0, total))[1]
+    return tf.while_loop(lambda k, _: k < tf.shape(index)[1],
+                         lambda k, total: (k + 1, total + term(k)), (1, term(0)))[1]
 
 
 def area_resize(image, new_h, new_w):
@@ -132,7 +132,7 @@ def area_resize(image, new_h, new_w):
     def boxes():
         x_index, x_weight = area_table(w, new_w)
         y_index, y_weight = area_table(h, new_h)
-        rows = _accumulate(tf.cast(image, tf.float32), x_index, x_weight, axis=1)
+        rows = _accumulate(image, x_index, x_weight, axis=1)
         return tf.cast(tf.round(_accumulate(rows, y_index, y_weight, axis=0)), tf.int32)
 
     whole = is_integer(_area_scale(h, new_h)) & is_integer(_area_scale(w, new_w))
