@@ -105,7 +105,7 @@ def parse_args(argv=None):
     return args
 
 
-def find_weights(requested, offline):
+def find_weights(requested, offline, progress=True):
     """The checkpoint to load: --weights, else pretrained/ when it holds one, else the
     authors' checkpoint from the user cache (downloaded on first use)."""
     from whitebox.checkpoints import CheckpointError, resolve_prefix
@@ -116,10 +116,10 @@ def find_weights(requested, offline):
     try:
         return resolve_prefix(REPO / "pretrained")
     except CheckpointError:
-        return ensure_official_weights(offline=offline or None)
+        return ensure_official_weights(offline=offline or None, progress=progress)
 
 
-def load_weights(requested, offline):
+def load_weights(requested, offline, progress=True):
     """A network.Generator filled as `find_weights` says, or None after printing why not."""
     from whitebox.checkpoints import CheckpointError, load_generator
     from whitebox.network import Generator
@@ -127,7 +127,7 @@ def load_weights(requested, offline):
 
     generator = Generator()
     try:
-        load_generator(generator, find_weights(requested, offline))
+        load_generator(generator, find_weights(requested, offline, progress))
     except (CheckpointError, WeightsUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return None
@@ -152,7 +152,7 @@ def main(argv=None):
     from whitebox.inference import Cartoonizer
     from whitebox.precision import resolve_precision, use_xla
 
-    generator = load_weights(args.weights, args.offline)
+    generator = load_weights(args.weights, args.offline, progress=not args.quiet)
     if generator is None:
         return 2
     precision = resolve_precision(args.precision,

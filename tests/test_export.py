@@ -59,18 +59,71 @@ def test_uint8_signature_resizes_like_opencv(savedmodel, module):
     cartoon = savedmodel.signatures["serving_default"](image=tf.constant(image))["cartoon"]
     assert tuple(cartoon.shape) == (48, 72, 3)
     ours = ex.tf_resize_crop(tf.constant(image), 48).numpy()
-    theirs = resize_crop(image, 48)
-    assert ours.shape == theirs.shape and np.abs(ours.astype(int) - theirs).max() <= 1
+    np.testing.assert_array_equal(ours, resize_crop(image, 48))
 
 
-@pytest.mark.parametrize("shape", [(1001, 731), (900, 1500), (37, 50)])
-def test_tf_resize_crop_matches_inter_area(shape):
+@pytest.fixture(scope="module")
+def area_resize():
+    """ex.area_resize as one graph for all sizes, as the SavedModel runs it."""
+    return tf.function(ex.area_resize, input_signature=[
+        tf.TensorSpec([None, None, 3], tf.uint8), tf.TensorSpec([], tf.int32),
+        tf.TensorSpec([], tf.int32)])
+
+
+def area_cases(count=40, seed=4):
+    """(h, w, new_h, new_w): integer factors (2x2 blocks round half up in OpenCV, other
+    blocks half to even), mixed ones, factors just over 1, large ones, and random sizes."""
+    cases = [(64, 96, 32, 48), (60, 90, 20, 30), (60, 90, 30, 30), (48, 96, 12, 48),
+             (72, 72, 12, 12), (50, 70, 5, 7), (64, 64, 64, 64), (721, 731, 720, 730),
+             (731, 721, 730, 720), (1522, 1964, 720, 929), (1964, 1522, 929, 720),
+             (75, 33, 1, 1), (9, 200, 8, 3)]
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        h, w = (int(v) for v in rng.integers(2, 300, 2))
+        cases.append((h, w, int(rng.integers(1, h + 1)), int(rng.integers(1, w + 1))))
+    return cases
+
+
+@pytest.mark.parametrize("h, w, new_h, new_w", area_cases())
+def test_area_resize_equals_opencv_inter_area(area_resize, h, w, new_h, new_w):
+    image = np.random.default_rng(h * w).integers(0, 256, (h, w, 3), np.uint8)
+    ours = area_resize(tf.constant(image), new_h, new_w).numpy()
+    np.testing.assert_array_equal(
+        ours, cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA))
+
+
+@pytest.mark.parametrize("shape", [(1001, 731), (900, 1500), (37, 50), (1440, 2160),
+                                   (2160, 1440), (2160, 2880), (721, 731), (1522, 1964),
+                                   (1964, 1522), (1100, 730)])
+def test_tf_resize_crop_equals_resize_crop(shape):
     image = np.random.default_rng(3).integers(0, 256, (*shape, 3), np.uint8)
-    ours = ex.tf_resize_crop(tf.constant(image)).numpy()
-    theirs = resize_crop(image)
-    assert ours.shape == theirs.shape
-    diff = np.abs(ours.astype(int) - theirs)
-    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+    np.testing.assert_array_equal(ex.tf_resize_crop(tf.constant(image)).numpy(),
+                                  resize_crop(image))
+
+
+@pytest.fixture(scope="module")
+def savedmodel_720(tmp_path_factory, module):
+    """The SavedModel with the default cap of 720; returns its folder."""
+    folder = tmp_path_factory.mktemp("export720") / "sm"
+    ex.save_savedmodel(module, folder)
+    return folder
+
+
+@pytest.mark.parametrize("shape", [(730, 1100), (1100, 730)])
+def test_serving_default_equals_the_cartoonizer_over_the_cap(savedmodel_720, module, shape):
+    """A photo over 720 on its short side: serving_default gives cartoonize.py's bytes (TF's
+    ResizeArea was off by a level on a few pixels, and the network made that several levels)."""
+    image = cv2.resize(photo(200, 300, seed=5), shape[::-1], interpolation=cv2.INTER_LINEAR)
+    loaded = tf.saved_model.load(str(savedmodel_720))
+    cartoon = loaded.signatures["serving_default"](image=tf.constant(image))["cartoon"].numpy()
+    np.testing.assert_array_equal(cartoon, Cartoonizer(module.generator).cartoonize(image))
+
+
+def test_savedmodel_check_runs_over_the_cap(savedmodel_720, module):
+    assert min(ex.capped_check_image().shape[:2]) > 720
+    result = ex.check_savedmodel(savedmodel_720, module.generator)
+    assert result["input"] == (1100, 730) and result["resized"] == (1080, 720)
+    assert result["uint8_levels"] == 0 and result["float_levels"] == 0
 
 
 def test_float_signature_matches_the_cartoonizer(savedmodel, module):
@@ -107,6 +160,39 @@ def test_cli_tflite_prints_the_check(tmp_path, tf1_checkpoint, capsys):
     assert export.main(["tflite", str(out), "--weights", str(tf1_checkpoint[0])]) == 0
     assert out.stat().st_size > 1_000_000
     assert "check tflite --quantize none: max difference" in capsys.readouterr().out
+
+
+def test_missing_tf2onnx_is_reported_before_the_weights_load(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)
+    monkeypatch.setattr(cartoonize, "load_weights", lambda *a: pytest.fail("weights loaded"))
+    assert export.main(["onnx", str(tmp_path / "m.onnx")]) == 2
+    assert "ONNX export needs tf2onnx" in capsys.readouterr().err
+
+
+def test_tflite_into_missing_folders_creates_them(tmp_path, tf1_checkpoint):
+    out = tmp_path / "new" / "deeper" / "m.tflite"
+    assert export.main(["tflite", str(out), "--weights", str(tf1_checkpoint[0]),
+                        "--no-check"]) == 0
+    assert out.stat().st_size > 1_000_000
+
+
+@pytest.mark.parametrize("fmt, out, reason", [
+    ("tflite", "a_file/m.tflite", "a_file is a file, not a folder"),
+    ("onnx", "a_file/sub/m.onnx", "a_file is a file, not a folder"),
+    ("tflite", "a_folder", "is a folder; tflite writes one file"),
+    ("tflite", "missing_folder/", "is a folder; tflite writes one file"),
+    ("savedmodel", "a_file", "exists and is not a folder"),
+    ("savedmodel", "a_file/sm", "a_file is a file, not a folder")])
+def test_unusable_out_is_a_usage_error(tmp_path, monkeypatch, capsys, fmt, out, reason):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file").write_bytes(b"mine")
+    (tmp_path / "a_folder").mkdir()
+    monkeypatch.setattr(cartoonize, "load_weights", lambda *a: pytest.fail("weights loaded"))
+    assert export.main([fmt, out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and reason in err[0]
+    assert (tmp_path / "a_file").read_bytes() == b"mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "a_folder"]
 
 
 def test_missing_tf2onnx_is_a_clear_error(tmp_path, tf1_checkpoint, capsys, monkeypatch):

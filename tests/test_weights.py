@@ -357,6 +357,97 @@ def test_default_table_offline_message_names_official_files(tmp_path):
         assert weights.DEFAULT_BASE_URL + name in message
 
 
+# ----------------------------------------------------------------------------- files users place
+
+
+def bad_copy(name):
+    damaged = bytearray(FAKE_CONTENT[name])
+    damaged[7] ^= 0x01
+    return bytes(damaged)
+
+
+@pytest.mark.parametrize("offline", [True, False], ids=["offline", "online"])
+def test_placed_file_that_fails_verification_is_moved_aside_not_deleted(
+        server, tmp_path, offline, capsys):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for name, data in FAKE_CONTENT.items():
+        (cache / name).write_bytes(bad_copy(name) if name == DATA else data)
+    if offline:
+        with pytest.raises(WeightsVerificationError) as info:
+            fetch(server, cache, offline=True)
+        message = str(info.value)
+        assert server.requests == []
+        assert not (cache / DATA).exists()
+    else:
+        fetch(server, cache)
+        message = capsys.readouterr().err
+        assert server.names_requested() == [DATA]
+        assert (cache / DATA).read_bytes() == FAKE_CONTENT[DATA]
+    assert (cache / (DATA + ".rejected")).read_bytes() == bad_copy(DATA)
+    assert f"moved it aside to {DATA}.rejected" in message and "deleted" not in message
+    # A second bad copy does not replace the first one set aside.
+    if offline:
+        (cache / DATA).write_bytes(b"another attempt")
+        with pytest.raises(WeightsVerificationError):
+            fetch(server, cache, offline=True)
+        assert (cache / (DATA + ".rejected")).read_bytes() == bad_copy(DATA)
+        assert (cache / (DATA + ".rejected.1")).read_bytes() == b"another attempt"
+
+
+def test_offline_message_lists_only_the_files_still_needed(server, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for name, data in FAKE_CONTENT.items():
+        (cache / name).write_bytes(bad_copy(name) if name == DATA else data)
+    with pytest.raises(WeightsVerificationError) as info:
+        fetch(server, cache, offline=True)
+    message = str(info.value)
+    assert "Place this file" in message and "Place these" not in message
+    assert f"    {DATA}\n" in message and "    checkpoint\n" not in message
+
+
+@pytest.mark.parametrize("official", [False, True], ids=["mirror", "official"])
+def test_bad_download_message_names_only_that_file_and_warns_about_its_source(
+        server, tmp_path, official, monkeypatch):
+    cache = tmp_path / "cache"
+    server.content[DATA] = bad_copy(DATA)
+    if official:  # pretend the local server is the official location
+        monkeypatch.setattr(weights, "DEFAULT_BASE_URL", server.url)
+    with pytest.raises(WeightsVerificationError) as info:
+        fetch(server, cache)
+    message = str(info.value)
+    assert "Place this file" in message
+    listed = [line.strip() for line in message.splitlines() if line.startswith("    ")]
+    assert DATA in listed and "checkpoint" not in listed and "model-7.index" not in listed
+    assert "served a file that failed verification" in message
+    if official:
+        assert server.url + DATA in listed
+    else:  # named as the source of the bad file, not as the place to get it
+        assert server.url + DATA not in listed
+        assert weights.DEFAULT_BASE_URL + DATA in listed
+
+
+@pytest.mark.parametrize("quiet", [True, False])
+def test_cartoonize_quiet_hides_the_download_progress_bar(server, tmp_path, monkeypatch, capsys,
+                                                          quiet):
+    import cartoonize
+
+    table = tmp_path / "table.json"
+    table.write_text(json.dumps(FAKE_TABLE))
+    monkeypatch.setenv(weights.ENV_WEIGHTS_URL, server.url)
+    monkeypatch.setenv(weights.ENV_WEIGHTS_TABLE, str(table))
+    monkeypatch.setenv(weights.ENV_HOME, str(tmp_path / "home"))
+    monkeypatch.setattr(cartoonize, "REPO", tmp_path / "clone")  # an empty pretrained/
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.png").write_bytes(b"not decoded: the made-up weights fail first")
+    args = ["-i", str(tmp_path / "in"), "-o", str(tmp_path / "out")] + ["-q"] * quiet
+    assert cartoonize.main(args) == 2  # the stand-in files are no checkpoint
+    err = capsys.readouterr().err
+    assert sorted(server.names_requested()) == sorted(FAKE_CONTENT)
+    assert ("100%" in err) != quiet
+
+
 # ----------------------------------------------------------------------------- concurrency
 
 

@@ -3,17 +3,16 @@
 SavedModel signatures:
 - `serving_default`: `image`, uint8 [H, W, 3] BGR of any size (as cv2.imread gives it) ->
   `cartoon`, uint8 [h', w', 3] BGR. The preprocessing is cartoonize.py's, in TF ops: short side
-  capped (area resize, rounded to bytes), top-left crop to multiples of 8, x / 127.5 - 1,
-  network and filter, clip((y + 1) * 127.5, 0, 255) truncated. TF's ResizeArea equals OpenCV's
-  INTER_AREA for the scales we tried except on a few pixels (about 0.3% at non-integer scales,
-  by 1 level before the network); images that need no resizing give identical bytes.
+  capped (`area_resize`: OpenCV's INTER_AREA computed in TF ops, the same bytes), top-left
+  crop to multiples of 8, x / 127.5 - 1, network and filter, clip((y + 1) * 127.5, 0, 255)
+  truncated.
   The whole image runs in one piece (cartoonize.py tiles only images beyond 960x960 pixels,
   which the default cap of 720 does not produce except for panoramas over 16:9).
 - `cartoonize_float`: `photo`, float32 [1, H, W, 3] BGR in [-1, 1], H and W multiples of 4 ->
   `output`, float32 [1, H, W, 3], the filtered network output (about [-1, 1], unclipped).
 
-TFLite and ONNX hold the float function only (ResizeArea has no TFLite builtin or ONNX
-equivalent); their input is [1, H, W, 3] with H and W free.
+TFLite and ONNX hold the float function only (the preprocessing's data-dependent loops and
+branches are left to the caller there); their input is [1, H, W, 3] with H and W free.
 
 Every export is checked against TF on one image (`check_*`), in bytes after to_uint8.
 """
@@ -31,6 +30,7 @@ from whitebox.inference import (
     FILTER_EPS,
     FILTER_RADIUS,
     MAX_SHORT_SIDE,
+    Cartoonizer,
     resize_crop,
     to_uint8,
     to_unit_range,
@@ -53,8 +53,95 @@ class MissingDependency(ExportError):
     """An optional package (tf2onnx, onnxruntime) is not installed."""
 
 
+# OpenCV's INTER_AREA downscale, in TF ops. A factor that is an integer on both axes (within
+# DBL_EPSILON, computed as OpenCV does) sums whole blocks of pixels; any other factor averages a
+# box of width src / dst per output pixel, edge pixels weighted by the fraction they cover (a
+# fraction under 1e-3 is dropped), accumulated in float32 in OpenCV's order: each row left to
+# right, then the rows top to bottom. Both paths round half to even, except 2x2 blocks, which
+# OpenCV rounds half up.
+DBL_EPSILON = 2.220446049250313e-16
+PARTIAL_MIN = 1e-3
+
+
+def _area_scale(src, dst):
+    """src / dst in float64 as OpenCV forms it: 1 / (dst / src)."""
+    return 1.0 / (tf.cast(dst, tf.float64) / tf.cast(src, tf.float64))
+
+
+def area_table(src, dst):
+    """The weights of an area downscale from `src` to `dst` pixels along one axis.
+
+    Returns (index, weight), int32 and float32 [dst, K]: output pixel i is the sum over k of
+    pixel index[i, k] times weight[i, k], in order of k (unused entries have weight 0).
+    """
+    src_f = tf.cast(src, tf.float64)
+    scale = _area_scale(src, dst)
+    start = tf.cast(tf.range(dst), tf.float64) * scale
+    stop = start + scale
+    width = tf.minimum(scale, src_f - start)
+    full_stop = tf.minimum(tf.floor(stop), src_f - 1.0)
+    full_start = tf.minimum(tf.math.ceil(start), full_stop)
+    left = full_start - start > PARTIAL_MIN
+    right = stop - full_stop > PARTIAL_MIN
+    n_left = tf.cast(left, tf.int32)
+    n_full = tf.cast(full_stop - full_start, tf.int32)
+    k = tf.reduce_max(n_left + n_full + tf.cast(right, tf.int32))
+    # j: position among the fully covered pixels (-1 for the partial one on the left)
+    j = tf.range(k)[None, :] - n_left[:, None]
+    index = tf.clip_by_value(tf.cast(full_start, tf.int32)[:, None] + j, 0, src - 1)
+    w_left = tf.cast((full_start - start) / width, tf.float32)[:, None]
+    w_full = tf.cast(1.0 / width, tf.float32)[:, None]
+    w_right = tf.cast(tf.minimum(tf.minimum(stop - full_stop, 1.0), width) / width,
+                      tf.float32)[:, None]
+    n_full = n_full[:, None]
+    weight = tf.where(j < 0, w_left, tf.where(
+        j < n_full, w_full, tf.where((j == n_full) & right[:, None], w_right, 0.0)))
+    return index, weight
+
+
+def _accumulate(values, index, weight, axis):
+    """[H, W, C] (uint8 or float32) -> float32, the weighted sums of `area_table` along axis 0
+    or 1, added in order of k."""
+    weight_shape = [-1, 1, 1] if axis == 0 else [1, -1, 1]
+
+    def term(k):
+        picked = tf.cast(tf.gather(values, index[:, k], axis=axis), tf.float32)
+        return picked * tf.reshape(weight[:, k], weight_shape)
+
+    return tf.while_loop(lambda k, _: k < tf.shape(index)[1],
+                         lambda k, total: (k + 1, total + term(k)), (1, term(0)))[1]
+
+
+def area_resize(image, new_h, new_w):
+    """cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA) for a downscale
+    (new_h <= H, new_w <= W), in TF ops: uint8 [H, W, C] -> uint8 [new_h, new_w, C]."""
+    shape = tf.shape(image)
+    h, w, channels = shape[0], shape[1], image.shape[-1] or shape[2]
+
+    def is_integer(scale):
+        return tf.abs(scale - tf.round(scale)) < DBL_EPSILON
+
+    def blocks():
+        ky, kx = h // new_h, w // new_w
+        sums = tf.reduce_sum(tf.reshape(tf.cast(image, tf.int32),
+                                        [new_h, ky, new_w, kx, channels]), [1, 3])
+        inverse = tf.cast(1.0 / tf.cast(ky * kx, tf.float64), tf.float32)
+        return tf.cond((ky == 2) & (kx == 2), lambda: (sums + 2) // 4, lambda: tf.cast(
+            tf.round(tf.cast(sums, tf.float32) * inverse), tf.int32))
+
+    def boxes():
+        x_index, x_weight = area_table(w, new_w)
+        y_index, y_weight = area_table(h, new_h)
+        rows = _accumulate(image, x_index, x_weight, axis=1)
+        return tf.cast(tf.round(_accumulate(rows, y_index, y_weight, axis=0)), tf.int32)
+
+    whole = is_integer(_area_scale(h, new_h)) & is_integer(_area_scale(w, new_w))
+    return tf.cast(tf.clip_by_value(tf.cond(whole, blocks, boxes), 0, 255), tf.uint8)
+
+
 def tf_resize_crop(image, max_short_side=MAX_SHORT_SIDE):
-    """`inference.resize_crop` in TF ops: uint8 [H, W, 3] -> uint8 [h', w', 3]."""
+    """`inference.resize_crop` in TF ops, with the same bytes: uint8 [H, W, 3] BGR ->
+    uint8 [h', w', 3] BGR."""
     shape = tf.shape(image)
     h, w = shape[0], shape[1]
     if max_short_side:
@@ -68,9 +155,7 @@ def tf_resize_crop(image, max_short_side=MAX_SHORT_SIDE):
                              / tf.cast(short, tf.float64), tf.int32)
             new_h = tf.where(h > w, long_h, max_short_side)
             new_w = tf.where(h > w, max_short_side, long_w)
-            area = tf.raw_ops.ResizeArea(images=image[None], size=tf.stack([new_h, new_w]),
-                                         align_corners=False)[0]
-            return tf.cast(tf.clip_by_value(tf.round(area), 0, 255), tf.uint8)
+            return area_resize(image, new_h, new_w)
 
         image = tf.cond(short > max_short_side, resized, lambda: image)
         shape = tf.shape(image)
@@ -137,6 +222,25 @@ def tflite_bytes(module, quantize="none"):
     return converter.convert()
 
 
+def output_problem(out, fmt):
+    """Why the path string `out` cannot take a `fmt` export ('savedmodel', a folder, or
+    'tflite' / 'onnx', one file), or None. Missing parent folders are fine: they are created."""
+    path = Path(out)
+    if fmt == "savedmodel":
+        if path.exists() and not path.is_dir():
+            return f"{out} exists and is not a folder"
+    elif path.is_dir() or out.endswith(("/", os.sep)):
+        return f"{out} is a folder; {fmt} writes one file, e.g. {path / 'cartoonizer'}.{fmt}"
+    parent = path.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is a file, not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"no permission to write in {parent}"
+    return None
+
+
 def write_atomic_bytes(path, data):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,14 +256,20 @@ def write_atomic_bytes(path, data):
         raise
 
 
-def onnx_bytes(module, opset=DEFAULT_OPSET):
-    """The float function as ONNX through tf2onnx (optional dependency)."""
+def import_tf2onnx():
+    """The tf2onnx module, or MissingDependency saying how to install it."""
     try:
         import tf2onnx
     except ImportError as err:
         raise MissingDependency(
             "ONNX export needs tf2onnx, which is optional: pip install -r "
             f"requirements-export.txt ({err})")
+    return tf2onnx
+
+
+def onnx_bytes(module, opset=DEFAULT_OPSET):
+    """The float function as ONNX through tf2onnx (optional dependency)."""
+    tf2onnx = import_tf2onnx()
     spec = (tf.TensorSpec([1, None, None, 3], tf.float32, name="photo"),)
     model, _ = tf2onnx.convert.from_function(
         module.cartoonize_float, input_signature=spec, opset=opset)
@@ -206,15 +316,62 @@ def onnx_runner(model_bytes):
     return lambda photo: session.run(None, {name: photo})[0]
 
 
-def check_image(max_short_side=MAX_SHORT_SIDE, size=256):
-    """The check image: scikit-image's astronaut (shipped with it) as BGR, short side `size`,
-    cropped as cartoonize.py would."""
+def _astronaut(width, height, interpolation):
+    """scikit-image's astronaut (shipped with it) as uint8 BGR [height, width, 3]."""
     import cv2
     from skimage import data
 
     image = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
-    image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-    return resize_crop(image, max_short_side)
+    return cv2.resize(image, (width, height), interpolation=interpolation)
+
+
+def check_image(max_short_side=MAX_SHORT_SIDE, size=256):
+    """The TFLite and ONNX check image: the astronaut, short side `size`, cropped as
+    cartoonize.py would."""
+    import cv2
+
+    return resize_crop(_astronaut(size, size, cv2.INTER_AREA), max_short_side)
+
+
+def capped_check_image(max_short_side=MAX_SHORT_SIDE):
+    """The SavedModel check image: the astronaut enlarged to a 2:3 landscape whose short side
+    exceeds the cap by 10 pixels (730x1100 for 720; the same without a cap), so that
+    `serving_default` has to resize it. uint8 BGR [H, W, 3]."""
+    import cv2
+
+    short = (max_short_side or MAX_SHORT_SIDE) + 10
+    return _astronaut(short * 3 // 2 + 5, short, cv2.INTER_LINEAR)
+
+
+def check_savedmodel(folder, generator, max_short_side=MAX_SHORT_SIDE,
+                     use_guided_filter=True):
+    """Run the SavedModel in `folder` next to a `Cartoonizer` of `generator` on
+    `capped_check_image`.
+
+    `serving_default` gets the raw image and is compared in bytes with `Cartoonizer.cartoonize`
+    (run in one piece, as the signature runs); `cartoonize_float` gets the resized and cropped
+    image and is compared after to_uint8. Returns a dict: uint8_levels, float_levels, psnr
+    (of the float signature), input and resized ((width, height) of the image before and after
+    resize_crop). Raises ExportError when the output sizes differ.
+    """
+    loaded = tf.saved_model.load(str(folder))
+    image = capped_check_image(max_short_side)
+    resized = resize_crop(image, max_short_side)
+    whole = -(-max(resized.shape[:2]) // 4) * 4
+    cartoonizer = Cartoonizer(generator, use_guided_filter=use_guided_filter,
+                              max_short_side=max_short_side, tile_core=whole)
+    photo = to_unit_range(resized)
+    reference = cartoonizer.run_float(photo)
+    cartoon = loaded.signatures["serving_default"](image=tf.constant(image))["cartoon"].numpy()
+    if cartoon.shape != reference.shape:
+        raise ExportError(f"serving_default gave {cartoon.shape[1]}x{cartoon.shape[0]} pixels, "
+                          f"cartoonize.py {reference.shape[1]}x{reference.shape[0]}")
+    got = loaded.signatures["cartoonize_float"](photo=tf.constant(photo[None]))["output"]
+    levels, db = compare(reference, got.numpy()[0])
+    return {"uint8_levels": int(np.abs(cartoon.astype(int) - to_uint8(reference)).max()),
+            "float_levels": levels, "psnr": db,
+            "input": (image.shape[1], image.shape[0]),
+            "resized": (resized.shape[1], resized.shape[0])}
 
 
 def psnr(a, b):

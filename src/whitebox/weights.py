@@ -126,7 +126,9 @@ class WeightsUnavailable(RuntimeError):
 
 
 class WeightsVerificationError(WeightsUnavailable):
-    """A file's git blob id differs from the pinned one; the file has been deleted."""
+    """A file's git blob id differs from the pinned one. A download that fails is deleted; a
+    file found in the cache (perhaps placed there by the user) is moved aside to
+    ``NAME.rejected``, never deleted."""
 
 
 class _ShortRead(OSError):
@@ -237,26 +239,38 @@ def _prefix_name(files: Mapping[str, str]) -> str:
 # ----------------------------------------------------------------------------- messages
 
 
-def _instructions(folder: Path, base_url: str, files: Mapping[str, str], reason: str) -> str:
-    names = "\n".join(f"    {name}" for name in files)
-    urls = "\n".join(f"    {_file_url(base_url, name)}" for name in files)
+def _instructions(
+    folder: Path, base_url: str, names: list, reason: str, served_bad: bool = False
+) -> str:
+    """What to place where and where to get it. `names`: the files not yet verified;
+    `served_bad`: a file just downloaded from `base_url` failed verification."""
+    them = "it" if len(names) == 1 else "them"
+    official = base_url.rstrip("/") == DEFAULT_BASE_URL.rstrip("/")
+    source = DEFAULT_BASE_URL if served_bad else base_url
     lines = [
         f"The pretrained White-box Cartoonization weights are not available: {reason}",
         "",
-        f"Place these {len(files)} files (from {REMOTE_FOLDER} of {AUTHORS_REPO} at commit "
-        f"{PINNED_COMMIT}):",
-        names,
+        ("Place this file" if len(names) == 1 else f"Place these {len(names)} files")
+        + f" (from {REMOTE_FOLDER} of {AUTHORS_REPO} at commit {PINNED_COMMIT}):",
+        *(f"    {name}" for name in names),
         "in either of these folders:",
         f"    {folder}    (the download cache; set {ENV_HOME} to move it)",
         "    pretrained/    (next to cartoonize.py)",
-        "Download them from:",
-        urls,
     ]
-    if base_url.rstrip("/") != DEFAULT_BASE_URL.rstrip("/"):
+    if served_bad and not official:
+        lines.append(f"{base_url} served a file that failed verification; download {them} "
+                     "from the official location instead:")
+    elif served_bad:
+        lines.append("The official location just served a file that failed verification (cut "
+                     "off or altered on the way?): try again later or from another network, or "
+                     f"take {them} from a clone of {AUTHORS_REPO} at commit {PINNED_COMMIT}. "
+                     "The official location:")
+    else:
+        lines.append(f"Download {them} from:")
+    lines.extend(f"    {_file_url(source, name)}" for name in names)
+    if source.rstrip("/") != DEFAULT_BASE_URL.rstrip("/"):
         lines.append(f"(official location: {DEFAULT_BASE_URL})")
-    lines.append(
-        "Then run the command again."
-    )
+    lines.append("Then run the command again.")
     return "\n".join(lines)
 
 
@@ -265,6 +279,25 @@ def _say(message: str) -> None:
 
 
 # ----------------------------------------------------------------------------- cache state
+
+
+def _move_aside(path: Path, got: str, blob: str) -> str:
+    """Rename a cached file that fails verification to ``NAME.rejected`` (``.rejected.1`` ...
+    when taken; it may be the user's, so it is never deleted). Returns the message to show;
+    raises WeightsVerificationError when it cannot be moved."""
+    target = path.with_name(path.name + ".rejected")
+    number = 0
+    while target.exists():
+        number += 1
+        target = path.with_name(f"{path.name}.rejected.{number}")
+    problem = f"{path} has git blob id {got}, expected {blob}"
+    try:
+        os.rename(path, target)
+    except OSError as error:
+        raise WeightsVerificationError(
+            f"{problem}, and it could not be moved aside ({error}); move or replace it."
+        ) from None
+    return f"{problem}; moved it aside to {target.name}."
 
 
 def _read_marker(folder: Path) -> dict:
@@ -528,9 +561,11 @@ def ensure_official_weights(
     folder are serialised by a lock file; files only ever appear through an atomic rename after
     verification, so readers never see a partial file.
 
-    Raises WeightsUnavailable (message: what to put where, and from which URL) when the files
-    are missing and cannot be fetched, and its subclass WeightsVerificationError when a
-    downloaded file's blob id is wrong (that file is deleted first).
+    Raises WeightsUnavailable (message: which files to put where, and from which URL) when the
+    files are missing and cannot be fetched, and its subclass WeightsVerificationError when a
+    downloaded file's blob id is wrong (that download is deleted first). A file in the cache
+    that fails verification is moved aside to ``NAME.rejected``, never deleted, and fetched
+    again unless offline.
     """
     if files is None:
         files = _table_from_env() or OFFICIAL_FILES
@@ -549,7 +584,7 @@ def ensure_official_weights(
         missing = [name for name in table if not (folder / name).is_file()]
         raise WeightsUnavailable(
             _instructions(
-                folder, base, table,
+                folder, base, missing,
                 f"offline mode, and {', '.join(missing)} missing from {folder}.",
             )
         )
@@ -558,7 +593,7 @@ def ensure_official_weights(
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise WeightsUnavailable(
-            _instructions(folder, base, table, f"cannot create {folder} ({error}).")
+            _instructions(folder, base, list(table), f"cannot create {folder} ({error}).")
         ) from error
 
     with _folder_lock(folder) as locked:
@@ -566,6 +601,7 @@ def ensure_official_weights(
         marker = _read_marker(folder)
         verified = {}
         missing = []
+        rejected = []
         for name, blob in table.items():
             path = folder / name
             if _recorded_ok(folder, name, blob, marker):
@@ -578,23 +614,23 @@ def ensure_official_weights(
             if got == blob:
                 verified[name] = _stamp(path, blob)
                 continue
-            path.unlink()
-            message = (
-                f"{path} has git blob id {got}, expected {blob}; the file was deleted."
-            )
-            if offline:
-                raise WeightsVerificationError(_instructions(folder, base, table, message))
-            _say(message + " Fetching it again.")
+            try:
+                rejected.append(_move_aside(path, got, blob))
+            except WeightsVerificationError as error:
+                raise WeightsVerificationError(
+                    _instructions(folder, base, [name], str(error))
+                ) from None
+            if not offline:
+                _say(rejected[-1] + " Fetching it again.")
             missing.append(name)
 
         if missing:
             if offline:
-                raise WeightsUnavailable(
-                    _instructions(
-                        folder, base, table,
-                        f"offline mode, and {', '.join(missing)} missing from {folder}.",
-                    )
-                )
+                reason = f"offline mode, and {', '.join(missing)} missing from {folder}."
+                if rejected:
+                    reason = " ".join(rejected) + " Offline mode, so nothing was downloaded."
+                error = WeightsVerificationError if rejected else WeightsUnavailable
+                raise error(_instructions(folder, base, missing, reason))
             _say(LICENCE_NOTICE)
             _say(f"Fetching {len(missing)} file(s) from {base} into {folder}")
             for name in missing:
@@ -604,13 +640,14 @@ def ensure_official_weights(
                         retries=retries, backoff=backoff, timeout=timeout, progress=progress,
                     )
                 except WeightsVerificationError as error:
-                    raise WeightsVerificationError(
-                        _instructions(folder, base, table, str(error))
-                    ) from None
+                    raise WeightsVerificationError(_instructions(
+                        folder, base, [n for n in table if n not in verified], str(error),
+                        served_bad=True,
+                    )) from None
                 except WeightsUnavailable as error:
-                    raise WeightsUnavailable(
-                        _instructions(folder, base, table, str(error))
-                    ) from error.__cause__
+                    raise WeightsUnavailable(_instructions(
+                        folder, base, [n for n in table if n not in verified], str(error),
+                    )) from error.__cause__
                 verified[name] = _stamp(folder / name, table[name])
 
         # Keep records of other tables' files (e.g. a different pin) that are still valid.
