@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent
-INTERRUPTED = 130  # the exit code of a run stopped by Ctrl-C (128 + SIGINT)
 sys.path.insert(0, str(REPO / "src"))
 
 DESCRIPTION = """\
@@ -201,17 +200,13 @@ def run_video(cartoonizer, source, target, batch_size, progress):
 
 
 def main(argv=None):
-    """Returns the exit code: 0 all done, 1 some input failed, 2 usage or weights error, 130
-    interrupted (Ctrl-C)."""
+    """Returns the exit code: 0 all done, 1 some input failed, 2 usage or weights error.
+
+    Ctrl-C raises KeyboardInterrupt, as batch.Interrupted once the folder loop has printed
+    its summary; the script turns either into exit code 130.
+    """
     set_pixel_limit(sys.argv[1:] if argv is None else argv)
-    try:
-        return run(parse_args(argv))
-    except KeyboardInterrupt:  # before the folder loop, which reports its own interruption
-        print("interrupted", file=sys.stderr)
-        return INTERRUPTED
-
-
-def run(args):
+    args = parse_args(argv)
     from whitebox.batch import plan_jobs, run_plan
     from whitebox.inference import Cartoonizer
     from whitebox.precision import resolve_precision, use_xla
@@ -230,10 +225,19 @@ def run(args):
     summary = run_plan(plan, cartoonizer.cartoonize, progress=not args.quiet, alpha=args.alpha,
                        video=lambda source, target, progress: run_video(
                            cartoonizer, source, target, args.video_batch, progress))
-    if summary["interrupted"]:
-        return INTERRUPTED
     return 0 if summary["failed"] == 0 else 1
 
 
+def script():
+    """main() as a command: exit code 130 (128 + SIGINT) and no traceback on Ctrl-C."""
+    try:
+        return main()
+    except KeyboardInterrupt as err:
+        batch = sys.modules.get("whitebox.batch")
+        if batch is None or not isinstance(err, batch.Interrupted):  # else the summary says it
+            print("interrupted", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script())

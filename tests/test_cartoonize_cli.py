@@ -343,3 +343,30 @@ def test_ctrl_c_prints_the_summary_and_exits_130(tmp_path, tf1_checkpoint):
     lines = err.splitlines()
     assert lines[-2] == f"interrupted: {150 - len(written)} input(s) not processed"
     assert lines[-1].startswith(f"done {len(written)}, skipped 0, failed 0 in ")
+
+
+def test_run_plan_stops_on_ctrl_c_with_the_summary_and_callers_stop_too(tmp_path, photos,
+                                                                       capsys):
+    """In process: Ctrl-C inside the generator call of the second image; the first output is
+    complete, nothing else is written, and batch.Interrupted carries the summary."""
+    from whitebox.batch import Interrupted, plan_jobs, run_plan
+
+    cv2.imwrite(str(photos / "c.png"), np.zeros((16, 16, 3), np.uint8))
+    calls = []
+
+    def cartoonize_then_interrupt(image):
+        calls.append(image.shape)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return image
+
+    out = tmp_path / "out"
+    plan = plan_jobs([photos], out)
+    with pytest.raises(Interrupted) as stop:
+        run_plan(plan, cartoonize_then_interrupt, progress=False)
+    assert stop.value.args[0]["done"] == 1 and stop.value.args[0]["failed"] == 0
+    assert [p.name for p in out.iterdir()] == ["a.jpg"]
+    assert cv2.imread(str(out / "a.jpg")).shape == (40, 48, 3)
+    last = capsys.readouterr().err.splitlines()[-2:]
+    assert last[0] == "interrupted: 2 input(s) not processed"
+    assert last[1].startswith("done 1, skipped 0, failed 0 in ")

@@ -24,6 +24,10 @@ FORMATS = {"png": ".png", "jpg": ".jpg"}
 GREY_ONLY = {".pgm": ".ppm", ".pbm": ".ppm"}
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped `run_plan` after it printed the summary so far; args[0] is that summary."""
+
+
 @dataclass
 class Job:
     """One input file, the output path planned for it, and a line to print when it is written
@@ -207,9 +211,9 @@ def run_plan(plan, cartoonize, progress=True, alpha="ignore", video=None):
     ('skipped PATH: reason' / 'failed PATH: reason', paths escaped onto one line by
     image_io.display_path) and a closing summary, all to stderr. `alpha` goes to
     image_io.decode_bgr. Video jobs go to `video(source, target, progress)`, which raises
-    VideoError on failure (without it they fail). Ctrl-C stops the run: the outputs being
-    written are completed, a line says how many inputs were left, and the summary follows.
-    Returns the counts as a dict: done, skipped, failed, seconds, interrupted.
+    VideoError on failure (without it they fail). Returns the counts as a dict: done,
+    skipped, failed, seconds. Ctrl-C stops the run: the outputs being written are completed, a
+    line says how many inputs were left, the summary follows, and Interrupted is raised.
     """
     start = time.perf_counter()
     images = [job for job in plan.jobs if not is_video(job.source)]
@@ -241,7 +245,9 @@ def run_plan(plan, cartoonize, progress=True, alpha="ignore", video=None):
         left = len(plan.jobs) - report.done - (len(report.failed) - len(plan.failed))
         report.line(f"interrupted: {left} input(s) not processed")
     summary = dict(done=report.done, skipped=len(report.skipped), failed=len(report.failed),
-                   seconds=round(seconds, 2), interrupted=interrupted)
+                   seconds=round(seconds, 2))
     report.line(f"done {report.done}, skipped {summary['skipped']}, failed {summary['failed']} "
                 f"in {seconds:.1f} s")
+    if interrupted:
+        raise Interrupted(summary)
     return summary
