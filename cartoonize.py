@@ -146,15 +146,17 @@ def set_pixel_limit(argv):
 
 
 def output_problem(output):
-    """Why the --output path cannot be a folder (it or a folder above it is a file), or None."""
+    """Why the --output path cannot be a folder (it or a folder above it is a file or a broken
+    symbolic link), or None."""
     from whitebox.image_io import display_path
 
     for path in [Path(output), *Path(output).parents]:
-        if path.exists():
-            if path.is_dir():
-                return None
-            return (f"--output {display_path(output)}: {display_path(path)} is a file, "
-                    f"not a folder")
+        if path.is_dir():
+            return None
+        if path.exists() or path.is_symlink():
+            where = "" if path == Path(output) else f": {display_path(path)}"
+            what = "a file" if path.exists() else "a broken symbolic link"
+            return f"--output {display_path(output)}{where} is {what}, not a folder"
     return None
 
 
@@ -230,9 +232,12 @@ def main(argv=None):
 
 def script():
     """main() as a command: exit code 130 (128 + SIGINT) and no traceback on Ctrl-C."""
+    import signal
+
     try:
         return main()
     except KeyboardInterrupt as err:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # more Ctrl-C while exiting: no traceback
         batch = sys.modules.get("whitebox.batch")
         if batch is None or not isinstance(err, batch.Interrupted):  # else the summary says it
             print("interrupted", file=sys.stderr)
