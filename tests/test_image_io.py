@@ -134,6 +134,9 @@ def test_pixel_limit_comes_from_the_environment(tmp_path, photo, monkeypatch):
         read_bgr(tmp_path / "a.png")
     monkeypatch.setenv(image_io.PIXEL_LIMIT_ENV, str(24 * 32))
     assert read_bgr(tmp_path / "a.png").shape == (24, 32, 3)
+    for value, limit in [("2Mb", 2 << 20), ("3kb", 3072), ("12", 12), ("junk", 1 << 30)]:
+        monkeypatch.setenv(image_io.PIXEL_LIMIT_ENV, value)  # as OpenCV reads it
+        assert image_io.pixel_limit() == limit
 
 
 def test_empty_declared_size(tmp_path):

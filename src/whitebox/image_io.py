@@ -31,6 +31,7 @@ PNG_END = b"IEND\xaeB`\x82"
 JPEG_START_OF_SCAN, JPEG_END = b"\xff\xda", b"\xff\xd9"
 PIXEL_LIMIT_ENV = "OPENCV_IO_MAX_IMAGE_PIXELS"
 OPENCV_PIXEL_LIMIT = 1 << 30
+_PIXEL_LIMIT_SYNTAX = re.compile(r"(\d+)(|KB|Kb|kb|MB|Mb|mb)")
 # write_atomic's temporary files: "." + output name + "." + mkstemp's 8 random characters + ".part"
 _TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.part")
 
@@ -92,11 +93,12 @@ def display_path(path):
 
 def pixel_limit():
     """The most pixels (width x height) an image header may declare: OPENCV_IO_MAX_IMAGE_PIXELS
-    when it holds a whole number, else OpenCV's default."""
-    try:
-        return int(os.environ.get(PIXEL_LIMIT_ENV, OPENCV_PIXEL_LIMIT))
-    except ValueError:
+    read as OpenCV reads it (a whole number, optionally followed by KB or MB: times 1024 or
+    1024**2), else OpenCV's default."""
+    match = _PIXEL_LIMIT_SYNTAX.fullmatch(os.environ.get(PIXEL_LIMIT_ENV, ""))
+    if not match:
         return OPENCV_PIXEL_LIMIT
+    return int(match[1]) * {"": 1, "k": 1024, "m": 1024 ** 2}[match[2][:1].lower()]
 
 
 def _jpeg_size(data):
