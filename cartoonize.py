@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Cartoonize photos with the White-box Cartoonization generator (see --help)."""
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -15,10 +16,13 @@ side is capped at 720 pixels (INTER_AREA), the image is cropped to the top-left 
 the generator runs, a photo-guided filter (r=1, eps=5e-3) is applied, and the result is
 truncated to 8 bits and written under the same file name in the output folder.
 
-Bad inputs (corrupt, truncated, empty, unreadable, non-image, smaller than 8x8) are reported on
-one line each and skipped; inputs are never overwritten; outputs are written atomically. The
-exit code is 0 only if every input succeeded (existing outputs skipped without --overwrite do
-not count as failures), 1 if any input failed, 2 for a usage or weights error.
+Bad inputs (corrupt, truncated, empty, unreadable, non-image, smaller than 8x8, declaring more
+pixels than --max-pixels) are reported on one line each and skipped; inputs are never
+overwritten; outputs are written atomically, and temporary files that a killed run left in the
+output folders are removed. Ctrl-C stops after the outputs being written, with the summary so
+far. The exit code is 0 only if every input succeeded (existing outputs skipped without
+--overwrite do not count as failures), 1 if any input failed, 2 for a usage or weights error,
+130 when interrupted.
 """
 
 EPILOG = """\
@@ -35,6 +39,9 @@ streamed frame by frame: every frame gets the image treatment above, the result 
 at the same frame rate in the same container (H.264, VP9 for webm, MPEG-4 for avi) at the
 resized and cropped size, and the audio track is copied. --format does not apply to them.
 
+grey-only formats: with --format same, a .pgm or .pbm input is written as .ppm (those formats
+cannot hold the colour cartoon), and one line says so.
+
 example: python cartoonize.py --input photos/ --output cartoons/ --format png
 example: python cartoonize.py --input clip.mp4 --output cartoons/ --precision bf16
 """
@@ -44,11 +51,12 @@ def parse_args(argv=None):
     from whitebox.quiet_tf import import_tensorflow
 
     import_tensorflow()
-    from whitebox.inference import (IMAGE_BYTES_PER_PIXEL, MAX_SHORT_SIDE, TILE_CORE,
-                                    TILE_MARGIN, TILE_MEMORY_NOTE)
+    from whitebox.inference import (CROP_MULTIPLE, IMAGE_BYTES_PER_PIXEL, MAX_SHORT_SIDE,
+                                    TILE_CORE, TILE_MARGIN, TILE_MEMORY_NOTE)
+    from whitebox.image_io import OPENCV_PIXEL_LIMIT, PIXEL_LIMIT_ENV
     from whitebox.video import DEFAULT_BATCH
 
-    p = argparse.ArgumentParser(
+    p = _OneLineParser(
         prog="cartoonize.py", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH",
@@ -61,6 +69,11 @@ def parse_args(argv=None):
                    help="output format: 'same' keeps each input's name and format (default); "
                         "'png' is lossless and 'jpg' small, both under the input's name with "
                         "the new extension")
+    p.add_argument("--max-pixels", type=int, metavar="N",
+                   help=f"refuse images whose header declares more than N pixels (width x "
+                        f"height), before decoding them (default: ${PIXEL_LIMIT_ENV}, else "
+                        f"{OPENCV_PIXEL_LIMIT}, OpenCV's own limit); sets {PIXEL_LIMIT_ENV} for "
+                        f"OpenCV too")
     p.add_argument("--recursive", "-r", action="store_true",
                    help="descend into sub-folders and mirror the tree under --output")
     p.add_argument("--overwrite", action="store_true",
@@ -100,9 +113,51 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.max_short_side < 0:
         p.error("--max-short-side must be 0 or positive")
+    if 0 < args.max_short_side < CROP_MULTIPLE:
+        p.error(f"--max-short-side {args.max_short_side} would shrink every image it resizes "
+                f"below the {CROP_MULTIPLE}x{CROP_MULTIPLE} pixels the network needs: use 0 or "
+                f"at least {CROP_MULTIPLE}")
     if args.video_batch < 1:
         p.error("--video-batch must be at least 1")
+    if args.max_pixels is not None:
+        if args.max_pixels < 1:
+            p.error("--max-pixels must be positive")
+        os.environ[PIXEL_LIMIT_ENV] = str(args.max_pixels)
+    problem = output_problem(args.output)
+    if problem:
+        p.error(problem)
     return args
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors on one line ('cartoonize.py: error: ...', exit 2), without the usage text."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def set_pixel_limit(argv):
+    """Put the value of --max-pixels N into OPENCV_IO_MAX_IMAGE_PIXELS before OpenCV is loaded:
+    OpenCV reads its limit from there once, when it loads. parse_args checks the value."""
+    for arg, following in zip(argv, [*argv[1:], ""]):
+        name, _, value = arg.partition("=")
+        if name == "--max-pixels" and (value or following).isdigit():
+            os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = value or following
+
+
+def output_problem(output):
+    """Why the --output path cannot be a folder (it or a folder above it is a file or a broken
+    symbolic link), or None."""
+    from whitebox.image_io import display_path
+
+    for path in [Path(output), *Path(output).parents]:
+        if path.is_dir():
+            return None
+        if path.exists() or path.is_symlink():
+            where = "" if path == Path(output) else f": {display_path(path)}"
+            what = "a file" if path.exists() else "a broken symbolic link"
+            return f"--output {display_path(output)}{where} is {what}, not a folder"
+    return None
 
 
 def find_weights(requested, offline, progress=True):
@@ -147,6 +202,12 @@ def run_video(cartoonizer, source, target, batch_size, progress):
 
 
 def main(argv=None):
+    """Returns the exit code: 0 all done, 1 some input failed, 2 usage or weights error.
+
+    Ctrl-C raises KeyboardInterrupt, as batch.Interrupted once the folder loop has printed
+    its summary; the script turns either into exit code 130.
+    """
+    set_pixel_limit(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     from whitebox.batch import plan_jobs, run_plan
     from whitebox.inference import Cartoonizer
@@ -169,5 +230,19 @@ def main(argv=None):
     return 0 if summary["failed"] == 0 else 1
 
 
+def script():
+    """main() as a command: exit code 130 (128 + SIGINT) and no traceback on Ctrl-C."""
+    import signal
+
+    try:
+        return main()
+    except KeyboardInterrupt as err:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # more Ctrl-C while exiting: no traceback
+        batch = sys.modules.get("whitebox.batch")
+        if batch is None or not isinstance(err, batch.Interrupted):  # else the summary says it
+            print("interrupted", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script())

@@ -191,3 +191,182 @@ def test_every_failure_line_reaches_stderr_and_decoder_noise_does_not(tmp_path, 
         f"bad{i}.png" for i in range(6)]
     assert "libpng" not in err
     assert "done 2, skipped 0, failed 6" in err
+
+
+def test_oversized_header_fails_alone_and_the_run_goes_on(tmp_path, photos, tf1_checkpoint,
+                                                         capsys, monkeypatch):
+    from tests.test_image_io import png_header_only
+
+    monkeypatch.delenv("OPENCV_IO_MAX_IMAGE_PIXELS", raising=False)
+    (photos / "0huge.png").write_bytes(png_header_only(40000, 40000))  # sorted first
+    out = tmp_path / "out"
+    assert run(["-i", str(photos), "-o", str(out)], tf1_checkpoint[0]) == 1
+    err = capsys.readouterr().err
+    assert f"failed {photos / '0huge.png'}: image too large (40000 x 40000 declared)" in err
+    assert sorted(p.name for p in out.iterdir()) == ["a.jpg", "b.png"]
+    assert "done 2, skipped 0, failed 1" in err and "Traceback" not in err
+
+
+def test_max_pixels_lowers_the_limit(tmp_path, photos, tf1_checkpoint, capsys, monkeypatch):
+    monkeypatch.setenv("OPENCV_IO_MAX_IMAGE_PIXELS", str(1 << 30))  # restored afterwards
+    out = tmp_path / "out"
+    assert run(["-i", str(photos), "-o", str(out), "--max-pixels", "3000"],
+               tf1_checkpoint[0]) == 1
+    err = capsys.readouterr().err
+    assert "b.png: image too large (56 x 64 declared); the limit is 3000 pixels" in err
+    assert [p.name for p in out.iterdir()] == ["a.jpg"]
+
+
+def test_max_pixels_raises_the_limit_opencv_loads_with(tmp_path, photos, tf1_checkpoint):
+    """OpenCV reads OPENCV_IO_MAX_IMAGE_PIXELS once, when loaded: --max-pixels must get there
+    first, so that 1920- and 3584-pixel images decode although the environment says 1000."""
+    cv2.imwrite(str(photos / "c.png"), np.zeros((80, 80, 3), np.uint8))
+    env = dict(os.environ, OPENCV_IO_MAX_IMAGE_PIXELS="1000", WHITEBOX_OFFLINE="1")
+    result = subprocess.run(
+        [sys.executable, str(REPO / "cartoonize.py"), "-i", str(photos), "-o",
+         str(tmp_path / "out"), "-q", "-w", str(tf1_checkpoint[0]), "--max-pixels", "5000"],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert "c.png: image too large (80 x 80 declared); the limit is 5000 pixels" in result.stderr
+    assert "done 2, skipped 0, failed 1" in result.stderr
+
+
+@pytest.mark.parametrize("ext", [".pgm", ".pbm"])
+def test_grey_only_format_is_written_as_ppm(tmp_path, tf1_checkpoint, capfd, ext):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    grey = np.random.default_rng(2).integers(0, 256, (24, 32), np.uint8)
+    cv2.imwrite(str(folder / f"g{ext}"), grey if ext == ".pgm" else (grey > 127) * np.uint8(255))
+    out = tmp_path / "out"
+    assert run(["-i", str(folder), "-o", str(out)], tf1_checkpoint[0]) == 0
+    err = capfd.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["g.ppm"]
+    result = cv2.imread(str(out / "g.ppm"), cv2.IMREAD_UNCHANGED)
+    assert result.shape == (24, 32, 3) and not (result[..., 0] == result[..., 1]).all()
+    lines = [line for line in err.splitlines() if f"g{ext}" in line]
+    assert len(lines) == 1 and f"written as {out / 'g.ppm'}" in lines[0], err
+    assert "ERROR" not in err and "imencode" not in err
+    # a second run sees the real target and skips it
+    assert run(["-i", str(folder), "-o", str(out)], tf1_checkpoint[0]) == 0
+    assert f"output {out / 'g.ppm'} exists" in capfd.readouterr().err
+
+
+def test_names_with_control_characters_are_printed_on_one_line(tmp_path, photos,
+                                                               tf1_checkpoint, capsys):
+    (photos / "bad\nname.png").write_bytes(b"not an image")
+    (photos / "tab\there.txt").write_text("x")
+    (photos / "ok\r.png").write_bytes((photos / "b.png").read_bytes())
+    out = tmp_path / "out"
+    assert run(["-i", str(photos), "-o", str(out)], tf1_checkpoint[0]) == 1
+    err = capsys.readouterr().err
+    assert (out / "ok\r.png").is_file()
+    assert f"failed {photos}/bad\\nname.png: not a decodable image" in err
+    assert f"skipped {photos}/tab\\there.txt: not an image file extension" in err
+    assert "\r" not in err and "name.png" not in err.replace("bad\\nname.png", "")
+    assert "done 3, skipped 1, failed 1" in err
+
+
+def test_stale_temporary_files_are_removed_and_others_kept(tmp_path, photos, tf1_checkpoint,
+                                                          capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".a.jpg.q1w2e3r4.part"
+    stale.write_bytes(b"complete bytes of a run killed at the rename")
+    keep = [out / ".notes.txt.q1w2e3r4.part", out / "mine.part", out / ".hidden"]
+    for path in keep:
+        path.write_bytes(b"user file")
+    assert run(["-i", str(photos), "-o", str(out)], tf1_checkpoint[0]) == 0
+    err = capsys.readouterr().err
+    assert not stale.exists()
+    assert f"removed {stale}: a temporary file left by an interrupted run" in err
+    assert all(path.read_bytes() == b"user file" for path in keep)
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "a.jpg", "b.png", "mine.part"]
+
+
+def test_max_short_side_below_8_is_a_usage_error(tmp_path, photos, tf1_checkpoint, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        run(["-i", str(photos), "-o", str(tmp_path / "out"), "--max-short-side", "4"],
+            tf1_checkpoint[0])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and len(err.splitlines()) == 1
+    assert "--max-short-side 4 would shrink every image it resizes below the 8x8" in err
+    assert not (tmp_path / "out").exists()
+    assert run(["-i", str(photos), "-o", str(tmp_path / "out"), "--max-short-side", "8"],
+               tf1_checkpoint[0]) == 0
+    assert cv2.imread(str(tmp_path / "out" / "a.jpg")).shape == (8, 8, 3)
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_output_that_is_a_file_is_a_usage_error(tmp_path, photos, tf1_checkpoint, capsys,
+                                                below):
+    target = tmp_path / "taken.png"
+    target.write_bytes(b"a file the user placed")
+    with pytest.raises(SystemExit) as exit_:
+        run(["-i", str(photos), "-o", str(target / below)], tf1_checkpoint[0])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and len(err.splitlines()) == 1, err
+    assert f"{target} is a file, not a folder" in err
+    assert target.read_bytes() == b"a file the user placed"
+
+
+def test_ctrl_c_prints_the_summary_and_exits_130(tmp_path, tf1_checkpoint):
+    """A real SIGINT once the first output exists: summary, exit 130, no traceback, no
+    temporary file, and every output that exists is complete."""
+    import signal
+    import time
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for k in range(150):
+        cv2.imwrite(str(folder / f"{k:03d}.png"), rng.integers(0, 256, (64, 64, 3), np.uint8))
+    out = tmp_path / "out"
+    env = dict(os.environ, WHITEBOX_OFFLINE="1")
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "cartoonize.py"), "-i", str(folder), "-o", str(out), "-q",
+         "-w", str(tf1_checkpoint[0])], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (out.is_dir() and any(out.glob("*.png"))):
+            assert process.poll() is None and time.monotonic() < deadline, "no output came"
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    written = sorted(out.iterdir())
+    assert 0 < len(written) < 150 and all(p.suffix == ".png" for p in written)
+    assert all(cv2.imread(str(p)).shape == (64, 64, 3) for p in written)
+    lines = err.splitlines()
+    assert lines[-2] == f"interrupted: {150 - len(written)} input(s) not processed"
+    assert lines[-1].startswith(f"done {len(written)}, skipped 0, failed 0 in ")
+
+
+def test_run_plan_stops_on_ctrl_c_with_the_summary_and_callers_stop_too(tmp_path, photos,
+                                                                       capsys):
+    """In process: Ctrl-C inside the generator call of the second image; the first output is
+    complete, nothing else is written, and batch.Interrupted carries the summary."""
+    from whitebox.batch import Interrupted, plan_jobs, run_plan
+
+    cv2.imwrite(str(photos / "c.png"), np.zeros((16, 16, 3), np.uint8))
+    calls = []
+
+    def cartoonize_then_interrupt(image):
+        calls.append(image.shape)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return image
+
+    out = tmp_path / "out"
+    plan = plan_jobs([photos], out)
+    with pytest.raises(Interrupted) as stop:
+        run_plan(plan, cartoonize_then_interrupt, progress=False)
+    assert stop.value.args[0]["done"] == 1 and stop.value.args[0]["failed"] == 0
+    assert [p.name for p in out.iterdir()] == ["a.jpg"]
+    assert cv2.imread(str(out / "a.jpg")).shape == (40, 48, 3)
+    last = capsys.readouterr().err.splitlines()[-2:]
+    assert last[0] == "interrupted: 2 input(s) not processed"
+    assert last[1].startswith("done 1, skipped 0, failed 0 in ")

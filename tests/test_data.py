@@ -127,3 +127,26 @@ def test_bad_image_inside_the_tf_data_pipeline_reports_the_file(tmp_path):
         list(sampler.dataset(0, 1))
     assert isinstance(sampler.last_error, data.DataError)
     assert "smaller than the 32x32 patch" in str(sampler.last_error)
+
+
+def test_oversized_header_in_a_list_names_the_file_in_training(tmp_path):
+    from whitebox import training
+    from whitebox.config import PretrainConfig
+    from tests.test_image_io import png_header_only
+
+    odd = tmp_path / "huge\nname.png"
+    odd.write_bytes(png_header_only(40000, 40000))
+    with pytest.raises(data.DataError, match=r"huge\\nname.png: unreadable image \(image too "
+                                             r"large \(40000 x 40000 declared\)"):
+        data.read_image(str(odd), 32, np.random.default_rng(0))
+    good = write_images(tmp_path / "p", 3, size=32)
+    huge = tmp_path / "p" / "huge.png"
+    huge.write_bytes(png_header_only(40000, 40000))
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "photo_scenery.txt").write_text("\n".join(map(str, good + [huge])) + "\n")
+    config = PretrainConfig(data_lists=str(lists), out_dir=str(tmp_path / "pre"), batch_size=4,
+                            patch_size=32, iterations=1)
+    with pytest.raises(data.DataError, match=r"p/huge.png: unreadable image \(image too large "
+                                             r"\(40000 x 40000 declared\)"):
+        training.run(config, echo=False, progress=False)

@@ -80,6 +80,19 @@ def test_folder_images_are_converted_from_bgr_to_rgb(graph, tmp_path):
     assert skipped == []
 
 
+def test_oversized_header_and_odd_names_are_skipped_on_one_line(graph, tmp_path, capsys):
+    from tests.test_image_io import png_header_only
+
+    cv2.imwrite(str(tmp_path / "x.png"), random_images(2, [(40, 50)])[0])
+    (tmp_path / "huge\x1b.png").write_bytes(png_header_only(40000, 40000))
+    features, skipped = metrics.embed_paths([tmp_path / "huge\x1b.png", tmp_path / "x.png"],
+                                            graph, progress=False)
+    assert features.shape[0] == 1 and len(skipped) == 1
+    assert skipped[0][1].startswith("image too large (40000 x 40000 declared)")
+    err = capsys.readouterr().err
+    assert f"skipped {tmp_path}/huge\\x1b.png: image too large" in err and "\x1b" not in err
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda d: d / "missing.pb", "no such file"),
     (lambda d: (d / "junk.pb").write_bytes(b"\x00\xff not a graph") and d / "junk.pb",

@@ -1,10 +1,24 @@
 import os
+import struct
+import zlib
 
 import cv2
 import numpy as np
 import pytest
 
+from whitebox import image_io
 from whitebox.image_io import ImageError, read_bgr, write_atomic
+
+
+def png_header_only(width, height):
+    """A small valid PNG (right CRCs) whose header declares width x height 8-bit RGB pixels,
+    with one tiny IDAT chunk that holds far fewer."""
+    def chunk(kind, body):
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(bytes(8))) + chunk(b"IEND", b""))
 
 
 def encode(image, ext):
@@ -97,3 +111,102 @@ def test_write_atomic_leaves_no_partial_file(tmp_path, photo):
     with pytest.raises(ImageError, match="cannot write"):
         write_atomic(tmp_path / "out.unknownext", photo)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]
+
+
+def test_oversized_header_is_one_line_error_with_the_declared_size(tmp_path, monkeypatch):
+    monkeypatch.delenv(image_io.PIXEL_LIMIT_ENV, raising=False)
+    data = png_header_only(40000, 40000)
+    assert len(data) < 100
+    with pytest.raises(cv2.error):  # what OpenCV alone does with it
+        cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    (tmp_path / "huge.png").write_bytes(data)
+    with pytest.raises(ImageError) as err:
+        read_bgr(tmp_path / "huge.png")
+    assert str(err.value).startswith("image too large (40000 x 40000 declared)")
+    assert "\n" not in str(err.value)
+
+
+def test_pixel_limit_comes_from_the_environment(tmp_path, photo, monkeypatch):
+    (tmp_path / "a.png").write_bytes(encode(photo, ".png"))
+    monkeypatch.setenv(image_io.PIXEL_LIMIT_ENV, str(24 * 32 - 1))
+    with pytest.raises(ImageError, match=r"image too large \(32 x 24 declared\); the limit is "
+                                         r"767 pixels"):
+        read_bgr(tmp_path / "a.png")
+    monkeypatch.setenv(image_io.PIXEL_LIMIT_ENV, str(24 * 32))
+    assert read_bgr(tmp_path / "a.png").shape == (24, 32, 3)
+    for value, limit in [("2Mb", 2 << 20), ("3kb", 3072), ("12", 12), ("junk", 1 << 30)]:
+        monkeypatch.setenv(image_io.PIXEL_LIMIT_ENV, value)  # as OpenCV reads it
+        assert image_io.pixel_limit() == limit
+
+
+def test_empty_declared_size(tmp_path):
+    (tmp_path / "z.png").write_bytes(png_header_only(0, 5))
+    with pytest.raises(ImageError, match=r"declares an empty image \(0 x 5\)"):
+        read_bgr(tmp_path / "z.png")
+
+
+def test_declared_size_of_common_formats(photo):
+    from io import BytesIO
+
+    from PIL import Image
+
+    image = photo[:21]  # 32 wide, 21 high
+    for ext in [".png", ".jpg", ".bmp", ".webp", ".tif", ".ppm", ".pgm", ".pbm", ".sr"]:
+        grey = ext in (".pgm", ".pbm")
+        data = encode(image[..., 0] if grey else image, ext)
+        assert image_io.declared_size(data) == (32, 21), ext
+    for fmt, options in [("GIF", {}), ("WEBP", {"lossless": True}), ("WEBP", {"quality": 50}),
+                         ("JPEG", {"progressive": True}), ("TIFF", {"compression": "tiff_lzw"})]:
+        buffer = BytesIO()
+        Image.fromarray(image).save(buffer, fmt, **options)
+        assert image_io.declared_size(buffer.getvalue()) == (32, 21), (fmt, options)
+    assert image_io.declared_size(b"P6 # a comment\n 40000\n# another\n 30000 255\n") == (
+        40000, 30000)
+    for cut in [b"\xff\xd8\xff", b"BM", b"RIFF\0\0\0\0WEBPVP8 ", b"II*\0", b"hello"]:
+        assert image_io.declared_size(cut) is None
+
+
+def test_any_opencv_error_while_decoding_is_one_line(tmp_path, photo, monkeypatch):
+    def fail(*args):
+        raise cv2.error("OpenCV(9) file.cpp:1: error: (-2:Unspecified error) first\nsecond")
+
+    (tmp_path / "a.png").write_bytes(encode(photo, ".png"))
+    monkeypatch.setattr(cv2, "imdecode", fail)
+    with pytest.raises(ImageError) as err:
+        read_bgr(tmp_path / "a.png")
+    assert str(err.value) == "OpenCV cannot decode it ((-2:Unspecified error) first second)"
+
+
+def test_encoding_errors_are_silenced_and_one_line(tmp_path, photo, capfd):
+    with pytest.raises(ImageError, match="cannot write the '.pgm' format"):
+        write_atomic(tmp_path / "colour.pgm", photo)
+    err = capfd.readouterr().err
+    assert "ERROR" not in err and "imencode" not in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_display_path_keeps_every_name_on_one_line():
+    shown = image_io.display_path("in/new\nline\tx\x1b[31m\u2028é.png")
+    assert shown == "in/new\\nline\\tx\\x1b[31m\\u2028é.png"
+    assert image_io.display_path(os.fsdecode(b"raw\xff.png")) == "raw\\xff.png"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs fcntl locks")
+def test_only_stale_temporary_files_of_ours_are_removed(tmp_path, photo):
+    import fcntl
+
+    stale = tmp_path / ".a.png.k2x_9abc.part"
+    ours_but_busy = tmp_path / ".b.jpg.zz11yy22.part"
+    not_ours = [".notes.txt.abcdefgh.part", ".a.png.short.part", "a.png.abcdefgh.part",
+                "photo.part", ".a.png.abcdefgh.partial"]
+    for path in [stale, ours_but_busy] + [tmp_path / n for n in not_ours]:
+        path.write_bytes(b"x")
+    (tmp_path / ".c.png.abcdefgh.part").mkdir()
+    with open(ours_but_busy, "rb") as busy:
+        fcntl.flock(busy.fileno(), fcntl.LOCK_EX)
+        assert image_io.remove_stale_temporaries(tmp_path) == [stale]
+    assert not stale.exists() and ours_but_busy.exists()
+    assert all((tmp_path / n).exists() for n in not_ours)
+    assert (tmp_path / ".c.png.abcdefgh.part").is_dir()
+    write_atomic(tmp_path / "d.png", photo)  # the lock it takes is gone once it returns
+    assert image_io.remove_stale_temporaries(tmp_path) == [ours_but_busy]

@@ -1,8 +1,8 @@
 """The folder loop of cartoonize.py: which output each input gets, then read -> cartoonize ->
 write for every file, one failure never stopping the others.
 
-Decoding of the next image and encoding of the last one run in worker threads while the
-generator works on the current one. Videos (by extension) keep their name and container
+Reading of the next files and writing of the last output run in worker threads while the
+generator works on the current image. Videos (by extension) keep their name and container
 whatever the output format, and are processed after the images by a separate callable.
 """
 import os
@@ -14,17 +14,27 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from whitebox.image_io import IMAGE_EXTENSIONS, ImageError, decode_bgr, read_file, write_atomic
+from whitebox.image_io import (IMAGE_EXTENSIONS, ImageError, decode_bgr, display_path, encode,
+                               read_file, remove_stale_temporaries, write_bytes_atomic)
 from whitebox.video import VIDEO_EXTENSIONS, VideoError, is_video
 
 FORMATS = {"png": ".png", "jpg": ".jpg"}
+# Formats that hold only grey (or black and white) images, and the extension their colour
+# cartoon is written under instead when the output keeps the input's format.
+GREY_ONLY = {".pgm": ".ppm", ".pbm": ".ppm"}
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped `run_plan` after it printed the summary so far; args[0] is that summary."""
 
 
 @dataclass
 class Job:
-    """One input file and the output path planned for it."""
+    """One input file, the output path planned for it, and a line to print when it is written
+    (empty when there is nothing to say)."""
     source: Path
     target: Path
+    note: str = ""
 
 
 @dataclass
@@ -36,11 +46,17 @@ class Plan:
 
 
 def _target_name(relative, fmt):
-    """Output path relative to the output folder: same name, or the format's extension
-    (videos always keep theirs)."""
-    if fmt == "same" or is_video(relative):
-        return relative
-    return relative.with_suffix(FORMATS[fmt])
+    """Output path relative to the output folder, and why it differs from the input's format
+    when `fmt` is 'same' ('' otherwise): the same name, or the format's extension (videos always
+    keep theirs); a grey-only format gets the colour one of GREY_ONLY."""
+    if is_video(relative):
+        return relative, ""
+    if fmt != "same":
+        return relative.with_suffix(FORMATS[fmt]), ""
+    colour = GREY_ONLY.get(relative.suffix.lower())
+    if colour is None:
+        return relative, ""
+    return relative.with_suffix(colour), f"{relative.suffix} holds only grey, the cartoon is colour"
 
 
 def _folder_files(folder, recursive, exclude):
@@ -67,7 +83,8 @@ def plan_jobs(inputs, output_dir, fmt="same", recursive=False, overwrite=False):
     inputs: files or folders. A folder contributes its image files (by extension; with
     `recursive`, its whole tree, mirrored under output_dir). Refused: outputs that would
     overwrite an input, two inputs with one output. Skipped: existing outputs unless
-    `overwrite`, files in folders without an image extension.
+    `overwrite`, files in folders without an image extension. With fmt 'same', grey-only
+    formats are written under the extension GREY_ONLY gives (the job's note says so).
     """
     output_dir = Path(output_dir)
     out_resolved = output_dir.resolve()
@@ -84,19 +101,21 @@ def plan_jobs(inputs, output_dir, fmt="same", recursive=False, overwrite=False):
             plan.failed.append((item, "no such file or folder"))
     sources = {p.resolve() for p, _ in candidates}
     for source, relative in candidates:
-        target = output_dir / _target_name(relative, fmt)
+        name, why = _target_name(relative, fmt)
+        target = output_dir / name
         resolved = target.resolve()
+        shown = display_path(target)
         if resolved in sources:
-            plan.failed.append((source, f"output {target} would overwrite an input"))
+            plan.failed.append((source, f"output {shown} would overwrite an input"))
         elif resolved in claimed:
-            plan.failed.append((source, f"output {target} is already the output of "
-                                        f"{claimed[resolved]}"))
+            plan.failed.append((source, f"output {shown} is already the output of "
+                                        f"{display_path(claimed[resolved])}"))
         elif target.exists() and not overwrite:
             claimed[resolved] = source
-            plan.skipped.append((source, f"output {target} exists (use --overwrite)"))
+            plan.skipped.append((source, f"output {shown} exists (use --overwrite)"))
         else:
             claimed[resolved] = source
-            plan.jobs.append(Job(source, target))
+            plan.jobs.append(Job(source, target, f"written as {shown} ({why})" if why else ""))
     return plan
 
 
@@ -108,87 +127,127 @@ def _read(job):
         return None, str(err)
 
 
-def _decode(data, alpha):
-    """Decode input bytes; returns (image, None) or (None, reason)."""
+def _convert(data, alpha, cartoonize, target):
+    """Decode input bytes, cartoonize, encode for `target`: (output bytes, None) or (None,
+    reason). Runs in the calling thread: decoding and encoding silence fd 2 for a moment
+    (libpng, libjpeg, OpenCV's log), which in a worker thread could swallow lines we print."""
     try:
-        return decode_bgr(data, alpha), None
-    except ImageError as err:
+        image = decode_bgr(data, alpha)
+        return encode(cartoonize(image), target.suffix.lower()), None
+    except (ImageError, ValueError) as err:
         return None, str(err)
 
 
-def _save(job, image):
-    """Write a job's output; returns None or the reason it failed."""
+def _save(job, data):
+    """Write a job's output bytes; returns None or the reason it failed."""
     try:
-        write_atomic(job.target, image)
+        write_bytes_atomic(job.target, data)
         return None
-    except ImageError as err:
-        return str(err)
     except OSError as err:
-        return f"cannot write {job.target}: {err.strerror or err}"
+        return f"cannot write {display_path(job.target)}: {err.strerror or err}"
+
+
+class _Report:
+    """The counts of a run and its lines on stderr ('skipped PATH: reason', 'failed PATH:
+    reason', 'PATH: note'), printed above the progress bar."""
+
+    def __init__(self, plan):
+        self.done, self.skipped, self.failed = 0, list(plan.skipped), []
+        for path, reason in self.skipped:
+            self.line(f"skipped {display_path(path)}: {reason}")
+        for path, reason in plan.failed:
+            self.fail(path, reason)
+
+    @staticmethod
+    def line(text):
+        tqdm.write(text, file=sys.stderr)
+
+    def fail(self, path, reason):
+        self.failed.append((path, reason))
+        self.line(f"failed {display_path(path)}: {reason}")
+
+    def finish(self, job, reason):
+        if reason is not None:
+            self.fail(job.source, reason)
+            return
+        self.done += 1
+        if job.note:
+            self.line(f"{display_path(job.source)}: {job.note}")
+
+
+def _run_images(jobs, cartoonize, alpha, report, bar):
+    """Every image job, reading ahead and writing behind in two worker threads. On Ctrl-C the
+    reads not started are dropped and the outputs already being written are finished and
+    counted before KeyboardInterrupt goes on."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        reads = [pool.submit(_read, job) for job in jobs[:2]]
+        saves = []
+        try:
+            for i, job in enumerate(jobs):
+                data, reason = reads[i].result()
+                reads[i] = None
+                if i + 2 < len(jobs):
+                    reads.append(pool.submit(_read, jobs[i + 2]))
+                if reason is None:
+                    data, reason = _convert(data, alpha, cartoonize, job.target)
+                if reason is None:
+                    saves.append((job, pool.submit(_save, job, data)))
+                else:
+                    report.finish(job, reason)
+                bar.update(1)
+        finally:
+            for future in reads:
+                if future is not None:
+                    future.cancel()
+            for job, future in saves:
+                report.finish(job, future.result())
 
 
 def run_plan(plan, cartoonize, progress=True, alpha="ignore", video=None):
     """Run every job with `cartoonize` (uint8 BGR -> uint8 BGR); report and count.
 
-    Prints one line per skipped or failed input ('skipped PATH: reason' / 'failed PATH:
-    reason') and a closing summary, all to stderr. `alpha` goes to image_io.decode_bgr.
-    Video jobs go to `video(source, target, progress)`, which raises VideoError on failure
-    (without it they fail). Returns the counts as a dict: done, skipped, failed, seconds.
+    First removes the temporary files that a killed run left in the output folders (image_io's
+    `remove_stale_temporaries`), saying so. Prints one line per skipped or failed input
+    ('skipped PATH: reason' / 'failed PATH: reason', paths escaped onto one line by
+    image_io.display_path) and a closing summary, all to stderr. `alpha` goes to
+    image_io.decode_bgr. Video jobs go to `video(source, target, progress)`, which raises
+    VideoError on failure (without it they fail). Returns the counts as a dict: done,
+    skipped, failed, seconds. Ctrl-C stops the run: the outputs being written are completed, a
+    line says how many inputs were left, the summary follows, and Interrupted is raised.
     """
     start = time.perf_counter()
+    images = [job for job in plan.jobs if not is_video(job.source)]
     videos = [job for job in plan.jobs if is_video(job.source)]
-    if videos:
-        plan = Plan([job for job in plan.jobs if not is_video(job.source)],
-                    plan.skipped, plan.failed)
-    bar = tqdm(total=len(plan.jobs), unit="img", disable=not progress or not plan.jobs,
+    for folder in sorted({job.target.parent for job in plan.jobs}):
+        for path in remove_stale_temporaries(folder):
+            _Report.line(f"removed {display_path(path)}: a temporary file left by an "
+                         f"interrupted run")
+    bar = tqdm(total=len(images), unit="img", disable=not progress or not images,
                dynamic_ncols=True)
-    for path, reason in plan.skipped:
-        bar.write(f"skipped {path}: {reason}", file=sys.stderr)
-    failed = list(plan.failed)
-    for path, reason in failed:
-        bar.write(f"failed {path}: {reason}", file=sys.stderr)
-    done = 0
-    # Worker threads read the next files and encode finished outputs; decoding stays in this
-    # thread, because it silences fd 2 (libpng, libjpeg) and would swallow the lines we print.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        reads = [pool.submit(_read, job) for job in plan.jobs[:2]]
-        saves = []
-        for i, job in enumerate(plan.jobs):
-            data, reason = reads[i].result()
-            reads[i] = None
-            if i + 2 < len(plan.jobs):
-                reads.append(pool.submit(_read, plan.jobs[i + 2]))
-            if reason is None:
-                image, reason = _decode(data, alpha)
-            if reason is None:
-                try:
-                    saves.append((job, pool.submit(_save, job, cartoonize(image))))
-                except ValueError as err:
-                    reason = str(err)
-            if reason is not None:
-                failed.append((job.source, reason))
-                bar.write(f"failed {job.source}: {reason}", file=sys.stderr)
-            bar.update(1)
-        for job, future in saves:
-            reason = future.result()
-            if reason is None:
-                done += 1
-            else:
-                failed.append((job.source, reason))
-                bar.write(f"failed {job.source}: {reason}", file=sys.stderr)
+    report = _Report(plan)
+    interrupted = False
+    try:
+        _run_images(images, cartoonize, alpha, report, bar)
+        bar.close()
+        for job in videos:
+            try:
+                if video is None:
+                    raise VideoError("videos are not supported here")
+                video(job.source, job.target, progress)
+                report.finish(job, None)
+            except VideoError as err:
+                report.finish(job, str(err))
+    except KeyboardInterrupt:
+        interrupted = True
     bar.close()
-    for job in videos:
-        try:
-            if video is None:
-                raise VideoError("videos are not supported here")
-            video(job.source, job.target, progress)
-            done += 1
-        except VideoError as err:
-            failed.append((job.source, str(err)))
-            tqdm.write(f"failed {job.source}: {err}", file=sys.stderr)
     seconds = time.perf_counter() - start
-    summary = dict(done=done, skipped=len(plan.skipped), failed=len(failed),
+    if interrupted:
+        left = len(plan.jobs) - report.done - (len(report.failed) - len(plan.failed))
+        report.line(f"interrupted: {left} input(s) not processed")
+    summary = dict(done=report.done, skipped=len(report.skipped), failed=len(report.failed),
                    seconds=round(seconds, 2))
-    tqdm.write(f"done {done}, skipped {summary['skipped']}, failed {summary['failed']} "
-               f"in {seconds:.1f} s", file=sys.stderr)
+    report.line(f"done {report.done}, skipped {summary['skipped']}, failed {summary['failed']} "
+                f"in {seconds:.1f} s")
+    if interrupted:
+        raise Interrupted(summary)
     return summary

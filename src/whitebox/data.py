@@ -17,8 +17,9 @@ import os
 import tempfile
 from pathlib import Path
 
-import cv2
 import numpy as np
+
+from whitebox.image_io import ImageError, display_path, read_bgr
 
 DOMAINS = ("photo_face", "photo_scenery", "cartoon_face", "cartoon_scenery")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -42,7 +43,7 @@ def read_list(path):
     missing, empty, or names files that do not exist."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: no such list file")
+        raise DataError(f"{display_path(path)}: no such list file")
     base = path.parent
     entries = []
     for line in path.read_text(encoding="utf-8").splitlines():
@@ -51,12 +52,12 @@ def read_list(path):
             entry = Path(line)
             entries.append(str(entry if entry.is_absolute() else (base / entry).resolve()))
     if not entries:
-        raise DataError(f"{path}: the list is empty")
-    missing = [e for e in entries if not os.path.isfile(e)]
+        raise DataError(f"{display_path(path)}: the list is empty")
+    missing = [display_path(e) for e in entries if not os.path.isfile(e)]
     if missing:
         shown = "\n  ".join(missing[:10])
         more = f"\n  ... and {len(missing) - 10} more" if len(missing) > 10 else ""
-        raise DataError(f"{path}: {len(missing)} listed file(s) do not exist:\n  {shown}{more}")
+        raise DataError(f"{display_path(path)}: {len(missing)} listed file(s) do not exist:\n  {shown}{more}")
     return entries
 
 
@@ -94,10 +95,10 @@ def make_lists(folders, out_dir, absolute=False):
         if domain not in DOMAINS:
             raise DataError(f"unknown domain {domain!r}; domains are {', '.join(DOMAINS)}")
         if not Path(folder).is_dir():
-            raise DataError(f"{folder}: no such folder (for {domain})")
+            raise DataError(f"{display_path(folder)}: no such folder (for {domain})")
         images = find_images(folder)
         if not images:
-            raise DataError(f"{folder}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
+            raise DataError(f"{display_path(folder)}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
         out_dir.mkdir(parents=True, exist_ok=True)
         lines = [os.path.abspath(p) if absolute
                  else os.path.relpath(os.path.abspath(p), os.path.abspath(out_dir))
@@ -126,11 +127,11 @@ def load_lists(list_dir, with_cartoons):
     present = [d for d in face if list_path(list_dir, d).is_file()]
     note = ""
     if not present:
-        note = (f"no face lists in {list_dir} ({', '.join(f + LIST_SUFFIX for f in face)}): "
+        note = (f"no face lists in {display_path(list_dir)} ({', '.join(f + LIST_SUFFIX for f in face)}): "
                 "every iteration uses scenery")
     elif len(present) < len(face):
         absent = sorted(set(face) - set(present))
-        raise DataError(f"{list_dir}: {', '.join(present)} is present but "
+        raise DataError(f"{display_path(list_dir)}: {', '.join(present)} is present but "
                         f"{', '.join(absent)} is not; give both face lists or neither")
     for d in present:
         lists[d] = read_list(list_path(list_dir, d))
@@ -142,15 +143,18 @@ def load_lists(list_dir, with_cartoons):
 def read_image(path, patch_size, rng):
     """One training image: [patch, patch, 3] float32 BGR in [-1, 1].
 
+    Decoded as image_io.read_bgr does (the reference's cv2.imread, and its pixel limit).
     Exactly patch-sized images are used as they are; larger ones are cropped at a random
     position drawn from `rng` (np.random.Generator); smaller or unreadable ones raise DataError.
     """
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataError(f"{path}: unreadable image (OpenCV could not decode it)")
+    try:
+        image = read_bgr(path)
+    except ImageError as err:
+        raise DataError(f"{display_path(path)}: unreadable image ({err})") from None
     h, w = image.shape[:2]
     if h < patch_size or w < patch_size:
-        raise DataError(f"{path}: {w}x{h} is smaller than the {patch_size}x{patch_size} patch")
+        raise DataError(f"{display_path(path)}: {w}x{h} is smaller than the "
+                        f"{patch_size}x{patch_size} patch")
     if h > patch_size or w > patch_size:
         top = int(rng.integers(0, h - patch_size + 1))
         left = int(rng.integers(0, w - patch_size + 1))

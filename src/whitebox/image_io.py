@@ -2,9 +2,16 @@
 
 Every reader here returns an HxWx3 uint8 BGR array, as `cv2.imread(path)` gives the reference,
 or raises ImageError whose message is one line saying why.
+
+Pixel limit: an image whose header declares more than `pixel_limit()` pixels is refused before
+decoding. The limit is OpenCV's own: the environment variable OPENCV_IO_MAX_IMAGE_PIXELS
+(default 2**30), which OpenCV reads once, when it is loaded; to raise it, set it before then.
 """
 import contextlib
 import os
+import re
+import stat
+import struct
 import tempfile
 import threading
 from pathlib import Path
@@ -12,11 +19,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: stale temporary files are left alone
+    fcntl = None
+
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".tiff",
                     ".webp", ".ppm", ".pgm", ".pbm", ".pnm", ".jp2", ".sr", ".ras"}
 
 PNG_END = b"IEND\xaeB`\x82"
 JPEG_START_OF_SCAN, JPEG_END = b"\xff\xda", b"\xff\xd9"
+PIXEL_LIMIT_ENV = "OPENCV_IO_MAX_IMAGE_PIXELS"
+OPENCV_PIXEL_LIMIT = 1 << 30
+_PIXEL_LIMIT_SYNTAX = re.compile(r"(\d+)(|KB|Kb|kb|MB|Mb|mb)")
+# write_atomic's temporary files: "." + output name + "." + mkstemp's 8 random characters + ".part"
+_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.part")
 
 
 class ImageError(Exception):
@@ -58,6 +75,135 @@ def _quiet_stderr():
                 os.dup2(_quiet_saved, 2)
                 os.close(_quiet_saved)
                 _quiet_saved = None
+
+
+def display_path(path):
+    """`path` as one printable line: control characters (newlines, tabs, escapes) and bytes that
+    are not valid in the file system's encoding are shown as backslash escapes."""
+    shown = []
+    for ch in os.fsdecode(os.fspath(path)):
+        if ch.isprintable():
+            shown.append(ch)
+        elif "\udc80" <= ch <= "\udcff":  # an undecodable byte, as os.fsdecode keeps it
+            shown.append(f"\\x{ord(ch) - 0xdc00:02x}")
+        else:
+            shown.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(shown)
+
+
+def pixel_limit():
+    """The most pixels (width x height) an image header may declare: OPENCV_IO_MAX_IMAGE_PIXELS
+    read as OpenCV reads it (a whole number, optionally followed by KB or MB: times 1024 or
+    1024**2), else OpenCV's default."""
+    match = _PIXEL_LIMIT_SYNTAX.fullmatch(os.environ.get(PIXEL_LIMIT_ENV, ""))
+    if not match:
+        return OPENCV_PIXEL_LIMIT
+    return int(match[1]) * {"": 1, "k": 1024, "m": 1024 ** 2}[match[2][:1].lower()]
+
+
+def _jpeg_size(data):
+    """(width, height) from a JPEG's start-of-frame segment, or None."""
+    i = 2
+    while i + 9 <= len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+        elif marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            i += 2
+        elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">HH", data[i + 5:i + 9])
+            return width, height
+        elif marker == 0xDA:  # image data before any frame header
+            return None
+        else:
+            i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
+    return None
+
+
+def _tiff_size(data):
+    """(width, height) from the first image directory of a TIFF, or None."""
+    order = "<" if data[:2] == b"II" else ">"
+    (directory,) = struct.unpack(order + "I", data[4:8])
+    (count,) = struct.unpack(order + "H", data[directory:directory + 2])
+    size = {}
+    for k in range(count):
+        entry = data[directory + 2 + 12 * k:directory + 14 + 12 * k]
+        tag, kind = struct.unpack(order + "HH", entry[:4])
+        if tag in (256, 257):  # ImageWidth, ImageLength: SHORT or LONG
+            fmt = order + ("H" if kind == 3 else "I")
+            size[tag] = struct.unpack(fmt, entry[8:8 + struct.calcsize(fmt)])[0]
+    return (size[256], size[257]) if len(size) == 2 else None
+
+
+_PNM_HEADER = re.compile(rb"P[1-6](?:\s|#[^\r\n]*[\r\n])+(\d{1,12})(?:\s|#[^\r\n]*[\r\n])+(\d{1,12})")
+
+
+def declared_size(data):
+    """(width, height) that an image file's header declares, read without decoding it; None
+    for formats not parsed here (JPEG 2000, ...) and for headers too short to say.
+
+    Covers PNG, JPEG, BMP, GIF, WebP, TIFF, PNM (P1-P6) and Sun raster.
+    """
+    try:
+        if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR":
+            return struct.unpack(">II", data[16:24])
+        if data.startswith(b"\xff\xd8"):
+            return _jpeg_size(data)
+        if data.startswith(b"BM"):
+            if struct.unpack("<I", data[14:18])[0] == 12:  # OS/2 core header
+                return struct.unpack("<HH", data[18:22])
+            width, height = struct.unpack("<ii", data[18:26])
+            return abs(width), abs(height)
+        if data[:6] in (b"GIF87a", b"GIF89a"):
+            return struct.unpack("<HH", data[6:10])
+        if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+            chunk = data[12:16]
+            if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
+                width, height = struct.unpack("<HH", data[26:30])
+                return width & 0x3FFF, height & 0x3FFF
+            if chunk == b"VP8L" and data[20] == 0x2F:
+                (bits,) = struct.unpack("<I", data[21:25])
+                return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+            if chunk == b"VP8X":
+                return (int.from_bytes(data[24:27], "little") + 1,
+                        int.from_bytes(data[27:30], "little") + 1)
+            return None
+        if data[:4] in (b"II*\x00", b"MM\x00*"):
+            return _tiff_size(data)
+        if data.startswith(b"\x59\xa6\x6a\x95"):
+            return struct.unpack(">II", data[4:12])
+        match = _PNM_HEADER.match(data[:4096])
+        if match:
+            return int(match.group(1)), int(match.group(2))
+    except (struct.error, IndexError):
+        return None
+    return None
+
+
+def _check_size(data):
+    """Raise ImageError when the header declares an empty image or more than `pixel_limit()`
+    pixels; returns the declared (width, height) or None."""
+    size = declared_size(data)
+    if size is None:
+        return None
+    width, height = size
+    if width == 0 or height == 0:
+        raise ImageError(f"the header declares an empty image ({width} x {height})")
+    limit = pixel_limit()
+    if width * height > limit:
+        raise ImageError(f"image too large ({width} x {height} declared); the limit is {limit} "
+                         f"pixels ({PIXEL_LIMIT_ENV})")
+    return size
+
+
+def _opencv_failure(err, size):
+    """A one-line ImageError for a cv2.error raised while decoding."""
+    text = " ".join(str(err).split())
+    if "CV_IO_MAX_IMAGE" in text:
+        declared = f"{size[0]} x {size[1]} declared; " if size else ""
+        return ImageError(f"image too large ({declared}above the limit OpenCV was loaded with: "
+                          f"set {PIXEL_LIMIT_ENV} before starting)")
+    return ImageError(f"OpenCV cannot decode it ({text.partition('error: ')[2] or text})")
 
 
 def _truncation(data):
@@ -102,20 +248,26 @@ def decode_bgr(data, alpha="ignore"):
     Decoding is `cv2.IMREAD_COLOR`, exactly as the reference's `cv2.imread(path)`: grey is
     replicated to three channels, 16-bit values are shifted to 8 bits, EXIF orientation is
     applied, and an alpha channel is dropped (the colour under transparent pixels is kept).
-    alpha="white" instead blends images with an alpha channel over white.
+    alpha="white" instead blends images with an alpha channel over white. Images declaring
+    more than `pixel_limit()` pixels are refused before decoding.
     """
+    size = _check_size(data)
     reason = _truncation(data)
     if reason:
         raise ImageError(reason)
     buffer = np.frombuffer(data, np.uint8)
     with _quiet_stderr():
-        image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
-        if image is None or image.size == 0:
-            raise ImageError("not a decodable image (corrupt, or a format OpenCV cannot read)")
-        if alpha == "white":
-            raw = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
-            if raw is not None and raw.ndim == 3 and raw.shape[2] == 4:
-                image = composite_over_white(raw)
+        try:
+            image = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
+            if image is None or image.size == 0:
+                raise ImageError("not a decodable image (corrupt, or a format OpenCV cannot "
+                                 "read)")
+            if alpha == "white":
+                raw = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+                if raw is not None and raw.ndim == 3 and raw.shape[2] == 4:
+                    image = composite_over_white(raw)
+        except cv2.error as err:
+            raise _opencv_failure(err, size) from None
     return image
 
 
@@ -124,28 +276,72 @@ def read_bgr(path, alpha="ignore"):
     return decode_bgr(read_file(path), alpha)
 
 
-def write_atomic(path, image):
-    """Encode `image` (HxWx3 uint8 BGR) by the extension of `path` and write it atomically.
+def encode(image, ext):
+    """Encode `image` (HxWx3 uint8 BGR) in the format of extension `ext` ('.png', ...) -> bytes.
 
-    The bytes go to a temporary file in the same folder, which is renamed over `path` only
-    when complete, so a crash never leaves a half-written output. Raises ImageError.
+    OpenCV's own messages are silenced; raises ImageError when it cannot write the format.
     """
-    path = Path(path)
-    ext = path.suffix.lower() or ".png"
-    try:
-        ok, encoded = cv2.imencode(ext, image)
-    except cv2.error:
-        ok = False
+    with _quiet_stderr():
+        try:
+            ok, encoded = cv2.imencode(ext, image)
+        except cv2.error:
+            ok = False
     if not ok:
         raise ImageError(f"OpenCV cannot write the '{ext}' format")
+    return encoded.tobytes()
+
+
+def write_bytes_atomic(path, data):
+    """Write `data` to `path` through a temporary file in the same folder, renamed over `path`
+    only when complete, so a crash never leaves a half-written output.
+
+    The temporary file (".NAME.XXXXXXXX.part") is locked while it exists, so that
+    `remove_stale_temporaries` can tell one left by a killed run from one still being written.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(encoded.tobytes())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+            if fcntl is not None:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            f.write(data)
+            f.flush()
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def write_atomic(path, image):
+    """Encode `image` (HxWx3 uint8 BGR) by the extension of `path` (none: PNG) and write it
+    with `write_bytes_atomic`. Raises ImageError, or OSError when the file cannot be written."""
+    path = Path(path)
+    write_bytes_atomic(path, encode(image, path.suffix.lower() or ".png"))
+
+
+def remove_stale_temporaries(folder):
+    """Delete the temporary files that `write_bytes_atomic` left in `folder` when its process was
+    killed (named ".NAME.XXXXXXXX.part" with NAME an image file name, regular files, not locked
+    by a writer still at work). Returns the removed paths; anything else is left alone."""
+    removed = []
+    if fcntl is None or not os.path.isdir(folder):
+        return removed
+    for name in sorted(os.listdir(folder)):
+        match = _TEMP_NAME.fullmatch(name)
+        path = Path(folder) / name
+        if not match or Path(match["name"]).suffix.lower() not in IMAGE_EXTENSIONS:
+            continue
+        with contextlib.suppress(OSError):
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                continue
+            with open(path, "rb") as f:
+                try:
+                    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                os.unlink(path)
+            removed.append(path)
+    return removed

@@ -36,7 +36,7 @@ import numpy as np
 import scipy.linalg
 from tqdm import tqdm
 
-from whitebox.image_io import IMAGE_EXTENSIONS, ImageError, read_bgr
+from whitebox.image_io import IMAGE_EXTENSIONS, ImageError, display_path, read_bgr
 
 INPUT_TENSOR = "ExpandDims:0"
 OUTPUT_TENSOR = "pool_3:0"
@@ -511,7 +511,7 @@ def embed_paths(paths, extractor, progress=True, label="images"):
         image, reason = _read_rgb(path)
         if reason is not None:
             skipped.append((str(path), reason))
-            bar.write(f"skipped {path}: {reason}", file=sys.stderr)
+            bar.write(f"skipped {display_path(path)}: {reason}", file=sys.stderr)
             bar.update(1)
             continue
         pending.append(image)
