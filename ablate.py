@@ -102,59 +102,22 @@ def base_config(args):
     return base
 
 
-def make_evaluator(args):
-    """evaluate(checkpoint_dir, eval_dir) with the network and both reference sets embedded
-    once; plus the extractor's description."""
-    import evaluate
-    from whitebox.metrics import load_extractor, load_set
-
-    progress = not args.quiet
-    net = load_extractor(args.inception, args.batch_size_eval)
-    cartoons = load_set(args.cartoons, lambda: net, progress=progress, label="cartoons")
-    photos = evaluate.embed_photos(evaluate.plan_photos(args.photos, args.out, args.format),
-                                   net, args.photos, args.quiet)
-
-    def score(checkpoint_dir, eval_dir):
-        plan = evaluate.plan_photos(args.photos, eval_dir, args.format)
-        generated, counts = evaluate.cartoonize_and_embed(
-            plan, args.photos, eval_dir, net, weights=checkpoint_dir, fmt=args.format,
-            offline=True, quiet=args.quiet)
-        scores = evaluate.paper_scores(generated, cartoons, photos, counts, args.kid,
-                                       args.kid_subsets, args.kid_subset_size)
-        scores.update(n_cartoonized=generated.count, n_cartoons=cartoons.count,
-                      n_photos=photos.count, cartoonize_failed=counts["failed"])
-        return scores
-
-    return score, net.describe()
-
-
 def main(argv=None):
+    args = parse_args(argv)
     from whitebox.quiet_tf import import_tensorflow
 
     import_tensorflow()
-    args = parse_args(argv)
-    from whitebox.ablation import AblationError, load_matrix, run_ablation
-    from whitebox.batch import plan_jobs
+    from whitebox.ablation import AblationError
     from whitebox.config import ConfigError
-    from whitebox.metrics import MetricsError, list_images
+    from whitebox.evaluation import ablate
+    from whitebox.metrics import MetricsError
 
     try:
-        matrix, variants = load_matrix(args.matrix)
-        base = base_config(args)
-        grid = list_images(args.photos)[:args.grid]
-
-        def grid_outputs(eval_dir):
-            """Where cartoonize.py put each grid photo's cartoon (None if nowhere)."""
-            targets = []
-            for photo in grid:
-                jobs = plan_jobs([photo], eval_dir, fmt=args.format, overwrite=True).jobs
-                targets.append(jobs[0].target if jobs else None)
-            return targets
-
-        score, extractor = make_evaluator(args)
-        rows = run_ablation(variants, base, args.out, score, grid, grid_outputs, matrix=matrix,
-                            retry_failed=args.retry_failed, extractor=extractor,
-                            progress=not args.quiet)
+        rows = ablate(args.matrix, base_config(args), args.out, args.photos, args.cartoons,
+                      args.inception, fmt=args.format, grid=args.grid,
+                      batch_size=args.batch_size_eval, kid=args.kid,
+                      kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size,
+                      retry_failed=args.retry_failed, progress=not args.quiet)
     except (AblationError, ConfigError, MetricsError, ValueError) as err:
         print(f"ablate.py: error: {err}", file=sys.stderr)
         return 2

@@ -160,35 +160,6 @@ def output_problem(output):
     return None
 
 
-def find_weights(requested, offline, progress=True):
-    """The checkpoint to load: --weights, else pretrained/ when it holds one, else the
-    authors' checkpoint from the user cache (downloaded on first use)."""
-    from whitebox.checkpoints import CheckpointError, resolve_prefix
-    from whitebox.weights import ensure_official_weights
-
-    if requested:
-        return requested
-    try:
-        return resolve_prefix(REPO / "pretrained")
-    except CheckpointError:
-        return ensure_official_weights(offline=offline or None, progress=progress)
-
-
-def load_weights(requested, offline, progress=True):
-    """A network.Generator filled as `find_weights` says, or None after printing why not."""
-    from whitebox.checkpoints import CheckpointError, load_generator
-    from whitebox.network import Generator
-    from whitebox.weights import WeightsUnavailable
-
-    generator = Generator()
-    try:
-        load_generator(generator, find_weights(requested, offline, progress))
-    except (CheckpointError, WeightsUnavailable) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return None
-    return generator
-
-
 def run_video(cartoonizer, source, target, batch_size, progress):
     """One video through the cartoonizer, with a progress bar in frames."""
     from tqdm import tqdm
@@ -210,11 +181,15 @@ def main(argv=None):
     set_pixel_limit(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     from whitebox.batch import plan_jobs, run_plan
+    from whitebox.checkpoints import CheckpointError
     from whitebox.inference import Cartoonizer
     from whitebox.precision import resolve_precision, use_xla
+    from whitebox.weights import WeightsUnavailable, load_generator_weights
 
-    generator = load_weights(args.weights, args.offline, progress=not args.quiet)
-    if generator is None:
+    try:
+        generator = load_generator_weights(args.weights, args.offline, progress=not args.quiet)
+    except (CheckpointError, WeightsUnavailable) as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     precision = resolve_precision(args.precision,
                                   warn=lambda line: print(line, file=sys.stderr))

@@ -70,9 +70,10 @@ def main(argv=None):
     args = parse_args(argv)
     import tensorflow as tf
 
-    from cartoonize import load_weights
     from whitebox import export as ex
+    from whitebox.checkpoints import CheckpointError
     from whitebox.inference import to_unit_range
+    from whitebox.weights import WeightsUnavailable, load_generator_weights
 
     problem = ex.output_problem(args.out, args.format)
     if problem:
@@ -84,8 +85,10 @@ def main(argv=None):
         except ex.MissingDependency as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-    generator = load_weights(args.weights, args.offline)
-    if generator is None:
+    try:
+        generator = load_generator_weights(args.weights, args.offline)
+    except (CheckpointError, WeightsUnavailable) as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     module = ex.ExportModule(generator, max_short_side=args.max_short_side,
                              use_guided_filter=not args.no_guided_filter)

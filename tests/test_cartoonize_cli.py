@@ -132,6 +132,7 @@ def weights_server(tmp_path, tf1_checkpoint, monkeypatch):
     import threading
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
+    from whitebox import weights
     from whitebox.weights import git_blob_id
 
     folder = tf1_checkpoint[0]
@@ -151,7 +152,7 @@ def weights_server(tmp_path, tf1_checkpoint, monkeypatch):
     monkeypatch.setenv("WHITEBOX_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("no_proxy", "127.0.0.1")
     monkeypatch.delenv("WHITEBOX_OFFLINE", raising=False)
-    monkeypatch.setattr(cartoonize, "REPO", tmp_path / "clone")  # an empty pretrained/
+    monkeypatch.setattr(weights, "PRETRAINED", tmp_path / "clone" / "pretrained")  # empty
     yield requests
     httpd.shutdown()
     httpd.server_close()
@@ -162,7 +163,8 @@ def test_first_use_downloads_weights_then_reuses_them(tmp_path, photos, weights_
     args = ["-i", str(photos), "-o", str(tmp_path / "out"), "-q"]
     assert cartoonize.main(args) == 0
     assert len(weights_server) == 3
-    assert "CC BY-NC-SA 4.0" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "CC BY-NC-SA 4.0" in err and "%|" not in err  # --quiet: no download bar either
     assert cartoonize.main(args + ["--overwrite"]) == 0
     assert len(weights_server) == 3  # no new request
 

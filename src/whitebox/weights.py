@@ -656,3 +656,39 @@ def ensure_official_weights(
         with contextlib.suppress(OSError):  # the record only saves work; never fatal
             _write_marker(folder, record)
     return folder / prefix
+
+
+# The repository's pretrained/ folder (see pretrained/README.md for the manual route).
+PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
+
+
+def resolve_weights(requested=None, offline=False, progress=True):
+    """The checkpoint prefix (str or Path) to load: `requested` (a checkpoint folder or prefix)
+    when given, else PRETRAINED when it holds a checkpoint, else the authors' checkpoint in the
+    user cache, downloaded on first use unless `offline` (or $WHITEBOX_OFFLINE) says not to.
+
+    Raises checkpoints.CheckpointError for a `requested` path without a checkpoint and
+    WeightsUnavailable when the authors' files are missing and cannot be fetched.
+    """
+    from whitebox.checkpoints import CheckpointError, resolve_prefix
+
+    if requested:
+        return resolve_prefix(requested)
+    try:
+        return resolve_prefix(PRETRAINED)
+    except CheckpointError:
+        return ensure_official_weights(offline=offline or None, progress=progress)
+
+
+def load_generator_weights(requested=None, offline=False, progress=True):
+    """A network.Generator holding the weights `resolve_weights` finds.
+
+    Raises WeightsUnavailable or checkpoints.CheckpointError, whose messages say what is
+    missing or does not fit.
+    """
+    from whitebox.checkpoints import load_generator
+    from whitebox.network import Generator
+
+    generator = Generator()
+    load_generator(generator, resolve_weights(requested, offline, progress))
+    return generator

@@ -1,0 +1,72 @@
+"""The command lines stay thin: `--help` answers without TensorFlow, and no CLI imports another."""
+import ast
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+CLIS = ["cartoonize.py", "train.py", "evaluate.py", "export.py", "ablate.py"]
+
+
+def _subcommands(cli):
+    """The subcommands a CLI declares (`....add_parser("name", ...)`), sorted."""
+    tree = ast.parse((REPO / cli).read_text(encoding="utf-8"))
+    return sorted(node.args[0].value for node in ast.walk(tree)
+                  if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_parser"
+                  and node.args and isinstance(node.args[0], ast.Constant))
+
+
+# Every help screen: each command line alone and with each of its subcommands.
+HELP = [(cli, sub) for cli in CLIS for sub in [[], *([s] for s in _subcommands(cli))]]
+# Command lines whose parsers still import TensorFlow; their fix is under way elsewhere.
+STILL_IMPORT_TF = {"cartoonize.py", "export.py"}
+
+# Runs a CLI's main() as `python CLI ...` would, then fails if TensorFlow was imported.
+WRAPPER = """\
+import runpy, sys
+script = sys.argv[1]
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(script, run_name="__main__")
+finally:
+    if "tensorflow" in sys.modules:
+        print("TENSORFLOW IMPORTED", file=sys.stderr)
+        sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("cli, sub", HELP, ids=[" ".join([c, *s]) for c, s in HELP])
+def test_help_does_not_import_tensorflow(cli, sub, request):
+    if cli in STILL_IMPORT_TF:
+        request.applymarker(pytest.mark.xfail(strict=False,
+                                              reason=f"{cli} imports TF before parsing"))
+    result = subprocess.run([sys.executable, "-c", WRAPPER, str(REPO / cli), *sub, "--help"],
+                            capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert "TENSORFLOW IMPORTED" not in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "usage:" in result.stdout
+
+
+def _imported_modules(path):
+    """Top-level names of every module `path` imports, wherever the import statement is."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("cli", CLIS)
+def test_no_command_line_imports_another(cli):
+    others = {name[:-len(".py")] for name in CLIS if name != cli}
+    assert _imported_modules(REPO / cli) & others == set()
+
+
+def test_the_import_check_sees_imports_inside_functions(tmp_path):
+    script = tmp_path / "x.py"
+    script.write_text("def main():\n    from cartoonize import main\n    import evaluate.sub\n")
+    assert {"cartoonize", "evaluate"} <= _imported_modules(script)
