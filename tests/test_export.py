@@ -9,6 +9,7 @@ import tensorflow as tf
 import cartoonize
 import export
 from whitebox import export as ex
+from whitebox import weights
 from whitebox.checkpoints import load_generator
 from whitebox.inference import Cartoonizer, resize_crop, to_uint8, to_unit_range
 from whitebox.network import Generator
@@ -164,7 +165,8 @@ def test_cli_tflite_prints_the_check(tmp_path, tf1_checkpoint, capsys):
 
 def test_missing_tf2onnx_is_reported_before_the_weights_load(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "tf2onnx", None)
-    monkeypatch.setattr(cartoonize, "load_weights", lambda *a: pytest.fail("weights loaded"))
+    monkeypatch.setattr(weights, "load_generator_weights",
+                        lambda *a, **k: pytest.fail("weights loaded"))
     assert export.main(["onnx", str(tmp_path / "m.onnx")]) == 2
     assert "ONNX export needs tf2onnx" in capsys.readouterr().err
 
@@ -187,7 +189,8 @@ def test_unusable_out_is_a_usage_error(tmp_path, monkeypatch, capsys, fmt, out, 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a_file").write_bytes(b"mine")
     (tmp_path / "a_folder").mkdir()
-    monkeypatch.setattr(cartoonize, "load_weights", lambda *a: pytest.fail("weights loaded"))
+    monkeypatch.setattr(weights, "load_generator_weights",
+                        lambda *a, **k: pytest.fail("weights loaded"))
     assert export.main([fmt, out]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and reason in err[0]
