@@ -128,7 +128,6 @@ def weights_server(tmp_path, tf1_checkpoint, monkeypatch):
     """A local HTTP server standing in for GitHub, serving the test checkpoint; the cache and
     pretrained/ both start empty. Returns the list of requested paths."""
     import functools
-    import json
     import threading
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
@@ -145,10 +144,9 @@ def weights_server(tmp_path, tf1_checkpoint, monkeypatch):
     httpd = ThreadingHTTPServer(("127.0.0.1", 0),
                                 functools.partial(Handler, directory=str(folder)))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    table = tmp_path / "table.json"
-    table.write_text(json.dumps({p.name: git_blob_id(p) for p in folder.iterdir()}))
+    monkeypatch.setattr(weights, "OFFICIAL_FILES",
+                        {p.name: git_blob_id(p) for p in folder.iterdir()})
     monkeypatch.setenv("WHITEBOX_WEIGHTS_URL", f"http://127.0.0.1:{httpd.server_address[1]}/")
-    monkeypatch.setenv("WHITEBOX_WEIGHTS_TABLE", str(table))
     monkeypatch.setenv("WHITEBOX_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("no_proxy", "127.0.0.1")
     monkeypatch.delenv("WHITEBOX_OFFLINE", raising=False)

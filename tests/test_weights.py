@@ -1,12 +1,12 @@
 """Tests for whitebox.weights: download, verification, caching, offline use and concurrency.
 
-No internet is needed: each test serves small files of its own from a ThreadingHTTPServer on
-127.0.0.1 and passes that server's URL as the base URL.
+No internet is needed: each test serves a made-up checkpoint from a ThreadingHTTPServer on
+127.0.0.1 (or a file:// folder), points WHITEBOX_WEIGHTS_URL and WHITEBOX_HOME at it and at a
+temporary folder, and swaps the pinned blob-id table for the made-up files' ids.
 """
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -27,27 +27,25 @@ from whitebox.weights import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = REPO_ROOT.parent / "shared"
-AUTHORS_ORIGINAL = SHARED / "weights" / "authors_original"
+AUTHORS_ORIGINAL = REPO_ROOT.parent / "shared" / "weights" / "authors_original"
 
-# A stand-in checkpoint: three files named like a TF checkpoint, contents made up here.
+# A stand-in for the authors' three files: the official names, contents made up here.
+DATA = "model-33999.data-00000-of-00001"
 FAKE_CONTENT = {
-    "checkpoint": b'model_checkpoint_path: "model-7"\nall_model_checkpoint_paths: "model-7"\n',
-    "model-7.index": bytes(range(256)) * 9,
-    "model-7.data-00000-of-00001": bytes((i * 7919 + 13) % 251 for i in range(200_000)),
+    "checkpoint": b'model_checkpoint_path: "model-33999"\n',
+    "model-33999.index": bytes(range(256)) * 9,
+    DATA: bytes((i * 7919 + 13) % 251 for i in range(200_000)),
 }
 FAKE_TABLE = {name: git_blob_id(data) for name, data in FAKE_CONTENT.items()}
-DATA = "model-7.data-00000-of-00001"
 
 
 class FakeServer:
-    """Serves FAKE_CONTENT (or replacements) and records every request as (name, Range)."""
+    """Serves FAKE_CONTENT (or replacements) and records the name of every file requested."""
 
     def __init__(self):
         self.content = dict(FAKE_CONTENT)
         self.requests = []
-        self.honour_range = True
-        self.drop_after = {}  # name -> body bytes to send before closing, applied once
+        self.drop_after = {}  # name -> bytes to send before hanging up, applied once
         self.hold = None  # callable: the data file's body waits until it returns True
         self.data_served_at = None
         self._lock = threading.Lock()
@@ -59,32 +57,18 @@ class FakeServer:
 
             def do_GET(self):
                 name = urllib.parse.unquote(self.path.rsplit("/", 1)[-1])
-                wanted = self.headers.get("Range")
                 with server._lock:
-                    server.requests.append((name, wanted))
+                    server.requests.append(name)
                     cut = server.drop_after.pop(name, None)
                 data = server.content.get(name)
                 if data is None:
                     self.send_error(404)
                     return
-                start = 0
-                match = re.fullmatch(r"bytes=(\d+)-", wanted or "")
-                if match and server.honour_range:
-                    start = int(match.group(1))
-                    if start >= len(data):
-                        self.send_error(416)
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                else:
-                    self.send_response(200)
-                self.send_header("Content-Length", str(len(data) - start))
-                self.send_header("Content-Type", "application/octet-stream")
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                body = data[start:]
                 if cut is not None:  # announce the whole body, send part of it, hang up
-                    self.wfile.write(body[:cut])
-                    self.wfile.flush()
+                    self.wfile.write(data[:cut])
                     self.close_connection = True
                     return
                 if name == DATA and server.hold is not None:
@@ -92,19 +76,14 @@ class FakeServer:
                     while not server.hold() and time.monotonic() < deadline:
                         time.sleep(0.01)
                     time.sleep(0.1)
-                self.wfile.write(body)
-                if name == DATA:
+                self.wfile.write(data)
+                if name == DATA and server.data_served_at is None:
                     server.data_served_at = time.time()
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/repo/saved_models/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    def names_requested(self):
-        with self._lock:
-            return [name for name, _ in self.requests]
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True).start()
 
     def close(self):
         self.httpd.shutdown()
@@ -112,34 +91,42 @@ class FakeServer:
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for var in (
-        weights.ENV_HOME, weights.ENV_OFFLINE, weights.ENV_WEIGHTS_URL, weights.ENV_WEIGHTS_TABLE
-    ):
-        monkeypatch.delenv(var, raising=False)
+def clean_env(monkeypatch, tmp_path):
+    monkeypatch.delenv(weights.ENV_OFFLINE, raising=False)
+    monkeypatch.delenv(weights.ENV_WEIGHTS_URL, raising=False)
+    monkeypatch.setenv(weights.ENV_HOME, str(tmp_path / "home"))
     # Never route the local test server through a proxy someone configured.
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
 
 @pytest.fixture
-def server():
+def server(monkeypatch):
     srv = FakeServer()
+    monkeypatch.setenv(weights.ENV_WEIGHTS_URL, srv.url)
+    monkeypatch.setattr(weights, "OFFICIAL_FILES", FAKE_TABLE)
     yield srv
     srv.close()
 
 
-def fetch(server, cache, **kwargs):
+def fetch(**kwargs):
     kwargs.setdefault("progress", False)
-    kwargs.setdefault("backoff", 0.01)
-    return ensure_official_weights(base_url=server.url, cache=cache, files=FAKE_TABLE, **kwargs)
+    return ensure_official_weights(**kwargs)
 
 
 def leftovers(cache):
-    return sorted(p.name for p in Path(cache).glob("*.part"))
+    """Anything in the cache besides the three files and files set aside."""
+    return sorted(p.name for p in Path(cache).iterdir()
+                  if p.name not in FAKE_CONTENT and ".rejected" not in p.name)
 
 
-# ----------------------------------------------------------------------------- blob ids
+def bad_copy(name):
+    damaged = bytearray(FAKE_CONTENT[name])
+    damaged[7] ^= 0x01
+    return bytes(damaged)
+
+
+# ----------------------------------------------------------------------------- blob ids, places
 
 
 def test_git_blob_id_matches_git_for_known_blobs(tmp_path):
@@ -147,9 +134,8 @@ def test_git_blob_id_matches_git_for_known_blobs(tmp_path):
     assert git_blob_id(b"") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
     assert git_blob_id(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"
     path = tmp_path / "blob"
-    path.write_bytes(FAKE_CONTENT[DATA])
-    assert git_blob_id(path) == git_blob_id(FAKE_CONTENT[DATA])
-    assert git_blob_id(str(path)) == FAKE_TABLE[DATA]
+    path.write_bytes(b"hello\n")
+    assert git_blob_id(path) == git_blob_id(str(path)) == git_blob_id(b"hello\n")
 
 
 def test_git_blob_id_of_authors_files_matches_pinned_table():
@@ -157,7 +143,9 @@ def test_git_blob_id_of_authors_files_matches_pinned_table():
         reason = f"{AUTHORS_ORIGINAL} is absent (the shared folder ../shared is not checked out)"
         print("SKIP:", reason)
         pytest.skip(reason)
-    for name in ("model-33999.index", "checkpoint"):
+    present = [name for name in weights.OFFICIAL_FILES if (AUTHORS_ORIGINAL / name).is_file()]
+    assert present
+    for name in present:
         assert git_blob_id(AUTHORS_ORIGINAL / name) == weights.OFFICIAL_FILES[name], name
 
 
@@ -175,7 +163,6 @@ def test_pinned_source_and_locations(monkeypatch, tmp_path):
     monkeypatch.setenv(weights.ENV_WEIGHTS_URL, "http://mirror.example/w/")
     assert weights.official_base_url() == "http://mirror.example/w/"
 
-    monkeypatch.setenv(weights.ENV_HOME, str(tmp_path / "home"))
     assert weights.cache_dir().parent.parent == tmp_path / "home"
     monkeypatch.delenv(weights.ENV_HOME)
     if sys.platform.startswith("linux"):
@@ -188,52 +175,40 @@ def test_pinned_source_and_locations(monkeypatch, tmp_path):
 # ----------------------------------------------------------------------------- downloads
 
 
-def test_fresh_cache_downloads_and_verifies(server, tmp_path, capsys):
-    cache = tmp_path / "cache"
-    prefix = fetch(server, cache)
-    assert prefix == cache / "model-7"
+def test_first_use_downloads_and_verifies_then_makes_no_request(server, capsys):
+    cache = weights.cache_dir()
+    assert fetch() == cache / "model-33999"
     for name, data in FAKE_CONTENT.items():
         assert (cache / name).read_bytes() == data
-    assert sorted(server.names_requested()) == sorted(FAKE_CONTENT)
+    assert sorted(server.requests) == sorted(FAKE_CONTENT)
     assert leftovers(cache) == []
     err = capsys.readouterr().err
     assert "CC BY-NC-SA 4.0" in err and "non-commercial" in err
 
-
-def test_second_run_makes_no_request_and_does_not_rehash(server, tmp_path, monkeypatch, capsys):
-    cache = tmp_path / "cache"
-    first = fetch(server, cache)
-    capsys.readouterr()
     server.requests.clear()
-
-    def no_hashing(_):
-        raise AssertionError("verified files were hashed again")
-
-    monkeypatch.setattr(weights, "git_blob_id", no_hashing)
-    assert fetch(server, cache) == first
+    assert fetch() == cache / "model-33999"
     assert server.requests == []
     assert "CC BY-NC-SA" not in capsys.readouterr().err
 
 
-def test_file_changed_after_verification_is_fetched_again(server, tmp_path):
-    cache = tmp_path / "cache"
-    fetch(server, cache)
-    server.requests.clear()
-    damaged = bytearray(FAKE_CONTENT["model-7.index"])
-    damaged[100] ^= 0xFF
-    (cache / "model-7.index").write_bytes(bytes(damaged))
-    fetch(server, cache)
-    assert server.names_requested() == ["model-7.index"]
-    assert (cache / "model-7.index").read_bytes() == FAKE_CONTENT["model-7.index"]
+def test_file_url_mirror_works(server, monkeypatch, tmp_path):
+    mirror = tmp_path / "mirror folder"
+    mirror.mkdir()
+    for name, data in FAKE_CONTENT.items():
+        (mirror / name).write_bytes(data)
+    monkeypatch.setenv(weights.ENV_WEIGHTS_URL, mirror.as_uri() + "/")
+    prefix = fetch()
+    assert (prefix.parent / DATA).read_bytes() == FAKE_CONTENT[DATA]
+    assert server.requests == []
 
 
-def test_corrupted_byte_is_rejected_and_nothing_is_kept(server, tmp_path):
-    cache = tmp_path / "cache"
+def test_corrupted_byte_is_rejected_and_nothing_is_kept(server):
+    cache = weights.cache_dir()
     bad = bytearray(FAKE_CONTENT[DATA])
     bad[len(bad) // 3] ^= 0x01
     server.content[DATA] = bytes(bad)
     with pytest.raises(WeightsVerificationError) as info:
-        fetch(server, cache)
+        fetch()
     message = str(info.value)
     assert FAKE_TABLE[DATA] in message and git_blob_id(bytes(bad)) in message
     assert "deleted" in message
@@ -243,183 +218,155 @@ def test_corrupted_byte_is_rejected_and_nothing_is_kept(server, tmp_path):
     # With the right bytes back on the server, only the rejected file is fetched.
     server.content[DATA] = FAKE_CONTENT[DATA]
     server.requests.clear()
-    assert fetch(server, cache) == cache / "model-7"
-    assert server.names_requested() == [DATA]
+    assert fetch() == cache / "model-33999"
+    assert server.requests == [DATA]
     assert (cache / DATA).read_bytes() == FAKE_CONTENT[DATA]
 
 
-@pytest.mark.parametrize("honour_range", [True, False], ids=["range-206", "range-ignored"])
-def test_dropped_connection_is_retried_and_resumed(server, tmp_path, honour_range, capsys):
-    cache = tmp_path / "cache"
-    half = len(FAKE_CONTENT[DATA]) // 2
-    server.drop_after[DATA] = half
-    server.honour_range = honour_range
-    assert fetch(server, cache) == cache / "model-7"
-    assert (cache / DATA).read_bytes() == FAKE_CONTENT[DATA]
-    data_requests = [rng for name, rng in server.requests if name == DATA]
-    # First attempt asks for everything; the retry continues from what arrived.
-    assert data_requests == [None, f"bytes={half}-"]
-    assert leftovers(cache) == []
-    assert "retrying" in capsys.readouterr().err
+def test_dropped_connection_is_retried(server):
+    server.drop_after[DATA] = len(FAKE_CONTENT[DATA]) // 2
+    prefix = fetch()
+    assert (prefix.parent / DATA).read_bytes() == FAKE_CONTENT[DATA]
+    assert server.requests.count(DATA) == 2  # the whole file again
+    assert leftovers(prefix.parent) == []
 
 
-def test_stale_partial_file_that_does_not_verify_is_refetched(server, tmp_path):
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    (cache / (DATA + ".part")).write_bytes(b"\x00" * 1000)  # left by some older run
-    fetch(server, cache)
-    assert (cache / DATA).read_bytes() == FAKE_CONTENT[DATA]
-    assert [rng for name, rng in server.requests if name == DATA] == ["bytes=1000-", None]
-
-
-def test_missing_file_on_server_fails_once_with_instructions(server, tmp_path):
-    cache = tmp_path / "cache"
+def test_missing_file_on_server_gives_instructions(server, monkeypatch):
+    monkeypatch.setattr(weights, "RETRIES", 0)
     del server.content[DATA]
     with pytest.raises(WeightsUnavailable) as info:
-        fetch(server, cache, retries=3)
-    assert server.names_requested().count(DATA) == 1  # a 404 is not worth retrying
-    assert "404" in str(info.value)
-    assert server.url + DATA in str(info.value)
+        fetch()
+    message = str(info.value)
+    assert "404" in message and server.url + DATA in message
+    assert "Place this file" in message  # the two others were fetched
+    assert leftovers(weights.cache_dir()) == []
 
 
-def test_unreachable_server_gives_clear_error_after_retries(tmp_path):
+def test_unreachable_server_gives_clear_error(server, monkeypatch):
+    monkeypatch.setattr(weights, "RETRIES", 0)
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    base = f"http://127.0.0.1:{port}/w/"
-    cache = tmp_path / "cache"
+    monkeypatch.setenv(weights.ENV_WEIGHTS_URL, f"http://127.0.0.1:{port}/w/")
     with pytest.raises(WeightsUnavailable) as info:
-        ensure_official_weights(
-            base_url=base, cache=cache, files=FAKE_TABLE, progress=False, retries=2, backoff=0.01,
-        )
+        fetch()
     message = str(info.value)
-    assert "after 2 attempt(s)" in message
     for name in FAKE_TABLE:
-        assert name in message
-    assert str(cache) in message and "pretrained/" in message
-    assert not (cache / "checkpoint").exists()
-
-
-def test_environment_selects_url_table_and_cache(server, tmp_path, monkeypatch):
-    table_file = tmp_path / "table.json"
-    table_file.write_text(json.dumps(FAKE_TABLE))
-    monkeypatch.setenv(weights.ENV_HOME, str(tmp_path / "home"))
-    monkeypatch.setenv(weights.ENV_WEIGHTS_URL, server.url)
-    monkeypatch.setenv(weights.ENV_WEIGHTS_TABLE, str(table_file))
-    prefix = ensure_official_weights(progress=False)
-    assert prefix == weights.cache_dir() / "model-7"
-    assert prefix.parent.is_relative_to(tmp_path / "home")
-    assert (prefix.parent / DATA).read_bytes() == FAKE_CONTENT[DATA]
-    table_file.write_text('{"checkpoint": "not-a-blob-id"}')
-    with pytest.raises(ValueError, match="blob id"):
-        ensure_official_weights(progress=False)
+        assert f"    {name}\n" in message
+        assert f"    http://127.0.0.1:{port}/w/{name}\n" in message
+    assert str(weights.cache_dir()) in message and "pretrained/" in message
+    assert not (weights.cache_dir() / "checkpoint").exists()
 
 
 # ----------------------------------------------------------------------------- offline
 
 
 @pytest.mark.parametrize("via_env", [False, True], ids=["argument", "WHITEBOX_OFFLINE"])
-def test_offline_with_empty_cache_raises_without_network(server, tmp_path, monkeypatch, via_env):
-    cache = tmp_path / "cache"
+def test_offline_with_empty_cache_raises_without_network(server, monkeypatch, via_env):
     if via_env:
         monkeypatch.setenv(weights.ENV_OFFLINE, "1")
         kwargs = {}
     else:
         kwargs = {"offline": True}
     with pytest.raises(WeightsUnavailable) as info:
-        fetch(server, cache, **kwargs)
+        fetch(**kwargs)
     message = str(info.value)
     assert "offline" in message
     for name in FAKE_TABLE:
-        assert name in message
         assert server.url + name in message
-    assert str(cache) in message and "pretrained/" in message
+    assert str(weights.cache_dir()) in message and "pretrained/" in message
     assert server.requests == []
-    assert not cache.exists()
+    assert not weights.cache_dir().exists()
 
 
-def test_offline_with_complete_cache_verifies_without_network(server, tmp_path):
-    cache = tmp_path / "cache"
-    fetch(server, cache)
-    (cache / ".verified.json").unlink()  # force a full re-check from disk
+def test_offline_with_complete_cache_needs_no_network(server):
+    fetch()
     server.requests.clear()
-    assert fetch(server, cache, offline=True) == cache / "model-7"
+    assert fetch(offline=True) == weights.cache_dir() / "model-33999"
     assert server.requests == []
-    recorded = json.loads((cache / ".verified.json").read_text())
-    assert {name: entry["blob"] for name, entry in recorded.items()} == FAKE_TABLE
 
 
-def test_default_table_offline_message_names_official_files(tmp_path):
+def test_default_table_offline_message_names_official_files():
     with pytest.raises(WeightsUnavailable) as info:
-        ensure_official_weights(offline=True, cache=tmp_path / "c", progress=False)
-    message = str(info.value)
+        fetch(offline=True)
     for name in weights.OFFICIAL_FILES:
-        assert weights.DEFAULT_BASE_URL + name in message
+        assert weights.DEFAULT_BASE_URL + name in str(info.value)
 
 
 # ----------------------------------------------------------------------------- files users place
 
 
-def bad_copy(name):
-    damaged = bytearray(FAKE_CONTENT[name])
-    damaged[7] ^= 0x01
-    return bytes(damaged)
-
-
 @pytest.mark.parametrize("offline", [True, False], ids=["offline", "online"])
-def test_placed_file_that_fails_verification_is_moved_aside_not_deleted(
-        server, tmp_path, offline, capsys):
-    cache = tmp_path / "cache"
-    cache.mkdir()
+def test_placed_file_that_fails_verification_is_moved_aside_not_deleted(server, offline, capsys):
+    cache = weights.cache_dir()
+    cache.mkdir(parents=True)
     for name, data in FAKE_CONTENT.items():
         (cache / name).write_bytes(bad_copy(name) if name == DATA else data)
     if offline:
         with pytest.raises(WeightsVerificationError) as info:
-            fetch(server, cache, offline=True)
+            fetch(offline=True)
         message = str(info.value)
         assert server.requests == []
         assert not (cache / DATA).exists()
     else:
-        fetch(server, cache)
+        fetch()
         message = capsys.readouterr().err
-        assert server.names_requested() == [DATA]
+        assert server.requests == [DATA]
         assert (cache / DATA).read_bytes() == FAKE_CONTENT[DATA]
     assert (cache / (DATA + ".rejected")).read_bytes() == bad_copy(DATA)
     assert f"moved it aside to {DATA}.rejected" in message and "deleted" not in message
     # A second bad copy does not replace the first one set aside.
+    (cache / DATA).write_bytes(b"another attempt")
     if offline:
-        (cache / DATA).write_bytes(b"another attempt")
         with pytest.raises(WeightsVerificationError):
-            fetch(server, cache, offline=True)
-        assert (cache / (DATA + ".rejected")).read_bytes() == bad_copy(DATA)
-        assert (cache / (DATA + ".rejected.1")).read_bytes() == b"another attempt"
+            fetch(offline=True)
+    else:
+        fetch()
+    assert (cache / (DATA + ".rejected")).read_bytes() == bad_copy(DATA)
+    assert (cache / (DATA + ".rejected.1")).read_bytes() == b"another attempt"
 
 
-def test_offline_message_lists_only_the_files_still_needed(server, tmp_path):
-    cache = tmp_path / "cache"
-    cache.mkdir()
+def test_offline_message_lists_only_the_files_still_needed(server):
+    cache = weights.cache_dir()
+    cache.mkdir(parents=True)
     for name, data in FAKE_CONTENT.items():
         (cache / name).write_bytes(bad_copy(name) if name == DATA else data)
     with pytest.raises(WeightsVerificationError) as info:
-        fetch(server, cache, offline=True)
+        fetch(offline=True)
     message = str(info.value)
     assert "Place this file" in message and "Place these" not in message
     assert f"    {DATA}\n" in message and "    checkpoint\n" not in message
 
 
+def test_unreadable_cached_file_is_a_clear_error(server, monkeypatch):
+    fetch()
+    real = weights.git_blob_id
+
+    def unreadable(path):
+        if Path(path).name == DATA:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(weights, "git_blob_id", unreadable)
+    server.requests.clear()
+    with pytest.raises(WeightsUnavailable, match="cannot read .*Permission denied") as info:
+        fetch()
+    assert f"    {DATA}\n" in str(info.value) and server.requests == []
+    assert (weights.cache_dir() / DATA).read_bytes() == FAKE_CONTENT[DATA]
+
+
 @pytest.mark.parametrize("official", [False, True], ids=["mirror", "official"])
 def test_bad_download_message_names_only_that_file_and_warns_about_its_source(
-        server, tmp_path, official, monkeypatch):
-    cache = tmp_path / "cache"
+        server, official, monkeypatch):
     server.content[DATA] = bad_copy(DATA)
     if official:  # pretend the local server is the official location
         monkeypatch.setattr(weights, "DEFAULT_BASE_URL", server.url)
     with pytest.raises(WeightsVerificationError) as info:
-        fetch(server, cache)
+        fetch()
     message = str(info.value)
     assert "Place this file" in message
     listed = [line.strip() for line in message.splitlines() if line.startswith("    ")]
-    assert DATA in listed and "checkpoint" not in listed and "model-7.index" not in listed
+    assert DATA in listed and "checkpoint" not in listed and "model-33999.index" not in listed
     assert "served a file that failed verification" in message
     if official:
         assert server.url + DATA in listed
@@ -429,22 +376,16 @@ def test_bad_download_message_names_only_that_file_and_warns_about_its_source(
 
 
 @pytest.mark.parametrize("quiet", [True, False])
-def test_cartoonize_quiet_hides_the_download_progress_bar(server, tmp_path, monkeypatch, capsys,
-                                                          quiet):
+def test_cartoonize_quiet_hides_the_download_progress(server, tmp_path, monkeypatch, capfd, quiet):
     import cartoonize
 
-    table = tmp_path / "table.json"
-    table.write_text(json.dumps(FAKE_TABLE))
-    monkeypatch.setenv(weights.ENV_WEIGHTS_URL, server.url)
-    monkeypatch.setenv(weights.ENV_WEIGHTS_TABLE, str(table))
-    monkeypatch.setenv(weights.ENV_HOME, str(tmp_path / "home"))
-    monkeypatch.setattr(cartoonize, "REPO", tmp_path / "clone")  # an empty pretrained/
+    monkeypatch.setattr(weights, "PRETRAINED", tmp_path / "clone" / "pretrained")  # empty
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.png").write_bytes(b"not decoded: the made-up weights fail first")
     args = ["-i", str(tmp_path / "in"), "-o", str(tmp_path / "out")] + ["-q"] * quiet
     assert cartoonize.main(args) == 2  # the stand-in files are no checkpoint
-    err = capsys.readouterr().err
-    assert sorted(server.names_requested()) == sorted(FAKE_CONTENT)
+    err = capfd.readouterr().err
+    assert sorted(server.requests) == sorted(FAKE_CONTENT)
     assert ("100%" in err) != quiet
 
 
@@ -453,25 +394,24 @@ def test_cartoonize_quiet_hides_the_download_progress_bar(server, tmp_path, monk
 
 CHILD = """
 import json, sys, time
-from whitebox.weights import ensure_official_weights
-base, cache, table = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+from whitebox import weights
+weights.OFFICIAL_FILES = json.loads(sys.argv[1])
 started = time.time()
-open(sys.argv[4], "w").close()  # tell the server this process is running
-print(ensure_official_weights(base_url=base, cache=cache, files=table, progress=False))
+open(sys.argv[2], "w").close()  # tell the server this process is running
+print(weights.ensure_official_weights(progress=False))
 print(started)
 """
 
 
 def test_two_processes_starting_together_both_succeed(server, tmp_path):
-    cache = tmp_path / "cache"
     flags = [tmp_path / "started-0", tmp_path / "started-1"]
-    # Keep the first download in flight until both processes are running.
+    # Keep the first download of the data file in flight until both processes are running.
     server.hold = lambda: all(flag.exists() for flag in flags)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         [str(REPO_ROOT / "src")] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
     )
-    argv = [sys.executable, "-c", CHILD, server.url, str(cache), json.dumps(FAKE_TABLE)]
+    argv = [sys.executable, "-c", CHILD, json.dumps(FAKE_TABLE)]
     children = [
         subprocess.Popen(
             argv + [str(flag)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -479,16 +419,15 @@ def test_two_processes_starting_together_both_succeed(server, tmp_path):
         for flag in flags
     ]
     results = [child.communicate(timeout=60) for child in children]
+    cache = weights.cache_dir()
     starts = []
     for child, (out, err) in zip(children, results):
         assert child.returncode == 0, err
         path, started = out.split()
-        assert path == str(cache / "model-7")
+        assert path == str(cache / "model-33999")
         starts.append(float(started))
-    # Both had begun before the data file was fully sent, so they really did overlap.
+    # Both had begun before the data file was first sent, so they really did overlap.
     assert server.data_served_at is not None and max(starts) < server.data_served_at
     for name, data in FAKE_CONTENT.items():
         assert (cache / name).read_bytes() == data
-    # The lock makes the second process find the finished cache instead of downloading again.
-    assert sorted(server.names_requested()) == sorted(FAKE_CONTENT)
     assert leftovers(cache) == []
