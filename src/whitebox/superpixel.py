@@ -25,11 +25,11 @@ scikit-image.
 
 from __future__ import annotations
 
-import functools
 import heapq
 import os
 
 import numpy as np
+from joblib import Parallel, delayed, parallel_config
 from joblib.externals.loky import BrokenProcessPool, cpu_count, get_reusable_executor
 from scipy import ndimage as ndi
 from skimage.color import rgb2lab
@@ -573,8 +573,6 @@ def _power_curve(colours: np.ndarray, power: float, below_minus_one: str) -> np.
 # ---------------------------------------------------------------------------------------------
 
 _METHODS = ("slic", "selective")
-# One thread per worker: the work is single-threaded and the workers share the cores.
-_WORKER_ENV = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 _pool_owner = None  # the process that last used the pool; a forked child cannot use it
 
 
@@ -592,26 +590,19 @@ def _resolve_workers(n_jobs) -> int:
     return n_jobs if n_jobs > 0 else max(1, cpu_count() + 1 + n_jobs)
 
 
-def _pool(workers: int):
-    """joblib's reusable loky executor with ``workers`` processes.
+def _in_pool(workers: int, tasks) -> list:
+    """Results of joblib ``delayed`` tasks, in order, from ``workers`` processes.
 
-    The same executor and processes come back on every call (resized when ``workers``
-    changes); one that was shut down or broken (a worker killed) is replaced by a fresh one.
-    Idle workers are kept.
+    joblib's loky pool keeps its processes for the next call (resized when ``workers`` changes,
+    idle ones leaving after joblib's idle timeout); one that was shut down or broken (a worker
+    killed) is replaced by a fresh one.  Each worker runs one thread (the work is single-threaded
+    and the workers share the cores); every task is queued at once, one image each, sent as it
+    is rather than memory-mapped.
     """
     global _pool_owner
     _pool_owner = os.getpid()
-    return get_reusable_executor(max_workers=workers, timeout=None, env=_WORKER_ENV)
-
-
-def _run_in_pool(workers: int, images, method, options):
-    """Results of ``_one_image`` for every image, in order, computed by the pool."""
-    task = functools.partial(_one_image, method=method, options=options)
-    try:
-        return list(_pool(workers).map(task, images))
-    except BrokenProcessPool:
-        # A worker died during this batch: the next executor is a fresh one; try once more.
-        return list(_pool(workers).map(task, images))
+    with parallel_config(backend="loky", inner_max_num_threads=1):
+        return Parallel(n_jobs=workers, batch_size=1, pre_dispatch="all", max_nbytes=None)(tasks)
 
 
 def shutdown_pool() -> None:
@@ -654,12 +645,16 @@ def superpixel_batch(
         if below_minus_one not in _BELOW_MINUS_ONE:
             raise ValueError(f"below_minus_one must be one of {_BELOW_MINUS_ONE}, got {below_minus_one!r}")
     workers = _resolve_workers(n_jobs)
-    out = np.empty_like(arr)
     inherited_pool = _pool_owner not in (None, os.getpid())
     if workers == 1 or len(arr) <= 1 or inherited_pool:
-        for k, image in enumerate(arr):
-            out[k] = _one_image(image, method, options)
-        return out
-    for k, result in enumerate(_run_in_pool(workers, arr, method, options)):
+        results = [_one_image(image, method, options) for image in arr]
+    else:
+        tasks = [delayed(_one_image)(image, method, options) for image in arr]
+        try:
+            results = _in_pool(workers, tasks)
+        except BrokenProcessPool:  # a worker died during the call: the pool is replaced; once more
+            results = _in_pool(workers, tasks)
+    out = np.empty_like(arr)
+    for k, result in enumerate(results):
         out[k] = result
     return out
