@@ -9,10 +9,12 @@ tests/data/superpixel_synthetic80.npz (made the same way, by running the referen
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
+from joblib import delayed
 from skimage.feature import local_binary_pattern
 from skimage.segmentation import felzenszwalb, slic
 
@@ -327,18 +329,56 @@ def _children_of(pid):
     return children
 
 
+def _worker_pids(workers):
+    return set(sp._in_pool(workers, [delayed(os.getpid)() for _ in range(8)]))
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc to list child processes")
 def test_pool_is_reused_across_calls(small_batch):
+    sp.shutdown_pool()
+    before = _children_of(os.getpid())
     sp.superpixel_batch(small_batch, "slic", n_jobs=2)
-    workers = sp._pool_worker_pids()
-    assert len(workers) == 2
     children = _children_of(os.getpid())
-    assert workers <= children
+    workers = _worker_pids(2)
+    assert workers <= children - before and len(children - before) >= 2, "no new worker processes"
     out1 = sp.superpixel_batch(small_batch, "selective", n_jobs=2, seg_num=30)
     out2 = sp.superpixel_batch(small_batch, "selective", n_jobs=2, seg_num=30)
     assert np.array_equal(out1, out2)
-    assert sp._pool_worker_pids() == workers
+    assert _worker_pids(2) <= children - before
     assert _children_of(os.getpid()) == children, "a later call started new processes"
+
+
+def test_batch_survives_a_worker_dying_during_the_call(small_batch, monkeypatch):
+    serial = sp.superpixel_batch(small_batch, "slic", n_jobs=1, seg_num=30)
+    in_pool, calls = sp._in_pool, []
+
+    def pool_losing_a_worker(workers, tasks):
+        calls.append(len(tasks))
+        if len(calls) == 1:  # the first call also runs a task that ends its worker process
+            tasks = tasks + [delayed(os._exit)(1)]
+        return in_pool(workers, tasks)
+
+    monkeypatch.setattr(sp, "_in_pool", pool_losing_a_worker)
+    assert np.array_equal(sp.superpixel_batch(small_batch, "slic", n_jobs=2, seg_num=30), serial)
+    assert calls == [4, 4]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_computes_without_the_inherited_pool(small_batch):
+    serial = sp.superpixel_batch(small_batch, "slic", n_jobs=1, seg_num=30)
+    sp.superpixel_batch(small_batch, "slic", n_jobs=2, seg_num=30)
+    pid = os.fork()
+    if pid == 0:  # the child: exit code 0 when the pooled call gives the serial result
+        signal.alarm(60)  # the inherited executor would hang: fail instead of blocking the run
+        code = 1
+        try:
+            out = sp.superpixel_batch(small_batch, "slic", n_jobs=2, seg_num=30)
+            code = int(not np.array_equal(out, serial))
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert np.array_equal(sp.superpixel_batch(small_batch, "slic", n_jobs=2, seg_num=30), serial)
 
 
 def test_batch_accepts_float64_and_empty(small_batch):

@@ -9,14 +9,15 @@ constant image:
   selective-search style hierarchical grouping down to ``seg_num`` neighbour pairs, each final
   region painted with its mean colour, then a power curve.
 
-Both reproduce the reference's numbers (scikit-image 0.26, NumPy 2.4), including its quirks.  The
-reference's slow parts (a Python loop over labels for every mean colour, one ``np.histogram`` call
-per region and channel, a full-image ``find_boundaries`` per region, a full sort of every pair
-per merge) are replaced here by grouped array operations and a heap, arranged so that every
-floating-point operation that can influence the result is done in the same order and precision.
+Both reproduce the reference's numbers with the pinned scikit-image and NumPy (see
+docs/SUPERPIXEL.md), including its quirks.  The reference's slow parts (a Python loop over labels
+for every mean colour, one ``np.histogram`` call per region and channel, a full-image
+``find_boundaries`` per region, a full sort of every pair per merge) are replaced here by grouped
+array operations and a heap, arranged so that every floating-point operation that can influence
+the result is done in the same order and precision.
 
-:func:`superpixel_batch` runs either variant over a batch, in a process pool that is created once
-and reused by later calls (the training step calls it through ``tf.numpy_function``).
+:func:`superpixel_batch` runs either variant over a batch, in joblib's reusable process pool,
+started once and reused by later calls (the training step calls it through ``tf.numpy_function``).
 
 This module deliberately imports no TensorFlow: worker processes only need NumPy, SciPy and
 scikit-image.
@@ -24,12 +25,12 @@ scikit-image.
 
 from __future__ import annotations
 
-import atexit
 import heapq
 import os
-import threading
 
 import numpy as np
+from joblib import Parallel, delayed, parallel_config
+from joblib.externals.loky import BrokenProcessPool, cpu_count, get_reusable_executor
 from scipy import ndimage as ndi
 from skimage.color import rgb2lab
 from skimage.segmentation import felzenszwalb, slic
@@ -186,7 +187,7 @@ def _histogram_bin_index(values, first, last, bins: int) -> np.ndarray:
     """Bin index that ``np.histogram(a, bins)`` gives each element of ``a``, element-wise.
 
     ``first`` and ``last`` are the minimum and maximum of the array each element belongs to
-    (broadcast to the shape of ``values``).  This follows NumPy 2.4's equal-width path step by
+    (broadcast to the shape of ``values``).  This follows the pinned NumPy's equal-width path step by
     step in the dtype of ``values`` -- the range widened by 0.5 when it is empty, the edges from
     ``linspace`` (``k * step + first``, last edge set to ``last``), the scaled-index guess and
     its one-step corrections -- so the bins agree exactly, not just to rounding.
@@ -459,8 +460,8 @@ def slic_superpixel(image, seg_num: int = SLIC_SEGMENTS) -> np.ndarray:
 
     Segmentation: ``skimage.segmentation.slic(image, n_segments=seg_num, sigma=1,
     compactness=10, convert2lab=True)``; ``start_label=0`` numbers the segments from 0 as
-    scikit-image 0.14.5 did (the numbering does not change the segments).  Colouring: every
-    segment gets the mean of its pixels, which is what 0.14.5's ``label2rgb(kind='mix')`` did
+    the reference's scikit-image did (the numbering does not change the segments).  Colouring:
+    every segment gets the mean of its pixels, which is what ``label2rgb(kind='mix')`` did there
     (any kind other than 'overlay' meant 'avg', with no background label), computed without
     scikit-image's per-label loop but with the same float32 arithmetic.
     """
@@ -568,12 +569,11 @@ def _power_curve(colours: np.ndarray, power: float, below_minus_one: str) -> np.
 
 
 # ---------------------------------------------------------------------------------------------
-# Batches and the persistent worker pool
+# Batches and the worker pool
 # ---------------------------------------------------------------------------------------------
 
 _METHODS = ("slic", "selective")
-_pool_lock = threading.Lock()
-_pool = None  # (owner pid, number of workers, executor)
+_pool_owner = None  # the process that last used the pool; a forked child cannot use it
 
 
 def _one_image(image, method, options):
@@ -582,84 +582,33 @@ def _one_image(image, method, options):
     return selective_adacolor(image, **options)
 
 
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def _resolve_workers(n_jobs) -> int:
-    if n_jobs is None or n_jobs == -1:
-        workers = _usable_cpus()
-    elif n_jobs < -1:
-        workers = max(1, _usable_cpus() + 1 + n_jobs)
-    elif n_jobs == 0:
+    """Worker count for ``n_jobs``: None or -1 one per usable CPU, -2 all but one, and so on."""
+    n_jobs = -1 if n_jobs is None else int(n_jobs)
+    if n_jobs == 0:
         raise ValueError("n_jobs must not be 0")
-    else:
-        workers = int(n_jobs)
-    return workers
+    return n_jobs if n_jobs > 0 else max(1, cpu_count() + 1 + n_jobs)
 
 
-def _executor(workers: int):
-    """The module's process pool with ``workers`` processes, created on first use.
+def _in_pool(workers: int, tasks) -> list:
+    """Results of joblib ``delayed`` tasks, in order, from ``workers`` processes.
 
-    A pool that was shut down or broken (a worker killed), that has another size, or that
-    belongs to the parent of a forked process is replaced.
+    joblib's loky pool keeps its processes for the next call (resized when ``workers`` changes,
+    idle ones leaving after joblib's idle timeout); one that was shut down or broken (a worker
+    killed) is replaced by a fresh one.  Each worker runs one thread (the work is single-threaded
+    and the workers share the cores); every task is queued at once, one image each, sent as it
+    is rather than memory-mapped.
     """
-    global _pool
-    from joblib.externals.loky import ProcessPoolExecutor
-
-    with _pool_lock:
-        if _pool is not None:
-            owner, size, executor = _pool
-            flags = getattr(executor, "_flags", None)
-            usable = flags is None or (flags.broken is None and not flags.shutdown)
-            if owner == os.getpid() and size == workers and usable:
-                return executor
-            if owner == os.getpid():
-                executor.shutdown(wait=False)
-            _pool = None
-        # One thread per worker: the work is single-threaded and the workers share the cores.
-        single_thread = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-        executor = ProcessPoolExecutor(max_workers=workers, env=single_thread)
-        _pool = (os.getpid(), workers, executor)
-        return executor
-
-
-def _run_in_pool(workers: int, images, method, options):
-    """Results of ``_one_image`` for every image, in order, computed by the pool."""
-    from joblib.externals.loky.process_executor import BrokenProcessPool, ShutdownExecutorError
-
-    for attempt in range(2):
-        executor = _executor(workers)
-        try:
-            futures = [executor.submit(_one_image, image, method, options) for image in images]
-            return [future.result() for future in futures]
-        except (BrokenProcessPool, ShutdownExecutorError):
-            # A worker died (or the pool was shut down meanwhile): start a fresh pool, once.
-            if attempt:
-                raise
+    global _pool_owner
+    _pool_owner = os.getpid()
+    with parallel_config(backend="loky", inner_max_num_threads=1):
+        return Parallel(n_jobs=workers, batch_size=1, pre_dispatch="all", max_nbytes=None)(tasks)
 
 
 def shutdown_pool() -> None:
     """Stop the worker processes of :func:`superpixel_batch` (a later call starts new ones)."""
-    global _pool
-    with _pool_lock:
-        if _pool is not None and _pool[0] == os.getpid():
-            _pool[2].shutdown(wait=True)
-        _pool = None
-
-
-atexit.register(shutdown_pool)
-
-
-def _pool_worker_pids() -> set:
-    """Process ids of the pool's current workers (empty when there is no pool); for tests."""
-    with _pool_lock:
-        if _pool is None or _pool[0] != os.getpid():
-            return set()
-        return set(_pool[2]._processes.keys())
+    if _pool_owner == os.getpid():
+        get_reusable_executor(reuse=True).shutdown(wait=True)
 
 
 def superpixel_batch(
@@ -681,8 +630,9 @@ def superpixel_batch(
     ``n_jobs``: worker processes.  ``None`` or -1: one per usable CPU; -2: all but one, and so
     on; 1: run serially in this process.  The workers are started on the first call and kept
     for later ones (unlike the reference, which started one process per image every step);
-    changing ``n_jobs`` replaces them, :func:`shutdown_pool` stops them.  A batch of one image
-    is processed in this process.  The output does not depend on ``n_jobs``.
+    changing ``n_jobs`` resizes the pool, :func:`shutdown_pool` stops it.  A batch of one image,
+    or any batch in a process forked after the pool was started, is processed in this process.
+    The output does not depend on ``n_jobs``.
     """
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
@@ -695,11 +645,16 @@ def superpixel_batch(
         if below_minus_one not in _BELOW_MINUS_ONE:
             raise ValueError(f"below_minus_one must be one of {_BELOW_MINUS_ONE}, got {below_minus_one!r}")
     workers = _resolve_workers(n_jobs)
+    inherited_pool = _pool_owner not in (None, os.getpid())
+    if workers == 1 or len(arr) <= 1 or inherited_pool:
+        results = [_one_image(image, method, options) for image in arr]
+    else:
+        tasks = [delayed(_one_image)(image, method, options) for image in arr]
+        try:
+            results = _in_pool(workers, tasks)
+        except BrokenProcessPool:  # a worker died during the call: the pool is replaced; once more
+            results = _in_pool(workers, tasks)
     out = np.empty_like(arr)
-    if workers == 1 or len(arr) <= 1:
-        for k, image in enumerate(arr):
-            out[k] = _one_image(image, method, options)
-        return out
-    for k, result in enumerate(_run_in_pool(workers, arr, method, options)):
+    for k, result in enumerate(results):
         out[k] = result
     return out
