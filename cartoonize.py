@@ -48,15 +48,12 @@ example: python cartoonize.py --input clip.mp4 --output cartoons/ --precision bf
 
 
 def parse_args(argv=None):
-    from whitebox.quiet_tf import import_tensorflow
-
-    import_tensorflow()
-    from whitebox.inference import (CROP_MULTIPLE, IMAGE_BYTES_PER_PIXEL, MAX_SHORT_SIDE,
-                                    TILE_CORE, TILE_MARGIN, TILE_MEMORY_NOTE)
+    from whitebox.cli import OneLineParser, output_problem
+    from whitebox.defaults import CROP_MULTIPLE, MAX_SHORT_SIDE, TILE_CORE, TILE_MARGIN
     from whitebox.image_io import OPENCV_PIXEL_LIMIT, PIXEL_LIMIT_ENV
     from whitebox.video import DEFAULT_BATCH
 
-    p = _OneLineParser(
+    p = OneLineParser(
         prog="cartoonize.py", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH",
@@ -84,9 +81,8 @@ def parse_args(argv=None):
                         f"larger than one {TILE_CORE + 2 * TILE_MARGIN}x"
                         f"{TILE_CORE + 2 * TILE_MARGIN} window run in {TILE_CORE}-pixel tiles "
                         f"with {TILE_MARGIN}-pixel overlaps, so the network's working memory "
-                        f"stays at {TILE_MEMORY_NOTE} whatever the image size, plus about "
-                        f"{IMAGE_BYTES_PER_PIXEL} bytes per pixel for the image itself (2 GB "
-                        f"for a 48-megapixel photo)")
+                        f"stays that of one window whatever the image size (memory figures in "
+                        f"README.md, 'Full resolution')")
     p.add_argument("--alpha", choices=["ignore", "white"], default="ignore",
                    help="images with an alpha channel: 'ignore' drops it and keeps the colour "
                         "under transparent pixels, as OpenCV and the reference do (default); "
@@ -97,13 +93,12 @@ def parse_args(argv=None):
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
                    help="dtype of the generator's convolutions: fp32 reproduces the reference "
                         "(default); bf16 (CPUs with AVX512-BF16/AMX, recent GPUs) and fp16 "
-                        "(GPUs) are faster; bf16 measured 57 dB PSNR against fp32 (a few "
-                        "levels at most), see docs/DEPLOYMENT.md. The guided filter stays "
-                        "float32. Where the "
+                        "(GPUs) are faster and differ from fp32 by a few levels at most (see "
+                        "docs/DEPLOYMENT.md). The guided filter stays float32. Where the "
                         "hardware lacks support, one line says so and fp32 is used")
-    p.add_argument("--xla", choices=["auto", "on", "off"], default="auto",
-                   help="compile the network with XLA: 'auto' (default) uses it only where it "
-                        "measured faster for the precision (nowhere so far on CPU)")
+    p.add_argument("--xla", action="store_true",
+                   help="compile the network with XLA (default off: slower on the CPUs "
+                        "measured, see docs/DEPLOYMENT.md)")
     p.add_argument("--video-batch", type=int, default=DEFAULT_BATCH, metavar="N",
                    help=f"video frames per network call (default {DEFAULT_BATCH}); memory "
                         f"grows with N")
@@ -129,80 +124,27 @@ def parse_args(argv=None):
     return args
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Usage errors on one line ('cartoonize.py: error: ...', exit 2), without the usage text."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def set_pixel_limit(argv):
-    """Put the value of --max-pixels N into OPENCV_IO_MAX_IMAGE_PIXELS before OpenCV is loaded:
-    OpenCV reads its limit from there once, when it loads. parse_args checks the value."""
-    for arg, following in zip(argv, [*argv[1:], ""]):
-        name, _, value = arg.partition("=")
-        if name == "--max-pixels" and (value or following).isdigit():
-            os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = value or following
-
-
-def output_problem(output):
-    """Why the --output path cannot be a folder (it or a folder above it is a file or a broken
-    symbolic link), or None."""
-    from whitebox.image_io import display_path
-
-    for path in [Path(output), *Path(output).parents]:
-        if path.is_dir():
-            return None
-        if path.exists() or path.is_symlink():
-            where = "" if path == Path(output) else f": {display_path(path)}"
-            what = "a file" if path.exists() else "a broken symbolic link"
-            return f"--output {display_path(output)}{where} is {what}, not a folder"
-    return None
-
-
-def run_video(cartoonizer, source, target, batch_size, progress):
-    """One video through the cartoonizer, with a progress bar in frames."""
-    from tqdm import tqdm
-
-    from whitebox.video import cartoonize_video, frame_count
-
-    with tqdm(total=frame_count(source), unit="frame", desc=Path(source).name,
-              disable=not progress, dynamic_ncols=True) as bar:
-        cartoonize_video(source, target, cartoonizer.cartoonize_batch, batch_size,
-                         progress=bar.update)
-
-
 def main(argv=None):
     """Returns the exit code: 0 all done, 1 some input failed, 2 usage or weights error.
 
     Ctrl-C raises KeyboardInterrupt, as batch.Interrupted once the folder loop has printed
     its summary; the script turns either into exit code 130.
     """
+    from whitebox.cli import set_pixel_limit
+
     set_pixel_limit(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    from whitebox.batch import plan_jobs, run_plan
-    from whitebox.checkpoints import CheckpointError
-    from whitebox.inference import Cartoonizer
-    from whitebox.precision import resolve_precision, use_xla
-    from whitebox.weights import WeightsUnavailable, load_generator_weights
+    from whitebox.quiet_tf import import_tensorflow
 
-    try:
-        generator = load_generator_weights(args.weights, args.offline, progress=not args.quiet)
-    except (CheckpointError, WeightsUnavailable) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    precision = resolve_precision(args.precision,
-                                  warn=lambda line: print(line, file=sys.stderr))
-    xla = use_xla(precision) if args.xla == "auto" else args.xla == "on"
-    cartoonizer = Cartoonizer(generator, use_guided_filter=not args.no_guided_filter,
-                              max_short_side=args.max_short_side, precision=precision,
-                              jit_compile=xla)
-    plan = plan_jobs(args.input, args.output, fmt=args.format, recursive=args.recursive,
-                     overwrite=args.overwrite)
-    summary = run_plan(plan, cartoonizer.cartoonize, progress=not args.quiet, alpha=args.alpha,
-                       video=lambda source, target, progress: run_video(
-                           cartoonizer, source, target, args.video_batch, progress))
-    return 0 if summary["failed"] == 0 else 1
+    import_tensorflow()
+    from whitebox.inference import cartoonize_paths
+
+    return cartoonize_paths(
+        args.input, args.output, weights=args.weights, offline=args.offline, fmt=args.format,
+        recursive=args.recursive, overwrite=args.overwrite, alpha=args.alpha,
+        max_short_side=args.max_short_side, use_guided_filter=not args.no_guided_filter,
+        precision=args.precision, xla=args.xla, video_batch=args.video_batch,
+        progress=not args.quiet)
 
 
 def script():

@@ -2,7 +2,6 @@
 """Export the cartoonizer to SavedModel, TFLite or ONNX, then check it against TF (see --help)."""
 import argparse
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent
@@ -34,11 +33,7 @@ fp16/dynamic, if the PSNR is under 45/30 dB instead) or if writing failed. Exit 
 
 
 def parse_args(argv=None):
-    from whitebox.quiet_tf import import_tensorflow
-
-    import_tensorflow()
-    from whitebox.export import DEFAULT_OPSET, QUANTIZE
-    from whitebox.inference import MAX_SHORT_SIDE
+    from whitebox.defaults import DEFAULT_OPSET, MAX_SHORT_SIDE, QUANTIZE
 
     p = argparse.ArgumentParser(prog="export.py", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,86 +62,18 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    """Returns the exit code: 0 written and checked, 1 writing or the check failed, 2 usage,
+    weights or a missing optional package."""
     args = parse_args(argv)
-    import tensorflow as tf
+    from whitebox.quiet_tf import import_tensorflow
 
-    from whitebox import export as ex
-    from whitebox.checkpoints import CheckpointError
-    from whitebox.inference import to_unit_range
-    from whitebox.weights import WeightsUnavailable, load_generator_weights
+    import_tensorflow()
+    from whitebox.export import export_and_verify
 
-    problem = ex.output_problem(args.out, args.format)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
-    if args.format == "onnx":
-        try:
-            ex.import_tf2onnx()
-        except ex.MissingDependency as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-    try:
-        generator = load_generator_weights(args.weights, args.offline)
-    except (CheckpointError, WeightsUnavailable) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    module = ex.ExportModule(generator, max_short_side=args.max_short_side,
-                             use_guided_filter=not args.no_guided_filter)
-    out = Path(args.out)
-    start = time.perf_counter()
-    try:
-        if args.format == "savedmodel":
-            ex.save_savedmodel(module, out)
-        elif args.format == "tflite":
-            ex.write_atomic_bytes(out, ex.tflite_bytes(module, args.quantize))
-        else:
-            ex.write_atomic_bytes(out, ex.onnx_bytes(module, args.opset))
-    except ex.MissingDependency as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except (OSError, tf.errors.OpError) as err:
-        reason = getattr(err, "strerror", None) or getattr(err, "message", None) or str(err)
-        print(f"error: cannot write {out}: {reason.splitlines()[0]}", file=sys.stderr)
-        return 1
-    print(f"wrote {out} ({args.format}) in {time.perf_counter() - start:.1f} s",
-          file=sys.stderr)
-    if args.no_check:
-        return 0
-
-    kind = args.format if args.quantize == "none" else args.quantize
-    label = {"savedmodel": "savedmodel cartoonize_float (float)",
-             "tflite": f"tflite --quantize {args.quantize}", "onnx": "onnx"}[args.format]
-    try:
-        if args.format == "savedmodel":
-            result = ex.check_savedmodel(out, generator, args.max_short_side,
-                                         not args.no_guided_filter)
-            size = "{}x{}".format(*result["resized"])
-            print("check savedmodel serving_default (uint8): max difference {} levels against "
-                  "cartoonize.py on {}x{} ({} after the cap and crop)".format(
-                      result["uint8_levels"], *result["input"], size))
-            levels, db = result["float_levels"], result["psnr"]
-            worst = max(levels, result["uint8_levels"])
-        else:
-            image = ex.check_image(args.max_short_side)
-            size = f"{image.shape[1]}x{image.shape[0]}"
-            runner = ex.tflite_runner if args.format == "tflite" else ex.onnx_runner
-            got = runner(out.read_bytes())(to_unit_range(image)[None])
-            levels, db = ex.compare(ex.reference_output(module, image), got)
-            worst = levels
-    except ex.MissingDependency as err:
-        print(f"check skipped: {err}", file=sys.stderr)
-        return 0
-    except ex.ExportError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(f"check {label}: max difference {levels} levels, PSNR {db:.1f} dB against TF on "
-          f"{size}")
-    try:
-        ex.check_tolerance(kind, worst, db)
-    except ex.ExportError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+    return export_and_verify(
+        args.format, args.out, weights=args.weights, offline=args.offline,
+        quantize=args.quantize, opset=args.opset, max_short_side=args.max_short_side,
+        use_guided_filter=not args.no_guided_filter, check=not args.no_check)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,9 @@ import cv2  # noqa: E402
 from whitebox import export as ex  # noqa: E402
 from whitebox.checkpoints import load_generator  # noqa: E402
 from whitebox.cpuinfo import cpu_info  # noqa: E402
-from whitebox.inference import Cartoonizer, to_uint8, to_unit_range  # noqa: E402
+from whitebox.defaults import QUANTIZE  # noqa: E402
+from whitebox.image_io import to_uint8, to_unit_range  # noqa: E402
+from whitebox.inference import Cartoonizer  # noqa: E402
 from whitebox.network import Generator  # noqa: E402
 from whitebox.precision import PRECISIONS, support  # noqa: E402
 
@@ -121,7 +123,7 @@ def image_rows(gen, image, repeats, tmp):
     image_t = tf.constant(image)
     runners["savedmodel_uint8"] = lambda: serving(image=image_t)["cartoon"].numpy()
     outputs["savedmodel_uint8"] = runners["savedmodel_uint8"]()
-    for quantize in ex.QUANTIZE:
+    for quantize in QUANTIZE:
         run = ex.tflite_runner(ex.tflite_bytes(module, quantize), threads=os.cpu_count())
         runners[f"tflite_{quantize}"] = lambda run=run: run(photo)
         outputs[f"tflite_{quantize}"] = to_uint8(run(photo)[0])

@@ -370,3 +370,18 @@ def test_run_plan_stops_on_ctrl_c_with_the_summary_and_callers_stop_too(tmp_path
     last = capsys.readouterr().err.splitlines()[-2:]
     assert last[0] == "interrupted: 2 input(s) not processed"
     assert last[1].startswith("done 1, skipped 0, failed 0 in ")
+
+
+@pytest.mark.parametrize("flag, compiled", [([], False), (["--xla"], True)])
+def test_xla_is_a_plain_flag_off_by_default(tmp_path, photos, tf1_checkpoint, monkeypatch,
+                                            flag, compiled):
+    from whitebox import inference
+
+    made = []
+    real = inference.Cartoonizer
+    monkeypatch.setattr(inference, "Cartoonizer",
+                        lambda *a, **k: made.append(k["jit_compile"]) or real(*a, **k))
+    assert run(["-i", str(photos / "a.jpg"), "-o", str(tmp_path / "out"), *flag],
+               tf1_checkpoint[0]) == 0
+    assert made == [compiled]
+    assert cv2.imread(str(tmp_path / "out" / "a.jpg")).shape == (40, 48, 3)

@@ -11,7 +11,8 @@ import export
 from whitebox import export as ex
 from whitebox import weights
 from whitebox.checkpoints import load_generator
-from whitebox.inference import Cartoonizer, resize_crop, to_uint8, to_unit_range
+from whitebox.image_io import to_uint8, to_unit_range
+from whitebox.inference import Cartoonizer, resize_crop
 from whitebox.network import Generator
 
 

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from whitebox.inference import (Cartoonizer, resize_crop, tile_spans, to_uint8,
-                                to_unit_range)
+from whitebox.image_io import to_uint8, to_unit_range
+from whitebox.inference import Cartoonizer, resize_crop, tile_spans
 from whitebox.network import Generator
 
 

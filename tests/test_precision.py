@@ -8,7 +8,8 @@ import cartoonize
 from tests.conftest import random_generator_values, shared_path
 from whitebox import precision
 from whitebox.checkpoints import load_generator
-from whitebox.inference import Cartoonizer, to_unit_range
+from whitebox.image_io import to_unit_range
+from whitebox.inference import Cartoonizer
 from whitebox.network import Generator
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from whitebox.image_io import ImageError, display_path, read_bgr
+from whitebox.image_io import ImageError, display_path, read_bgr, to_unit_range
 
 DOMAINS = ("photo_face", "photo_scenery", "cartoon_face", "cartoon_scenery")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -159,7 +159,7 @@ def read_image(path, patch_size, rng):
         top = int(rng.integers(0, h - patch_size + 1))
         left = int(rng.integers(0, w - patch_size + 1))
         image = image[top:top + patch_size, left:left + patch_size]
-    return image.astype(np.float32) / 127.5 - 1.0
+    return to_unit_range(image)
 
 
 # ---------------------------------------------------------------------------- sampling

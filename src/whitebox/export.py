@@ -17,32 +17,26 @@ branches are left to the caller there); their input is [1, H, W, 3] with H and W
 Every export is checked against TF on one image (`check_*`), in bytes after to_uint8.
 """
 import os
+import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from whitebox.guided_filter import guided_filter
-from whitebox.inference import (
-    CROP_MULTIPLE,
-    FILTER_EPS,
-    FILTER_RADIUS,
-    MAX_SHORT_SIDE,
-    Cartoonizer,
-    resize_crop,
-    to_uint8,
-    to_unit_range,
-)
+import whitebox.weights
+from whitebox.checkpoints import CheckpointError
+from whitebox.defaults import CROP_MULTIPLE, DEFAULT_OPSET, MAX_SHORT_SIDE, QUANTIZE
+from whitebox.image_io import to_uint8, to_unit_range
+from whitebox.inference import Cartoonizer, cartoon_network, resize_crop
 
-QUANTIZE = ("none", "fp16", "dynamic")
 # Accepted max difference against TF, in levels of the 8-bit output. Float exports are held to
-# 1 level (issue 7). Quantized weights change the network itself, so they are held to a PSNR
-# instead (see `check_tolerance`).
+# 1 level. Quantized weights change the network itself, so they are held to a PSNR instead (see
+# `check_tolerance`).
 MAX_LEVELS = 1
 QUANTIZED_MIN_PSNR = {"fp16": 45.0, "dynamic": 30.0}
-DEFAULT_OPSET = 17
 
 
 class ExportError(Exception):
@@ -181,14 +175,8 @@ class ExportModule(tf.Module):
             self._bytes, input_signature=[tf.TensorSpec([None, None, 3], tf.uint8,
                                                         name="image")])
 
-    def _network(self, photo):
-        out = self.generator(photo)
-        if self.use_guided_filter:
-            out = guided_filter(photo, out, FILTER_RADIUS, FILTER_EPS)
-        return out
-
     def _float(self, photo):
-        return {"output": self._network(photo)}
+        return {"output": cartoon_network(self.generator, photo, self.use_guided_filter)}
 
     def _bytes(self, image):
         image = tf_resize_crop(image, self.max_short_side)
@@ -196,7 +184,7 @@ class ExportModule(tf.Module):
         # rewrites the division as a multiplication by 1/127.5, which differs in the last bit
         # and can flip a truncated output level.
         photo = tf.gather(self._unit_table, tf.cast(image, tf.int32))[None]
-        out = self._network(photo)[0]
+        out = cartoon_network(self.generator, photo, self.use_guided_filter)[0]
         cartoon = tf.cast(tf.clip_by_value((out + 1.0) * 127.5, 0.0, 255.0), tf.uint8)
         return {"cartoon": cartoon}
 
@@ -399,3 +387,96 @@ def check_tolerance(kind, levels, db):
 def reference_output(module, image):
     """TF's float output on uint8 BGR `image` (already resized and cropped)."""
     return module.cartoonize_float(tf.constant(to_unit_range(image)[None]))["output"].numpy()
+
+
+def write_export(module, fmt, out, quantize="none", opset=DEFAULT_OPSET):
+    """Write `module` to the path `out` as `fmt` ('savedmodel', 'tflite' with `quantize`, or
+    'onnx' with `opset`). Raises MissingDependency, OSError or tf.errors.OpError."""
+    if fmt == "savedmodel":
+        save_savedmodel(module, out)
+    elif fmt == "tflite":
+        write_atomic_bytes(out, tflite_bytes(module, quantize))
+    else:
+        write_atomic_bytes(out, onnx_bytes(module, opset))
+
+
+def verify_export(module, fmt, out, quantize="none"):
+    """Run the `fmt` export at the path `out`, written from `module`, on its check image next to TF.
+
+    A SavedModel runs `check_savedmodel` on `capped_check_image`; TFLite and ONNX run the float
+    function on `check_image`. Prints one line per signature compared (stdout), giving the max
+    difference in 8-bit levels and the PSNR. Raises MissingDependency when the runtime the check
+    needs is missing, ExportError when the export does not run as TF does or differs from it by
+    more than `check_tolerance` allows (after the lines are printed).
+    """
+    label = {"savedmodel": "savedmodel cartoonize_float (float)",
+             "tflite": f"tflite --quantize {quantize}", "onnx": "onnx"}[fmt]
+    if fmt == "savedmodel":
+        result = check_savedmodel(out, module.generator, module.max_short_side,
+                                  module.use_guided_filter)
+        size = "{}x{}".format(*result["resized"])
+        print("check savedmodel serving_default (uint8): max difference {} levels against "
+              "cartoonize.py on {}x{} ({} after the cap and crop)".format(
+                  result["uint8_levels"], *result["input"], size))
+        levels, db = result["float_levels"], result["psnr"]
+        worst = max(levels, result["uint8_levels"])
+    else:
+        image = check_image(module.max_short_side)
+        size = f"{image.shape[1]}x{image.shape[0]}"
+        runner = tflite_runner if fmt == "tflite" else onnx_runner
+        got = runner(Path(out).read_bytes())(to_unit_range(image)[None])
+        levels, db = compare(reference_output(module, image), got)
+        worst = levels
+    print(f"check {label}: max difference {levels} levels, PSNR {db:.1f} dB against TF on "
+          f"{size}")
+    check_tolerance(fmt if quantize == "none" else quantize, worst, db)
+
+
+def export_and_verify(fmt, out, weights=None, offline=False, quantize="none",
+                      opset=DEFAULT_OPSET, max_short_side=MAX_SHORT_SIDE, use_guided_filter=True,
+                      check=True):
+    """export.py's job: write the cartoonizer with the generator `weights` names
+    (`weights.load_generator_weights`) to the path `out` as `fmt`, then `verify_export` it
+    unless `check` is false. The options are export.py's (see its --help).
+
+    Returns the exit code: 0 written (and within tolerance, or the check skipped for a missing
+    runtime), 1 when writing failed or the export differs from TF, 2 when `out` cannot take the
+    export, the weights cannot be loaded or tf2onnx is missing. Every problem is one line on
+    stderr.
+    """
+    problem = output_problem(str(out), fmt)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    out = Path(out)
+    try:
+        if fmt == "onnx":
+            import_tf2onnx()
+        generator = whitebox.weights.load_generator_weights(weights, offline)
+    except (MissingDependency, CheckpointError, whitebox.weights.WeightsUnavailable) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    module = ExportModule(generator, max_short_side=max_short_side,
+                          use_guided_filter=use_guided_filter)
+    start = time.perf_counter()
+    try:
+        write_export(module, fmt, out, quantize, opset)
+    except MissingDependency as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (OSError, tf.errors.OpError) as err:
+        reason = getattr(err, "strerror", None) or getattr(err, "message", None) or str(err)
+        print(f"error: cannot write {out}: {reason.splitlines()[0]}", file=sys.stderr)
+        return 1
+    print(f"wrote {out} ({fmt}) in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    if not check:
+        return 0
+    try:
+        verify_export(module, fmt, out, quantize)
+    except MissingDependency as err:
+        print(f"check skipped: {err}", file=sys.stderr)
+        return 0
+    except ExportError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0

@@ -345,3 +345,16 @@ def remove_stale_temporaries(folder):
                 os.unlink(path)
             removed.append(path)
     return removed
+
+
+def to_unit_range(image):
+    """uint8 BGR [..., 3] (an image HxWx3 or a batch NxHxWx3) -> float32 of the same shape and
+    channel order in [-1, 1], by x / 127.5 - 1: what the generator takes."""
+    return image.astype(np.float32) / 127.5 - 1.0
+
+
+def to_uint8(output):
+    """float BGR [..., 3] in about [-1, 1], as the generator gives it -> uint8 of the same shape
+    and channel order, by clip((y + 1) * 127.5, 0, 255) truncated (not rounded), as the
+    reference writes its outputs."""
+    return np.clip((output + 1.0) * 127.5, 0, 255).astype(np.uint8)

@@ -5,27 +5,38 @@ Per image: cap the short side at 720 (INTER_AREA), crop to the top-left multiple
 truncation. Images larger than one tile are processed in overlapping tiles so that memory stays
 bounded; the margin exceeds the network's receptive field, so tiles join without seams.
 """
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
+from whitebox.batch import plan_jobs, run_plan
+from whitebox.checkpoints import CheckpointError
+from whitebox.defaults import CROP_MULTIPLE, MAX_SHORT_SIDE, TILE_CORE, TILE_MARGIN
 from whitebox.guided_filter import guided_filter
+from whitebox.image_io import to_uint8, to_unit_range
+from whitebox.precision import DTYPES, resolve_precision
+from whitebox.video import DEFAULT_BATCH, cartoonize_video, frame_count
+from whitebox.weights import WeightsUnavailable, load_generator_weights
 
-MAX_SHORT_SIDE = 720
-CROP_MULTIPLE = 8
 FILTER_RADIUS, FILTER_EPS = 1, 5e-3
 
-# The generator (plus the filter) sees about 64 pixels each way (measured with an impulse on
-# the official weights); a 96-pixel margin covers it with room to spare. Tiles start on
-# multiples of 4 so the network's two stride-2 stages see the same pixel grid as the full image.
-TILE_CORE = 768
-TILE_MARGIN = 96
-# Growth of peak RSS for one 960x960 window through generator and filter (440 MB measured on
-# CPU, TF 2.21), and per pixel of a large image (its uint8 and float32 copies, input and
-# output: about 37 bytes measured at 48 MP). --help quotes both.
-TILE_MEMORY_NOTE = "about 0.5 GB"
-IMAGE_BYTES_PER_PIXEL = 40
+
+def cartoon_network(generator, photo, use_guided_filter=True, compute_dtype=tf.float32):
+    """The cartoonizer's network: [N, H, W, 3] float32 BGR in [-1, 1] (H, W multiples of 4) ->
+    [N, H, W, 3] float32 BGR in about [-1, 1], unclipped.
+
+    The generator runs in `compute_dtype` (its convolutions; the reference's is float32), its
+    output is cast back to float32, then the photo-guided filter (r=1, eps=5e-3, guided by
+    `photo`) is applied in float32 unless `use_guided_filter` is false.
+    """
+    out = tf.cast(generator(tf.cast(photo, compute_dtype)), tf.float32)
+    if use_guided_filter:
+        out = guided_filter(photo, out, FILTER_RADIUS, FILTER_EPS)
+    return out
 
 
 def resize_crop(image, max_short_side=MAX_SHORT_SIDE):
@@ -44,16 +55,6 @@ def resize_crop(image, max_short_side=MAX_SHORT_SIDE):
         image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
     h, w = h // CROP_MULTIPLE * CROP_MULTIPLE, w // CROP_MULTIPLE * CROP_MULTIPLE
     return image[:h, :w]
-
-
-def to_unit_range(image):
-    """uint8 HxWx3 BGR -> float32 HxWx3 in [-1, 1] (x / 127.5 - 1)."""
-    return image.astype(np.float32) / 127.5 - 1.0
-
-
-def to_uint8(output):
-    """float HxWx3 in about [-1, 1] -> uint8 by clip((y + 1) * 127.5, 0, 255), truncated."""
-    return np.clip((output + 1.0) * 127.5, 0, 255).astype(np.uint8)
 
 
 def tile_spans(length, core=TILE_CORE, margin=TILE_MARGIN):
@@ -86,8 +87,6 @@ class Cartoonizer:
                  jit_compile=False):
         if tile_core % 4 or tile_margin % 4:
             raise ValueError("tile core and margin must be multiples of 4")
-        from whitebox.precision import DTYPES
-
         self.generator = generator
         self.use_guided_filter = use_guided_filter
         self.max_short_side = max_short_side
@@ -100,11 +99,8 @@ class Cartoonizer:
 
     def _forward(self, photo):
         """[N, H, W, 3] in [-1, 1] -> [N, H, W, 3] float32, the network's output."""
-        out = self.generator(tf.cast(photo, self.compute_dtype))
-        out = tf.cast(out, tf.float32)
-        if self.use_guided_filter:
-            out = guided_filter(photo, out, FILTER_RADIUS, FILTER_EPS)
-        return out
+        return cartoon_network(self.generator, photo, self.use_guided_filter,
+                               self.compute_dtype)
 
     def run_float(self, photo):
         """HxWx3 float32 in [-1, 1] (H, W multiples of 4) -> HxWx3 float32 output.
@@ -150,3 +146,41 @@ class Cartoonizer:
             return [to_uint8(self.run_float(to_unit_range(image))) for image in prepared]
         return list(to_uint8(self._run(to_unit_range(np.stack(prepared))).numpy()))
 
+
+
+def _run_video(cartoonizer, source, target, batch_size, progress):
+    """One video through `cartoonizer`, `batch_size` frames per network call, with a progress
+    bar in frames unless `progress` is false."""
+    with tqdm(total=frame_count(source), unit="frame", desc=Path(source).name,
+              disable=not progress, dynamic_ncols=True) as bar:
+        cartoonize_video(source, target, cartoonizer.cartoonize_batch, batch_size,
+                         progress=bar.update)
+
+
+def cartoonize_paths(inputs, output, weights=None, offline=False, fmt="same", recursive=False,
+                     overwrite=False, alpha="ignore", max_short_side=MAX_SHORT_SIDE,
+                     use_guided_filter=True, precision="fp32", xla=False,
+                     video_batch=DEFAULT_BATCH, progress=True):
+    """cartoonize.py's job: cartoonize the image and video files and folders `inputs` into the
+    folder `output` with the generator `weights` names (`weights.load_generator_weights`).
+
+    The options are cartoonize.py's (see its --help). A `precision` the hardware lacks falls
+    back to fp32 with one line on stderr; `xla` compiles the network with XLA. Returns the exit
+    code: 0 when every input succeeded, 1 when one failed, 2 when the weights cannot be loaded
+    (one line on stderr). Ctrl-C raises batch.Interrupted once the folder loop has printed its
+    summary (KeyboardInterrupt before that).
+    """
+    try:
+        generator = load_generator_weights(weights, offline, progress=progress)
+    except (CheckpointError, WeightsUnavailable) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    precision = resolve_precision(precision, warn=lambda line: print(line, file=sys.stderr))
+    cartoonizer = Cartoonizer(generator, use_guided_filter=use_guided_filter,
+                              max_short_side=max_short_side, precision=precision,
+                              jit_compile=xla)
+    plan = plan_jobs(inputs, output, fmt=fmt, recursive=recursive, overwrite=overwrite)
+    summary = run_plan(plan, cartoonizer.cartoonize, progress=progress, alpha=alpha,
+                       video=lambda source, target, progress: _run_video(
+                           cartoonizer, source, target, video_batch, progress))
+    return 0 if summary["failed"] == 0 else 1

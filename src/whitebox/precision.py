@@ -20,12 +20,6 @@ from whitebox.cpuinfo import CPU_BF16_FLAGS, cpu_flags
 PRECISIONS = ("fp32", "bf16", "fp16")
 DTYPES = {"fp32": tf.float32, "bf16": tf.bfloat16, "fp16": tf.float16}
 
-# Whether tf.function(jit_compile=True) is the default for each precision on each device kind.
-# XLA measured slower for fp32 and bf16 on the CPU of docs/DEPLOYMENT.md (bench/deploy.py),
-# so it stays off there. On GPUs it has not been measured yet: off until it is.
-XLA_DEFAULT = {("cpu", "fp32"): False, ("cpu", "bf16"): False,
-               ("gpu", "fp32"): False, ("gpu", "bf16"): False, ("gpu", "fp16"): False}
-
 
 def gpu_compute_capabilities():
     """[(major, minor)] for each visible GPU TF can use ((0, 0) where TF does not say)."""
@@ -66,8 +60,3 @@ def resolve_precision(requested, warn=print):
     warn(f"precision {requested} unavailable ({where}); using fp32")
     return "fp32"
 
-
-def use_xla(precision):
-    """Whether XLA compilation is the faster choice for `precision` on this machine."""
-    kind = "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
-    return XLA_DEFAULT.get((kind, precision), False)

@@ -1,0 +1,39 @@
+"""What cartoonize.py needs while it parses its arguments, before TensorFlow and OpenCV load:
+a parser whose usage errors take one line, --max-pixels put where OpenCV reads its limit, and
+the check of --output.
+"""
+import argparse
+import os
+from pathlib import Path
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors on one line ('PROG: error: ... (see --help)', exit 2), without the usage
+    text."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def set_pixel_limit(argv):
+    """Put the value of --max-pixels N into OPENCV_IO_MAX_IMAGE_PIXELS before OpenCV is loaded:
+    OpenCV reads its limit from there once, when it loads. The parser checks the value."""
+    for arg, following in zip(argv, [*argv[1:], ""]):
+        name, _, value = arg.partition("=")
+        if name == "--max-pixels" and (value or following).isdigit():
+            os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = value or following
+
+
+def output_problem(output):
+    """Why the --output path cannot be a folder (it or a folder above it is a file or a broken
+    symbolic link), or None."""
+    from whitebox.image_io import display_path
+
+    for path in [Path(output), *Path(output).parents]:
+        if path.is_dir():
+            return None
+        if path.exists() or path.is_symlink():
+            where = "" if path == Path(output) else f": {display_path(path)}"
+            what = "a file" if path.exists() else "a broken symbolic link"
+            return f"--output {display_path(output)}{where} is {what}, not a folder"
+    return None
