@@ -119,6 +119,17 @@ def decode_bgr(data, alpha="ignore"):
     return image
 
 
+def to_unit_range(image):
+    """uint8 BGR (any shape) -> float32 in [-1, 1] by x / 127.5 - 1."""
+    return image.astype(np.float32) / 127.5 - 1.0
+
+
+def to_uint8(output):
+    """float BGR in about [-1, 1] (any shape) -> uint8 by clip((y + 1) * 127.5, 0, 255),
+    truncated."""
+    return np.clip((output + 1.0) * 127.5, 0, 255).astype(np.uint8)
+
+
 def read_bgr(path, alpha="ignore"):
     """`decode_bgr(read_file(path), alpha)`: HxWx3 uint8 BGR, or ImageError."""
     return decode_bgr(read_file(path), alpha)

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from whitebox.guided_filter import guided_filter
+from whitebox.image_io import to_uint8, to_unit_range
 
 MAX_SHORT_SIDE = 720
 CROP_MULTIPLE = 8
@@ -44,16 +45,6 @@ def resize_crop(image, max_short_side=MAX_SHORT_SIDE):
         image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
     h, w = h // CROP_MULTIPLE * CROP_MULTIPLE, w // CROP_MULTIPLE * CROP_MULTIPLE
     return image[:h, :w]
-
-
-def to_unit_range(image):
-    """uint8 HxWx3 BGR -> float32 HxWx3 in [-1, 1] (x / 127.5 - 1)."""
-    return image.astype(np.float32) / 127.5 - 1.0
-
-
-def to_uint8(output):
-    """float HxWx3 in about [-1, 1] -> uint8 by clip((y + 1) * 127.5, 0, 255), truncated."""
-    return np.clip((output + 1.0) * 127.5, 0, 255).astype(np.uint8)
 
 
 def tile_spans(length, core=TILE_CORE, margin=TILE_MARGIN):
