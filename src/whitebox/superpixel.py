@@ -34,6 +34,8 @@ from scipy import ndimage as ndi
 from skimage.color import rgb2lab
 from skimage.segmentation import felzenszwalb, slic
 
+from whitebox.config import SUPERPIXEL_METHODS
+
 __all__ = [
     "slic_superpixel",
     "selective_adacolor",
@@ -571,7 +573,6 @@ def _power_curve(colours: np.ndarray, power: float, below_minus_one: str) -> np.
 # Batches and the persistent worker pool
 # ---------------------------------------------------------------------------------------------
 
-_METHODS = ("slic", "selective")
 _pool_lock = threading.Lock()
 _pool = None  # (owner pid, number of workers, executor)
 
@@ -684,8 +685,8 @@ def superpixel_batch(
     changing ``n_jobs`` replaces them, :func:`shutdown_pool` stops them.  A batch of one image
     is processed in this process.  The output does not depend on ``n_jobs``.
     """
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    if method not in SUPERPIXEL_METHODS:
+        raise ValueError(f"method must be one of {SUPERPIXEL_METHODS}, got {method!r}")
     arr = np.ascontiguousarray(batch, dtype=np.float32)
     if arr.ndim != 4 or arr.shape[-1] != 3:
         raise ValueError(f"expected an NxHxWx3 batch, got shape {arr.shape}")
