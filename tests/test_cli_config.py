@@ -4,7 +4,8 @@ import argparse
 import pytest
 
 from whitebox.cli_config import add_config_flags, config_from_args
-from whitebox.config import SN_MODES, SUPERPIXEL_METHODS, PretrainConfig, TrainConfig
+from whitebox.config import (SN_MODES, SUPERPIXEL_METHODS, TERMS, ConfigError, PretrainConfig,
+                             TrainConfig)
 
 
 def _parse(cls, argv, names=None):
@@ -50,3 +51,9 @@ def test_a_subset_of_flags():
     assert config_from_args(TrainConfig, args).seed == 3
     with pytest.raises(SystemExit):
         parser.parse_args(["--batch-size", "2"])
+
+
+def test_every_term_switched_off_is_refused():
+    _, args = _parse(TrainConfig, [f"--no-{term}" for term in TERMS])
+    with pytest.raises(ConfigError, match="every loss term is switched off"):
+        config_from_args(TrainConfig, args).validate()

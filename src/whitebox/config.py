@@ -120,6 +120,8 @@ class TrainConfig(CommonConfig):
         for term in list(self.weights) + list(self.disabled):
             if term not in TERMS:
                 raise ConfigError(f"unknown loss term {term!r}; terms are {', '.join(TERMS)}")
+        if not self.active_weights():
+            raise ConfigError("disabled: every loss term is switched off; keep at least one")
         if self.superpixel not in SUPERPIXEL_METHODS:
             raise ConfigError(f"superpixel must be one of {SUPERPIXEL_METHODS}, "
                               f"got {self.superpixel!r}")
