@@ -37,7 +37,7 @@ tf = import_tensorflow()
 from whitebox import superpixel, vgg  # noqa: E402
 from whitebox.config import TrainConfig  # noqa: E402
 from whitebox.cpuinfo import cpu_info  # noqa: E402
-from whitebox.training import AdversarialTrainer  # noqa: E402
+from whitebox.steps import AdversarialStep  # noqa: E402
 
 REFERENCE_SECONDS = {4: 8.5, 16: 35.0}   # per iteration, 256x256, measured on the 2-core CPU
 
@@ -56,7 +56,7 @@ def bench(batch, patch, repeats, jobs, vgg_model):
     config = TrainConfig(vgg="stand-in", batch_size=batch, patch_size=patch,
                          superpixel_jobs=jobs)
     tf.keras.utils.set_random_seed(0)
-    trainer = AdversarialTrainer(config, vgg_model, superpixel_jobs=jobs)
+    trainer = AdversarialStep(config, vgg_model)
     rng = np.random.default_rng(0)
     photo = tf.constant(rng.uniform(-1, 1, [batch, patch, patch, 3]).astype(np.float32))
     cartoon = tf.constant(rng.uniform(-1, 1, [batch, patch, patch, 3]).astype(np.float32))

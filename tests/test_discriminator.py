@@ -1,5 +1,6 @@
 """The spectral-norm discriminator: names, shapes, sigma, gradient through sigma, u handling."""
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from whitebox.network import Discriminator, SpectralConv2D
@@ -94,3 +95,44 @@ def test_joint_call_equals_two_calls_from_the_same_u():
     # Two sequential calls advance u twice: a different state.
     disc(real)
     assert any(not np.allclose(a, v.numpy(), atol=1e-7) for a, v in zip(u_after_joint, u_vars))
+
+
+def _u_values(disc):
+    return [v.numpy().copy() for v in disc.variables if v.name.endswith("/u:0")]
+
+
+def _set_u(disc, values):
+    for var, value in zip([v for v in disc.variables if v.name.endswith("/u:0")], values):
+        var.assign(value)
+
+
+def test_logits_and_fake_logits_follow_the_sn_mode():
+    tf.keras.utils.set_random_seed(4)
+    real = tf.random.uniform([2, 16, 16, 3], -1, 1)
+    fake = tf.random.uniform([2, 16, 16, 3], -1, 1)
+    for mode, calls in (("joint", 1), ("separate", 2)):
+        disc = Discriminator(3, channel=4, name="disc_blur", sn_mode=mode)
+        u0 = _u_values(disc)
+        real_logits, fake_logits = disc.logits(real, fake)
+        u_step = _u_values(disc)
+        # The same u after one call per advance; the logits as from the calls one by one.
+        _set_u(disc, u0)
+        expected_real = disc(real).numpy()
+        if calls == 1:
+            _set_u(disc, u0)
+        expected_fake = disc(fake).numpy()
+        for a, b in zip(u_step, _u_values(disc)):
+            np.testing.assert_allclose(a, b, rtol=1e-6, err_msg=mode)
+        np.testing.assert_allclose(real_logits.numpy(), expected_real, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(fake_logits.numpy(), expected_fake, rtol=1e-5, atol=1e-6)
+        # The generator step's fake logits alone: same values, same u afterwards.
+        _set_u(disc, u0)
+        alone = disc.fake_logits(fake).numpy()
+        np.testing.assert_allclose(alone, expected_fake, rtol=1e-5, atol=1e-6, err_msg=mode)
+        for a, b in zip(u_step, _u_values(disc)):
+            np.testing.assert_allclose(a, b, rtol=1e-6, err_msg=mode)
+
+
+def test_unknown_sn_mode_is_refused():
+    with pytest.raises(ValueError, match="sn_mode must be one of"):
+        Discriminator(3, channel=4, sn_mode="both")

@@ -135,3 +135,12 @@ def test_resume_with_every_checkpoint_damaged_exits_2(workdir, capsys):
     captured = capsys.readouterr()
     assert "resume: skipped" in captured.out + captured.err
     assert "train.py: error:" in captured.err and "Traceback" not in captured.err
+
+
+def test_help_does_not_import_tensorflow():
+    for command in ([], ["pretrain"], ["train"], ["make-lists"], ["convert-vgg"]):
+        result = subprocess.run([sys.executable, "-X", "importtime", str(REPO / "train.py")]
+                                + command + ["--help"], capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0 and "usage: train.py" in result.stdout
+        assert "tensorflow" not in result.stderr, command

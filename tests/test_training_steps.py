@@ -6,7 +6,7 @@ import tensorflow as tf
 from whitebox import losses, representations
 from whitebox.config import PAPER_WEIGHTS, TrainConfig
 from whitebox.guided_filter import guided_filter
-from whitebox.training import Adam, AdversarialTrainer, Pretrainer
+from whitebox.steps import Adam, AdversarialStep, PretrainStep
 from whitebox.config import PretrainConfig
 from tests.training_helpers import install_fake_superpixel, tiny_vgg
 
@@ -32,7 +32,7 @@ def _trainer(monkeypatch, calls=None, **overrides):
     config = TrainConfig(vgg="stand-in", batch_size=2, patch_size=SIZE, disc_channel=8,
                          **overrides)
     config.validate()
-    return AdversarialTrainer(config, tiny_vgg())
+    return AdversarialStep(config, tiny_vgg())
 
 
 def _snapshot(variables):
@@ -163,7 +163,7 @@ def test_separate_sn_mode_advances_u_twice_per_step(monkeypatch):
 
 def test_pretrain_step_is_l1_of_raw_generator():
     tf.keras.utils.set_random_seed(0)
-    trainer = Pretrainer(PretrainConfig(batch_size=2, patch_size=SIZE))
+    trainer = PretrainStep(PretrainConfig(batch_size=2, patch_size=SIZE))
     photo, _ = _batch(7)
     expected = np.mean(np.abs(photo.numpy() - trainer.generator(photo).numpy()))
     loss = float(trainer.step(photo)["recon_loss"])

@@ -8,10 +8,15 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
-# Loss terms of the generator objective, by the paper's names. The reference's TensorBoard
-# names for the same terms: surface = g_loss_blur, texture = g_loss_gray,
-# structure = superpixel_loss, content = photo_loss, tv = tv_loss.
+# Loss terms of the generator objective, by the paper's names.
 TERMS = ("surface", "texture", "structure", "content", "tv")
+# The reference's TensorBoard name of each term, and what the term compares.
+TERM_SCALARS = {"surface": "g_loss_blur", "texture": "g_loss_gray",
+                "structure": "superpixel_loss", "content": "photo_loss", "tv": "tv_loss"}
+TERM_MEANINGS = {"surface": "surface representation, D_blur",
+                 "texture": "texture representation, D_gray",
+                 "structure": "VGG, structure representation", "content": "VGG, content",
+                 "tv": "total variation"}
 
 # g_total = 1e4*tv + 0.1*g_blur + 1*g_gray + 200*(photo + superpixel), as train.py writes it.
 CODE_WEIGHTS = {"surface": 0.1, "texture": 1.0, "structure": 200.0, "content": 200.0,
@@ -115,6 +120,8 @@ class TrainConfig(CommonConfig):
         for term in list(self.weights) + list(self.disabled):
             if term not in TERMS:
                 raise ConfigError(f"unknown loss term {term!r}; terms are {', '.join(TERMS)}")
+        if not self.active_weights():
+            raise ConfigError("disabled: every loss term is switched off; keep at least one")
         if self.superpixel not in SUPERPIXEL_METHODS:
             raise ConfigError(f"superpixel must be one of {SUPERPIXEL_METHODS}, "
                               f"got {self.superpixel!r}")

@@ -6,6 +6,8 @@ The same module serves inference and training.
 """
 import tensorflow as tf
 
+from whitebox.config import SN_MODES
+
 LEAKY_SLOPE = 0.2
 
 
@@ -164,14 +166,19 @@ class Discriminator(tf.Module):
     `<name>/conv_out/...`, as the reference's scopes (`disc_gray`, `disc_blur`) name them.
 
     Input [N, H, W, in_channels] -> patch logits [N, ceil(H/8), ceil(W/8), 1], no sigmoid.
-    Every call advances each layer's u by one power iteration: the reference's two calls per
-    graph run (real and fake) both start from the same stored u, which one call on the batch
-    concatenation [real; fake] reproduces (see training.py).
+    Every call advances each layer's u by one power iteration. A training step sees a real and
+    a fake batch; `sn_mode` (config.SN_MODES) says how u advances over the two:
+      joint: the reference's two calls per graph run both start from the same stored u, which
+             one call on the batch concatenation [real; fake] reproduces: u advances once.
+      separate: two calls, real then fake (plain eager semantics): u advances twice.
     """
 
-    def __init__(self, in_channels, channel=32, name="disc_gray"):
+    def __init__(self, in_channels, channel=32, name="disc_gray", sn_mode="joint"):
         super().__init__(name=None)
+        if sn_mode not in SN_MODES:
+            raise ValueError(f"sn_mode must be one of {SN_MODES}, got {sn_mode!r}")
         self.scope = name
+        self.sn_mode = sn_mode
         self.layers = []
         c_in = in_channels
         for k in range(3):
@@ -185,6 +192,26 @@ class Discriminator(tf.Module):
         for layer in self.layers:
             x = lrelu(layer(x))
         return self.out(x)
+
+    def logits(self, real, fake):
+        """(real logits, fake logits) of one training step, u advanced as `sn_mode` says."""
+        if self.sn_mode == "separate":
+            return self(real), self(fake)
+        both = self(tf.concat([real, fake], axis=0))
+        n = tf.shape(real)[0]
+        return both[:n], both[n:]
+
+    def fake_logits(self, fake):
+        """The fake logits of `logits(real, fake)` without computing the real ones; u advances
+        as there (the power iteration does not depend on the input)."""
+        if self.sn_mode == "separate":
+            self.advance_u()
+        return self(fake)
+
+    def advance_u(self):
+        """One power iteration on every layer, as one call would run it."""
+        for layer in self.layers + [self.out]:
+            layer.normalized_kernel()
 
     def named_variables(self):
         """{reference name: tf.Variable} for kernels, biases and u vectors."""

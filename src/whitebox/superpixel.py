@@ -35,6 +35,8 @@ from scipy import ndimage as ndi
 from skimage.color import rgb2lab
 from skimage.segmentation import felzenszwalb, slic
 
+from whitebox.config import SUPERPIXEL_METHODS
+
 __all__ = [
     "slic_superpixel",
     "selective_adacolor",
@@ -572,7 +574,6 @@ def _power_curve(colours: np.ndarray, power: float, below_minus_one: str) -> np.
 # Batches and the worker pool
 # ---------------------------------------------------------------------------------------------
 
-_METHODS = ("slic", "selective")
 _pool_owner = None  # the process that last used the pool; a forked child cannot use it
 
 
@@ -634,8 +635,8 @@ def superpixel_batch(
     or any batch in a process forked after the pool was started, is processed in this process.
     The output does not depend on ``n_jobs``.
     """
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+    if method not in SUPERPIXEL_METHODS:
+        raise ValueError(f"method must be one of {SUPERPIXEL_METHODS}, got {method!r}")
     arr = np.ascontiguousarray(batch, dtype=np.float32)
     if arr.ndim != 4 or arr.shape[-1] != 3:
         raise ValueError(f"expected an NxHxWx3 batch, got shape {arr.shape}")
