@@ -111,7 +111,8 @@ def plan_target(path, settings):
     if relative.suffix.lower() not in IMAGE_EXTENSIONS:
         return None, "not an image file extension"
     name, _ = _target_name(relative, settings.fmt)
-    return FileSystems.join(settings.prefix, *name.parts), None
+    separator = "/" if is_remote(settings.prefix) else os.sep
+    return output_folder + separator.join(name.parts), None
 
 
 def failure(path, reason):
