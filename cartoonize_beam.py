@@ -154,7 +154,7 @@ def main(argv=None):
     print(f"done {totals['done']}, skipped {totals['skipped']}, failed {totals['failed']}",
           file=sys.stderr)
     if totals["failed"]:
-        failed = beam.FileSystems.join(prefix, beam.FAILED_NAME + "-*" + beam.FAILED_SUFFIX)
+        failed = FileSystems.join(prefix, beam.FAILED_NAME + "-*" + beam.FAILED_SUFFIX)
         print(f"failures are listed in {failed}", file=sys.stderr)
     elif not any(totals.values()):
         print(f"no files matched {pattern}", file=sys.stderr)
