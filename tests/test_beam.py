@@ -13,6 +13,9 @@ pytest.importorskip("apache_beam", reason="apache_beam is not installed (pip ins
 
 import cartoonize  # noqa: E402
 import cartoonize_beam  # noqa: E402
+from apache_beam.io.filesystem import FileMetadata, MatchResult  # noqa: E402
+from apache_beam.io.localfilesystem import LocalFileSystem  # noqa: E402
+
 from whitebox import beam  # noqa: E402
 
 from .conftest import REPO  # noqa: E402
@@ -180,3 +183,38 @@ def test_plan_target_names_as_cartoonize():
     assert beam.plan_target("gs://in/photos/out/a.jpg", inside) == (None, None)
     assert beam.plan_target("gs://in/photos/outer/a.jpg", inside) == (
         "gs://in/photos/out/outer/a.jpg", None)
+
+
+
+class _PrefixedLocal(LocalFileSystem):
+    """A remote-looking filesystem for the test: 'whiteboxtest://PATH' is the local PATH."""
+    PREFIX = "whiteboxtest://"
+
+    @classmethod
+    def scheme(cls):
+        return "whiteboxtest"
+
+    def match(self, patterns, limits=None):
+        results = super().match([p[len(self.PREFIX):] for p in patterns], limits)
+        return [MatchResult(self.PREFIX + r.pattern,
+                            [FileMetadata(self.PREFIX + m.path, m.size_in_bytes)
+                             for m in r.metadata_list]) for r in results]
+
+    def open(self, path, *args, **kwargs):
+        return super().open(path[len(self.PREFIX):], *args, **kwargs)
+
+
+@pytest.mark.parametrize("as_prefix", [False, True])
+def test_remote_weights_are_copied_to_the_worker(tf1_checkpoint, as_prefix):
+    from whitebox.checkpoints import CheckpointError
+    from whitebox.weights import load_generator_weights
+
+    folder, values = tf1_checkpoint
+    remote = f"{_PrefixedLocal.PREFIX}{folder}" + ("/model-33999" if as_prefix else "")
+    staged = beam.stage_weights(remote)
+    assert Path(staged).is_dir() != as_prefix and not str(staged).startswith(str(folder))
+    generator = load_generator_weights(staged, offline=True, progress=False)
+    for name, value in values.items():
+        assert np.array_equal(generator.named_variables()[name].numpy(), value), name
+    with pytest.raises(CheckpointError, match="no checkpoint files there"):
+        beam.stage_weights(f"{_PrefixedLocal.PREFIX}{folder}/nothing-here")
