@@ -95,6 +95,15 @@ def parse_args(argv=None):
     return p, args, beam_args
 
 
+def _interrupted(err):
+    """Whether a runner's exception is Ctrl-C in a worker, wrapped by Beam."""
+    while err is not None:
+        if isinstance(err, KeyboardInterrupt) or str(err).startswith("KeyboardInterrupt"):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
 def main(argv=None):
     """Returns the exit code: 0 nothing failed, 1 some input failed or the pipeline stopped,
     2 usage or weights error."""
@@ -104,7 +113,8 @@ def main(argv=None):
     # Worker processes of the DirectRunner import whitebox from here.
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])
-    logging.basicConfig(format="%(message)s", level=logging.ERROR)
+    # Beam logs a failed step's traceback; the error is reported on one line below instead.
+    logging.basicConfig(format="%(message)s", level=logging.CRITICAL)
     from whitebox.quiet_tf import import_tensorflow
 
     import_tensorflow()
@@ -133,8 +143,12 @@ def main(argv=None):
     pattern, prefix = beam.absolute(args.input), beam.absolute(args.output)
     if not beam.is_remote(prefix) and os.path.exists(prefix) and not os.path.isdir(prefix):
         parser.error(f"--output {prefix} is a file, not a folder")
-    if not any(c in pattern for c in "*?[") and not FileSystems.exists(pattern):
-        parser.error(f"--input {pattern}: no such file (quote a glob such as 'photos/**')")
+    if not any(c in pattern for c in "*?["):
+        if not beam.is_remote(pattern) and os.path.isdir(pattern):
+            parser.error(f"--input {pattern} is a folder: give a glob such as "
+                         f"'{os.path.join(pattern, '**')}' (quoted)")
+        if not FileSystems.exists(pattern):
+            parser.error(f"--input {pattern}: no such file (quote a glob such as 'photos/**')")
     settings = beam.Settings(
         prefix=prefix, base=beam.pattern_base(pattern), weights=args.weights,
         offline=args.offline, max_short_side=args.max_short_side, precision=args.precision,
@@ -148,6 +162,8 @@ def main(argv=None):
     try:
         totals = beam.run(pattern, settings, options)
     except Exception as err:  # the runner's own error: one line, not its traceback
+        if _interrupted(err):
+            raise KeyboardInterrupt from None
         lines = str(err).strip().splitlines() or [type(err).__name__]
         print(f"error: the pipeline stopped: {lines[-1]}", file=sys.stderr)
         return 1
@@ -161,5 +177,15 @@ def main(argv=None):
     return 0 if totals["failed"] == 0 else 1
 
 
+def script():
+    """main() as a command: Ctrl-C ends with one line and exit code 130 (128 + SIGINT)."""
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print("interrupted (outputs already renamed into place are complete; hidden .part "
+              "files beside them are not)", file=sys.stderr)
+        return 130
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script())

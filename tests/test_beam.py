@@ -139,6 +139,7 @@ def test_weights_and_usage_errors_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "nowhere" in err and "\n" not in err
     for argv, words in ([["--input", str(tmp_path / "missing.png")], "no such file"],
+                        [["--input", str(tmp_path)], f"'{tmp_path / '**'}'"],
                         [["--input", "x/*", "--runnr", "DirectRunner"], "--runnr"]):
         with pytest.raises(SystemExit) as exit_info:
             cartoonize_beam.main([*argv, "--output", str(tmp_path / "o")])
@@ -218,3 +219,11 @@ def test_remote_weights_are_copied_to_the_worker(tf1_checkpoint, as_prefix):
         assert np.array_equal(generator.named_variables()[name].numpy(), value), name
     with pytest.raises(CheckpointError, match="no checkpoint files there"):
         beam.stage_weights(f"{_PrefixedLocal.PREFIX}{folder}/nothing-here")
+
+
+def test_no_other_command_line_is_imported():
+    from tests.test_cli_imports import CLIS, _imported_modules
+
+    assert _imported_modules(REPO / "cartoonize_beam.py") & {c[:-len(".py")] for c in CLIS} \
+        == set()
+    assert "cartoonize" not in _imported_modules(REPO / "src" / "whitebox" / "beam.py")

@@ -12,7 +12,8 @@ relative to the pattern's folder, under PREFIX; the format's extension; grey-onl
 .ppm). Outputs are written through Beam's FileSystems to a hidden temporary name beside the
 target, then renamed. An input that fails (unreadable, not decodable, too small, too large, its
 output not writable, two inputs wanting one output, an output that would replace an input) is
-one JSON line {"path", "reason"} in PREFIX/failed-*.jsonl and never stops the others. Existing
+one JSON line {"path", "reason"} in PREFIX/failed-*.jsonl (one file, replaced by every run)
+and never stops the others. Existing
 outputs are skipped unless `overwrite`. The counts done / skipped / failed are Beam counters in
 the namespace NAMESPACE.
 """
@@ -364,7 +365,8 @@ def build(pipeline, pattern, settings):
             | "CollectFailures" >> beam.Flatten()
             | "Failures" >> beam.ParDo(Failures())
             | "WriteFailures" >> beam.io.WriteToText(
-                FileSystems.join(settings.prefix, FAILED_NAME), file_name_suffix=FAILED_SUFFIX))
+                FileSystems.join(settings.prefix, FAILED_NAME), file_name_suffix=FAILED_SUFFIX,
+                num_shards=1))
 
 
 def counts(result):
