@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Cartoonize every image a Beam filesystem glob matches, on any Beam runner (see --help)."""
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent
+SRC = REPO / "src"
+sys.path.insert(0, str(SRC))
+
+DESCRIPTION = """\
+Cartoonize photos at scale with Apache Beam's RunInference: the same pipeline runs on the
+DirectRunner here and on Dataflow, Flink or Spark (install requirements-beam.txt).
+
+Every image gets exactly cartoonize.py's treatment (same decoding, pixel limit, short-side cap,
+crop, generator, guided filter, encoding). PATTERN is any Beam filesystem glob (local, gs://,
+s3://; quote it): '*' stays within one folder, '**' descends. Each output keeps the input's
+path relative to the pattern's folder (the part before the first wildcard) under PREFIX.
+Hidden files and folders, and files already under PREFIX, are ignored; other non-image files
+and videos are counted as skipped. Outputs are written to a temporary name and renamed;
+existing outputs are skipped unless --overwrite.
+
+Failures never stop the run: each failed input (unreadable, not an image, too small, too
+large, output not writable) is one JSON line {"path", "reason"} in PREFIX/failed-*.jsonl. The
+run ends with one line of counts (done, skipped, failed; also Beam metrics in the namespace
+'whitebox'). Exit code: 0 when nothing failed, 1 when some input failed or the pipeline
+stopped, 2 for a usage or weights error.
+
+Every other option goes to Beam (--runner, --direct_num_workers, --direct_running_mode,
+--project, --region, --temp_location, --requirements_file, ...).
+"""
+
+EPILOG = """\
+weights: as cartoonize.py (--weights folder or prefix, else pretrained/, else the authors'
+checkpoint downloaded once into the cache). A remote --weights (gs://bucket/saved_models or
+gs://bucket/saved_models/model-33999) is copied through Beam's filesystems by every worker.
+
+example: python cartoonize_beam.py --input 'photos/**' --output cartoons/ --format png
+example: python cartoonize_beam.py --input 'photos/**' --output cartoons/ \\
+             --direct_num_workers 2 --direct_running_mode multi_processing
+"""
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors on one line (exit 2), without the usage text."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def parse_args(argv=None):
+    """(our options, Beam's arguments): argparse only, nothing heavy imported."""
+    p = _OneLineParser(prog="cartoonize_beam.py", description=DESCRIPTION, epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--input", "-i", required=True, metavar="PATTERN",
+                   help="Beam filesystem glob of the photos (quote it)")
+    p.add_argument("--output", "-o", required=True, metavar="PREFIX",
+                   help="output folder or bucket prefix")
+    p.add_argument("--weights", "-w", metavar="PATH",
+                   help="checkpoint folder or prefix, local or remote (default: pretrained/, "
+                        "else the authors' checkpoint)")
+    p.add_argument("--format", choices=["same", "png", "jpg"], default="same",
+                   help="output format, as cartoonize.py: 'same' keeps each input's format "
+                        "(grey-only .pgm/.pbm become .ppm), 'png' or 'jpg' replace the "
+                        "extension")
+    p.add_argument("--max-short-side", type=int, metavar="N",
+                   help="downscale images whose short side exceeds N pixels (default: "
+                        "cartoonize.py's, the reference's cap); 0 keeps full resolution")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                   help="dtype of the generator's convolutions, as cartoonize.py (default "
+                        "fp32, the reference); each worker falls back to fp32 where its "
+                        "hardware lacks support")
+    p.add_argument("--alpha", choices=["ignore", "white"], default="ignore",
+                   help="images with an alpha channel, as cartoonize.py: 'ignore' drops it "
+                        "(default), 'white' blends over white")
+    p.add_argument("--max-pixels", type=int, metavar="N",
+                   help="refuse images whose header declares more than N pixels (default: "
+                        "OPENCV_IO_MAX_IMAGE_PIXELS, else OpenCV's own limit)")
+    p.add_argument("--batch-size", type=int, metavar="N",
+                   help="most images per network call; same-size images share a call "
+                        "(default: whitebox.beam.DEFAULT_BATCH)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing outputs (default: skip them)")
+    p.add_argument("--offline", action="store_true",
+                   help="never download weights (also WHITEBOX_OFFLINE=1)")
+    args, beam_args = p.parse_known_args(argv)
+    if args.max_short_side is not None and args.max_short_side < 0:
+        p.error("--max-short-side must be 0 or positive")
+    if args.max_pixels is not None and args.max_pixels < 1:
+        p.error("--max-pixels must be positive")
+    if args.batch_size is not None and args.batch_size < 1:
+        p.error("--batch-size must be at least 1")
+    return p, args, beam_args
+
+
+def _interrupted(err):
+    """Whether a runner's exception is Ctrl-C in a worker, wrapped by Beam."""
+    while err is not None:
+        if isinstance(err, KeyboardInterrupt) or str(err).startswith("KeyboardInterrupt"):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def main(argv=None):
+    """Returns the exit code: 0 nothing failed, 1 some input failed or the pipeline stopped,
+    2 usage or weights error."""
+    parser, args, beam_args = parse_args(argv)
+    if args.max_pixels is not None:
+        os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(args.max_pixels)
+    # Worker processes of the DirectRunner import whitebox from here.
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])
+    # Beam logs a failed step's traceback; the error is reported on one line below instead.
+    logging.basicConfig(format="%(message)s", level=logging.CRITICAL)
+    from whitebox.quiet_tf import import_tensorflow
+
+    import_tensorflow()
+    from apache_beam.io.filesystems import FileSystems
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    from whitebox import beam
+    from whitebox.checkpoints import CheckpointError
+    from whitebox.inference import CROP_MULTIPLE
+    from whitebox.weights import WeightsUnavailable, load_generator_weights
+
+    if args.max_short_side is not None and 0 < args.max_short_side < CROP_MULTIPLE:
+        parser.error(f"--max-short-side {args.max_short_side} would shrink every image it "
+                     f"resizes below the {CROP_MULTIPLE}x{CROP_MULTIPLE} pixels the network "
+                     f"needs: use 0 or at least {CROP_MULTIPLE}")
+    options = PipelineOptions(beam_args)
+    runner = options.view_as(StandardOptions).runner
+    if options.get_all_options()["default_sdk_harness_log_level"] is None and (
+            runner is None or runner.lower() in ("direct", "directrunner")):
+        # Local worker processes log every step at INFO on this terminal otherwise.
+        options = PipelineOptions([*beam_args, "--default_sdk_harness_log_level=ERROR"])
+    unknown = sorted(set(options.get_all_options(retain_unknown_options=True))
+                     - set(options.get_all_options()))
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join('--' + u for u in unknown)}")
+    pattern, prefix = beam.absolute(args.input), beam.absolute(args.output)
+    if not beam.is_remote(prefix) and os.path.exists(prefix) and not os.path.isdir(prefix):
+        parser.error(f"--output {prefix} is a file, not a folder")
+    if not any(c in pattern for c in "*?["):
+        if not beam.is_remote(pattern) and os.path.isdir(pattern):
+            parser.error(f"--input {pattern} is a folder: give a glob such as "
+                         f"'{os.path.join(pattern, '**')}' (quoted)")
+        if not FileSystems.exists(pattern):
+            parser.error(f"--input {pattern}: no such file (quote a glob such as 'photos/**')")
+    settings = beam.Settings(
+        prefix=prefix, base=beam.pattern_base(pattern), weights=args.weights,
+        offline=args.offline, max_short_side=args.max_short_side, precision=args.precision,
+        fmt=args.format, alpha=args.alpha, overwrite=args.overwrite,
+        max_pixels=args.max_pixels, batch_size=args.batch_size or beam.DEFAULT_BATCH)
+    try:  # once here, so that a weights problem is a usage error and not a failed job
+        load_generator_weights(beam.stage_weights(args.weights), args.offline)
+    except (CheckpointError, WeightsUnavailable) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        totals = beam.run(pattern, settings, options)
+    except Exception as err:  # the runner's own error: one line, not its traceback
+        if _interrupted(err):
+            raise KeyboardInterrupt from None
+        lines = str(err).strip().splitlines() or [type(err).__name__]
+        print(f"error: the pipeline stopped: {lines[-1]}", file=sys.stderr)
+        return 1
+    print(f"done {totals['done']}, skipped {totals['skipped']}, failed {totals['failed']}",
+          file=sys.stderr)
+    if totals["failed"]:
+        failed = FileSystems.join(prefix, beam.FAILED_NAME + "-*" + beam.FAILED_SUFFIX)
+        print(f"failures are listed in {failed}", file=sys.stderr)
+    elif not any(totals.values()):
+        print(f"no files matched {pattern}", file=sys.stderr)
+    return 0 if totals["failed"] == 0 else 1
+
+
+def script():
+    """main() as a command: Ctrl-C ends with one line and exit code 130 (128 + SIGINT)."""
+    try:
+        return main()
+    except KeyboardInterrupt:
+        print("interrupted (outputs already renamed into place are complete; hidden .part "
+              "files beside them are not)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(script())

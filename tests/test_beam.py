@@ -1,0 +1,229 @@
+"""cartoonize_beam.py: the Apache Beam pipeline against cartoonize.py, its dead letters, reruns."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("apache_beam", reason="apache_beam is not installed (pip install -r "
+                                          "requirements-beam.txt)")
+
+import cartoonize  # noqa: E402
+import cartoonize_beam  # noqa: E402
+from apache_beam.io.filesystem import FileMetadata, MatchResult  # noqa: E402
+from apache_beam.io.localfilesystem import LocalFileSystem  # noqa: E402
+
+from whitebox import beam  # noqa: E402
+
+from .conftest import REPO  # noqa: E402
+
+
+def _write_photos(folder, seed=0):
+    """Tiny photos in a nested folder: two of one size (one network call), other sizes, a JPEG,
+    a grey-only PGM, and a hidden file that must be ignored."""
+    rng = np.random.default_rng(seed)
+    sizes = {"a.png": (40, 48), "b.png": (40, 48), "c.jpg": (33, 57),
+             "sub/d.png": (64, 24), "sub/deeper/e.bmp": (17, 31), "sub/g.pgm": (24, 24),
+             ".hidden/h.png": (16, 16)}
+    for name, (h, w) in sizes.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        smooth = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (5, 5), 0)
+        cv2.imwrite(str(path), smooth[:, :, 0] if name.endswith(".pgm") else smooth)
+
+
+def _files(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def _summary(capsys):
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("done ")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_outputs_are_byte_identical_to_cartoonize_png(tmp_path, official_weights, capsys):
+    photos, ours, theirs = tmp_path / "photos", tmp_path / "beam", tmp_path / "cli"
+    _write_photos(photos)
+    code = cartoonize_beam.main(["--input", f"{photos}/**", "--output", str(ours),
+                                 "--weights", str(official_weights), "--format", "png",
+                                 "--direct_running_mode", "multi_processing",
+                                 "--direct_num_workers", "2"])
+    assert code == 0
+    assert _summary(capsys) == "done 6, skipped 0, failed 0"
+    assert cartoonize.main(["--input", str(photos), "--recursive", "--output", str(theirs),
+                            "--weights", str(official_weights), "--format", "png",
+                            "--quiet"]) == 0
+    expected = _files(theirs)
+    assert expected == ["a.png", "b.png", "c.png", "sub/d.png", "sub/deeper/e.png", "sub/g.png"]
+    assert [f for f in _files(ours) if not f.startswith("failed-")] == expected
+    for name in expected:
+        assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
+    assert all((ours / f).read_text() == "" for f in _files(ours) if f.startswith("failed-"))
+
+
+def _dead_letters(folder):
+    records = []
+    for path in sorted(folder.glob("failed-*.jsonl")):
+        records += [json.loads(line) for line in path.read_text().splitlines()]
+    return {Path(r["path"]).name: r["reason"] for r in records}
+
+
+def test_failures_are_dead_letters_and_a_rerun_skips(tmp_path, tf1_checkpoint, capsys,
+                                                     monkeypatch):
+    weights, _ = tf1_checkpoint
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    _write_photos(photos)
+    (photos / "bad.png").write_bytes((photos / "a.png").read_bytes()[:60])
+    (photos / "empty.jpg").write_bytes(b"")
+    cv2.imwrite(str(photos / "tiny.png"), np.zeros((5, 7, 3), np.uint8))
+    cv2.imwrite(str(photos / "large.png"), np.zeros((50, 50, 3), np.uint8))
+    cv2.imwrite(str(photos / "a.jpg"), np.zeros((16, 16, 3), np.uint8))  # a.png, first by name
+    (photos / "notes.txt").write_text("not an image")
+    out.mkdir()
+    (out / "sub").write_text("a file where the folder sub/ should go")
+    monkeypatch.setenv("OPENCV_IO_MAX_IMAGE_PIXELS", str(1 << 30))  # --max-pixels sets it
+    argv = ["--input", f"{photos}/**", "--output", str(out), "--weights", str(weights),
+            "--format", "png", "--max-pixels", "2000"]
+
+    assert cartoonize_beam.main(argv) == 1
+    assert _summary(capsys) == "done 3, skipped 1, failed 8"
+    reasons = _dead_letters(out)
+    assert reasons.pop("bad.png") == "truncated PNG (no IEND chunk at the end)"
+    assert reasons.pop("empty.jpg") == "empty file (0 bytes)"
+    assert reasons.pop("tiny.png") == "too small: at least 8x8 pixels needed"
+    assert reasons.pop("large.png").startswith("image too large (50 x 50 declared)")
+    assert reasons.pop("a.png") == f"output {out / 'a.png'} is already the output of " \
+                                   f"{photos / 'a.jpg'}"
+    for name in ("d.png", "e.bmp", "g.pgm"):
+        assert reasons.pop(name).startswith(f"cannot write {out / 'sub'}"), name
+    assert reasons == {}
+    written = {name: (out / name).stat().st_mtime_ns for name in ("a.png", "b.png", "c.png")}
+    assert sorted(written) == [f for f in _files(out) if f.endswith(".png")]
+    assert not [p for p in out.rglob(".*")]  # no temporary file left
+
+    assert cartoonize_beam.main(argv) == 1
+    assert _summary(capsys) == "done 0, skipped 4, failed 8"
+    assert {name: (out / name).stat().st_mtime_ns for name in written} == written
+    assert len(_dead_letters(out)) == 8
+
+    (out / "sub").unlink()
+    (photos / "bad.png").unlink()
+    assert cartoonize_beam.main([*argv, "--overwrite"]) == 1
+    assert _summary(capsys) == "done 6, skipped 1, failed 4"
+    assert all((out / name).stat().st_mtime_ns != mtime for name, mtime in written.items())
+
+
+def test_output_over_an_input_fails(tmp_path, tf1_checkpoint, capsys):
+    weights, _ = tf1_checkpoint
+    cv2.imwrite(str(tmp_path / "p.png"), np.full((16, 16, 3), 90, np.uint8))
+    before = (tmp_path / "p.png").read_bytes()
+    code = cartoonize_beam.main(["--input", f"{tmp_path}/*.png", "--output", str(tmp_path),
+                                 "--weights", str(weights)])
+    assert code == 1
+    assert _summary(capsys) == "done 0, skipped 0, failed 1"
+    assert _dead_letters(tmp_path) == {
+        "p.png": f"output {tmp_path / 'p.png'} would overwrite an input"}
+    assert (tmp_path / "p.png").read_bytes() == before
+
+
+def test_weights_and_usage_errors_exit_2(tmp_path, capsys):
+    (tmp_path / "p.png").write_bytes(b"")
+    code = cartoonize_beam.main(["--input", f"{tmp_path}/*", "--output", str(tmp_path / "o"),
+                                 "--weights", str(tmp_path / "nowhere")])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "nowhere" in err and "\n" not in err
+    for argv, words in ([["--input", str(tmp_path / "missing.png")], "no such file"],
+                        [["--input", str(tmp_path)], f"'{tmp_path / '**'}'"],
+                        [["--input", "x/*", "--runnr", "DirectRunner"], "--runnr"]):
+        with pytest.raises(SystemExit) as exit_info:
+            cartoonize_beam.main([*argv, "--output", str(tmp_path / "o")])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert words in err and "\n" not in err, err
+
+
+def test_help_imports_neither_tensorflow_nor_beam():
+    probe = ("import sys, cartoonize_beam\n"
+             "try:\n    cartoonize_beam.parse_args(['--help'])\nexcept SystemExit:\n    pass\n"
+             "print(sorted(m for m in ('tensorflow', 'apache_beam') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
+                            text=True, timeout=60)
+    assert "--direct_num_workers" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
+
+
+@pytest.mark.parametrize("pattern, base", [
+    ("/data/photos/**", "/data/photos/"),
+    ("/data/photos/2024-*/*.jpg", "/data/photos/"),
+    ("/data/photos/one.jpg", "/data/photos/"),
+    ("gs://bucket/raw/**/*.png", "gs://bucket/raw/"),
+    ("gs://bucket/x[0-9].png", "gs://bucket/"),
+])
+def test_pattern_base(pattern, base):
+    assert beam.pattern_base(pattern) == base
+
+
+def test_plan_target_names_as_cartoonize():
+    settings = beam.Settings(prefix="gs://out/cartoons", base="gs://in/photos/")
+    assert beam.plan_target("gs://in/photos/a/b.JPG", settings) == (
+        "gs://out/cartoons/a/b.JPG", None)
+    assert beam.plan_target("gs://in/photos/g.pgm", settings) == ("gs://out/cartoons/g.ppm", None)
+    png = beam.Settings(prefix="gs://out/cartoons", base="gs://in/photos/", fmt="png")
+    assert beam.plan_target("gs://in/photos/a/b.jpg", png) == ("gs://out/cartoons/a/b.png", None)
+    assert beam.plan_target("gs://in/photos/.cache/b.jpg", settings) == (None, None)
+    assert beam.plan_target("gs://in/photos/notes.txt", settings) == (
+        None, "not an image file extension")
+    assert beam.plan_target("gs://in/photos/clip.mp4", settings)[0] is None
+    inside = beam.Settings(prefix="gs://in/photos/out", base="gs://in/photos/")
+    assert beam.plan_target("gs://in/photos/out/a.jpg", inside) == (None, None)
+    assert beam.plan_target("gs://in/photos/outer/a.jpg", inside) == (
+        "gs://in/photos/out/outer/a.jpg", None)
+
+
+
+class _PrefixedLocal(LocalFileSystem):
+    """A remote-looking filesystem for the test: 'whiteboxtest://PATH' is the local PATH."""
+    PREFIX = "whiteboxtest://"
+
+    @classmethod
+    def scheme(cls):
+        return "whiteboxtest"
+
+    def match(self, patterns, limits=None):
+        results = super().match([p[len(self.PREFIX):] for p in patterns], limits)
+        return [MatchResult(self.PREFIX + r.pattern,
+                            [FileMetadata(self.PREFIX + m.path, m.size_in_bytes)
+                             for m in r.metadata_list]) for r in results]
+
+    def open(self, path, *args, **kwargs):
+        return super().open(path[len(self.PREFIX):], *args, **kwargs)
+
+
+@pytest.mark.parametrize("as_prefix", [False, True])
+def test_remote_weights_are_copied_to_the_worker(tf1_checkpoint, as_prefix):
+    from whitebox.checkpoints import CheckpointError
+    from whitebox.weights import load_generator_weights
+
+    folder, values = tf1_checkpoint
+    remote = f"{_PrefixedLocal.PREFIX}{folder}" + ("/model-33999" if as_prefix else "")
+    staged = beam.stage_weights(remote)
+    assert Path(staged).is_dir() != as_prefix and not str(staged).startswith(str(folder))
+    generator = load_generator_weights(staged, offline=True, progress=False)
+    for name, value in values.items():
+        assert np.array_equal(generator.named_variables()[name].numpy(), value), name
+    with pytest.raises(CheckpointError, match="no checkpoint files there"):
+        beam.stage_weights(f"{_PrefixedLocal.PREFIX}{folder}/nothing-here")
+
+
+def test_no_other_command_line_is_imported():
+    from tests.test_cli_imports import CLIS, _imported_modules
+
+    assert _imported_modules(REPO / "cartoonize_beam.py") & {c[:-len(".py")] for c in CLIS} \
+        == set()
+    assert "cartoonize" not in _imported_modules(REPO / "src" / "whitebox" / "beam.py")
