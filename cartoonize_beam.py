@@ -43,17 +43,12 @@ example: python cartoonize_beam.py --input 'photos/**' --output cartoons/ \\
 """
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Usage errors on one line (exit 2), without the usage text."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def parse_args(argv=None):
     """(our options, Beam's arguments): argparse only, nothing heavy imported."""
-    p = _OneLineParser(prog="cartoonize_beam.py", description=DESCRIPTION, epilog=EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    from whitebox.cli import OneLineParser
+
+    p = OneLineParser(prog="cartoonize_beam.py", description=DESCRIPTION, epilog=EPILOG,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--input", "-i", required=True, metavar="PATTERN",
                    help="Beam filesystem glob of the photos (quote it)")
     p.add_argument("--output", "-o", required=True, metavar="PREFIX",

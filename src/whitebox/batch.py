@@ -45,7 +45,7 @@ class Plan:
     failed: list = field(default_factory=list)
 
 
-def _target_name(relative, fmt):
+def target_name(relative, fmt):
     """Output path relative to the output folder, and why it differs from the input's format
     when `fmt` is 'same' ('' otherwise): the same name, or the format's extension (videos always
     keep theirs); a grey-only format gets the colour one of GREY_ONLY."""
@@ -101,7 +101,7 @@ def plan_jobs(inputs, output_dir, fmt="same", recursive=False, overwrite=False):
             plan.failed.append((item, "no such file or folder"))
     sources = {p.resolve() for p, _ in candidates}
     for source, relative in candidates:
-        name, why = _target_name(relative, fmt)
+        name, why = target_name(relative, fmt)
         target = output_dir / name
         resolved = target.resolve()
         shown = display_path(target)

@@ -37,7 +37,7 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.ml.inference.base import (KeyedModelHandler, ModelHandler, PredictionResult,
                                            RunInference)
 
-from whitebox.batch import _target_name
+from whitebox.batch import target_name
 from whitebox.image_io import IMAGE_EXTENSIONS, PIXEL_LIMIT_ENV, ImageError, decode_bgr, encode
 from whitebox.video import is_video
 
@@ -111,7 +111,7 @@ def plan_target(path, settings):
         return None, "videos are handled by cartoonize.py, not by the pipeline"
     if relative.suffix.lower() not in IMAGE_EXTENSIONS:
         return None, "not an image file extension"
-    name, _ = _target_name(relative, settings.fmt)
+    name, _ = target_name(relative, settings.fmt)
     separator = "/" if is_remote(settings.prefix) else os.sep
     return output_folder + separator.join(name.parts), None
 
