@@ -72,6 +72,7 @@ def main(argv=None):
 
     from whitebox import export as ex
     from whitebox.checkpoints import CheckpointError
+    from whitebox.image_io import write_bytes_atomic
     from whitebox.inference import to_unit_range
     from whitebox.weights import WeightsUnavailable, load_generator_weights
 
@@ -98,9 +99,9 @@ def main(argv=None):
         if args.format == "savedmodel":
             ex.save_savedmodel(module, out)
         elif args.format == "tflite":
-            ex.write_atomic_bytes(out, ex.tflite_bytes(module, args.quantize))
+            write_bytes_atomic(out, ex.tflite_bytes(module, args.quantize))
         else:
-            ex.write_atomic_bytes(out, ex.onnx_bytes(module, args.opset))
+            write_bytes_atomic(out, ex.onnx_bytes(module, args.opset))
     except ex.MissingDependency as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -17,7 +17,6 @@ branches are left to the caller there); their input is [1, H, W, 3] with H and W
 Every export is checked against TF on one image (`check_*`), in bytes after to_uint8.
 """
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -239,21 +238,6 @@ def output_problem(out, fmt):
     if not os.access(parent, os.W_OK | os.X_OK):
         return f"no permission to write in {parent}"
     return None
-
-
-def write_atomic_bytes(path, data):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def import_tf2onnx():

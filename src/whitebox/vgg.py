@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from whitebox.image_io import write_bytes_atomic
+
 LAYERS = ("conv1_1", "conv1_2", "conv2_1", "conv2_2",
           "conv3_1", "conv3_2", "conv3_3", "conv3_4",
           "conv4_1", "conv4_2", "conv4_3", "conv4_4")
@@ -125,14 +127,12 @@ def load_weights(path, trust_pickle=False):
 
 def save_npz(weights, path):
     """Write {layer: (kernel, bias)} as this project's safe .npz, atomically."""
-    from whitebox.export import write_atomic_bytes
-
     arrays = {}
     for name in LAYERS:
         arrays[f"{name}/kernel"], arrays[f"{name}/bias"] = weights[name]
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    write_atomic_bytes(path, buffer.getvalue())
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def convert_npy_to_npz(src, dst, trust_pickle=False):
