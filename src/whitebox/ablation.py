@@ -255,8 +255,7 @@ def run_ablation(variants, base, out_dir, evaluate, grid_photos=(), grid_outputs
         except Exception as err:  # a failed variant must not stop the others
             message = str(err).strip().splitlines()[0] if str(err).strip() else ""
             row.update(status="failed", error=f"{err.__class__.__name__}: {message}")
-            (run_dir / "error.txt").parent.mkdir(parents=True, exist_ok=True)
-            (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+            write_text_atomic(run_dir / "error.txt", traceback.format_exc())
             say(f"[{name}] failed: {row['error']}")
         row["seconds"] = round(time.perf_counter() - start, 1)
         write_text_atomic(run_dir / RESULT_FILE, json.dumps(row, indent=2) + "\n")
