@@ -385,3 +385,50 @@ def test_xla_is_a_plain_flag_off_by_default(tmp_path, photos, tf1_checkpoint, mo
                tf1_checkpoint[0]) == 0
     assert made == [compiled]
     assert cv2.imread(str(tmp_path / "out" / "a.jpg")).shape == (40, 48, 3)
+
+
+def test_folders_take_the_one_extension_set_and_named_files_any(tmp_path, tf1_checkpoint,
+                                                                capsys):
+    from tests.test_image_io import mixed_folder
+
+    folder = mixed_folder(tmp_path / "in")
+    out = tmp_path / "out"
+    assert run(["-i", str(folder), "-o", str(out)], tf1_checkpoint[0]) == 0
+    err = capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.ppm", "c.gif"]
+    assert cv2.imread(str(out / "c.gif")).shape == (32, 32, 3)
+    assert f"skipped {folder}/d.img: not an image file extension" in err
+    assert "hidden" not in err and "done 3, skipped 2, failed 0" in err
+    # a file named on its own is decoded whatever its extension
+    assert run(["-i", str(folder / "d.img"), "-o", str(out), "--format", "png"],
+               tf1_checkpoint[0]) == 0
+    assert cv2.imread(str(out / "d.png")).shape == (32, 32, 3)
+
+
+def test_unreadable_input_folder_fails_alone(tmp_path, photos, tf1_checkpoint, capsys,
+                                             monkeypatch):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    listdir = os.listdir
+
+    def refuse(path="."):  # as for a folder without read permission (root would read it)
+        if os.fspath(path) == os.fspath(locked):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return listdir(path)
+
+    monkeypatch.setattr(os, "listdir", refuse)
+    assert run(["-i", str(locked), str(photos), "-o", str(tmp_path / "out")],
+               tf1_checkpoint[0]) == 1
+    err = capsys.readouterr().err
+    assert f"failed {locked}: unreadable folder (Permission denied)" in err
+    assert "done 2, skipped 0, failed 1" in err
+
+
+def test_stale_video_temporary_files_are_removed_too(tmp_path, photos, tf1_checkpoint, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".clip.mp4.q1w2e3r4.part"
+    stale.write_bytes(b"half a video from a killed run")
+    assert run(["-i", str(photos), "-o", str(out)], tf1_checkpoint[0]) == 0
+    assert not stale.exists()
+    assert f"removed {stale}: a temporary file left by an interrupted run" in capsys.readouterr().err

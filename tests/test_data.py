@@ -150,3 +150,16 @@ def test_oversized_header_in_a_list_names_the_file_in_training(tmp_path):
     with pytest.raises(data.DataError, match=r"p/huge.png: unreadable image \(image too large "
                                              r"\(40000 x 40000 declared\)"):
         training.run(config, echo=False, progress=False)
+
+
+def test_make_lists_uses_the_one_extension_set(tmp_path):
+    from tests.test_image_io import mixed_folder
+
+    folder = mixed_folder(tmp_path / "photos")
+    assert data.make_lists({"photo_scenery": folder}, tmp_path / "lists") == {"photo_scenery": 3}
+    assert (tmp_path / "lists/photo_scenery.txt").read_text().splitlines() == [
+        "../photos/a.png", "../photos/b.ppm", "../photos/c.gif"]
+    assert data.read_image(str(folder / "c.gif"), 32, np.random.default_rng(0)).shape == \
+        (32, 32, 3)
+    with pytest.raises(data.DataError, match=r"missing: no such folder \(for photo_face\)"):
+        data.make_lists({"photo_face": tmp_path / "missing"}, tmp_path / "lists")

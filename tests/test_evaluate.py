@@ -403,3 +403,16 @@ def test_paper_refuses_an_unwritable_markdown_before_cartoonizing(tmp_path, stan
                             "-q"], capsys)
     assert code == 2 and err.strip() == (f"error: {tmp_path / 'file.txt' / 't.md'}: cannot "
                                          f"write ({tmp_path / 'file.txt'} is not a folder)")
+
+
+def test_folders_are_embedded_by_the_one_extension_set(graph, tmp_path):
+    from tests.test_image_io import mixed_folder
+
+    folder = mixed_folder(tmp_path / "set")
+    fset = metrics.embed_folder(folder, graph, progress=False)
+    assert fset.count == 3 and fset.skipped == []
+    features, _ = metrics.embed_paths([folder / n for n in ["a.png", "b.ppm", "c.gif"]], graph,
+                                      progress=False)
+    np.testing.assert_array_equal(fset.features, features)
+    with pytest.raises(metrics.MetricsError, match="missing: no such folder"):
+        metrics.embed_folder(tmp_path / "missing", graph, progress=False)

@@ -210,3 +210,76 @@ def test_only_stale_temporary_files_of_ours_are_removed(tmp_path, photo):
     assert (tmp_path / ".c.png.abcdefgh.part").is_dir()
     write_atomic(tmp_path / "d.png", photo)  # the lock it takes is gone once it returns
     assert image_io.remove_stale_temporaries(tmp_path) == [ours_but_busy]
+
+
+def mixed_folder(folder):
+    """A folder holding the cases of the one extension rule: a.png, b.ppm and c.gif are listed;
+    d.img (PNG bytes under an extension outside IMAGE_EXTENSIONS), .hidden.png and notes.txt
+    are not. Every image is 32x32; returns the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    for name in ["a.png", "b.ppm", "c.gif", "d.img", ".hidden.png"]:
+        image = rng.integers(0, 256, (32, 32, 3), np.uint8)
+        (folder / name).write_bytes(encode(image, ".png" if name.endswith(".img") else
+                                           os.path.splitext(name)[1]))
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def test_one_extension_set_lists_ppm_and_gif_but_not_hidden_or_unknown(tmp_path):
+    folder = mixed_folder(tmp_path / "in")
+    assert {".ppm", ".gif"} <= image_io.IMAGE_EXTENSIONS
+    assert [p.name for p in image_io.list_images(folder)] == ["a.png", "b.ppm", "c.gif"]
+    assert [p.name for p in image_io.list_files(folder)] == ["a.png", "b.ppm", "c.gif", "d.img",
+                                                             "notes.txt"]
+    for name in ["b.ppm", "c.gif", "d.img"]:  # all decodable: the rule is by name alone
+        assert read_bgr(folder / name).shape == (32, 32, 3)
+
+
+def test_list_images_order_recursion_and_exclusion(tmp_path, photo):
+    root = tmp_path / "in"
+    for rel in ["b.png", "A.JPG", "sub/x.png", "a-b/z.png", "out/w.png", ".git/y.png",
+                "sub/.h/v.png"]:
+        write_atomic(root / rel, photo)
+    (root / "folder.png").mkdir()  # a folder with an image name is not a file
+    top = ["A.JPG", "b.png"]
+    assert [p.relative_to(root).as_posix() for p in image_io.list_images(root)] == top
+    # a folder's own files first, then its visible sub-folders in name order
+    assert [p.relative_to(root).as_posix()
+            for p in image_io.list_images(root, recursive=True, exclude=root / "out")] == \
+        top + ["a-b/z.png", "sub/x.png"]
+    assert "out/w.png" in [p.relative_to(root).as_posix()
+                           for p in image_io.list_images(root, recursive=True)]
+
+
+def test_listing_a_missing_or_unreadable_folder_is_one_line(tmp_path, monkeypatch):
+    with pytest.raises(ImageError, match="^no such folder$"):
+        image_io.list_images(tmp_path / "missing")
+    with pytest.raises(ImageError, match="^no such folder$"):
+        image_io.list_images(mixed_folder(tmp_path / "in") / "a.png")
+
+    def refuse(path="."):  # as for a folder without read permission (root would read it)
+        raise PermissionError(13, "Permission denied", os.fspath(path))
+
+    monkeypatch.setattr(os, "listdir", refuse)
+    for recursive in (False, True):
+        with pytest.raises(ImageError, match=r"^unreadable folder \(Permission denied\)$"):
+            image_io.list_images(tmp_path / "in", recursive)
+
+
+def test_write_text_atomic_replaces_whole_files_only(tmp_path):
+    path = tmp_path / "sub" / "notes.md"
+    image_io.write_text_atomic(path, "première\n")
+    assert path.read_bytes() == "première\n".encode("utf-8")
+    assert path.stat().st_mode & 0o777 == 0o644
+    image_io.write_text_atomic(path, "second\n")
+    assert path.read_text(encoding="utf-8") == "second\n"
+    with pytest.raises(RuntimeError):
+        with image_io.atomic_file(path) as (f, tmp):
+            f.write(b"half")
+            assert tmp.parent == path.parent and tmp.name.startswith(".notes.md.")
+            raise RuntimeError("killed mid-write")
+    assert path.read_text(encoding="utf-8") == "second\n"
+    assert [p.name for p in path.parent.iterdir()] == ["notes.md"]
+    with pytest.raises(OSError):
+        image_io.write_text_atomic(path / "below_a_file.txt", "x")

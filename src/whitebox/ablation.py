@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from whitebox.config import TERMS, TrainConfig
+from whitebox.image_io import write_atomic, write_text_atomic
 
 RESULT_FILE = "ablation_result.json"
 EVAL_FOLDER = "eval"
@@ -109,12 +110,6 @@ def _read_json(path):
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-
-
-def _write_text(path, text):
-    from whitebox.data import atomic_write_text
-
-    atomic_write_text(path, text)
 
 
 def _cell(row, key):
@@ -225,8 +220,8 @@ def run_ablation(variants, base, out_dir, evaluate, grid_photos=(), grid_outputs
     def publish():
         ordered = [rows.get(name) or pending(name) for name in variants]
         report = dict(matrix=matrix, base=base, extractor=extractor, variants=ordered)
-        _write_text(out_dir / "ablation.json", json.dumps(report, indent=2) + "\n")
-        _write_text(out_dir / "ablation.md", markdown(ordered, matrix, extractor))
+        write_text_atomic(out_dir / "ablation.json", json.dumps(report, indent=2) + "\n")
+        write_text_atomic(out_dir / "ablation.md", markdown(ordered, matrix, extractor))
         return ordered
 
     for name, overrides in variants.items():
@@ -260,11 +255,10 @@ def run_ablation(variants, base, out_dir, evaluate, grid_photos=(), grid_outputs
         except Exception as err:  # a failed variant must not stop the others
             message = str(err).strip().splitlines()[0] if str(err).strip() else ""
             row.update(status="failed", error=f"{err.__class__.__name__}: {message}")
-            (run_dir / "error.txt").parent.mkdir(parents=True, exist_ok=True)
-            (run_dir / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+            write_text_atomic(run_dir / "error.txt", traceback.format_exc())
             say(f"[{name}] failed: {row['error']}")
         row["seconds"] = round(time.perf_counter() - start, 1)
-        _write_text(run_dir / RESULT_FILE, json.dumps(row, indent=2) + "\n")
+        write_text_atomic(run_dir / RESULT_FILE, json.dumps(row, indent=2) + "\n")
         rows[name] = row
         publish()
 
@@ -276,6 +270,5 @@ def run_ablation(variants, base, out_dir, evaluate, grid_photos=(), grid_outputs
             paths = grid_outputs(eval_dir) if row["status"] == "done" else [None] * len(grid_photos)
             columns.append((row["name"], [p if p is not None and Path(p).is_file() else None
                                           for p in paths]))
-        from whitebox.image_io import write_atomic
         write_atomic(out_dir / "ablation.png", contact_sheet(list(grid_photos), columns))
     return ordered

@@ -5,7 +5,6 @@ Reading of the next files and writing of the last output run in worker threads w
 generator works on the current image. Videos (by extension) keep their name and container
 whatever the output format, and are processed after the images by a separate callable.
 """
-import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +14,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from whitebox.image_io import (IMAGE_EXTENSIONS, ImageError, decode_bgr, display_path, encode,
-                               read_file, remove_stale_temporaries, write_bytes_atomic)
+                               list_files, read_file, remove_stale_temporaries,
+                               write_bytes_atomic)
 from whitebox.video import VIDEO_EXTENSIONS, VideoError, is_video
 
 FORMATS = {"png": ".png", "jpg": ".jpg"}
@@ -60,31 +60,26 @@ def target_name(relative, fmt):
 
 
 def _folder_files(folder, recursive, exclude):
-    """(file, path relative to folder) for visible image files, sorted; and ignored others."""
+    """(file, path relative to folder) for the visible image and video files, in image_io's
+    listing order; and the other visible files, ignored. Raises ImageError for a folder that
+    cannot be read."""
     images, others = [], []
-    walker = os.walk(folder) if recursive else [(folder, [], os.listdir(folder))]
-    for root, dirs, names in walker:
-        root = Path(root)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
-                         and (root / d).resolve() != exclude)
-        for name in sorted(names):
-            path = root / name
-            if name.startswith(".") or not path.is_file():
-                continue
-            known = path.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
-            bucket = images if known else others
-            bucket.append((path, path.relative_to(folder)))
+    for path in list_files(folder, recursive, exclude):
+        known = path.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+        (images if known else others).append((path, path.relative_to(folder)))
     return images, others
 
 
 def plan_jobs(inputs, output_dir, fmt="same", recursive=False, overwrite=False):
     """Decide the output of every input; nothing is read or written here.
 
-    inputs: files or folders. A folder contributes its image files (by extension; with
-    `recursive`, its whole tree, mirrored under output_dir). Refused: outputs that would
-    overwrite an input, two inputs with one output. Skipped: existing outputs unless
-    `overwrite`, files in folders without an image extension. With fmt 'same', grey-only
-    formats are written under the extension GREY_ONLY gives (the job's note says so).
+    inputs: files or folders. A folder contributes its visible image and video files (by
+    extension: image_io.IMAGE_EXTENSIONS, video.VIDEO_EXTENSIONS; with `recursive`, its whole
+    tree, mirrored under output_dir); a file named in `inputs` is taken whatever its extension.
+    Refused: outputs that would overwrite an input, two inputs with one output, folders that
+    cannot be read. Skipped: existing outputs unless `overwrite`, files in folders without an
+    image or video extension. With fmt 'same', grey-only formats are written under the
+    extension GREY_ONLY gives (the job's note says so).
     """
     output_dir = Path(output_dir)
     out_resolved = output_dir.resolve()
@@ -92,7 +87,11 @@ def plan_jobs(inputs, output_dir, fmt="same", recursive=False, overwrite=False):
     candidates = []
     for item in map(Path, inputs):
         if item.is_dir():
-            images, others = _folder_files(item, recursive, out_resolved)
+            try:
+                images, others = _folder_files(item, recursive, out_resolved)
+            except ImageError as err:
+                plan.failed.append((item, str(err)))
+                continue
             candidates += images
             plan.skipped += [(p, "not an image file extension") for p, _ in others]
         elif item.exists():
@@ -219,7 +218,7 @@ def run_plan(plan, cartoonize, progress=True, alpha="ignore", video=None):
     images = [job for job in plan.jobs if not is_video(job.source)]
     videos = [job for job in plan.jobs if is_video(job.source)]
     for folder in sorted({job.target.parent for job in plan.jobs}):
-        for path in remove_stale_temporaries(folder):
+        for path in remove_stale_temporaries(folder, IMAGE_EXTENSIONS | VIDEO_EXTENSIONS):
             _Report.line(f"removed {display_path(path)}: a temporary file left by an "
                          f"interrupted run")
     bar = tqdm(total=len(images), unit="img", disable=not progress or not images,

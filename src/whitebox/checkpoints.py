@@ -11,6 +11,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from whitebox.image_io import write_text_atomic
+
 # The authors publish `model-33999`, but their `checkpoint` file also lists an unpublished
 # `model-37499`: prefer the published prefix whenever a folder has it.
 OFFICIAL_PREFIX = "model-33999"
@@ -173,8 +175,6 @@ def write_state(folder, prefixes):
     `folder`; the last is the latest), by file name and with the index files' times, as
     tf.train.CheckpointManager writes it, so that its --keep limit still counts them. Without
     prefixes the state file is removed."""
-    from whitebox.data import atomic_write_text
-
     state = Path(folder) / "checkpoint"
     if not prefixes:
         state.unlink(missing_ok=True)
@@ -185,7 +185,7 @@ def write_state(folder, prefixes):
     times = [os.path.getmtime(str(p) + ".index") for p in prefixes]
     lines += [f"all_model_checkpoint_timestamps: {t!r}" for t in times]
     lines.append(f"last_preserved_timestamp: {min(times) - 1.0!r}")
-    atomic_write_text(state, "\n".join(lines) + "\n")
+    write_text_atomic(state, "\n".join(lines) + "\n")
 
 
 def restore_newest(checkpoint, prefixes, ckpt_dir, log):

@@ -14,15 +14,14 @@ naming the file. The random draws of iteration i depend only on (seed, i), so a 
 the same batches as an uninterrupted one.
 """
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from whitebox.image_io import ImageError, display_path, read_bgr, to_unit_range
+from whitebox.image_io import (IMAGE_EXTENSIONS, ImageError, display_path, list_images, read_bgr,
+                               to_unit_range, write_text_atomic)
 
 DOMAINS = ("photo_face", "photo_scenery", "cartoon_face", "cartoon_scenery")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 LIST_SUFFIX = ".txt"
 # Stream ids mixed into the per-iteration seed, so the batch and sample-grid draws differ.
 _TRAIN_STREAM, _SAMPLE_STREAM = 0, 1
@@ -61,32 +60,12 @@ def read_list(path):
     return entries
 
 
-def atomic_write_text(path, text):
-    """Write `text` to `path` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def find_images(folder):
-    """Sorted paths of the image files directly inside `folder` (by extension)."""
-    folder = Path(folder)
-    return sorted(str(p) for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-
-
 def make_lists(folders, out_dir, absolute=False):
     """Write one list file per domain from image folders; returns {domain: number of images}.
 
-    folders: {domain: folder}. Paths are written relative to `out_dir` unless `absolute`.
+    folders: {domain: folder}; each lists its files as image_io.list_images does (visible
+    files with an image extension, not descending, in name order). Paths are written relative
+    to `out_dir` unless `absolute`.
     A folder that is missing or holds no image is a DataError.
     """
     counts = {}
@@ -94,16 +73,18 @@ def make_lists(folders, out_dir, absolute=False):
     for domain, folder in folders.items():
         if domain not in DOMAINS:
             raise DataError(f"unknown domain {domain!r}; domains are {', '.join(DOMAINS)}")
-        if not Path(folder).is_dir():
-            raise DataError(f"{display_path(folder)}: no such folder (for {domain})")
-        images = find_images(folder)
+        try:
+            images = list_images(folder)
+        except ImageError as err:
+            raise DataError(f"{display_path(folder)}: {err} (for {domain})") from None
         if not images:
-            raise DataError(f"{display_path(folder)}: no image files ({', '.join(IMAGE_EXTENSIONS)})")
+            raise DataError(f"{display_path(folder)}: no image files "
+                            f"({', '.join(sorted(IMAGE_EXTENSIONS))})")
         out_dir.mkdir(parents=True, exist_ok=True)
         lines = [os.path.abspath(p) if absolute
                  else os.path.relpath(os.path.abspath(p), os.path.abspath(out_dir))
                  for p in images]
-        atomic_write_text(list_path(out_dir, domain), "\n".join(lines) + "\n")
+        write_text_atomic(list_path(out_dir, domain), "\n".join(lines) + "\n")
         counts[domain] = len(images)
     return counts
 

@@ -15,10 +15,10 @@ from pathlib import Path
 from whitebox.ablation import load_matrix, run_ablation
 from whitebox.batch import plan_jobs, run_plan
 from whitebox.checkpoints import CheckpointError
-from whitebox.data import atomic_write_text
+from whitebox.image_io import list_images, write_text_atomic
 from whitebox.inference import Cartoonizer
 from whitebox.metrics import (DEFAULT_BATCH, PAPER_VALUES, MetricsError, compare, embed_folder,
-                              embed_paths, features_to_set, list_images, load_extractor,
+                              embed_paths, features_to_set, load_extractor,
                               load_set, network_sha256, save_cache)
 from whitebox.video import is_video
 from whitebox.weights import WeightsUnavailable, load_generator_weights
@@ -108,11 +108,14 @@ def plan_photos(photos, out, fmt="same", recursive=False):
     whole tree with `recursive`, mirrored under `out`), planned as cartoonize.py plans them
     with --overwrite. A whitebox.batch.Plan whose jobs and failed entries are images only.
 
-    Raises MetricsError when `photos` is not a folder.
+    Raises MetricsError when `photos` is not a folder or cannot be read.
     """
     if not Path(photos).is_dir():
         raise MetricsError(f"{photos}: no such folder of photos")
     plan = plan_jobs([photos], out, fmt=fmt, recursive=recursive, overwrite=True)
+    for path, reason in plan.failed:
+        if path == Path(photos):
+            raise MetricsError(f"{photos}: {reason}")
     plan.jobs = [job for job in plan.jobs if not is_video(job.source)]
     plan.failed = [(path, reason) for path, reason in plan.failed if not is_video(path)]
     return plan
@@ -252,7 +255,7 @@ def paper_report(photos, cartoons, extractor, weights=None, output=None, fmt="sa
     report["markdown"] = table
     if markdown:
         try:
-            atomic_write_text(markdown, table)
+            write_text_atomic(markdown, table)
         except OSError as err:
             raise MetricsError(f"{markdown}: cannot write ({err.strerror or err})")
     if progress:
@@ -307,9 +310,9 @@ def ablate(matrix, base, out_dir, photos, cartoons, inception, fmt="same", grid=
     first `grid` photos of each in ablation.png. Returns the rows, as run_ablation does.
     """
     name, variants = load_matrix(matrix)
-    grid_photos = list_images(photos)[:grid]
     scorer = CheckpointScorer(photos, cartoons, inception, fmt, batch_size, kid, kid_subsets,
                               kid_subset_size, progress)
+    grid_photos = list_images(photos)[:grid]
     return run_ablation(variants, base, out_dir, scorer, grid_photos,
                         lambda eval_dir: scorer.outputs(grid_photos, eval_dir), matrix=name,
                         retry_failed=retry_failed, extractor=scorer.net.describe(),

@@ -18,7 +18,6 @@ Every export is checked against TF on one image (`check_*`), in bytes after to_u
 """
 import os
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -29,7 +28,7 @@ import tensorflow as tf
 import whitebox.weights
 from whitebox.checkpoints import CheckpointError
 from whitebox.defaults import CROP_MULTIPLE, DEFAULT_OPSET, MAX_SHORT_SIDE, QUANTIZE
-from whitebox.image_io import to_uint8, to_unit_range
+from whitebox.image_io import to_uint8, to_unit_range, write_bytes_atomic
 from whitebox.inference import Cartoonizer, cartoon_network, resize_crop
 
 # Accepted max difference against TF, in levels of the 8-bit output. Float exports are held to
@@ -229,21 +228,6 @@ def output_problem(out, fmt):
     return None
 
 
-def write_atomic_bytes(path, data):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def import_tf2onnx():
     """The tf2onnx module, or MissingDependency saying how to install it."""
     try:
@@ -395,9 +379,9 @@ def write_export(module, fmt, out, quantize="none", opset=DEFAULT_OPSET):
     if fmt == "savedmodel":
         save_savedmodel(module, out)
     elif fmt == "tflite":
-        write_atomic_bytes(out, tflite_bytes(module, quantize))
+        write_bytes_atomic(out, tflite_bytes(module, quantize))
     else:
-        write_atomic_bytes(out, onnx_bytes(module, opset))
+        write_bytes_atomic(out, onnx_bytes(module, opset))
 
 
 def verify_export(module, fmt, out, quantize="none"):

@@ -1,4 +1,5 @@
-"""Reading and writing images as OpenCV does (BGR uint8), with clear errors and atomic writes.
+"""Reading and writing images as OpenCV does (BGR uint8), with clear errors; listing the images of
+a folder; atomic writes of every file the project writes for the user.
 
 Every reader here returns an HxWx3 uint8 BGR array, as `cv2.imread(path)` gives the reference,
 or raises ImageError whose message is one line saying why.
@@ -24,7 +25,9 @@ try:
 except ImportError:  # pragma: no cover - Windows: stale temporary files are left alone
     fcntl = None
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".tiff",
+# The one set of image extensions: what a folder contributes to cartoonize.py, make-lists and
+# evaluate.py (a file named on its own is decoded whatever its extension).
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".tiff", ".gif",
                     ".webp", ".ppm", ".pgm", ".pbm", ".pnm", ".jp2", ".sr", ".ras"}
 
 PNG_END = b"IEND\xaeB`\x82"
@@ -32,7 +35,7 @@ JPEG_START_OF_SCAN, JPEG_END = b"\xff\xda", b"\xff\xd9"
 PIXEL_LIMIT_ENV = "OPENCV_IO_MAX_IMAGE_PIXELS"
 OPENCV_PIXEL_LIMIT = 1 << 30
 _PIXEL_LIMIT_SYNTAX = re.compile(r"(\d+)(|KB|Kb|kb|MB|Mb|mb)")
-# write_atomic's temporary files: "." + output name + "." + mkstemp's 8 random characters + ".part"
+# atomic_file's temporary files: "." + output name + "." + mkstemp's 8 random characters + ".part"
 _TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.part")
 
 
@@ -291,13 +294,14 @@ def encode(image, ext):
     return encoded.tobytes()
 
 
-def write_bytes_atomic(path, data):
-    """Write `data` to `path` through a temporary file in the same folder, renamed over `path`
-    only when complete, so a crash never leaves a half-written output.
-
-    The temporary file (".NAME.XXXXXXXX.part") is locked while it exists, so that
-    `remove_stale_temporaries` can tell one left by a killed run from one still being written.
-    """
+@contextlib.contextmanager
+def atomic_file(path):
+    """Yield (binary file, its path) for the new content of `path`: a temporary file in the same
+    folder (".NAME.XXXXXXXX.part"), renamed over `path` when the block ends without an error and
+    deleted otherwise, so a crash never leaves a half-written output. The folder is created if
+    needed. The file stays locked until the block ends (writers that open its path themselves
+    are not affected), so that `remove_stale_temporaries` can tell one left by a killed run from
+    one still being written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
@@ -305,7 +309,7 @@ def write_bytes_atomic(path, data):
         with os.fdopen(fd, "wb") as f:
             if fcntl is not None:
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-            f.write(data)
+            yield f, Path(tmp)
             f.flush()
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
@@ -315,6 +319,17 @@ def write_bytes_atomic(path, data):
         raise
 
 
+def write_bytes_atomic(path, data):
+    """Write the bytes `data` to `path` through `atomic_file`."""
+    with atomic_file(path) as (f, _):
+        f.write(data)
+
+
+def write_text_atomic(path, text):
+    """Write the string `text` to `path` as UTF-8 through `atomic_file`."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
 def write_atomic(path, image):
     """Encode `image` (HxWx3 uint8 BGR) by the extension of `path` (none: PNG) and write it
     with `write_bytes_atomic`. Raises ImageError, or OSError when the file cannot be written."""
@@ -322,17 +337,18 @@ def write_atomic(path, image):
     write_bytes_atomic(path, encode(image, path.suffix.lower() or ".png"))
 
 
-def remove_stale_temporaries(folder):
-    """Delete the temporary files that `write_bytes_atomic` left in `folder` when its process was
-    killed (named ".NAME.XXXXXXXX.part" with NAME an image file name, regular files, not locked
-    by a writer still at work). Returns the removed paths; anything else is left alone."""
+def remove_stale_temporaries(folder, extensions=IMAGE_EXTENSIONS):
+    """Delete the temporary files that `atomic_file` left in `folder` when its process was killed
+    (named ".NAME.XXXXXXXX.part" with NAME a file name whose extension is in `extensions`,
+    regular files, not locked by a writer still at work). Returns the removed paths; anything
+    else is left alone."""
     removed = []
     if fcntl is None or not os.path.isdir(folder):
         return removed
     for name in sorted(os.listdir(folder)):
         match = _TEMP_NAME.fullmatch(name)
         path = Path(folder) / name
-        if not match or Path(match["name"]).suffix.lower() not in IMAGE_EXTENSIONS:
+        if not match or Path(match["name"]).suffix.lower() not in extensions:
             continue
         with contextlib.suppress(OSError):
             if not stat.S_ISREG(os.lstat(path).st_mode):
@@ -345,6 +361,37 @@ def remove_stale_temporaries(folder):
                 os.unlink(path)
             removed.append(path)
     return removed
+
+
+def list_files(folder, recursive=False, exclude=None):
+    """The visible regular files under `folder` as Paths: names starting with '.' (files and
+    folders) are skipped; with `recursive` the whole tree, except the folder `exclude` (found by
+    its resolved path; sub-folders that cannot be read are passed over). Deterministic order: a
+    folder's files by name, then its sub-folders one by one in name order. Raises ImageError
+    ("no such folder", "unreadable folder (why)") for `folder` itself."""
+    folder = Path(folder)
+    exclude = Path(exclude).resolve() if exclude is not None else None
+    if not folder.is_dir():
+        raise ImageError("no such folder")
+    try:
+        names = os.listdir(folder)
+    except OSError as err:
+        raise ImageError(f"unreadable folder ({err.strerror or err})") from None
+    walker = os.walk(folder) if recursive else [(folder, [], names)]
+    found = []
+    for root, dirs, names in walker:
+        root = Path(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and (exclude is None or (root / d).resolve() != exclude))
+        found += [root / name for name in sorted(names)
+                  if not name.startswith(".") and (root / name).is_file()]
+    return found
+
+
+def list_images(folder, recursive=False, exclude=None):
+    """`list_files` restricted to names whose extension (any case) is in IMAGE_EXTENSIONS."""
+    return [path for path in list_files(folder, recursive, exclude)
+            if path.suffix.lower() in IMAGE_EXTENSIONS]
 
 
 def to_unit_range(image):

@@ -24,7 +24,6 @@ one-image path (batch_size=1 feeds each image at its own size, exactly as TTUR);
 suite checks the two paths against each other on a stand-in graph.
 """
 import hashlib
-import os
 import sys
 import tarfile
 import zipfile
@@ -36,7 +35,7 @@ import numpy as np
 import scipy.linalg
 from tqdm import tqdm
 
-from whitebox.image_io import IMAGE_EXTENSIONS, ImageError, display_path, read_bgr
+from whitebox.image_io import ImageError, atomic_file, display_path, list_images, read_bgr
 
 INPUT_TENSOR = "ExpandDims:0"
 OUTPUT_TENSOR = "pool_3:0"
@@ -461,26 +460,6 @@ class FeatureSet:
                     skipped=len(self.skipped), has_features=self.features is not None)
 
 
-def list_images(folder, recursive=False):
-    """Visible files with an image extension under `folder`, sorted."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise MetricsError(f"{folder}: no such folder")
-    found = []
-    try:
-        walker = os.walk(folder) if recursive else [(folder, [], os.listdir(folder))]
-    except OSError as err:
-        raise MetricsError(f"{folder}: unreadable folder ({err.strerror or _first_line(err)})")
-    for root, dirs, names in walker:
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(names):
-            path = Path(root) / name
-            if not name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS \
-                    and path.is_file():
-                found.append(path)
-    return found
-
-
 def _read_rgb(path):
     """(RGB uint8 image, None) or (None, reason)."""
     try:
@@ -536,8 +515,13 @@ def features_to_set(features, extractor, source, kind="folder", skipped=()):
 
 
 def embed_folder(folder, extractor, recursive=False, progress=True, label=None):
-    """FeatureSet of every image in `folder` (label: the progress bar's, default its name)."""
-    features, skipped = embed_paths(list_images(folder, recursive), extractor, progress,
+    """FeatureSet of every image in `folder`, as image_io.list_images lists them (label: the
+    progress bar's, default the folder's name)."""
+    try:
+        paths = list_images(folder, recursive)
+    except ImageError as err:
+        raise MetricsError(f"{folder}: {err}") from None
+    features, skipped = embed_paths(paths, extractor, progress,
                                     label=label or Path(folder).name or str(folder))
     return features_to_set(features, extractor, folder, "folder", skipped)
 
@@ -554,14 +538,10 @@ def save_cache(path, fset, keep_features=True):
                   source=np.str_(fset.source), skipped=np.int64(len(fset.skipped)))
     if keep_features and fset.features is not None:
         arrays["features"] = np.asarray(fset.features, np.float32)
-    tmp = path.with_name(f".{path.name}.part.npz")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        with atomic_file(path) as (f, _):
+            np.savez(f, **arrays)
     except OSError as err:
-        if tmp.is_file():
-            tmp.unlink()
         reason = (f"{err.filename} is not a folder" if isinstance(err, FileExistsError)
                   else err.strerror or _first_line(err))
         raise MetricsError(f"{path}: cannot write ({reason})")

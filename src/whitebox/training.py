@@ -10,7 +10,7 @@ import tensorflow as tf
 from whitebox import data as data_lib
 from whitebox.checkpoints import list_checkpoints, load_generator, restore_newest, set_aside
 from whitebox.config import ConfigError, config_from_json, resume_mismatches
-from whitebox.image_io import to_uint8, write_atomic
+from whitebox.image_io import to_uint8, write_atomic, write_text_atomic
 from whitebox.steps import AdversarialStep, PretrainStep
 
 # The reference's TensorBoard scalar names, in the order it declares them.
@@ -119,7 +119,7 @@ def _prepare_out_dir(config):
         raise ConfigError(f"{out}: already holds checkpoints; pass --resume to continue it or "
                           "choose another output folder")
     (out / "images").mkdir(parents=True, exist_ok=True)
-    data_lib.atomic_write_text(config_path, config.to_json() + "\n")
+    write_text_atomic(config_path, config.to_json() + "\n")
     return out, ckpt_dir, found, moved
 
 

@@ -13,11 +13,12 @@ Weights come from a local file, in one of three formats:
 
 Channel counts are read from the arrays, so small stand-in weights of the same layout work.
 """
-import io
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+
+from whitebox.image_io import atomic_file
 
 LAYERS = ("conv1_1", "conv1_2", "conv2_1", "conv2_2",
           "conv3_1", "conv3_2", "conv3_3", "conv3_4",
@@ -125,14 +126,11 @@ def load_weights(path, trust_pickle=False):
 
 def save_npz(weights, path):
     """Write {layer: (kernel, bias)} as this project's safe .npz, atomically."""
-    from whitebox.export import write_atomic_bytes
-
     arrays = {}
     for name in LAYERS:
         arrays[f"{name}/kernel"], arrays[f"{name}/bias"] = weights[name]
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    write_atomic_bytes(path, buffer.getvalue())
+    with atomic_file(path) as (f, _):
+        np.savez(f, **arrays)
 
 
 def convert_npy_to_npz(src, dst, trust_pickle=False):

@@ -7,20 +7,23 @@ path's treatment (resize_crop, generator, guided filter, truncation to bytes), s
 has the resized and cropped size. It is re-encoded at the input's frame rate, in the input's
 container (H.264 for mp4/mov/mkv, VP9 for webm, MPEG-4 Part 2 for avi); the first audio
 track is copied packet by packet, or re-encoded with the container's default audio codec when
-the container cannot hold the original one. The output appears only when complete (temporary
-file in the same folder, then rename).
+the container cannot hold the original one. The output appears only when complete (written
+through image_io.atomic_file: a temporary file in the same folder, then a rename).
 
 `av` is imported only when a video is processed, so image-only use needs no PyAV.
 """
 import contextlib
-import os
 import queue
-import tempfile
 import threading
 from fractions import Fraction
 from pathlib import Path
 
-VIDEO_EXTENSIONS = {".mp4", ".mov", ".avi", ".mkv", ".webm"}
+from whitebox.image_io import atomic_file, display_path
+
+# FFmpeg's container format for each video extension (outputs are written under a temporary
+# name, so the format cannot be guessed from it).
+CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".avi": "avi", ".mkv": "matroska", ".webm": "webm"}
+VIDEO_EXTENSIONS = set(CONTAINERS)
 DEFAULT_BATCH = 2
 
 # Encoder settings per output container: (codec, options). Visually lossless-ish settings, as
@@ -144,7 +147,7 @@ class _Writer:
         import av
 
         codec, options = ENCODERS.get(self.suffix, (None, {}))
-        self.container = av.open(str(self.path), "w")
+        self.container = av.open(str(self.path), "w", format=CONTAINERS[self.suffix])
         codec = codec or self.container.default_video_codec
         self.video = self.container.add_stream(codec, rate=self.rate, options=dict(options))
         self.video.width, self.video.height = width, height
@@ -269,14 +272,23 @@ def cartoonize_video(source, target, cartoonize_batch, batch_size=DEFAULT_BATCH,
     """
     source, target = Path(source), Path(target)
     container = _open_input(source)
+    try:
+        with atomic_file(target) as (_, tmp):
+            return _stream(container, tmp, target.suffix.lower(), cartoonize_batch, batch_size,
+                           progress)
+    except OSError as err:
+        raise VideoError(f"cannot write {display_path(target)}: {err.strerror or err}") from None
+    finally:
+        container.close()
+
+
+def _stream(container, tmp, suffix, cartoonize_batch, batch_size, progress):
+    """`cartoonize_video`'s work: decode `container`, cartoonize, encode into the file `tmp` as
+    the container type of `suffix`. Returns the number of frames written."""
     video_stream = container.streams.video[0]
     audio_stream = container.streams.audio[0] if container.streams.audio else None
     video_stream.thread_type = "AUTO"
     rate = video_stream.average_rate or video_stream.guessed_rate or Fraction(25)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".part{target.suffix}",
-                               dir=target.parent)
-    os.close(fd)
     frames_in = queue.Queue(QUEUE_DEPTH)
     reader = _Worker()
     reader_thread = threading.Thread(
@@ -286,7 +298,7 @@ def cartoonize_video(source, target, cartoonize_batch, batch_size=DEFAULT_BATCH,
     # video starting after its audio keeps its place against the copied audio.
     start = float(video_stream.start_time * video_stream.time_base) \
         if video_stream.start_time and video_stream.time_base else 0.0
-    writer = _Writer(tmp, target.suffix.lower(), rate, audio_stream,
+    writer = _Writer(tmp, suffix, rate, audio_stream,
                      first_pts=max(0, round(start * float(rate))))
     reader_thread.start()
     size, written, done = None, 0, False
@@ -323,8 +335,6 @@ def cartoonize_video(source, target, cartoonize_batch, batch_size=DEFAULT_BATCH,
         if written == 0:
             raise VideoError("no decodable video frames")
         writer.finish()
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
         done = True
         return written
     except ValueError as err:  # e.g. frames smaller than 8x8 after resize_crop
@@ -334,10 +344,6 @@ def cartoonize_video(source, target, cartoonize_batch, batch_size=DEFAULT_BATCH,
         if not done:
             writer.abort()
         reader_thread.join(timeout=10)
-        container.close()
-        if not done:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 def frame_count(source):
