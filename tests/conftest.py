@@ -55,3 +55,15 @@ def tf1_checkpoint(tmp_path_factory):
 def official_weights():
     """The authors' generator rebuilt in ../shared/weights/whitebox_official."""
     return shared_path("weights", "whitebox_official")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def runtime_cache(tmp_path_factory):
+    """Models converted for OpenVINO / ONNX Runtime go to a folder of this session, not the
+    user's cache. Returns that folder."""
+    from whitebox import runtimes
+
+    folder = tmp_path_factory.mktemp("runtimes")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runtimes, "cache_root", lambda: folder)
+        yield folder

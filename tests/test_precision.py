@@ -63,7 +63,7 @@ def test_cli_fallback_line_and_success(tmp_path, plain_cpu, tf1_checkpoint, caps
 
 def op_dtypes(cartoonizer):
     """{op type: set of dtypes} of the compiled forward pass."""
-    graph = cartoonizer._run.get_concrete_function().graph
+    graph = cartoonizer.runner.function.get_concrete_function().graph
     found = {}
     for op in graph.get_operations():
         if op.type in ("Conv2D", "DepthwiseConv2dNative"):
