@@ -41,6 +41,18 @@ def random_generator_values(seed=0, scale=0.05):
 
 
 @pytest.fixture(scope="session")
+def random_generator():
+    """A network.Generator holding `random_generator_values()`."""
+    from whitebox.network import Generator
+
+    gen = Generator()
+    values = random_generator_values()
+    for name, var in gen.named_variables().items():
+        var.assign(values[name])
+    return gen
+
+
+@pytest.fixture(scope="session")
 def tf1_checkpoint(tmp_path_factory):
     """A folder laid out like the authors' saved_models/ with random generator weights.
 
