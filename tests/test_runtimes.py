@@ -44,10 +44,14 @@ def test_auto_takes_openvino_then_onnxruntime_then_tf(only):
 def test_auto_skips_a_runtime_without_the_precision(only, monkeypatch):
     monkeypatch.setattr(runtimes, "cpu_support", lambda p: (True, "CPU with AVX512_BF16"))
     monkeypatch.setattr(runtimes, "resolve_precision", lambda p, warn: p)
+    monkeypatch.setattr(runtimes, "support", lambda p: (p != "fp16", "needs a GPU"))
     only("onnxruntime")  # float32 only: TF runs bf16 natively here
     assert runtimes.choose("auto", "bf16") == ("tf", "bf16")
     only("openvino", "onnxruntime")
     assert runtimes.choose("auto", "bf16") == ("openvino", "bf16")
+    lines = []  # fp16 runs nowhere here: the first installed runtime, in fp32
+    assert runtimes.choose("auto", "fp16", warn=lines.append) == ("openvino", "fp32")
+    assert len(lines) == 1 and "fp16 unavailable with openvino" in lines[0]
 
 
 def test_unsupported_precision_falls_back_with_one_line(only):

@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from whitebox.defaults import RUNTIME_ORDER
 from whitebox.inference import TFRunner, cartoon_network
-from whitebox.precision import cpu_support, resolve_precision
+from whitebox.precision import cpu_support, resolve_precision, support
 from whitebox.weights import home_dir
 
 # What each runtime needs installed, and the precisions it runs.
@@ -56,9 +56,7 @@ def supports(runtime, precision):
     """(supported, why not): whether `runtime` runs `precision` natively on this machine."""
     if precision not in RUNTIME_PRECISIONS[runtime]:
         return False, f"{runtime} on this project runs {'/'.join(RUNTIME_PRECISIONS[runtime])}"
-    if runtime == "tf" or precision == "fp32":
-        return True, ""
-    return cpu_support(precision)
+    return support(precision) if runtime == "tf" else cpu_support(precision)
 
 
 def choose(runtime, precision, warn=print):
