@@ -259,7 +259,7 @@ def make_runner(runtime, generator, checkpoint, use_guided_filter=True, precisio
     for `generator`, whose checkpoint files have the sha256 `checkpoint`
     (`checkpoint_digest`). `jit_compile` (XLA) applies to TF only."""
     if runtime == "tf":
-        return TFRunner(generator, use_guided_filter, precision, jit_compile)
+        return TFRunner(generator, use_guided_filter, precision, jit_compile=jit_compile)
     make = openvino_runner if runtime == "openvino" else onnxruntime_runner
     return make(generator, checkpoint, use_guided_filter, precision, warn)
 
