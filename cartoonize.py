@@ -49,7 +49,8 @@ example: python cartoonize.py --input clip.mp4 --output cartoons/ --precision bf
 
 def parse_args(argv=None):
     from whitebox.cli import OneLineParser, output_problem
-    from whitebox.defaults import CROP_MULTIPLE, MAX_SHORT_SIDE, TILE_CORE, TILE_MARGIN
+    from whitebox.defaults import (CROP_MULTIPLE, MAX_SHORT_SIDE, RUNTIME_ORDER, RUNTIMES,
+                                   TILE_CORE, TILE_MARGIN)
     from whitebox.image_io import OPENCV_PIXEL_LIMIT, PIXEL_LIMIT_ENV
     from whitebox.video import DEFAULT_BATCH
 
@@ -96,6 +97,13 @@ def parse_args(argv=None):
                         "(GPUs) are faster and differ from fp32 by a few levels at most (see "
                         "docs/DEPLOYMENT.md). The guided filter stays float32. Where the "
                         "hardware lacks support, one line says so and fp32 is used")
+    p.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                   help=f"what runs the network: 'auto' (default) takes the first installed of "
+                        f"{', '.join(RUNTIME_ORDER)}; openvino and onnxruntime are optional "
+                        f"(pip install -r requirements-runtimes.txt), convert the network once "
+                        f"per weights file into the weights cache, and give the same output "
+                        f"(README.md, 'Runtimes'). One line at start names the runtime and "
+                        f"precision used")
     p.add_argument("--xla", action="store_true",
                    help="compile the network with XLA (default off: slower on the CPUs "
                         "measured, see docs/DEPLOYMENT.md)")
@@ -144,7 +152,7 @@ def main(argv=None):
         recursive=args.recursive, overwrite=args.overwrite, alpha=args.alpha,
         max_short_side=args.max_short_side, use_guided_filter=not args.no_guided_filter,
         precision=args.precision, xla=args.xla, video_batch=args.video_batch,
-        progress=not args.quiet)
+        progress=not args.quiet, runtime=args.runtime)
 
 
 def script():

@@ -2,6 +2,7 @@
 
 Prints one JSON object. Run from the repository root:
     .venv/bin/python bench/deploy.py [--weights PATH] [--repeats N] [--video-frames N]
+    .venv/bin/python bench/deploy.py --quick    (a check that it runs, numbers indicative)
 
 All rows come from one run on the same 720x1280 image (a photo from ../shared/images scaled
 and centre-cropped to 720x1280, or scikit-image's coffee when that folder is absent):
@@ -9,8 +10,12 @@ and centre-cropped to 720x1280, or scikit-image's coffee when that folder is abs
   once per round, so load from other processes spreads over all rows), process CPU seconds per
   megapixel of that call, and PSNR of the uint8 output against TF fp32, for TF fp32 / bf16 / fp16 (where supported) with and without XLA,
   the SavedModel's uint8 signature, TFLite (none, fp16, dynamic), ONNX Runtime (when
-  tf2onnx and onnxruntime are installed) and OpenVINO f32/bf16 on the same float function
-  (when openvino is installed);
+  tf2onnx and onnxruntime are installed);
+- `runtimes_720x1280`: cartoonize.py's runtimes (`--runtime tf|openvino|onnxruntime`) in each
+  precision they run here, through `Cartoonizer.cartoonize` (models from the runtime cache),
+  with OpenVINO's precision hint alone on the whole network (`openvino_whole_*`) as the
+  baseline: megapixels/s, ratio to TF fp32, PSNR against TF fp32, and what `auto` picks for
+  each precision. `--quick` runs this section alone on a small image, to check the script;
 - `photos`: PSNR of bf16 against fp32 on every photo in ../shared/images at cartoonize.py's
   size (min, mean, max);
 - `video`: frames/s of cartoonize_video on a generated 720x1280 clip (H.264, with AAC audio)
@@ -43,7 +48,9 @@ from whitebox.checkpoints import load_generator  # noqa: E402
 from whitebox.cpuinfo import cpu_info  # noqa: E402
 from whitebox.defaults import QUANTIZE  # noqa: E402
 from whitebox.image_io import to_uint8, to_unit_range  # noqa: E402
-from whitebox.inference import Cartoonizer  # noqa: E402
+from whitebox import runtimes  # noqa: E402
+from whitebox.defaults import RUNTIME_ORDER  # noqa: E402
+from whitebox.inference import Cartoonizer, TFRunner  # noqa: E402
 from whitebox.network import Generator  # noqa: E402
 from whitebox.precision import PRECISIONS, support  # noqa: E402
 
@@ -86,20 +93,58 @@ def test_image():
     return image[y0:y0 + H, x0:x0 + W], str(path)
 
 
-def add_openvino_runners(cartoonizer, x, runners, outputs, rows):
-    """OpenVINO f32 and bf16 on the converted float function, when `openvino` imports."""
+def add_openvino_whole(gen, x, runners, outputs, rows):
+    """OpenVINO with its precision hint alone (f32, bf16) on the whole network, filter included,
+    as one model: the baseline of the bf16 goal, when `openvino` imports."""
     try:
         import openvino as ov
     except ImportError:
-        rows["openvino"] = {"skipped": "openvino is not installed (pip install openvino)"}
+        rows["openvino_whole"] = {"skipped": f"openvino is not installed ({runtimes.INSTALL_HINT})"}
         return
-    model = ov.convert_model(cartoonizer._run.get_concrete_function(), input=[1, H, W, 3])
+    function = TFRunner(gen).function.get_concrete_function()
+    model = ov.convert_model(function, input=[1, *x.shape])
     for hint in ("f32", "bf16"):
         compiled = ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": hint,
                                                           "PERFORMANCE_HINT": "LATENCY"})
         request = compiled.create_infer_request()
-        runners[f"openvino_{hint}"] = lambda r=request: r.infer({0: x[None]})
-        outputs[f"openvino_{hint}"] = to_uint8(request.infer({0: x[None]})[0][0])
+        runners[f"openvino_whole_{hint}"] = lambda r=request: r.infer({0: x[None]})
+        outputs[f"openvino_whole_{hint}"] = to_uint8(request.infer({0: x[None]})[0][0])
+
+
+def runtime_rows(gen, checkpoint, image, repeats):
+    """cartoonize.py's runtimes (`Cartoonizer` over each runner), every installed runtime in
+    every precision it runs here, timed round-robin with the OpenVINO hint-only baseline:
+    megapixels/s, the ratio to TF fp32 and PSNR against TF fp32. Also what `auto` picks."""
+    runners, outputs, rows = {}, {}, {}
+    for runtime in ("tf", *(r for r in RUNTIME_ORDER if r != "tf")):
+        if not runtimes.installed(runtime):
+            rows[runtime] = {"skipped": f"not installed ({runtimes.INSTALL_HINT})"}
+            continue
+        for precision in runtimes.RUNTIME_PRECISIONS[runtime]:
+            ok, why = runtimes.supports(runtime, precision)
+            name = f"{runtime}_{precision}"
+            if not ok:
+                rows[name] = {"skipped": why}
+                continue
+            runner = runtimes.make_runner(runtime, gen, checkpoint, precision=precision,
+                                          warn=lambda line: print(line, file=sys.stderr))
+            car = Cartoonizer(runner=runner)
+            runners[name] = lambda car=car: car.cartoonize(image)
+            outputs[name] = car.cartoonize(image)
+    add_openvino_whole(gen, to_unit_range(image), runners, outputs, rows)
+    reference = outputs["tf_fp32"]
+    best = round_robin(runners, repeats)
+    megapixels = image.shape[0] * image.shape[1] / 1e6
+    for name, (wall, cpu) in best.items():
+        same = np.array_equal(outputs[name], reference)
+        rows[name] = {"megapixels_per_s": round(megapixels / wall, 3),
+                      "vs_tf_fp32": round(best["tf_fp32"][0] / wall, 2),
+                      "psnr_vs_tf_fp32_db": "identical" if same else
+                      round(ex.psnr(outputs[name], reference), 2)}
+    rows["auto"] = {precision: "{}_{}".format(*runtimes.choose("auto", precision,
+                                                                   warn=lambda line: None))
+                    for precision in PRECISIONS}
+    return rows
 
 
 def image_rows(gen, image, repeats, tmp):
@@ -133,7 +178,6 @@ def image_rows(gen, image, repeats, tmp):
         outputs["onnxruntime"] = to_uint8(run(photo)[0])
     except ex.MissingDependency as err:
         rows["onnxruntime"] = {"skipped": str(err)}
-    add_openvino_runners(Cartoonizer(gen), x, runners, outputs, rows)
     reference = outputs["tf_fp32"]
     for name, (wall, cpu) in round_robin(runners, repeats).items():
         same = np.array_equal(outputs[name], reference)
@@ -227,13 +271,20 @@ def main():
     p.add_argument("--video-frames", type=int, default=24)
     p.add_argument("--video-batch", type=int, default=2)
     p.add_argument("--video-rounds", type=int, default=2)
-    p.add_argument("--skip", nargs="*", default=[], choices=["images", "photos", "video"])
+    p.add_argument("--skip", nargs="*", default=[],
+                   choices=["images", "runtimes", "photos", "video"])
+    p.add_argument("--quick", action="store_true",
+                   help="check that the script works: the runtimes section only, at 176x320, "
+                        "one round (numbers indicative only)")
     args = p.parse_args()
+    global H, W
+    if args.quick:
+        H, W, args.repeats, args.skip = 176, 320, 1, ["images", "photos", "video"]
     gen = Generator()
-    weights = "random"
+    weights, checkpoint = "random", "random-weights"
     if Path(args.weights).exists():
-        load_generator(gen, args.weights)
-        weights = args.weights
+        prefix = load_generator(gen, args.weights)
+        weights, checkpoint = args.weights, runtimes.checkpoint_digest(prefix)
     image, source = test_image()
     result = {"tensorflow": tf.__version__, "cpus": os.cpu_count(), "cpu": cpu_info(),
               "bf16": support("bf16"), "weights": weights, "image": source,
@@ -242,6 +293,8 @@ def main():
         tmp = Path(tmp)
         rows = image_rows(gen, image, args.repeats, tmp) if "images" not in args.skip else {}
         result["image_720x1280"] = rows
+        if "runtimes" not in args.skip:
+            result[f"runtimes_{H}x{W}"] = runtime_rows(gen, checkpoint, image, args.repeats)
         if "photos" not in args.skip:
             result["photos"] = photo_psnr(gen)
         if "video" not in args.skip:

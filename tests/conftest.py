@@ -41,6 +41,18 @@ def random_generator_values(seed=0, scale=0.05):
 
 
 @pytest.fixture(scope="session")
+def random_generator():
+    """A network.Generator holding `random_generator_values()`."""
+    from whitebox.network import Generator
+
+    gen = Generator()
+    values = random_generator_values()
+    for name, var in gen.named_variables().items():
+        var.assign(values[name])
+    return gen
+
+
+@pytest.fixture(scope="session")
 def tf1_checkpoint(tmp_path_factory):
     """A folder laid out like the authors' saved_models/ with random generator weights.
 
@@ -55,3 +67,15 @@ def tf1_checkpoint(tmp_path_factory):
 def official_weights():
     """The authors' generator rebuilt in ../shared/weights/whitebox_official."""
     return shared_path("weights", "whitebox_official")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def runtime_cache(tmp_path_factory):
+    """Models converted for OpenVINO / ONNX Runtime go to a folder of this session, not the
+    user's cache. Returns that folder."""
+    from whitebox import runtimes
+
+    folder = tmp_path_factory.mktemp("runtimes")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runtimes, "cache_root", lambda: folder)
+        yield folder

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 import cartoonize
-from tests.conftest import random_generator_values, shared_path
+from tests.conftest import shared_path
 from whitebox import precision
 from whitebox.checkpoints import load_generator
 from whitebox.image_io import to_unit_range
@@ -18,15 +18,6 @@ def plain_cpu(monkeypatch):
     """Pretend this is a CPU without bfloat16 instructions and there is no GPU."""
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
     monkeypatch.setattr(precision, "gpu_compute_capabilities", list)
-
-
-@pytest.fixture(scope="module")
-def random_generator():
-    gen = Generator()
-    values = random_generator_values()
-    for name, var in gen.named_variables().items():
-        var.assign(values[name])
-    return gen
 
 
 def smooth_image(h=64, w=64):
@@ -63,7 +54,7 @@ def test_cli_fallback_line_and_success(tmp_path, plain_cpu, tf1_checkpoint, caps
 
 def op_dtypes(cartoonizer):
     """{op type: set of dtypes} of the compiled forward pass."""
-    graph = cartoonizer._run.get_concrete_function().graph
+    graph = cartoonizer.runner.function.get_concrete_function().graph
     found = {}
     for op in graph.get_operations():
         if op.type in ("Conv2D", "DepthwiseConv2dNative"):

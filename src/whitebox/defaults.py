@@ -16,3 +16,7 @@ TILE_MARGIN = 96
 # Export choices: TFLite weight quantization, and the ONNX opset.
 QUANTIZE = ("none", "fp16", "dynamic")
 DEFAULT_OPSET = 17
+
+# Runtimes that run the network: `auto` takes the first of RUNTIME_ORDER that is installed.
+RUNTIME_ORDER = ("openvino", "onnxruntime", "tf")
+RUNTIMES = ("auto", "tf", "openvino", "onnxruntime")

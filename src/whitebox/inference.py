@@ -18,9 +18,9 @@ from whitebox.checkpoints import CheckpointError
 from whitebox.defaults import CROP_MULTIPLE, MAX_SHORT_SIDE, TILE_CORE, TILE_MARGIN
 from whitebox.guided_filter import guided_filter
 from whitebox.image_io import to_uint8, to_unit_range
-from whitebox.precision import DTYPES, resolve_precision
+from whitebox.precision import DTYPES
 from whitebox.video import DEFAULT_BATCH, cartoonize_video, frame_count
-from whitebox.weights import WeightsUnavailable, load_generator_weights
+from whitebox.weights import WeightsUnavailable, load_generator_weights, resolve_weights
 
 FILTER_RADIUS, FILTER_EPS = 1, 5e-3
 
@@ -70,8 +70,33 @@ def tile_spans(length, core=TILE_CORE, margin=TILE_MARGIN):
     return spans
 
 
+class TFRunner:
+    """`cartoon_network` compiled once by TensorFlow for any batch and image size.
+
+    Call it with float32 [N, H, W, 3] BGR in [-1, 1] (H, W multiples of 4); it returns the
+    float32 [N, H, W, 3] numpy output. `precision` ('fp32', 'bf16', 'fp16') is the dtype of the
+    generator's convolutions; `jit_compile` compiles with XLA (once per input size). `function`
+    is the tf.function itself.
+    """
+
+    def __init__(self, generator, use_guided_filter=True, precision="fp32", jit_compile=False):
+        self.generator = generator
+        self.use_guided_filter = use_guided_filter
+        self.compute_dtype = DTYPES[precision]
+        spec = tf.TensorSpec([None, None, None, 3], tf.float32)
+        self.function = tf.function(self._forward, input_signature=[spec],
+                                    jit_compile=bool(jit_compile))
+
+    def _forward(self, photo):
+        return cartoon_network(self.generator, photo, self.use_guided_filter,
+                               self.compute_dtype)
+
+    def __call__(self, photo):
+        return self.function(photo).numpy()
+
+
 class Cartoonizer:
-    """Generator plus optional photo-guided filter, compiled once for any image size.
+    """Generator plus optional photo-guided filter, run for any image size.
 
     `generator` is a network.Generator with weights loaded. Call `cartoonize(image)` with an
     HxWx3 uint8 BGR image; the result is uint8 BGR of the resized and cropped size.
@@ -80,11 +105,17 @@ class Cartoonizer:
     convolutions; the guided filter always runs in float32. It is used as given: choose it with
     `whitebox.precision.resolve_precision`. `jit_compile` compiles the forward pass with XLA
     (once per input size).
+
+    `runner`, when given, runs the network instead of TensorFlow (`whitebox.runtimes` makes
+    them for OpenVINO and ONNX Runtime): a callable float32 [N, H, W, 3] BGR in [-1, 1] ->
+    float32 [N, H, W, 3] numpy array, for any N and any H, W multiples of 4; `generator`,
+    `use_guided_filter`, `precision` and `jit_compile` are then not used. Everything else
+    (resizing, tiling, batches of video frames, bytes) is the same whatever runs the network.
     """
 
-    def __init__(self, generator, use_guided_filter=True, max_short_side=MAX_SHORT_SIDE,
+    def __init__(self, generator=None, use_guided_filter=True, max_short_side=MAX_SHORT_SIDE,
                  tile_core=TILE_CORE, tile_margin=TILE_MARGIN, precision="fp32",
-                 jit_compile=False):
+                 jit_compile=False, runner=None):
         if tile_core % 4 or tile_margin % 4:
             raise ValueError("tile core and margin must be multiples of 4")
         self.generator = generator
@@ -92,15 +123,8 @@ class Cartoonizer:
         self.max_short_side = max_short_side
         self.tile_core, self.tile_margin = tile_core, tile_margin
         self.precision = precision
-        self.compute_dtype = DTYPES[precision]
-        spec = tf.TensorSpec([None, None, None, 3], tf.float32)
-        self._run = tf.function(self._forward, input_signature=[spec],
-                                jit_compile=bool(jit_compile))
-
-    def _forward(self, photo):
-        """[N, H, W, 3] in [-1, 1] -> [N, H, W, 3] float32, the network's output."""
-        return cartoon_network(self.generator, photo, self.use_guided_filter,
-                               self.compute_dtype)
+        self.runner = runner or TFRunner(generator, use_guided_filter, precision, jit_compile)
+        self._run = self.runner
 
     def run_float(self, photo):
         """HxWx3 float32 in [-1, 1] (H, W multiples of 4) -> HxWx3 float32 output.
@@ -109,11 +133,11 @@ class Cartoonizer:
         """
         h, w = photo.shape[:2]
         if self.fits_one_window(h, w):
-            return self._run(photo[None])[0].numpy()
+            return self._run(photo[None])[0]
         out = np.empty_like(photo)
         for y0, y1, cy0, cy1 in tile_spans(h, self.tile_core, self.tile_margin):
             for x0, x1, cx0, cx1 in tile_spans(w, self.tile_core, self.tile_margin):
-                tile = self._run(photo[None, y0:y1, x0:x1])[0].numpy()
+                tile = self._run(photo[None, y0:y1, x0:x1])[0]
                 out[cy0:cy1, cx0:cx1] = tile[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
         return out
 
@@ -144,7 +168,7 @@ class Cartoonizer:
         prepared = [self._prepare(image) for image in images]
         if not self.fits_one_window(*prepared[0].shape[:2]):
             return [to_uint8(self.run_float(to_unit_range(image))) for image in prepared]
-        return list(to_uint8(self._run(to_unit_range(np.stack(prepared))).numpy()))
+        return list(to_uint8(self._run(to_unit_range(np.stack(prepared)))))
 
 
 
@@ -160,25 +184,47 @@ def _run_video(cartoonizer, source, target, batch_size, progress):
 def cartoonize_paths(inputs, output, weights=None, offline=False, fmt="same", recursive=False,
                      overwrite=False, alpha="ignore", max_short_side=MAX_SHORT_SIDE,
                      use_guided_filter=True, precision="fp32", xla=False,
-                     video_batch=DEFAULT_BATCH, progress=True):
+                     video_batch=DEFAULT_BATCH, progress=True, runtime="tf"):
     """cartoonize.py's job: cartoonize the image and video files and folders `inputs` into the
-    folder `output` with the generator `weights` names (`weights.load_generator_weights`).
+    folder `output` with the generator `weights` names (`weights.resolve_weights`).
 
-    The options are cartoonize.py's (see its --help). A `precision` the hardware lacks falls
-    back to fp32 with one line on stderr; `xla` compiles the network with XLA. Returns the exit
-    code: 0 when every input succeeded, 1 when one failed, 2 when the weights cannot be loaded
-    (one line on stderr). Ctrl-C raises batch.Interrupted once the folder loop has printed its
-    summary (KeyboardInterrupt before that).
+    The options are cartoonize.py's (see its --help). `runtime` ('auto', 'tf', 'openvino',
+    'onnxruntime') and `precision` are settled by `runtimes.choose` (a precision the runtime
+    or the hardware lacks falls back to fp32 with one line on stderr), then one line on stderr
+    names both; `xla` compiles TF's network with XLA. Returns the exit code: 0 when every input
+    succeeded, 1 when one failed, 2 when the weights cannot be loaded or the runtime is not
+    installed (one line on stderr). Ctrl-C raises batch.Interrupted once the folder loop has
+    printed its summary (KeyboardInterrupt before that).
     """
+    from whitebox import runtimes
+
+    def warn(line):
+        print(line, file=sys.stderr)
+
+    requested = precision
     try:
-        generator = load_generator_weights(weights, offline, progress=progress)
-    except (CheckpointError, WeightsUnavailable) as err:
+        runtime, precision = runtimes.choose(runtime, precision, warn=warn)
+        prefix = resolve_weights(weights, offline, progress=progress)
+        generator = load_generator_weights(prefix, offline, progress=progress)
+    except (CheckpointError, WeightsUnavailable, runtimes.RuntimeUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    precision = resolve_precision(precision, warn=lambda line: print(line, file=sys.stderr))
-    cartoonizer = Cartoonizer(generator, use_guided_filter=use_guided_filter,
-                              max_short_side=max_short_side, precision=precision,
-                              jit_compile=xla)
+    warn(f"runtime {runtime}, precision {precision}")
+    if xla and runtime != "tf":
+        warn(f"--xla applies to --runtime tf only; {runtime} runs without it")
+    try:
+        checkpoint = runtimes.checkpoint_digest(prefix) if runtime != "tf" else None
+        runner = runtimes.make_runner(runtime, generator, checkpoint, use_guided_filter,
+                                      precision, jit_compile=xla, warn=warn)
+    except Exception as err:  # a converter or a cache folder failing in its own way
+        if runtime == "tf":
+            raise
+        reason = f"{type(err).__name__}: {(str(err) or '?').splitlines()[0]}"
+        failed, (runtime, precision) = runtime, runtimes.choose("tf", requested, warn=warn)
+        warn(f"{failed} failed ({reason}); using runtime {runtime}, precision {precision}")
+        runner = runtimes.make_runner(runtime, generator, None, use_guided_filter, precision,
+                                      jit_compile=xla)
+    cartoonizer = Cartoonizer(max_short_side=max_short_side, runner=runner)
     plan = plan_jobs(inputs, output, fmt=fmt, recursive=recursive, overwrite=overwrite)
     summary = run_plan(plan, cartoonizer.cartoonize, progress=progress, alpha=alpha,
                        video=lambda source, target, progress: _run_video(

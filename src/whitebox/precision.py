@@ -30,6 +30,19 @@ def gpu_compute_capabilities():
     return caps
 
 
+def cpu_support(precision):
+    """(supported, where) for a CPU runtime (OpenVINO, ONNX Runtime): fp32 everywhere, bf16 on
+    a CPU with AVX512-BF16 or AMX-BF16, fp16 nowhere."""
+    if precision == "fp32":
+        return True, "float32"
+    if precision == "bf16":
+        flags = cpu_flags() & set(CPU_BF16_FLAGS)
+        if flags:
+            return True, "CPU with " + "/".join(sorted(flags)).upper()
+        return False, "needs a CPU with AVX512-BF16 or AMX-BF16"
+    return False, "needs a GPU"
+
+
 def support(precision):
     """(supported, where): whether `precision` runs natively here, and on what, in words."""
     if precision == "fp32":
@@ -39,9 +52,9 @@ def support(precision):
         if any(cap >= (8, 0) for cap in gpus):
             return True, "GPU with bfloat16 (compute capability 8.0+)"
         if not gpus:
-            flags = cpu_flags() & set(CPU_BF16_FLAGS)
-            if flags:
-                return True, "CPU with " + "/".join(sorted(flags)).upper()
+            ok, where = cpu_support("bf16")
+            if ok:
+                return ok, where
         return False, ("needs a CPU with AVX512-BF16 or AMX-BF16, or a GPU of compute "
                        "capability 8.0+")
     if precision == "fp16":

@@ -1,0 +1,179 @@
+"""cartoonize.py's runtimes: the choice, the cache of converted models, and the same output
+as TensorFlow through OpenVINO and ONNX Runtime (skipped where they are not installed)."""
+import importlib.util
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+import cartoonize
+from whitebox import runtimes
+from whitebox.image_io import to_uint8
+from whitebox.inference import Cartoonizer, TFRunner
+from whitebox.precision import cpu_support
+
+CONVERTED = ("openvino", "onnxruntime")
+
+
+def need(runtime):
+    """Skip unless `runtime`'s packages are installed."""
+    if not runtimes.installed(runtime):
+        missing = [m for m in runtimes.REQUIRES[runtime] if importlib.util.find_spec(m) is None]
+        pytest.skip(f"{' and '.join(missing)} not installed (pip install -r "
+                    f"requirements-runtimes.txt)")
+
+
+@pytest.fixture
+def only(monkeypatch):
+    """only(*names): pretend that just these runtimes are installed."""
+    def pretend(*names):
+        monkeypatch.setattr(runtimes, "installed", lambda name: name in (*names, "tf"))
+    return pretend
+
+
+def test_auto_takes_openvino_then_onnxruntime_then_tf(only):
+    only("openvino", "onnxruntime")
+    assert runtimes.choose("auto", "fp32") == ("openvino", "fp32")
+    only("onnxruntime")
+    assert runtimes.choose("auto", "fp32") == ("onnxruntime", "fp32")
+    only()
+    assert runtimes.choose("auto", "fp32") == ("tf", "fp32")
+
+
+def test_auto_skips_a_runtime_without_the_precision(only, monkeypatch):
+    monkeypatch.setattr(runtimes, "cpu_support", lambda p: (True, "CPU with AVX512_BF16"))
+    monkeypatch.setattr(runtimes, "resolve_precision", lambda p, warn: p)
+    monkeypatch.setattr(runtimes, "support", lambda p: (p != "fp16", "needs a GPU"))
+    only("onnxruntime")  # float32 only: TF runs bf16 natively here
+    assert runtimes.choose("auto", "bf16") == ("tf", "bf16")
+    only("openvino", "onnxruntime")
+    assert runtimes.choose("auto", "bf16") == ("openvino", "bf16")
+    lines = []  # fp16 runs nowhere here: the first installed runtime, in fp32
+    assert runtimes.choose("auto", "fp16", warn=lines.append) == ("openvino", "fp32")
+    assert len(lines) == 1 and "fp16 unavailable with openvino" in lines[0]
+
+
+def test_unsupported_precision_falls_back_with_one_line(only):
+    only("onnxruntime")
+    lines = []
+    assert runtimes.choose("onnxruntime", "bf16", warn=lines.append) == ("onnxruntime", "fp32")
+    assert len(lines) == 1 and "bf16 unavailable with onnxruntime" in lines[0]
+
+
+def test_missing_runtime_is_a_one_line_usage_error(only, tmp_path, tf1_checkpoint, capsys):
+    only()
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((16, 16, 3), 90, np.uint8))
+    code = cartoonize.main(["-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"),
+                            "-w", str(tf1_checkpoint[0]), "--runtime", "openvino", "-q"])
+    err = capsys.readouterr().err
+    assert code == 2 and not (tmp_path / "out").exists()
+    assert err.startswith("error: --runtime openvino needs") and err.count("\n") == 1
+    assert "requirements-runtimes.txt" in err
+
+
+def test_start_line_names_runtime_and_precision(tmp_path, tf1_checkpoint, capsys):
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((16, 16, 3), 90, np.uint8))
+    code = cartoonize.main(["-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"),
+                            "-w", str(tf1_checkpoint[0]), "--runtime", "tf", "-q"])
+    assert code == 0
+    assert capsys.readouterr().err.splitlines()[0] == "runtime tf, precision fp32"
+
+
+def test_checkpoint_digest_follows_the_contents(tmp_path, tf1_checkpoint):
+    prefix = tf1_checkpoint[0] / "model-33999"
+    first = runtimes.checkpoint_digest(prefix)
+    assert first == runtimes.checkpoint_digest(prefix)
+    copy = tmp_path / "model-1"
+    for path in tf1_checkpoint[0].glob("model-33999.*"):
+        data = bytearray(path.read_bytes())
+        if ".data-" in path.name:
+            data[-1] ^= 1
+        (tmp_path / path.name.replace("model-33999", "model-1")).write_bytes(data)
+    assert runtimes.checkpoint_digest(copy) != first
+
+
+def test_cache_converts_once_and_rebuilds_a_damaged_entry(tmp_path):
+    calls, lines = [], []
+
+    def convert(path):
+        calls.append(path)
+        (path / "model.bin").write_bytes(b"weights")
+
+    def load(path):
+        data = (path / "model.bin").read_bytes()
+        if data != b"weights":
+            raise RuntimeError("bad model")
+        return data
+
+    entry = tmp_path / "runtimes" / "x" / "key"
+    assert runtimes.cached(entry, convert, load, lines.append) == b"weights"
+    assert runtimes.cached(entry, convert, load, lines.append) == b"weights"
+    assert len(calls) == 1 and calls[0] != entry  # written elsewhere, then renamed
+    assert sorted(p.name for p in entry.parent.iterdir()) == ["key"]  # no temporary left
+    (entry / "model.bin").write_bytes(b"weighs")  # damaged: checksum no longer matches
+    lines.clear()
+    assert runtimes.cached(entry, convert, load, lines.append) == b"weights"
+    assert len(calls) == 2
+    assert "is damaged (model.bin does not match its checksum); converting again" in lines[0]
+    (entry / runtimes.MANIFEST).write_text("{")  # unreadable manifest
+    assert runtimes.cached(entry, convert, load, lambda line: None) == b"weights"
+    assert len(calls) == 3
+
+
+def test_failed_conversion_leaves_no_entry(tmp_path):
+    def convert(path):
+        (path / "half").write_bytes(b"x")
+        raise RuntimeError("converter broke")
+
+    entry = tmp_path / "key"
+    with pytest.raises(RuntimeError):
+        runtimes.cached(entry, convert, lambda path: None, lambda line: None)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("runtime", CONVERTED)
+@pytest.mark.parametrize("use_filter", [True, False])
+def test_runner_matches_tf_with_free_batch_and_size(runtime, use_filter, random_generator,
+                                                    runtime_cache):
+    need(runtime)
+    runner = runtimes.make_runner(runtime, random_generator, "0" * 64, use_filter,
+                                  warn=lambda line: None)
+    reference = TFRunner(random_generator, use_filter)
+    rng = np.random.default_rng(1)
+    for shape in [(2, 24, 40, 3), (1, 36, 20, 3)]:
+        photo = rng.uniform(-1, 1, shape).astype(np.float32)
+        got = runner(photo)
+        assert got.shape == shape and got.dtype == np.float32
+        assert np.abs(to_uint8(got).astype(int) - to_uint8(reference(photo))).max() <= 1
+    entries = list((runtime_cache / runtime).iterdir())
+    key = json.loads((entries[0] / "key.json").read_text())
+    assert key["runtime"] == runtime and key["checkpoint_sha256"] == "0" * 64
+
+
+@pytest.mark.parametrize("runtime", CONVERTED)
+def test_cartoonizer_tiles_through_a_runtime(runtime, random_generator):
+    need(runtime)
+    runner = runtimes.make_runner(runtime, random_generator, "1" * 64, warn=lambda line: None)
+    image = np.random.default_rng(3).integers(0, 256, (256, 280, 3), np.uint8)
+    whole = Cartoonizer(random_generator, max_short_side=0).cartoonize(image)
+    calls = []
+    tiled = Cartoonizer(max_short_side=0, tile_core=64, tile_margin=96,
+                        runner=lambda x: calls.append(x.shape) or runner(x))
+    assert np.abs(tiled.cartoonize(image).astype(int) - whole).max() <= 1
+    assert len(calls) == 4 * 5
+    batch = tiled.cartoonize_batch([image[:40, :48], image[8:48, 8:56]])
+    assert [b.shape for b in batch] == [(40, 48, 3)] * 2
+
+
+def test_openvino_bf16_keeps_the_filter_in_float32(random_generator):
+    need("openvino")
+    ok, why = cpu_support("bf16")
+    if not ok:
+        pytest.skip(f"bf16: {why}")
+    runner = runtimes.make_runner("openvino", random_generator, "2" * 64, precision="bf16",
+                                  warn=lambda line: None)
+    photo = np.random.default_rng(4).uniform(-1, 1, (1, 48, 64, 3)).astype(np.float32)
+    a, b = to_uint8(TFRunner(random_generator)(photo)), to_uint8(runner(photo))
+    mse = np.mean((a.astype(float) - b) ** 2)
+    assert mse == 0 or 10 * np.log10(255 ** 2 / mse) >= 45
