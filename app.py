@@ -57,8 +57,7 @@ def main(argv=None):
     try:
         web.serve(args.weights, args.host, args.port, args.offline)
     except OSError as err:
-        print(f"error: cannot serve on {args.host}:{args.port}: {' '.join(str(err).split())}",
-              file=sys.stderr)
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -149,6 +149,12 @@ def _answers(url):
         return False
 
 
+def _interruptible():
+    """In the child: Ctrl-C (SIGINT) stops it, even when the tests run in a background job,
+    whose children start with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class App:
     """app.py in a subprocess on a free loopback port, its own temporary and cache folders."""
 
@@ -163,7 +169,8 @@ class App:
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, str(REPO / "app.py"), "--port", str(self.port), "--offline",
-                 *args], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
+                 *args], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=_interruptible)
 
     def wait(self):
         deadline = time.monotonic() + START_TIMEOUT

@@ -179,7 +179,7 @@ def build(engine, results, samples):
                                 elem_id="photos")
                 sample_gallery = gr.Gallery(value=[str(p) for p in samples], columns=4,
                                             label="Sample photos (scikit-image): click one",
-                                            allow_preview=False, height="auto",
+                                            allow_preview=False, height=170,
                                             elem_id="samples")
                 resolution = gr.Radio([(text, key) for key, text in RESOLUTIONS.items()],
                                       value="cap", label="Resolution")
@@ -226,7 +226,12 @@ def serve(weights=None, host="127.0.0.1", port=7860, offline=False):
         page = build(engine, Results(workspace / "results"), samples)
         page.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
         theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=SYSTEM_MONO_FONTS)
-        page.launch(server_name=host, server_port=port, share=False, max_file_size=MAX_UPLOAD,
-                    theme=theme, allowed_paths=[str(workspace)], footer_links=[])
+        try:
+            page.launch(server_name=host, server_port=port, share=False,
+                        max_file_size=MAX_UPLOAD, theme=theme, allowed_paths=[str(workspace)],
+                        footer_links=[])
+        except OSError:
+            raise OSError(f"cannot listen on {host}:{port}: the port is in use, or the address "
+                          f"is not one of this computer's (see --host, --port)") from None
     finally:
         shutil.rmtree(workspace, ignore_errors=True)
