@@ -2,19 +2,14 @@
 import sys
 from pathlib import Path
 
-import cv2
-from skimage import data
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
+from whitebox.samples import write_sample_photos  # noqa: E402
 
 
 def main(folder):
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in PHOTOS:
-        rgb = getattr(data, name)()
-        cv2.imwrite(str(folder / f"{name}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    print(f"{len(PHOTOS)} sample photos in {folder}/")
+    paths = write_sample_photos(folder)
+    print(f"{len(paths)} sample photos in {folder}/")
 
 
 if __name__ == "__main__":

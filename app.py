@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""A local web page for cartoonizing photos (see --help)."""
+import argparse
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent
+sys.path.insert(0, str(REPO / "src"))
+
+DESCRIPTION = """\
+Serve a web page for cartoonizing photos: drop or pick photos (or click a sample), see each
+beside its cartoon, download the PNG. The page gives the same bytes as
+`cartoonize.py --format png` with the same options (720-pixel cap or full resolution in tiles,
+photo-guided filter on or off, precision among those this machine supports).
+
+Weights are found as cartoonize.py finds them (--weights, pretrained/, the user cache, a
+download on first use); when they are missing, the page shows the same instructions and the
+server keeps running. Needs the packages of requirements-web.txt.
+"""
+
+EPILOG = """\
+The page listens on --host only (the loopback address by default, so only this computer can
+open it); nothing is shared publicly and nothing is sent elsewhere. Stop it with Ctrl-C.
+
+example: python app.py                 then open http://127.0.0.1:7860
+"""
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(prog="app.py", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", "-w", metavar="PATH",
+                   help="checkpoint folder or prefix (default: pretrained/, else the cache)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1, this computer only; "
+                        "0.0.0.0 opens it to the network)")
+    p.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
+    p.add_argument("--offline", action="store_true",
+                   help="never download weights (also WHITEBOX_OFFLINE=1)")
+    args = p.parse_args(argv)
+    if not 1 <= args.port <= 65535:
+        p.error("--port must be between 1 and 65535")
+    return args
+
+
+def main(argv=None):
+    """Serve until Ctrl-C; returns the exit code (2 when the page cannot start)."""
+    args = parse_args(argv)
+    try:
+        from whitebox import web
+    except ModuleNotFoundError as err:
+        if not (err.name or "").startswith("gradio"):
+            raise
+        print("error: the web page needs Gradio: pip install -r requirements-web.txt",
+              file=sys.stderr)
+        return 2
+    try:
+        web.serve(args.weights, args.host, args.port, args.offline)
+    except OSError as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,300 @@
+"""The web page (app.py, whitebox.web): its command line, its handling of bad files, and a real
+browser (Debian's headless Chromium through Playwright) using it as a person would."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+
+# Runs app.py as `python app.py ...` would, then fails if TensorFlow or Gradio was imported.
+HELP_WRAPPER = """\
+import runpy, sys
+sys.argv = ["app.py", "--help"]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+finally:
+    heavy = {"tensorflow", "gradio"} & set(sys.modules)
+    if heavy:
+        print("IMPORTED", *sorted(heavy), file=sys.stderr)
+        sys.exit(3)
+"""
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+START_TIMEOUT = 300
+
+
+def test_help_imports_neither_tensorflow_nor_gradio():
+    result = subprocess.run([sys.executable, "-c", HELP_WRAPPER], capture_output=True,
+                            text=True, timeout=120, cwd=REPO)
+    assert "IMPORTED" not in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "--weights" in result.stdout and "--offline" in result.stdout
+
+
+def test_without_gradio_one_line_and_exit_2():
+    code = ("import runpy, sys; sys.modules['gradio'] = None; sys.argv = ['app.py']; "
+            "runpy.run_path('app.py', run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120, cwd=REPO)
+    assert result.returncode == 2
+    assert result.stderr == ("error: the web page needs Gradio: pip install -r "
+                             "requirements-web.txt\n")
+
+
+def _tiny_photo(path, size=64):
+    """A size x size BGR photo (scikit-image's cat, shrunk) written by extension."""
+    from whitebox.samples import sample_photo
+
+    image = cv2.resize(sample_photo("chelsea"), (size, size), interpolation=cv2.INTER_AREA)
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+class _HalfCartoonizer:
+    """Stands in for inference.Cartoonizer: halves every value, keeps the size."""
+    max_short_side = 720
+
+    def cartoonize(self, image):
+        return image[: image.shape[0] // 8 * 8, : image.shape[1] // 8 * 8] // 2
+
+
+class _ReadyEngine:
+    def load(self):
+        return True
+
+    def cartoonizer(self, resolution, guided_filter, precision):
+        return _HalfCartoonizer()
+
+
+def test_bad_files_get_one_line_each_and_the_others_go_on(tmp_path):
+    web = pytest.importorskip("whitebox.web", reason="needs gradio (requirements-web.txt)")
+    good = _tiny_photo(tmp_path / "good.png")
+    data = good.read_bytes()
+    (tmp_path / "notes.jpg").write_text("not a photo\n")
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    huge = bytearray(data)
+    huge[16:24] = (100000).to_bytes(4, "big") * 2  # PNG header declaring 100000 x 100000
+    (tmp_path / "huge.png").write_bytes(bytes(huge))
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    names = ["notes.jpg", "cut.png", "good.png", "huge.png", "empty.jpg"]
+    results = web.Results(tmp_path / "results")
+    gallery, downloads, status = web.cartoonize_files(
+        _ReadyEngine(), results, [str(tmp_path / n) for n in names], "cap", True, "fp32")
+    lines = status.splitlines()
+    assert lines[0].startswith("failed notes.jpg: not a decodable image")
+    assert lines[1] == "failed cut.png: truncated PNG (no IEND chunk at the end)"
+    assert lines[2].startswith("failed huge.png: image too large (100000 x 100000 declared")
+    assert lines[3] == "failed empty.jpg: empty file (0 bytes)"
+    assert lines[4].startswith("1 of 5 photo(s) cartoonized in ")
+    assert len(lines) == 5
+    expected = cv2.imencode(".png", cv2.imread(str(good)) // 2)[1].tobytes()
+    assert [Path(p).name for p in downloads] == ["good.png"]
+    assert Path(downloads[0]).read_bytes() == expected
+    assert [caption for _, caption in gallery] == ["good.png: photo", "good.png: cartoon"]
+
+
+def test_no_photos_and_missing_weights_are_status_lines(tmp_path):
+    web = pytest.importorskip("whitebox.web", reason="needs gradio (requirements-web.txt)")
+
+    class Missing:
+        problem = "error: The pretrained weights are not available: offline"
+
+        def load(self):
+            return False
+
+    results = web.Results(tmp_path)
+    assert web.cartoonize_files(Missing(), results, [], "cap", True, "fp32")[2].startswith(
+        "Drop or pick")
+    assert web.cartoonize_files(Missing(), results, ["x.png"], "cap", True, "fp32") == (
+        [], [], Missing.problem)
+
+
+# ------------------------------------------------------------------ in a real browser
+
+
+def _chromium():
+    """The path of Debian's chromium, or skip saying what is missing."""
+    pytest.importorskip("gradio", reason="needs gradio (pip install -r requirements-web.txt)")
+    pytest.importorskip("playwright.sync_api",
+                        reason="needs playwright (pip install -r requirements-web.txt)")
+    path = os.environ.get("WHITEBOX_CHROMIUM") or shutil.which("chromium")
+    if not path:
+        pytest.skip("needs Chromium (apt-get install chromium) for the browser test")
+    return path
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _answers(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _interruptible():
+    """In the child: Ctrl-C (SIGINT) stops it, even when the tests run in a background job,
+    whose children start with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class App:
+    """app.py in a subprocess on a free loopback port, its own temporary and cache folders."""
+
+    def __init__(self, folder, *args):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log = folder / "app.log"
+        temp = folder / "tmp"
+        temp.mkdir()
+        env = dict(os.environ, TMPDIR=str(temp), GRADIO_TEMP_DIR=str(temp / "gradio"),
+                   WHITEBOX_HOME=str(folder / "home"))
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, str(REPO / "app.py"), "--port", str(self.port), "--offline",
+                 *args], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
+                preexec_fn=_interruptible)
+
+    def wait(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _answers(self.url):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"app.py did not start:\n{self.log.read_text()}")
+            time.sleep(1)
+
+    def stop(self):
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, headless=True,
+                                              args=CHROMIUM_FLAGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def app(browser, official_weights, tmp_path_factory):
+    server = App(tmp_path_factory.mktemp("app"), "--weights", str(official_weights))
+    try:
+        server.wait()
+        yield server
+    finally:
+        server.stop()
+
+
+def _open(browser, url):
+    """A fresh page on `url`; every request to a host other than the loopback address is
+    appended to the returned list."""
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280,
+                                                                   "height": 900})
+    page = context.new_page()
+    outside = []
+    page.on("request", lambda r: urlparse(r.url).hostname not in ("127.0.0.1", None)
+            and outside.append(r.url))
+    page.goto(url)
+    page.wait_for_selector("#run")
+    return page, outside
+
+
+def _upload_and_run(page, paths, done):
+    """Drop `paths` on the photo box, press Cartoonize, wait until the status says `done`."""
+    page.locator("#photos input[type=file]").set_input_files([str(p) for p in paths])
+    page.wait_for_function(f"document.querySelectorAll('#photos a[download]').length == "
+                           f"{len(paths)}", timeout=60_000)
+    page.click("#run")
+    page.wait_for_function(f"document.querySelector('#status textarea').value.includes("
+                           f"{done!r})", timeout=300_000)
+    return page.locator("#status textarea").input_value()
+
+
+def test_browser_download_is_cartoonize_py_png(app, browser, official_weights, tmp_path):
+    photo = _tiny_photo(tmp_path / "cat.jpg")
+    page, outside = _open(browser, app.url)
+    status = _upload_and_run(page, [photo], "cartoonized")
+    assert status.startswith("1 of 1 photo(s) cartoonized in "), status
+    with page.expect_download() as info:
+        page.click("#downloads a[download]")
+    download = tmp_path / "downloaded.png"
+    info.value.save_as(download)
+    page.screenshot(path=str(tmp_path / "web.png"), full_page=True)
+    assert (tmp_path / "web.png").stat().st_size > 0
+    assert info.value.suggested_filename == "cat.png"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "cartoonize.py"), "--input", str(photo), "--output",
+         str(tmp_path / "cli"), "--format", "png", "--weights", str(official_weights), "--quiet"],
+        capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert download.read_bytes() == (tmp_path / "cli" / "cat.png").read_bytes()
+    assert outside == []
+    page.context.close()
+
+
+def test_browser_non_image_is_one_line_and_the_server_goes_on(app, browser, tmp_path):
+    fake = tmp_path / "notes.jpg"
+    fake.write_text("a text file, renamed\n")
+    page, outside = _open(browser, app.url)
+    status = _upload_and_run(page, [fake], "cartoonized")
+    assert status.splitlines() == [
+        "failed notes.jpg: not a decodable image (corrupt, or a format OpenCV cannot read)",
+        status.splitlines()[1]]
+    assert status.splitlines()[1].startswith("0 of 1 photo(s) cartoonized")
+    assert app.process.poll() is None
+    assert _answers(app.url)
+    page.screenshot(path=str(tmp_path / "error.png"), full_page=True)
+    assert outside == []
+    page.context.close()
+
+
+def test_browser_missing_weights_show_the_instructions(browser, tmp_path):
+    from whitebox.checkpoints import CheckpointError, resolve_prefix
+    from whitebox.weights import PRETRAINED
+
+    try:
+        resolve_prefix(PRETRAINED)
+        pytest.skip(f"{PRETRAINED} holds a checkpoint, so the weights are never missing")
+    except CheckpointError:
+        pass
+    server = App(tmp_path)
+    try:
+        server.wait()
+        page, _ = _open(browser, server.url)
+        page.wait_for_function("document.querySelector('#status textarea').value != ''")
+        shown = page.locator("#status textarea").input_value()
+        assert shown.startswith("error: The pretrained White-box Cartoonization weights are "
+                                "not available")
+        assert "model-33999.index" in shown and str(tmp_path / "home") in shown
+        page.context.close()
+    finally:
+        server.stop()
+    assert "not available" in server.log.read_text()
