@@ -46,6 +46,7 @@ example: python cartoonize_beam.py --input 'photos/**' --output cartoons/ \\
 def parse_args(argv=None):
     """(our options, Beam's arguments): argparse only, nothing heavy imported."""
     from whitebox.cli import OneLineParser
+    from whitebox.defaults import RUNTIMES
 
     p = OneLineParser(prog="cartoonize_beam.py", description=DESCRIPTION, epilog=EPILOG,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,6 +68,10 @@ def parse_args(argv=None):
                    help="dtype of the generator's convolutions, as cartoonize.py (default "
                         "fp32, the reference); each worker falls back to fp32 where its "
                         "hardware lacks support")
+    p.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                   help="what runs the network, as cartoonize.py --runtime (default auto: "
+                        "OpenVINO, else ONNX Runtime, else TensorFlow, whichever is installed "
+                        "on the workers)")
     p.add_argument("--alpha", choices=["ignore", "white"], default="ignore",
                    help="images with an alpha channel, as cartoonize.py: 'ignore' drops it "
                         "(default), 'white' blends over white")
@@ -116,7 +121,7 @@ def main(argv=None):
     from apache_beam.io.filesystems import FileSystems
     from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-    from whitebox import beam
+    from whitebox import beam, runtimes
     from whitebox.checkpoints import CheckpointError
     from whitebox.inference import CROP_MULTIPLE
     from whitebox.weights import WeightsUnavailable, load_generator_weights
@@ -147,11 +152,13 @@ def main(argv=None):
     settings = beam.Settings(
         prefix=prefix, base=beam.pattern_base(pattern), weights=args.weights,
         offline=args.offline, max_short_side=args.max_short_side, precision=args.precision,
+        runtime=args.runtime,
         fmt=args.format, alpha=args.alpha, overwrite=args.overwrite,
         max_pixels=args.max_pixels, batch_size=args.batch_size or beam.DEFAULT_BATCH)
     try:  # once here, so that a weights problem is a usage error and not a failed job
         load_generator_weights(beam.stage_weights(args.weights), args.offline)
-    except (CheckpointError, WeightsUnavailable) as err:
+        runtimes.choose(args.runtime, args.precision, warn=lambda line: None)
+    except (CheckpointError, WeightsUnavailable, runtimes.RuntimeUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     try:

@@ -61,6 +61,7 @@ class Settings:
     offline: bool = False
     max_short_side: Optional[int] = None
     precision: str = "fp32"
+    runtime: str = "auto"
     fmt: str = "same"
     alpha: str = "ignore"
     overwrite: bool = False
@@ -222,19 +223,18 @@ def stage_weights(requested):
 
 
 def load_cartoonizer(settings, warn=logging.warning):
-    """An inference.Cartoonizer with the weights `settings.weights` names (through
-    weights.load_generator_weights), the guided filter on, the precision the hardware
-    supports. Raises WeightsUnavailable or CheckpointError."""
-    from whitebox.inference import Cartoonizer
-    from whitebox.precision import resolve_precision
-    from whitebox.weights import load_generator_weights
+    """The inference.Cartoonizer cartoonize.py builds for these options
+    (runtimes.make_cartoonizer), with the weights `settings.weights` names, copied here first
+    when remote. Raises WeightsUnavailable, CheckpointError or runtimes.RuntimeUnavailable."""
+    from whitebox.defaults import MAX_SHORT_SIDE
+    from whitebox.runtimes import make_cartoonizer
+    from whitebox.weights import load_generator_weights, resolve_weights
 
-    generator = load_generator_weights(stage_weights(settings.weights), settings.offline,
-                                       progress=False)
-    options = {} if settings.max_short_side is None else {
-        "max_short_side": settings.max_short_side}
-    return Cartoonizer(generator, precision=resolve_precision(settings.precision, warn=warn),
-                       **options)
+    prefix = resolve_weights(stage_weights(settings.weights), settings.offline, progress=False)
+    generator = load_generator_weights(prefix, settings.offline, progress=False)
+    cap = MAX_SHORT_SIDE if settings.max_short_side is None else settings.max_short_side
+    return make_cartoonizer(generator, prefix, settings.runtime, settings.precision,
+                            max_short_side=cap, warn=warn)[0]
 
 
 class CartoonizerHandler(ModelHandler):

@@ -16,12 +16,12 @@ from whitebox.ablation import load_matrix, run_ablation
 from whitebox.batch import plan_jobs, run_plan
 from whitebox.checkpoints import CheckpointError
 from whitebox.image_io import list_images, write_text_atomic
-from whitebox.inference import Cartoonizer
 from whitebox.metrics import (DEFAULT_BATCH, PAPER_VALUES, MetricsError, compare, embed_folder,
                               embed_paths, features_to_set, load_extractor,
                               load_set, network_sha256, save_cache)
 from whitebox.video import is_video
-from whitebox.weights import WeightsUnavailable, load_generator_weights
+from whitebox.runtimes import RuntimeUnavailable, make_cartoonizer
+from whitebox.weights import WeightsUnavailable, load_generator_weights, resolve_weights
 
 
 class Extractor:
@@ -136,8 +136,10 @@ def load_cartoonizer(weights=None, offline=False, progress=True):
     """cartoonize.py's Cartoonizer (its defaults) for the checkpoint `weights` (None: as
     cartoonize.py finds one). Raises MetricsError when the weights cannot be loaded."""
     try:
-        return Cartoonizer(load_generator_weights(weights, offline, progress))
-    except (CheckpointError, WeightsUnavailable) as err:
+        prefix = resolve_weights(weights, offline, progress)
+        generator = load_generator_weights(prefix, offline, progress)
+        return make_cartoonizer(generator, prefix, warn=lambda line: print(line, file=sys.stderr))[0]
+    except (CheckpointError, WeightsUnavailable, RuntimeUnavailable) as err:
         raise MetricsError(f"could not load the weights: {err}") from None
 
 

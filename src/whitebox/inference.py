@@ -201,30 +201,15 @@ def cartoonize_paths(inputs, output, weights=None, offline=False, fmt="same", re
     def warn(line):
         print(line, file=sys.stderr)
 
-    requested = precision
     try:
-        runtime, precision = runtimes.choose(runtime, precision, warn=warn)
         prefix = resolve_weights(weights, offline, progress=progress)
         generator = load_generator_weights(prefix, offline, progress=progress)
+        cartoonizer, runtime, precision = runtimes.make_cartoonizer(
+            generator, prefix, runtime, precision, use_guided_filter, max_short_side, xla, warn)
     except (CheckpointError, WeightsUnavailable, runtimes.RuntimeUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     warn(f"runtime {runtime}, precision {precision}")
-    if xla and runtime != "tf":
-        warn(f"--xla applies to --runtime tf only; {runtime} runs without it")
-    try:
-        checkpoint = runtimes.checkpoint_digest(prefix) if runtime != "tf" else None
-        runner = runtimes.make_runner(runtime, generator, checkpoint, use_guided_filter,
-                                      precision, jit_compile=xla, warn=warn)
-    except Exception as err:  # a converter or a cache folder failing in its own way
-        if runtime == "tf":
-            raise
-        reason = f"{type(err).__name__}: {(str(err) or '?').splitlines()[0]}"
-        failed, (runtime, precision) = runtime, runtimes.choose("tf", requested, warn=warn)
-        warn(f"{failed} failed ({reason}); using runtime {runtime}, precision {precision}")
-        runner = runtimes.make_runner(runtime, generator, None, use_guided_filter, precision,
-                                      jit_compile=xla)
-    cartoonizer = Cartoonizer(max_short_side=max_short_side, runner=runner)
     plan = plan_jobs(inputs, output, fmt=fmt, recursive=recursive, overwrite=overwrite)
     summary = run_plan(plan, cartoonizer.cartoonize, progress=progress, alpha=alpha,
                        video=lambda source, target, progress: _run_video(

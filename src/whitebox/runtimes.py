@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from whitebox.defaults import RUNTIME_ORDER
-from whitebox.inference import TFRunner, cartoon_network
+from whitebox.defaults import MAX_SHORT_SIDE, RUNTIME_ORDER
+from whitebox.inference import Cartoonizer, TFRunner, cartoon_network
 from whitebox.precision import cpu_support, resolve_precision, support
 from whitebox.weights import home_dir
 
@@ -263,3 +263,33 @@ def make_runner(runtime, generator, checkpoint, use_guided_filter=True, precisio
     make = openvino_runner if runtime == "openvino" else onnxruntime_runner
     return make(generator, checkpoint, use_guided_filter, precision, warn)
 
+
+
+def make_cartoonizer(generator, prefix, runtime="auto", precision="fp32", use_guided_filter=True,
+                     max_short_side=MAX_SHORT_SIDE, xla=False, warn=print):
+    """(inference.Cartoonizer, runtime, precision): the cartoonizer every entry point builds
+    (cartoonize.py, evaluate.py paper, the web page, the Beam pipeline), so that the same
+    options give the same bytes whichever of them runs.
+
+    `generator` holds the weights of the checkpoint `prefix` (whose files key the conversion
+    cache). `runtime` and `precision` are settled by `choose`; a converter that fails leaves
+    TensorFlow running, with one line through `warn`. Raises RuntimeUnavailable for a named
+    runtime that is not installed.
+    """
+    requested = precision
+    runtime, precision = choose(runtime, precision, warn=warn)
+    if xla and runtime != "tf":
+        warn(f"--xla applies to --runtime tf only; {runtime} runs without it")
+    try:
+        checkpoint = checkpoint_digest(prefix) if runtime != "tf" else None
+        runner = make_runner(runtime, generator, checkpoint, use_guided_filter, precision,
+                             jit_compile=xla, warn=warn)
+    except Exception as err:  # a converter or a cache folder failing in its own way
+        if runtime == "tf":
+            raise
+        reason = f"{type(err).__name__}: {(str(err) or '?').splitlines()[0]}"
+        failed, (runtime, precision) = runtime, choose("tf", requested, warn=warn)
+        warn(f"{failed} failed ({reason}); using runtime {runtime}, precision {precision}")
+        runner = make_runner(runtime, generator, None, use_guided_filter, precision,
+                             jit_compile=xla)
+    return Cartoonizer(max_short_side=max_short_side, runner=runner), runtime, precision

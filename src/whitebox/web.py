@@ -48,36 +48,38 @@ class Engine:
 
     def __init__(self, weights=None, offline=False):
         self.weights, self.offline = weights, offline
-        self.generator, self.problem = None, None
+        self.generator, self.prefix, self.problem = None, None, None
         self._cartoonizers = {}
         self._lock = threading.Lock()
 
     def load(self):
         """Load the weights unless already loaded; returns whether they are."""
         from whitebox.checkpoints import CheckpointError
-        from whitebox.weights import WeightsUnavailable, load_generator_weights
+        from whitebox.weights import (WeightsUnavailable, load_generator_weights,
+                                      resolve_weights)
 
         with self._lock:
             if self.generator is None:
                 try:
-                    self.generator = load_generator_weights(self.weights, self.offline)
+                    self.prefix = resolve_weights(self.weights, self.offline)
+                    self.generator = load_generator_weights(self.prefix, self.offline)
                     self.problem = None
                 except (CheckpointError, WeightsUnavailable) as err:
                     self.problem = f"error: {err}"
         return self.generator is not None
 
     def cartoonizer(self, resolution, guided_filter, precision):
-        """The Cartoonizer for these options (`resolution` a key of RESOLUTIONS); call `load`
-        first."""
-        from whitebox.inference import MAX_SHORT_SIDE, Cartoonizer
+        """The Cartoonizer for these options (`resolution` a key of RESOLUTIONS), built as
+        cartoonize.py builds it (runtime auto); call `load` first."""
+        from whitebox.defaults import MAX_SHORT_SIDE
+        from whitebox.runtimes import make_cartoonizer
 
         key = (resolution, bool(guided_filter), precision)
         with self._lock:
             if key not in self._cartoonizers:
-                self._cartoonizers[key] = Cartoonizer(
-                    self.generator, use_guided_filter=bool(guided_filter),
-                    max_short_side=MAX_SHORT_SIDE if resolution == "cap" else 0,
-                    precision=precision)
+                self._cartoonizers[key] = make_cartoonizer(
+                    self.generator, self.prefix, "auto", precision, bool(guided_filter),
+                    MAX_SHORT_SIDE if resolution == "cap" else 0, warn=print)[0]
             return self._cartoonizers[key]
 
 
