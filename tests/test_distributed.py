@@ -170,3 +170,18 @@ def test_two_workers_on_loopback_equal_one_device(setup):
     assert saved.strategy == "multiworker" and saved.replicas == 2
     # Only the chief wrote: one checkpoint series, one log.
     assert len(glob.glob(str(out / "checkpoints" / "*.index"))) == 1
+
+
+def test_unusable_strategy_settings_are_one_line_errors(monkeypatch):
+    from whitebox import distribute
+    from whitebox.config import ConfigError
+
+    with pytest.raises(ConfigError, match="/gpu:7 is not a visible device"):
+        distribute.make_strategy("mirrored", "/gpu:7")
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ConfigError, match="TF_CONFIG is not set"):
+        distribute.make_strategy("multiworker")
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {}}')
+    with pytest.raises(ConfigError, match="TF_CONFIG: expected"):
+        distribute.make_strategy("multiworker")
+    assert distribute.make_strategy("one") is None

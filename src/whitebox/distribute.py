@@ -35,6 +35,11 @@ def make_strategy(name, devices=""):
         return None
     if name == "mirrored":
         names = [d.strip() for d in devices.split(",") if d.strip()] or None
+        visible = {_type_and_index(d.name): d.name for d in tf.config.list_logical_devices()}
+        for n in names or ():
+            if _type_and_index(n) not in visible:
+                raise ConfigError(f"devices: {n} is not a visible device "
+                                  f"(visible: {', '.join(visible.values())})")
         try:
             return tf.distribute.MirroredStrategy(devices=names)
         except (ValueError, RuntimeError) as err:
@@ -46,6 +51,15 @@ def make_strategy(name, devices=""):
         _check_tf_config()
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ConfigError(f"unknown strategy {name!r}")
+
+
+def _type_and_index(name):
+    """('CPU', 0) of a device name such as '/gpu:0', 'cpu:0' or '/device:CPU:0'."""
+    try:
+        spec = tf.DeviceSpec.from_string(name if name.startswith("/") else "/" + name)
+    except ValueError:
+        return None
+    return (spec.device_type or "").upper(), spec.device_index
 
 
 def _check_tf_config():
