@@ -35,7 +35,14 @@ example:
 """
 
 
+# train.py flags that ablate.py passes to every variant.
+TRAIN_FLAGS = ("data_lists", "init_from", "vgg", "trust_pickle", "seed", "batch_size",
+               "patch_size", "strategy", "devices")
+
+
 def parse_args(argv=None):
+    from whitebox.cli_config import add_config_flags
+    from whitebox.config import TrainConfig
     from whitebox.metrics import DEFAULT_BATCH
 
     p = argparse.ArgumentParser(prog="ablate.py", description=DESCRIPTION, epilog=EPILOG,
@@ -44,15 +51,7 @@ def parse_args(argv=None):
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--iterations", type=int, required=True, metavar="N",
                    help="training iterations per variant")
-    p.add_argument("--data-lists", default="data_lists", metavar="DIR",
-                   help="training lists (default data_lists)")
-    p.add_argument("--init-from", metavar="CKPT",
-                   help="pre-trained generator shared by all variants (as train.py)")
-    p.add_argument("--vgg", metavar="FILE", help="VGG19 weights (as train.py --vgg)")
-    p.add_argument("--trust-pickle", action="store_true", help="as train.py")
-    p.add_argument("--seed", type=int, default=0, help="shared seed (default 0)")
-    p.add_argument("--batch-size", type=int, metavar="N", help="as train.py (default 16)")
-    p.add_argument("--patch-size", type=int, metavar="N", help="as train.py (default 256)")
+    add_config_flags(p, TrainConfig, names=TRAIN_FLAGS)
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="another TrainConfig field for every variant (VALUE as JSON, else "
                         "text); repeatable")
@@ -83,14 +82,12 @@ def parse_args(argv=None):
 
 def base_config(args):
     """TrainConfig values shared by every variant."""
+    from whitebox.cli_config import given_values
+    from whitebox.config import TrainConfig
+
     save = min(500, args.iterations)
-    base = dict(data_lists=args.data_lists, iterations=args.iterations, seed=args.seed,
-                save_every=save, sample_every=save, print_every=min(50, args.iterations))
-    for key in ("init_from", "vgg", "batch_size", "patch_size"):
-        if getattr(args, key) is not None:
-            base[key] = getattr(args, key)
-    if args.trust_pickle:
-        base["trust_pickle"] = True
+    base = {**given_values(TrainConfig, args), "iterations": args.iterations,
+            "save_every": save, "sample_every": save, "print_every": min(50, args.iterations)}
     for item in args.set:
         key, sep, text = item.partition("=")
         if not sep:

@@ -142,3 +142,15 @@ def test_cli_refuses_a_bad_matrix_before_training(tmp_path, capsys):
                         "--inception", str(tmp_path / "x.pb")])
     assert code == 2 and "neither a built-in matrix" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_training_flags_reach_every_variant(tmp_path):
+    args = ablate.parse_args(["fst", "--out", str(tmp_path), "--iterations", "3",
+                              "--photos", "p", "--cartoons", "c", "--inception", "i",
+                              "--strategy", "mirrored", "--devices", "/gpu:0,/gpu:1",
+                              "--batch-size", "4", "--trust-pickle",
+                              "--set", "superpixel_jobs=1"])
+    base = ablate.base_config(args)
+    assert base == {"strategy": "mirrored", "devices": "/gpu:0,/gpu:1", "batch_size": 4,
+                    "trust_pickle": True, "iterations": 3, "save_every": 3,
+                    "sample_every": 3, "print_every": 3, "superpixel_jobs": 1}

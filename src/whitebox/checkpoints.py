@@ -188,9 +188,11 @@ def write_state(folder, prefixes):
     write_text_atomic(state, "\n".join(lines) + "\n")
 
 
-def restore_newest(checkpoint, prefixes, ckpt_dir, log):
+def restore_newest(checkpoint, prefixes, ckpt_dir, log, update_state=True):
     """Restore `checkpoint` from the newest of `prefixes` (newest first) that reads fully and
     fits; `log` (a callable) gets one line per checkpoint skipped. Returns the prefix restored.
+    The state file of `ckpt_dir` is rewritten to list it and the older ones (unless not
+    `update_state`: a multi-worker run's non-chief workers only read).
 
     Every tensor is read and checked before anything is assigned. Should a restore still fail
     part way (the files changed in between, or they do not fit), the next one that succeeds
@@ -207,8 +209,9 @@ def restore_newest(checkpoint, prefixes, ckpt_dir, log):
         except CheckpointError as err:
             log(f"resume: skipped {err}")
             continue
-        older = [p for p in prefixes if checkpoint_number(p) <= checkpoint_number(prefix)]
-        write_state(ckpt_dir, [p for p in older if Path(p + ".index").is_file()][::-1])
+        if update_state:
+            older = [p for p in prefixes if checkpoint_number(p) <= checkpoint_number(prefix)]
+            write_state(ckpt_dir, [p for p in older if Path(p + ".index").is_file()][::-1])
         return prefix
     raise CheckpointError(f"{ckpt_dir}: none of its {len(prefixes)} checkpoint(s) could be "
                           "restored (the reasons are above)")

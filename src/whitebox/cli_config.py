@@ -7,8 +7,8 @@ config is built as `base` (the defaults, or a saved run's config.json) overridde
 import argparse
 import dataclasses
 
-from whitebox.config import (PRESETS, SN_MODES, SUPERPIXEL_METHODS, TERM_MEANINGS, TERM_SCALARS,
-                             TERMS)
+from whitebox.config import (PRESETS, SN_MODES, STRATEGIES, SUPERPIXEL_METHODS, TERM_MEANINGS,
+                             TERM_SCALARS, TERMS)
 
 # field: (flag, metavar or None, help). The default, taken from the config class, is appended.
 # Fields not listed have no flag; a run's config.json holds them all.
@@ -31,6 +31,12 @@ FLAGS = {
     "sample_every": ("--sample-every", None, "sample grids every N iterations"),
     "print_every": ("--print-every", None, "loss line every N iterations"),
     "deterministic": ("--deterministic", None, "enable TensorFlow op determinism (slower)"),
+    "strategy": ("--strategy", None,
+                 "one (a single device), mirrored (the local GPUs or --devices), multiworker "
+                 "(machines named in TF_CONFIG) or auto (mirrored with more than one GPU); "
+                 "--batch-size is the global batch"),
+    "devices": ("--devices", "LIST",
+                "devices of --strategy mirrored, comma-separated (e.g. /gpu:0,/gpu:1)"),
     "vgg": ("--vgg", "FILE",
             "VGG19 weights: .npz (safe), vgg19_no_fc.npy (needs --trust-pickle) or Keras "
             "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"),
@@ -53,7 +59,7 @@ FLAGS = {
                 "per step as in TF1) or separate (two calls, twice)"),
 }
 CHOICES = {"loss_weights": tuple(PRESETS), "superpixel": SUPERPIXEL_METHODS,
-           "sn_mode": SN_MODES}
+           "sn_mode": SN_MODES, "strategy": STRATEGIES}
 
 
 def add_config_flags(parser, cls, names=None):

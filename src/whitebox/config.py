@@ -32,6 +32,8 @@ SUPERPIXEL_METHODS = ("slic", "selective")
 #   joint: one call on [real; fake], u advances once per discriminator per step, as TF1 did.
 #   separate: two calls (real, then fake), u advances twice per step (plain eager semantics).
 SN_MODES = ("joint", "separate")
+# tf.distribute strategies (see distribute.py); "one" is the single-device path.
+STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 
 
 class ConfigError(ValueError):
@@ -59,6 +61,9 @@ class CommonConfig:
     resume: bool = False
     init_from: str = ""                 # initial generator: our checkpoint or a TF1 one
     deterministic: bool = False         # tf.config.experimental.enable_op_determinism()
+    strategy: str = "one"               # STRATEGIES; batch_size is the global batch
+    devices: str = ""                   # mirrored: comma-separated devices (default all GPUs)
+    replicas: int = 0                   # written by the run: replicas in sync
 
     def validate(self):
         for name in ("batch_size", "patch_size", "iterations", "save_every",
@@ -69,6 +74,8 @@ class CommonConfig:
             raise ConfigError(f"patch_size must be a multiple of 8, got {self.patch_size}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
 
     def to_json(self):
         return json.dumps({"command": self.command, **dataclasses.asdict(self)}, indent=2,
@@ -149,8 +156,9 @@ def config_from_json(text):
 
 
 # Fields that may differ between a run and its resumption. out_dir is where the run folder is
-# now: a copied or moved run folder is the same run.
-RESUMABLE_CHANGES = ("resume", "iterations", "print_every", "sample_every", "out_dir")
+# now: a copied or moved run folder is the same run. A run saved with N replicas resumes with M.
+RESUMABLE_CHANGES = ("resume", "iterations", "print_every", "sample_every", "out_dir",
+                     "strategy", "devices", "replicas")
 
 
 def resume_mismatches(saved, current):

@@ -14,12 +14,18 @@ losses (the weights are the same), and the logged generator losses are the G ste
 updates are the same.
 
 Losses are returned as {TensorBoard name: scalar}, under the reference's names.
+
+With a tf.distribute strategy (distribute.py) each replica runs the steps on its share of the
+global batch: every loss is a mean over the batch, so a replica scales its losses by its share
+(local batch / global batch), the gradients are summed over the replicas and Adam applies the
+sum once; the summed scaled losses are the global batch's. The colour-shift weights are drawn
+once per step outside the replicas and handed to all of them.
 """
 import functools
 
 import tensorflow as tf
 
-from whitebox import losses, representations
+from whitebox import distribute, losses, representations
 from whitebox.config import TERM_SCALARS, ConfigError
 from whitebox.guided_filter import guided_filter
 from whitebox.network import Discriminator, Generator
@@ -79,30 +85,81 @@ class Adam(tf.Module):
         self.beta2_power.assign(self.beta2_power * self.beta2)
         self.step.assign_add(1)
 
-    def minimize(self, tape, loss):
-        """One update along the gradient of `loss` recorded on `tape`."""
-        grads = tape.gradient(loss, self.targets)
+    def gradients(self, tape, loss, scale=None):
+        """The gradients of `loss` (times `scale`, a float, when given) recorded on `tape` for
+        every target (none may be None)."""
+        upstream = None if scale is None else tf.constant(scale, loss.dtype)
+        grads = tape.gradient(loss, self.targets, output_gradients=upstream)
         missing = [v.name for v, g in zip(self.targets, grads) if g is None]
         if missing:
             raise ValueError(f"no gradient for {', '.join(missing)}")
-        self.apply(grads)
+        return grads
 
 
-class PretrainStep:
+class _Steps:
+    """What the pre-training and adversarial steps share: how a step body runs.
+
+    A body takes (*batch, shift) and returns {name: scalar loss}; it calls `self._update`
+    for each optimiser. Without a strategy a step is the body under tf.function. With one, the
+    step splits the global batch over the replicas, draws the colour shift once, runs the body
+    on every replica and sums the replicas' (scaled) losses.
+    """
+
+    def __init__(self, strategy):
+        self.strategy = strategy
+        self.share = 1.0 / distribute.replicas(strategy)   # local batch / global batch
+
+    def _draw_shift(self):
+        return None
+
+    def _step(self, body):
+        strategy = self.strategy
+
+        if strategy is None:
+            return tf.function(lambda *batch: body(*batch, self._draw_shift()))
+
+        def cross_replica(*batch):
+            shift = self._draw_shift()
+            per_replica = strategy.run(body, args=(*batch, shift))
+            return {k: strategy.reduce(distribute.SUM, v, axis=None)
+                    for k, v in per_replica.items()}
+
+        graph = tf.function(cross_replica)
+        return lambda *batch: graph(*distribute.split_batch(strategy, *batch))
+
+    def _update(self, opt, tape, loss):
+        """One step of `opt` along the gradient of `loss`: on one device as it is; on several,
+        the gradient of loss * share summed over the replicas."""
+        if self.strategy is None:
+            opt.apply(opt.gradients(tape, loss))
+        else:
+            opt.apply(distribute.all_reduce_sum(opt.gradients(tape, loss, self.share)))
+
+    def _scaled(self, scalars):
+        """The losses as the body returns them: on several replicas, scaled by the share so
+        that their sum over the replicas is the global batch's."""
+        if self.strategy is None:
+            return scalars
+        return {k: v * self.share for k, v in scalars.items()}
+
+
+class PretrainStep(_Steps):
     """`pretrain.py`: one Adam step on mean|P - G(P)| (raw generator, no guided filter)."""
 
-    def __init__(self, config):
-        self.generator = Generator()
-        self.opt_g = Adam.from_config(self.generator.trainable_variables, config,
-                                      "adam_generator")
-        self.step = tf.function(self._step)
+    def __init__(self, config, strategy=None):
+        super().__init__(strategy)
+        with distribute.Scope(strategy):
+            self.generator = Generator()
+            self.opt_g = Adam.from_config(self.generator.trainable_variables, config,
+                                          "adam_generator")
+        self.step = self._step(self._body)
         self.sample = tf.function(self.generator.__call__)
 
-    def _step(self, photo):
+    def _body(self, photo, shift):
         with tf.GradientTape() as tape:
             loss = losses.l1(photo, self.generator(photo))
-        self.opt_g.minimize(tape, loss)
-        return {"recon_loss": loss}
+        self._update(self.opt_g, tape, loss)
+        return self._scaled({"recon_loss": loss})
 
     def iteration(self, photo):
         return self.step(photo)
@@ -111,37 +168,47 @@ class PretrainStep:
         return {"generator": self.generator, "optimizer_generator": self.opt_g}
 
 
-class AdversarialStep:
+class AdversarialStep(_Steps):
     """`train.py`: the G step and the D step (see the module docstring).
 
     config: TrainConfig. vgg: a callable BGR [-1, 1] -> conv4_4 features (vgg.VGG19Conv44),
     needed when the content or structure term is on. Terms switched off are not computed; a
-    discriminator whose term is off is neither built nor trained.
+    discriminator whose term is off is neither built nor trained. strategy: a tf.distribute
+    strategy, or None for one device.
     """
 
-    def __init__(self, config, vgg=None):
+    def __init__(self, config, vgg=None, strategy=None):
+        super().__init__(strategy)
         self.config = config
         self.weights = config.active_weights()
         self.vgg_terms = [t for t in VGG_TERMS if t in self.weights]
         if self.vgg_terms and vgg is None:
             raise ConfigError("the content and structure terms need a VGG19 (vgg=...)")
         self.vgg = vgg
-        self.generator = Generator()
-        self.disc_gray = (Discriminator(1, config.disc_channel, "disc_gray", config.sn_mode)
-                          if "texture" in self.weights else None)
-        self.disc_blur = (Discriminator(3, config.disc_channel, "disc_blur", config.sn_mode)
-                          if "surface" in self.weights else None)
-        self.opt_g = Adam.from_config(self.generator.trainable_variables, config,
-                                      "adam_generator")
-        disc_vars = [v for d in (self.disc_gray, self.disc_blur) if d is not None
-                     for v in d.trainable_variables]
-        self.opt_d = (Adam.from_config(disc_vars, config, "adam_discriminator")
-                      if disc_vars else None)
-        # Colour-shift weights are drawn from this generator; its state is checkpointed.
+        # Colour-shift weights are drawn from this generator; its state is checkpointed. It is
+        # an ordinary variable, used only outside the replicas (one draw per step for all).
         self.rng = tf.random.Generator.from_seed(config.seed)
-        self.g_step = tf.function(self._g_step)
-        self.d_step = tf.function(self._d_step)
+        with distribute.Scope(strategy):
+            self.generator = Generator()
+            self.disc_gray = (Discriminator(1, config.disc_channel, "disc_gray", config.sn_mode)
+                              if "texture" in self.weights else None)
+            self.disc_blur = (Discriminator(3, config.disc_channel, "disc_blur", config.sn_mode)
+                              if "surface" in self.weights else None)
+            self.opt_g = Adam.from_config(self.generator.trainable_variables, config,
+                                          "adam_generator")
+            disc_vars = [v for d in (self.disc_gray, self.disc_blur) if d is not None
+                         for v in d.trainable_variables]
+            self.opt_d = (Adam.from_config(disc_vars, config, "adam_discriminator")
+                          if disc_vars else None)
+        self.g_step = self._step(self._g_body)
+        self.d_step = self._step(self._d_body)
         self.sample = tf.function(self.output)
+
+    def _draw_shift(self):
+        """The step's colour-shift weights [3] (B, G, R), or None with the texture term off."""
+        if self.disc_gray is None:
+            return None
+        return representations.draw_color_shift_weights(self.rng)
 
     def output(self, photo):
         """gf(P, G(P), r=1, eps=1e-2) with the F_st switch on (the code), G(P) with it off."""
@@ -152,16 +219,16 @@ class AdversarialStep:
 
     # -- G step
 
-    def generator_losses(self, out, photo, cartoon):
+    def generator_losses(self, out, photo, cartoon, shift=None):
         """The generator objective for generator output `out`: each active term under its
         TensorBoard name, recon_loss (content + structure) and g_loss_total, their weighted
-        sum."""
+        sum. shift: the colour-shift weights of the step (drawn from the run's RNG if None)."""
         vgg_l1 = functools.cache(lambda: self._vgg_l1(out, photo))   # one pass for both terms
         term = {   # computed and summed in this order
             "surface": lambda: losses.lsgan_g_loss(
                 self.disc_blur.fake_logits(representations.surface(out))),
             "texture": lambda: losses.lsgan_g_loss(
-                self.disc_gray.fake_logits(representations.texture(out, cartoon, self.rng)[0])),
+                self.disc_gray.fake_logits(representations.texture(out, cartoon, self.rng, shift)[0])),
             "content": lambda: vgg_l1()["content"],
             "structure": lambda: vgg_l1()["structure"],
             "tv": lambda: losses.total_variation(out),
@@ -189,37 +256,37 @@ class AdversarialStep:
         return {t: losses.feature_l1(f, out_features)
                 for t, f in zip(targets, tf.split(features, len(targets)))}
 
-    def _g_step(self, photo, cartoon):
+    def _g_body(self, photo, cartoon, shift):
         with tf.GradientTape() as tape:
             out = self.output(photo)
-            scalars = self.generator_losses(out, photo, cartoon)
-        self.opt_g.minimize(tape, scalars["g_loss_total"])
-        return scalars
+            scalars = self.generator_losses(out, photo, cartoon, shift)
+        self._update(self.opt_g, tape, scalars["g_loss_total"])
+        return self._scaled(scalars)
 
     # -- D step
 
-    def discriminator_losses(self, out, cartoon):
+    def discriminator_losses(self, out, cartoon, shift=None):
         """d_loss_blur, d_loss_gray (of the discriminators that are on) and d_loss_total, for
-        generator output `out`."""
+        generator output `out`; shift as in `generator_losses`."""
         scalars = {}
         if self.disc_blur is not None:
             real, fake = self.disc_blur.logits(representations.surface(cartoon),
                                                representations.surface(out))
             scalars["d_loss_blur"] = losses.lsgan_d_loss(real, fake)
         if self.disc_gray is not None:
-            gray_out, gray_cartoon = representations.texture(out, cartoon, self.rng)
+            gray_out, gray_cartoon = representations.texture(out, cartoon, self.rng, shift)
             real, fake = self.disc_gray.logits(gray_cartoon, gray_out)
             scalars["d_loss_gray"] = losses.lsgan_d_loss(real, fake)
         scalars["d_loss_total"] = sum(scalars.values(), tf.constant(0.0))
         return scalars
 
-    def _d_step(self, photo, cartoon):
+    def _d_body(self, photo, cartoon, shift):
         out = tf.stop_gradient(self.output(photo))
         with tf.GradientTape() as tape:
-            scalars = self.discriminator_losses(out, cartoon)
+            scalars = self.discriminator_losses(out, cartoon, shift)
         if self.opt_d is not None:
-            self.opt_d.minimize(tape, scalars["d_loss_total"])
-        return scalars
+            self._update(self.opt_d, tape, scalars["d_loss_total"])
+        return self._scaled(scalars)
 
     def iteration(self, photo, cartoon):
         """G step, then D step with the updated generator; the losses of both."""

@@ -2,12 +2,15 @@
 TensorBoard scalars, sample grids, checkpoints), resume, the NaN stop and the loop.
 """
 import math
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from whitebox import data as data_lib
+from whitebox import distribute
 from whitebox.checkpoints import list_checkpoints, load_generator, restore_newest, set_aside
 from whitebox.config import ConfigError, config_from_json, resume_mismatches
 from whitebox.image_io import to_uint8, write_atomic, write_text_atomic
@@ -97,7 +100,7 @@ def diverged(iteration, name, value, unconfirmed, last_good, ckpt_dir):
 
 # ---------------------------------------------------------------------------- the loop
 
-def _prepare_out_dir(config):
+def _prepare_out_dir(config, chief=True):
     out = Path(config.out_dir)
     config_path = out / "config.json"
     ckpt_dir = out / "checkpoints"
@@ -118,21 +121,33 @@ def _prepare_out_dir(config):
     elif found:
         raise ConfigError(f"{out}: already holds checkpoints; pass --resume to continue it or "
                           "choose another output folder")
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    write_text_atomic(config_path, config.to_json() + "\n")
+    if chief:
+        (out / "images").mkdir(parents=True, exist_ok=True)
+        write_text_atomic(config_path, config.to_json() + "\n")
     return out, ckpt_dir, found, moved
 
 
-def build_trainer(config, vgg=None):
+def build_trainer(config, vgg=None, strategy=None):
     """The step object of a config (PretrainStep or AdversarialStep), models built after the
-    seeds are set."""
+    seeds are set, on the replicas of `strategy` (None: one device)."""
     tf.keras.utils.set_random_seed(config.seed)
     if config.command == "pretrain":
-        return PretrainStep(config)
+        return PretrainStep(config, strategy)
     if vgg is None and config.vgg:
         from whitebox.vgg import VGG19Conv44
         vgg = VGG19Conv44.from_file(config.vgg, trust_pickle=config.trust_pickle)
-    return AdversarialStep(config, vgg)
+    return AdversarialStep(config, vgg, strategy)
+
+
+def _make_strategy(config):
+    """(strategy or None, chief): the run's tf.distribute strategy, its replica count recorded
+    in config.replicas, and whether this process writes the run's files."""
+    strategy = distribute.make_strategy(config.strategy, config.devices)
+    config.replicas = distribute.replicas(strategy)
+    if config.batch_size % config.replicas:
+        raise ConfigError(f"batch_size {config.batch_size} does not split evenly over "
+                          f"{config.replicas} replicas")
+    return strategy, distribute.is_chief(strategy)
 
 
 def run(config, vgg=None, echo=True, progress=True):
@@ -140,15 +155,32 @@ def run(config, vgg=None, echo=True, progress=True):
 
     Output folder: config.json, log.txt, train_log/ (TensorBoard), images/ (sample grids),
     checkpoints/ (tf.train.Checkpoint: generator, discriminators, both optimisers, iteration,
-    colour-shift RNG; the batch draws depend only on seed and iteration).
+    colour-shift RNG; the batch draws depend only on seed and iteration). On a multi-worker
+    run only the chief writes them; the other workers read the folder to resume.
     """
-    from tqdm import tqdm
-
     config.validate()
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    out, ckpt_dir, found, moved = _prepare_out_dir(config)
-    log = RunLog(out / "log.txt", echo=echo)
+    strategy, chief = _make_strategy(config)
+    out, ckpt_dir, found, moved = _prepare_out_dir(config, chief)
+    scratch = None if chief else Path(tempfile.mkdtemp(prefix="whitebox-worker-"))
+    try:
+        return _train(config, vgg, strategy, out, ckpt_dir, found, moved, scratch,
+                      echo and chief, progress and chief)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _train(config, vgg, strategy, out, ckpt_dir, found, moved, scratch, echo, progress):
+    """The loop of `run`. scratch: None on the chief; on another worker a temporary folder
+    that takes its log and checkpoint writes (every worker takes part in a save)."""
+    from tqdm import tqdm
+
+    log = RunLog((scratch or out) / "log.txt", echo=echo)
+    if config.replicas > 1:
+        log(f"strategy {config.strategy}: {config.replicas} replicas, "
+            f"{config.batch_size // config.replicas} images each")
     if moved:
         log(moved)
     with_cartoons = config.command == "train"
@@ -158,13 +190,14 @@ def run(config, vgg=None, echo=True, progress=True):
     sampler = data_lib.BatchSampler(lists, config.batch_size, config.patch_size, config.seed,
                                     use_face, with_cartoons, config.face_every)
 
-    trainer = build_trainer(config, vgg)
+    trainer = build_trainer(config, vgg, strategy)
     iteration = tf.Variable(0, dtype=tf.int64, trainable=False)
     checkpoint = tf.train.Checkpoint(iteration=iteration, **trainer.checkpoint_objects())
     # The checkpoint whose weights have not yet given a finite loss, and the newest that has.
     unconfirmed = last_good = None
     if config.resume:
-        unconfirmed = restore_newest(checkpoint, found, ckpt_dir, log)
+        unconfirmed = restore_newest(checkpoint, found, ckpt_dir, log,
+                                     update_state=scratch is None)
         older = [p for p in found[found.index(unconfirmed) + 1:]
                  if Path(p + ".index").is_file()]
         last_good = older[0] if older else None
@@ -176,12 +209,13 @@ def run(config, vgg=None, echo=True, progress=True):
         log("warning: no --init-from: the generator starts from random weights, "
             "not from a pre-trained one as the reference does")
     # Created after the resume, which rewrites the state file the manager reads.
-    manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir),
+    manager = tf.train.CheckpointManager(checkpoint, str(scratch or ckpt_dir),
                                          max_to_keep=config.keep_checkpoints,
                                          checkpoint_name="ckpt")
 
     start = int(iteration.numpy())
-    writer = tf.summary.create_file_writer(str(out / "train_log"))
+    writer = (tf.summary.create_file_writer(str(out / "train_log")) if scratch is None
+              else tf.summary.create_noop_writer())
     dataset = sampler.dataset(start, config.iterations)
     bar = tqdm(total=config.iterations, initial=start, disable=not progress,
                dynamic_ncols=True, desc=config.command)
@@ -193,6 +227,9 @@ def run(config, vgg=None, echo=True, progress=True):
             values = {k: float(v) for k, v in terms.items()}
             bad = first_nonfinite(values)
             if bad:
+                if scratch is not None:
+                    raise TrainingDiverged(f"iteration {i}: loss {bad[0]} is {bad[1]}; "
+                                           "training stopped (the chief keeps the checkpoints)")
                 raise diverged(i, *bad, unconfirmed, last_good, ckpt_dir)
             if unconfirmed:
                 last_good, unconfirmed = unconfirmed, None
@@ -207,7 +244,7 @@ def run(config, vgg=None, echo=True, progress=True):
             if (i + 1) % config.print_every == 0:
                 ordered = [k for k in SCALARS if k in values]
                 log(f"iter {i}: " + ", ".join(f"{k} {values[k]:.6g}" for k in ordered))
-            if (i + 1) % config.sample_every == 0:
+            if (i + 1) % config.sample_every == 0 and scratch is None:
                 _write_samples(trainer, sampler, out / "images", i, use_face)
             if (i + 1) % config.save_every == 0 or i + 1 == config.iterations:
                 path = manager.save(checkpoint_number=i + 1)
