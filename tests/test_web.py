@@ -12,7 +12,6 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import cv2
-import numpy as np
 import pytest
 
 from tests.conftest import REPO
