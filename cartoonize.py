@@ -145,7 +145,7 @@ def main(argv=None):
     from whitebox.quiet_tf import import_tensorflow
 
     import_tensorflow()
-    from whitebox.inference import cartoonize_paths
+    from whitebox.batch import cartoonize_paths
 
     return cartoonize_paths(
         args.input, args.output, weights=args.weights, offline=args.offline, fmt=args.format,

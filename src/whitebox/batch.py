@@ -1,5 +1,6 @@
-"""The folder loop of cartoonize.py: which output each input gets, then read -> cartoonize ->
-write for every file, one failure never stopping the others.
+"""cartoonize.py's job: which output each input gets, then read -> cartoonize -> write for
+every file, one failure never stopping the others (`cartoonize_paths` builds the cartoonizer and
+runs the whole job).
 
 Reading of the next files and writing of the last output run in worker threads while the
 generator works on the current image. Videos (by extension) keep their name and container
@@ -16,7 +17,8 @@ from tqdm import tqdm
 from whitebox.image_io import (IMAGE_EXTENSIONS, ImageError, decode_bgr, display_path, encode,
                                list_files, read_file, remove_stale_temporaries,
                                write_bytes_atomic)
-from whitebox.video import VIDEO_EXTENSIONS, VideoError, is_video
+from whitebox.defaults import MAX_SHORT_SIDE
+from whitebox.video import DEFAULT_BATCH, VIDEO_EXTENSIONS, VideoError, is_video
 
 FORMATS = {"png": ".png", "jpg": ".jpg"}
 # Formats that hold only grey (or black and white) images, and the extension their colour
@@ -250,3 +252,52 @@ def run_plan(plan, cartoonize, progress=True, alpha="ignore", video=None):
     if interrupted:
         raise Interrupted(summary)
     return summary
+
+
+def _run_video(cartoonizer, source, target, batch_size, progress):
+    """One video through `cartoonizer`, `batch_size` frames per network call, with a progress
+    bar in frames unless `progress` is false."""
+    from whitebox.video import cartoonize_video, frame_count
+
+    with tqdm(total=frame_count(source), unit="frame", desc=Path(source).name,
+              disable=not progress, dynamic_ncols=True) as bar:
+        cartoonize_video(source, target, cartoonizer.cartoonize_batch, batch_size,
+                         progress=bar.update)
+
+
+def cartoonize_paths(inputs, output, weights=None, offline=False, fmt="same", recursive=False,
+                     overwrite=False, alpha="ignore", max_short_side=MAX_SHORT_SIDE,
+                     use_guided_filter=True, precision="fp32", xla=False,
+                     video_batch=DEFAULT_BATCH, progress=True, runtime="tf"):
+    """cartoonize.py's job: cartoonize the image and video files and folders `inputs` into the
+    folder `output` with the generator `weights` names (`weights.resolve_weights`).
+
+    The options are cartoonize.py's (see its --help). `runtime` ('auto', 'tf', 'openvino',
+    'onnxruntime') and `precision` are settled by `runtimes.choose` (a precision the runtime
+    or the hardware lacks falls back to fp32 with one line on stderr), then one line on stderr
+    names both; `xla` compiles TF's network with XLA. Returns the exit code: 0 when every input
+    succeeded, 1 when one failed, 2 when the weights cannot be loaded or the runtime is not
+    installed (one line on stderr). Ctrl-C raises batch.Interrupted once the folder loop has
+    printed its summary (KeyboardInterrupt before that).
+    """
+    from whitebox import runtimes
+    from whitebox.checkpoints import CheckpointError
+    from whitebox.weights import WeightsUnavailable, load_generator_weights, resolve_weights
+
+    def warn(line):
+        print(line, file=sys.stderr)
+
+    try:
+        prefix = resolve_weights(weights, offline, progress=progress)
+        generator = load_generator_weights(prefix, offline, progress=progress)
+        cartoonizer, runtime, precision = runtimes.make_cartoonizer(
+            generator, prefix, runtime, precision, use_guided_filter, max_short_side, xla, warn)
+    except (CheckpointError, WeightsUnavailable, runtimes.RuntimeUnavailable) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    warn(f"runtime {runtime}, precision {precision}")
+    plan = plan_jobs(inputs, output, fmt=fmt, recursive=recursive, overwrite=overwrite)
+    summary = run_plan(plan, cartoonizer.cartoonize, progress=progress, alpha=alpha,
+                       video=lambda source, target, progress: _run_video(
+                           cartoonizer, source, target, video_batch, progress))
+    return 0 if summary["failed"] == 0 else 1

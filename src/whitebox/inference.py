@@ -5,22 +5,15 @@ Per image: cap the short side at 720 (INTER_AREA), crop to the top-left multiple
 truncation. Images larger than one tile are processed in overlapping tiles so that memory stays
 bounded; the margin exceeds the network's receptive field, so tiles join without seams.
 """
-import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 import tensorflow as tf
-from tqdm import tqdm
 
-from whitebox.batch import plan_jobs, run_plan
-from whitebox.checkpoints import CheckpointError
 from whitebox.defaults import CROP_MULTIPLE, MAX_SHORT_SIDE, TILE_CORE, TILE_MARGIN
 from whitebox.guided_filter import guided_filter
 from whitebox.image_io import to_uint8, to_unit_range
 from whitebox.precision import DTYPES
-from whitebox.video import DEFAULT_BATCH, cartoonize_video, frame_count
-from whitebox.weights import WeightsUnavailable, load_generator_weights, resolve_weights
 
 FILTER_RADIUS, FILTER_EPS = 1, 5e-3
 
@@ -169,49 +162,3 @@ class Cartoonizer:
         if not self.fits_one_window(*prepared[0].shape[:2]):
             return [to_uint8(self.run_float(to_unit_range(image))) for image in prepared]
         return list(to_uint8(self._run(to_unit_range(np.stack(prepared)))))
-
-
-
-def _run_video(cartoonizer, source, target, batch_size, progress):
-    """One video through `cartoonizer`, `batch_size` frames per network call, with a progress
-    bar in frames unless `progress` is false."""
-    with tqdm(total=frame_count(source), unit="frame", desc=Path(source).name,
-              disable=not progress, dynamic_ncols=True) as bar:
-        cartoonize_video(source, target, cartoonizer.cartoonize_batch, batch_size,
-                         progress=bar.update)
-
-
-def cartoonize_paths(inputs, output, weights=None, offline=False, fmt="same", recursive=False,
-                     overwrite=False, alpha="ignore", max_short_side=MAX_SHORT_SIDE,
-                     use_guided_filter=True, precision="fp32", xla=False,
-                     video_batch=DEFAULT_BATCH, progress=True, runtime="tf"):
-    """cartoonize.py's job: cartoonize the image and video files and folders `inputs` into the
-    folder `output` with the generator `weights` names (`weights.resolve_weights`).
-
-    The options are cartoonize.py's (see its --help). `runtime` ('auto', 'tf', 'openvino',
-    'onnxruntime') and `precision` are settled by `runtimes.choose` (a precision the runtime
-    or the hardware lacks falls back to fp32 with one line on stderr), then one line on stderr
-    names both; `xla` compiles TF's network with XLA. Returns the exit code: 0 when every input
-    succeeded, 1 when one failed, 2 when the weights cannot be loaded or the runtime is not
-    installed (one line on stderr). Ctrl-C raises batch.Interrupted once the folder loop has
-    printed its summary (KeyboardInterrupt before that).
-    """
-    from whitebox import runtimes
-
-    def warn(line):
-        print(line, file=sys.stderr)
-
-    try:
-        prefix = resolve_weights(weights, offline, progress=progress)
-        generator = load_generator_weights(prefix, offline, progress=progress)
-        cartoonizer, runtime, precision = runtimes.make_cartoonizer(
-            generator, prefix, runtime, precision, use_guided_filter, max_short_side, xla, warn)
-    except (CheckpointError, WeightsUnavailable, runtimes.RuntimeUnavailable) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    warn(f"runtime {runtime}, precision {precision}")
-    plan = plan_jobs(inputs, output, fmt=fmt, recursive=recursive, overwrite=overwrite)
-    summary = run_plan(plan, cartoonizer.cartoonize, progress=progress, alpha=alpha,
-                       video=lambda source, target, progress: _run_video(
-                           cartoonizer, source, target, video_batch, progress))
-    return 0 if summary["failed"] == 0 else 1
