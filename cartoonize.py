@@ -155,19 +155,7 @@ def main(argv=None):
         progress=not args.quiet, runtime=args.runtime)
 
 
-def script():
-    """main() as a command: exit code 130 (128 + SIGINT) and no traceback on Ctrl-C."""
-    import signal
-
-    try:
-        return main()
-    except KeyboardInterrupt as err:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # more Ctrl-C while exiting: no traceback
-        batch = sys.modules.get("whitebox.batch")
-        if batch is None or not isinstance(err, batch.Interrupted):  # else the summary says it
-            print("interrupted", file=sys.stderr)
-        return 130
-
-
 if __name__ == "__main__":
-    sys.exit(script())
+    from whitebox.cli import run_command
+
+    sys.exit(run_command(main))

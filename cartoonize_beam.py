@@ -179,15 +179,8 @@ def main(argv=None):
     return 0 if totals["failed"] == 0 else 1
 
 
-def script():
-    """main() as a command: Ctrl-C ends with one line and exit code 130 (128 + SIGINT)."""
-    try:
-        return main()
-    except KeyboardInterrupt:
-        print("interrupted (outputs already renamed into place are complete; hidden .part "
-              "files beside them are not)", file=sys.stderr)
-        return 130
-
-
 if __name__ == "__main__":
-    sys.exit(script())
+    from whitebox.cli import run_command
+
+    sys.exit(run_command(main, note="outputs already renamed into place are complete; hidden "
+                                    ".part files beside them are not"))

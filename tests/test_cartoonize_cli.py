@@ -325,7 +325,8 @@ def test_ctrl_c_prints_the_summary_and_exits_130(tmp_path, tf1_checkpoint):
     env = dict(os.environ, WHITEBOX_OFFLINE="1")
     process = subprocess.Popen(
         [sys.executable, str(REPO / "cartoonize.py"), "-i", str(folder), "-o", str(out), "-q",
-         "-w", str(tf1_checkpoint[0])], env=env, stderr=subprocess.PIPE, text=True)
+         "-w", str(tf1_checkpoint[0])], env=env, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal would
     try:
         deadline = time.monotonic() + 240
         while not (out.is_dir() and any(out.glob("*.png"))):

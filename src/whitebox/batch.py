@@ -28,6 +28,7 @@ GREY_ONLY = {".pgm": ".ppm", ".pbm": ".ppm"}
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C stopped `run_plan` after it printed the summary so far; args[0] is that summary."""
+    reported = True
 
 
 @dataclass

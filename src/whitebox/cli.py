@@ -1,9 +1,11 @@
-"""What cartoonize.py needs while it parses its arguments, before TensorFlow and OpenCV load:
-a parser whose usage errors take one line, --max-pixels put where OpenCV reads its limit, and
-the check of --output.
+"""What the command lines share before TensorFlow and OpenCV load: a parser whose usage errors
+take one line, Ctrl-C as one line and exit code 130, and for cartoonize.py --max-pixels put
+where OpenCV reads its limit and the check of --output.
 """
 import argparse
 import os
+import signal
+import sys
 from pathlib import Path
 
 
@@ -37,3 +39,16 @@ def output_problem(output):
             what = "a file" if path.exists() else "a broken symbolic link"
             return f"--output {display_path(output)}{where} is {what}, not a folder"
     return None
+
+
+def run_command(main, note=""):
+    """`main()`'s exit code, or 130 (128 + SIGINT) after Ctrl-C with one line on stderr and no
+    traceback: 'interrupted', then the interrupt's own message (e.g. where a run can resume)
+    and `note`. An interrupt whose `reported` attribute is true has said everything already."""
+    try:
+        return main()
+    except KeyboardInterrupt as err:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # more Ctrl-C while exiting: no traceback
+        if not getattr(err, "reported", False):
+            print(": ".join(["interrupted", *filter(None, [str(err), note])]), file=sys.stderr)
+        return 130

@@ -255,6 +255,12 @@ def _train(config, vgg, strategy, out, ckpt_dir, found, moved, scratch, echo, pr
         if sampler.last_error is not None:
             raise sampler.last_error from None
         raise
+    except KeyboardInterrupt:
+        newest = unconfirmed or last_good
+        raise KeyboardInterrupt(
+            f"{config.command} stopped at iteration {i + 1}; "
+            + (f"--resume continues from {newest}" if newest else "no checkpoint was saved yet")
+        ) from None
     finally:
         bar.close()
         writer.flush()
