@@ -18,6 +18,7 @@ from whitebox.checkpoints import CheckpointError
 from whitebox.defaults import CROP_MULTIPLE, MAX_SHORT_SIDE, TILE_CORE, TILE_MARGIN
 from whitebox.guided_filter import guided_filter
 from whitebox.image_io import to_uint8, to_unit_range
+from whitebox.network import run_in
 from whitebox.precision import DTYPES
 from whitebox.video import DEFAULT_BATCH, cartoonize_video, frame_count
 from whitebox.weights import WeightsUnavailable, load_generator_weights, resolve_weights
@@ -33,7 +34,7 @@ def cartoon_network(generator, photo, use_guided_filter=True, compute_dtype=tf.f
     output is cast back to float32, then the photo-guided filter (r=1, eps=5e-3, guided by
     `photo`) is applied in float32 unless `use_guided_filter` is false.
     """
-    out = tf.cast(generator(tf.cast(photo, compute_dtype)), tf.float32)
+    out = run_in(compute_dtype, generator, photo)
     if use_guided_filter:
         out = guided_filter(photo, out, FILTER_RADIUS, FILTER_EPS)
     return out

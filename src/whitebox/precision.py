@@ -15,9 +15,9 @@ An unsupported request falls back to fp32 with a one-line notice (see `resolve_p
 """
 import tensorflow as tf
 
+from whitebox.config import PRECISIONS
 from whitebox.cpuinfo import CPU_BF16_FLAGS, cpu_flags
 
-PRECISIONS = ("fp32", "bf16", "fp16")
 DTYPES = {"fp32": tf.float32, "bf16": tf.bfloat16, "fp16": tf.float16}
 
 
