@@ -1,7 +1,8 @@
-"""Reduced-precision inference: which precisions this machine runs well, and their dtypes.
+"""Reduced precision (inference and training): which precisions this machine runs well, and
+their dtypes.
 
-fp32 is the reference's precision and the default everywhere. bf16 and fp16 run only the
-generator's convolutions in the lower precision; the input, the guided filter and the mapping
+fp32 is the reference's precision and the default everywhere. At inference bf16 and fp16 run
+only the generator's convolutions in the lower precision (training: steps.py); the input, the guided filter and the mapping
 back to bytes stay in float32 (the filter divides by a local variance plus eps=5e-3, which
 bfloat16's 8-bit mantissa cannot resolve).
 
