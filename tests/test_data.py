@@ -163,3 +163,28 @@ def test_make_lists_uses_the_one_extension_set(tmp_path):
         (32, 32, 3)
     with pytest.raises(data.DataError, match=r"missing: no such folder \(for photo_face\)"):
         data.make_lists({"photo_face": tmp_path / "missing"}, tmp_path / "lists")
+
+
+def test_dataset_reads_batches_concurrently(lists, monkeypatch):
+    """The next batches are read while earlier ones are still being read (parallel map)."""
+    import threading
+    import time
+    loaded, _, _ = data.load_lists(lists, with_cartoons=False)
+    sampler = data.BatchSampler(loaded, 2, 32, seed=0, use_face=True, with_cartoons=False)
+    real = sampler.batch
+    active, most = [0], [0]
+    lock = threading.Lock()
+
+    def slow_batch(i, *args):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        time.sleep(0.3)
+        with lock:
+            active[0] -= 1
+        return real(i, *args)
+
+    monkeypatch.setattr(sampler, "batch", slow_batch)
+    items = list(sampler.dataset(0, 4))
+    assert [int(it[0]) for it in items] == [0, 1, 2, 3]
+    assert most[0] >= 2

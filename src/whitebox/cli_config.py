@@ -7,8 +7,8 @@ config is built as `base` (the defaults, or a saved run's config.json) overridde
 import argparse
 import dataclasses
 
-from whitebox.config import (PRESETS, SN_MODES, STRATEGIES, SUPERPIXEL_METHODS, TERM_MEANINGS,
-                             TERM_SCALARS, TERMS)
+from whitebox.config import (PRECISIONS, PRESETS, SN_MODES, STRATEGIES, SUPERPIXEL_METHODS,
+                             TERM_MEANINGS, TERM_SCALARS, TERMS)
 
 # field: (flag, metavar or None, help). The default, taken from the config class, is appended.
 # Fields not listed have no flag; a run's config.json holds them all.
@@ -37,6 +37,10 @@ FLAGS = {
                  "--batch-size is the global batch"),
     "devices": ("--devices", "LIST",
                 "devices of --strategy mirrored, comma-separated (e.g. /gpu:0,/gpu:1)"),
+    "precision": ("--precision", None,
+                  "compute precision of the generator and discriminators: fp32 (the reference), "
+                  "bf16 or fp16 (dynamic loss scaling), with float32 weights and Adam slots; "
+                  "one unsupported here falls back to fp32 with a notice"),
     "vgg": ("--vgg", "FILE",
             "VGG19 weights: .npz (safe), vgg19_no_fc.npy (needs --trust-pickle) or Keras "
             "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"),
@@ -59,7 +63,7 @@ FLAGS = {
                 "per step as in TF1) or separate (two calls, twice)"),
 }
 CHOICES = {"loss_weights": tuple(PRESETS), "superpixel": SUPERPIXEL_METHODS,
-           "sn_mode": SN_MODES, "strategy": STRATEGIES}
+           "sn_mode": SN_MODES, "strategy": STRATEGIES, "precision": PRECISIONS}
 
 
 def add_config_flags(parser, cls, names=None):

@@ -34,6 +34,8 @@ SUPERPIXEL_METHODS = ("slic", "selective")
 SN_MODES = ("joint", "separate")
 # tf.distribute strategies (see distribute.py); "one" is the single-device path.
 STRATEGIES = ("auto", "one", "mirrored", "multiworker")
+# Compute precisions of the networks (precision.py); fp32 is the reference's.
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 class ConfigError(ValueError):
@@ -64,6 +66,7 @@ class CommonConfig:
     strategy: str = "one"               # STRATEGIES; batch_size is the global batch
     devices: str = ""                   # mirrored: comma-separated devices (default all GPUs)
     replicas: int = 0                   # written by the run: replicas in sync
+    precision: str = "fp32"             # PRECISIONS; the run records the one it used
 
     def validate(self):
         for name in ("batch_size", "patch_size", "iterations", "save_every",
@@ -76,6 +79,8 @@ class CommonConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     def to_json(self):
         return json.dumps({"command": self.command, **dataclasses.asdict(self)}, indent=2,
@@ -162,6 +167,12 @@ RESUMABLE_CHANGES = ("resume", "iterations", "print_every", "sample_every", "out
 
 
 def resume_mismatches(saved, current):
-    """Names of fields (other than RESUMABLE_CHANGES) whose values differ between two configs."""
+    """Names of fields (other than RESUMABLE_CHANGES) whose values differ between two configs.
+
+    precision may change between fp32 and bf16 (both keep float32 weights and Adam slots and
+    nothing else), not to or from fp16, whose loss scale is part of the checkpoint."""
     a, b = dataclasses.asdict(saved), dataclasses.asdict(current)
-    return sorted(k for k in a if k not in RESUMABLE_CHANGES and a[k] != b.get(k))
+    diff = {k for k in a if k not in RESUMABLE_CHANGES and a[k] != b.get(k)}
+    if "fp16" not in (a.get("precision"), b.get("precision")):
+        diff.discard("precision")
+    return sorted(diff)

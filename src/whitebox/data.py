@@ -211,8 +211,11 @@ class BatchSampler:
         return self.batch(iteration, domain, stream=_SAMPLE_STREAM)
 
     def dataset(self, start, stop):
-        """tf.data.Dataset of (iteration, photos[, cartoons]) for iterations start..stop-1,
-        read in parallel on the host and prefetched."""
+        """tf.data.Dataset of (iteration, photos[, cartoons]) for iterations start..stop-1.
+
+        Batches are decoded and cropped on the host, several at once (tf.data picks how many)
+        and prefetched, so the next batches are ready while a step runs; they come out in
+        iteration order and each depends only on (seed, iteration), so no number changes."""
         import tensorflow as tf
 
         size = self.patch_size
@@ -231,5 +234,5 @@ class BatchSampler:
             return (i, *arrays)
 
         ds = tf.data.Dataset.range(start, stop)
-        ds = ds.map(fetch, num_parallel_calls=2, deterministic=True)
-        return ds.prefetch(2)
+        ds = ds.map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return ds.prefetch(tf.data.AUTOTUNE)

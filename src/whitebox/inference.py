@@ -13,6 +13,7 @@ import tensorflow as tf
 from whitebox.defaults import CROP_MULTIPLE, MAX_SHORT_SIDE, TILE_CORE, TILE_MARGIN
 from whitebox.guided_filter import guided_filter
 from whitebox.image_io import to_uint8, to_unit_range
+from whitebox.network import run_in
 from whitebox.precision import DTYPES
 
 FILTER_RADIUS, FILTER_EPS = 1, 5e-3
@@ -26,7 +27,7 @@ def cartoon_network(generator, photo, use_guided_filter=True, compute_dtype=tf.f
     output is cast back to float32, then the photo-guided filter (r=1, eps=5e-3, guided by
     `photo`) is applied in float32 unless `use_guided_filter` is false.
     """
-    out = tf.cast(generator(tf.cast(photo, compute_dtype)), tf.float32)
+    out = run_in(compute_dtype, generator, photo)
     if use_guided_filter:
         out = guided_filter(photo, out, FILTER_RADIUS, FILTER_EPS)
     return out

@@ -34,6 +34,12 @@ class Conv2D(tf.Module):
         return tf.nn.bias_add(y, tf.cast(self.biases, x.dtype))
 
 
+def run_in(dtype, network, x):
+    """network(x) computed in `dtype`: x cast to it, the result cast back to float32. The
+    layers cast their float32 variables to the input's dtype, so the weights stay float32."""
+    return tf.cast(network(tf.cast(x, dtype)), tf.float32)
+
+
 def lrelu(x):
     """Leaky ReLU with the reference's slope 0.2."""
     return tf.nn.leaky_relu(x, alpha=LEAKY_SLOPE)
@@ -153,9 +159,12 @@ class SpectralConv2D(tf.Module):
         return self.kernel / sigma[0, 0]
 
     def __call__(self, x):
-        """x: [N, H, W, in] -> [N, ceil(H/stride), ceil(W/stride), out]; advances u once."""
-        y = tf.nn.conv2d(x, self.normalized_kernel(), strides=self.stride, padding="SAME")
-        return y + self.bias
+        """x: [N, H, W, in] -> [N, ceil(H/stride), ceil(W/stride), out] in x's dtype; advances
+        u once. The power iteration and kernel / sigma are float32; the result is then cast
+        to x's dtype for the convolution."""
+        kernel = tf.cast(self.normalized_kernel(), x.dtype)
+        y = tf.nn.conv2d(x, kernel, strides=self.stride, padding="SAME")
+        return y + tf.cast(self.bias, x.dtype)
 
 
 class Discriminator(tf.Module):
@@ -166,6 +175,8 @@ class Discriminator(tf.Module):
     `<name>/conv_out/...`, as the reference's scopes (`disc_gray`, `disc_blur`) name them.
 
     Input [N, H, W, in_channels] -> patch logits [N, ceil(H/8), ceil(W/8), 1], no sigmoid.
+    `compute_dtype` (float32, bfloat16 or float16) is the dtype of the convolutions: the input
+    is cast to it and the logits back to float32.
     Every call advances each layer's u by one power iteration. A training step sees a real and
     a fake batch; `sn_mode` (config.SN_MODES) says how u advances over the two:
       joint: the reference's two calls per graph run both start from the same stored u, which
@@ -173,8 +184,10 @@ class Discriminator(tf.Module):
       separate: two calls, real then fake (plain eager semantics): u advances twice.
     """
 
-    def __init__(self, in_channels, channel=32, name="disc_gray", sn_mode="joint"):
+    def __init__(self, in_channels, channel=32, name="disc_gray", sn_mode="joint",
+                 compute_dtype=tf.float32):
         super().__init__(name=None)
+        self.compute_dtype = compute_dtype
         if sn_mode not in SN_MODES:
             raise ValueError(f"sn_mode must be one of {SN_MODES}, got {sn_mode!r}")
         self.scope = name
@@ -189,9 +202,10 @@ class Discriminator(tf.Module):
         self.out = SpectralConv2D(f"{name}/conv_out", 1, c_in, 1)
 
     def __call__(self, x):
+        x = tf.cast(x, self.compute_dtype)
         for layer in self.layers:
             x = lrelu(layer(x))
-        return self.out(x)
+        return tf.cast(self.out(x), tf.float32)
 
     def logits(self, real, fake):
         """(real logits, fake logits) of one training step, u advanced as `sn_mode` says."""

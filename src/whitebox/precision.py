@@ -1,7 +1,8 @@
-"""Reduced-precision inference: which precisions this machine runs well, and their dtypes.
+"""Reduced precision (inference and training): which precisions this machine runs well, and
+their dtypes.
 
-fp32 is the reference's precision and the default everywhere. bf16 and fp16 run only the
-generator's convolutions in the lower precision; the input, the guided filter and the mapping
+fp32 is the reference's precision and the default everywhere. At inference bf16 and fp16 run
+only the generator's convolutions in the lower precision (training: steps.py); the input, the guided filter and the mapping
 back to bytes stay in float32 (the filter divides by a local variance plus eps=5e-3, which
 bfloat16's 8-bit mantissa cannot resolve).
 
@@ -15,9 +16,9 @@ An unsupported request falls back to fp32 with a one-line notice (see `resolve_p
 """
 import tensorflow as tf
 
+from whitebox.config import PRECISIONS
 from whitebox.cpuinfo import CPU_BF16_FLAGS, cpu_flags
 
-PRECISIONS = ("fp32", "bf16", "fp16")
 DTYPES = {"fp32": tf.float32, "bf16": tf.bfloat16, "fp16": tf.float16}
 
 

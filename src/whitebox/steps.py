@@ -20,6 +20,12 @@ global batch: every loss is a mean over the batch, so a replica scales its losse
 (local batch / global batch), the gradients are summed over the replicas and Adam applies the
 sum once; the summed scaled losses are the global batch's. The colour-shift weights are drawn
 once per step outside the replicas and handed to all of them.
+
+With precision bf16 or fp16 the generator and the discriminators compute in that dtype (their
+inputs and kernels are cast at each convolution; network.run_in); their weights, Adam's slots,
+the guided filters, the colour shift, the superpixel input, VGG, the losses and the spectral
+norm's power iteration stay float32. fp16 scales the losses dynamically (loss_scale.py), one
+scale per optimiser.
 """
 import functools
 
@@ -28,7 +34,9 @@ import tensorflow as tf
 from whitebox import distribute, losses, representations
 from whitebox.config import TERM_SCALARS, ConfigError
 from whitebox.guided_filter import guided_filter
-from whitebox.network import Discriminator, Generator
+from whitebox.loss_scale import DynamicLossScale, all_finite
+from whitebox.network import Discriminator, Generator, run_in
+from whitebox.precision import DTYPES
 
 VGG_TERMS = ("content", "structure")
 
@@ -74,21 +82,30 @@ class Adam(tf.Module):
     def targets(self):
         return self._holder.value
 
-    def apply(self, gradients):
-        """One update of every target variable with `gradients` (same order, no None)."""
+    def apply(self, gradients, finite=None):
+        """One update of every target variable with `gradients` (same order, no None).
+
+        finite: None, or a boolean scalar; where it is False every variable of this optimiser
+        and every target keeps its value (a skipped step)."""
+        if finite is None:
+            def put(var, value):
+                var.assign(value)
+        else:
+            def put(var, value):
+                var.assign(tf.where(finite, value, var))
         lr_t = self.lr * tf.sqrt(1.0 - self.beta2_power) / (1.0 - self.beta1_power)
         for g, var, m, v in zip(gradients, self.targets, self.m, self.v):
-            m.assign_add((g - m) * (1.0 - self.beta1))
-            v.assign_add((tf.square(g) - v) * (1.0 - self.beta2))
-            var.assign_sub(lr_t * m / (tf.sqrt(v) + self.epsilon))
-        self.beta1_power.assign(self.beta1_power * self.beta1)
-        self.beta2_power.assign(self.beta2_power * self.beta2)
-        self.step.assign_add(1)
+            put(m, m + (g - m) * (1.0 - self.beta1))
+            put(v, v + (tf.square(g) - v) * (1.0 - self.beta2))
+            put(var, var - lr_t * m / (tf.sqrt(v) + self.epsilon))
+        put(self.beta1_power, self.beta1_power * self.beta1)
+        put(self.beta2_power, self.beta2_power * self.beta2)
+        put(self.step, self.step + 1)
 
     def gradients(self, tape, loss, scale=None):
-        """The gradients of `loss` (times `scale`, a float, when given) recorded on `tape` for
-        every target (none may be None)."""
-        upstream = None if scale is None else tf.constant(scale, loss.dtype)
+        """The gradients of `loss` (times `scale`, a float or scalar tensor, when given)
+        recorded on `tape` for every target (none may be None)."""
+        upstream = None if scale is None else tf.cast(scale, loss.dtype)
         grads = tape.gradient(loss, self.targets, output_gradients=upstream)
         missing = [v.name for v, g in zip(self.targets, grads) if g is None]
         if missing:
@@ -105,9 +122,15 @@ class _Steps:
     on every replica and sums the replicas' (scaled) losses.
     """
 
-    def __init__(self, strategy):
+    def __init__(self, strategy, precision="fp32"):
         self.strategy = strategy
         self.share = 1.0 / distribute.replicas(strategy)   # local batch / global batch
+        self.dtype = DTYPES[precision]       # the networks' compute dtype
+        self.fp16 = precision == "fp16"
+
+    def _loss_scale(self, name):
+        """A DynamicLossScale for fp16, else None (create it inside the strategy's scope)."""
+        return DynamicLossScale(name=name) if self.fp16 else None
 
     def _draw_shift(self):
         return None
@@ -127,13 +150,25 @@ class _Steps:
         graph = tf.function(cross_replica)
         return lambda *batch: graph(*distribute.split_batch(strategy, *batch))
 
-    def _update(self, opt, tape, loss):
+    def _update(self, opt, tape, loss, loss_scale=None):
         """One step of `opt` along the gradient of `loss`: on one device as it is; on several,
-        the gradient of loss * share summed over the replicas."""
-        if self.strategy is None:
-            opt.apply(opt.gradients(tape, loss))
-        else:
-            opt.apply(distribute.all_reduce_sum(opt.gradients(tape, loss, self.share)))
+        the gradient of loss * share summed over the replicas. With `loss_scale` (fp16) the
+        backward pass runs on loss * scale, the gradients are divided by it, and a step with a
+        non-finite gradient is skipped (see loss_scale.py)."""
+        if loss_scale is None:
+            if self.strategy is None:
+                opt.apply(opt.gradients(tape, loss))
+            else:
+                opt.apply(distribute.all_reduce_sum(opt.gradients(tape, loss, self.share)))
+            return
+        scale = tf.identity(loss_scale.scale)
+        grads = opt.gradients(tape, loss, scale * self.share)
+        if self.strategy is not None:
+            grads = distribute.all_reduce_sum(grads)
+        grads = [g / scale for g in grads]
+        finite = all_finite(grads)
+        opt.apply(grads, finite)
+        loss_scale.update(finite)
 
     def _scaled(self, scalars):
         """The losses as the body returns them: on several replicas, scaled by the share so
@@ -147,25 +182,28 @@ class PretrainStep(_Steps):
     """`pretrain.py`: one Adam step on mean|P - G(P)| (raw generator, no guided filter)."""
 
     def __init__(self, config, strategy=None):
-        super().__init__(strategy)
+        super().__init__(strategy, config.precision)
         with distribute.Scope(strategy):
             self.generator = Generator()
             self.opt_g = Adam.from_config(self.generator.trainable_variables, config,
                                           "adam_generator")
+            self.scale_g = self._loss_scale("loss_scale_generator")
         self.step = self._step(self._body)
-        self.sample = tf.function(self.generator.__call__)
+        self.sample = tf.function(lambda photo: run_in(self.dtype, self.generator, photo))
 
     def _body(self, photo, shift):
         with tf.GradientTape() as tape:
-            loss = losses.l1(photo, self.generator(photo))
-        self._update(self.opt_g, tape, loss)
+            loss = losses.l1(photo, run_in(self.dtype, self.generator, photo))
+        self._update(self.opt_g, tape, loss, self.scale_g)
         return self._scaled({"recon_loss": loss})
 
     def iteration(self, photo):
         return self.step(photo)
 
     def checkpoint_objects(self):
-        return {"generator": self.generator, "optimizer_generator": self.opt_g}
+        objects = {"generator": self.generator, "optimizer_generator": self.opt_g,
+                   "loss_scale_generator": self.scale_g}
+        return {name: obj for name, obj in objects.items() if obj is not None}
 
 
 class AdversarialStep(_Steps):
@@ -178,7 +216,7 @@ class AdversarialStep(_Steps):
     """
 
     def __init__(self, config, vgg=None, strategy=None):
-        super().__init__(strategy)
+        super().__init__(strategy, config.precision)
         self.config = config
         self.weights = config.active_weights()
         self.vgg_terms = [t for t in VGG_TERMS if t in self.weights]
@@ -190,9 +228,11 @@ class AdversarialStep(_Steps):
         self.rng = tf.random.Generator.from_seed(config.seed)
         with distribute.Scope(strategy):
             self.generator = Generator()
-            self.disc_gray = (Discriminator(1, config.disc_channel, "disc_gray", config.sn_mode)
+            self.disc_gray = (Discriminator(1, config.disc_channel, "disc_gray", config.sn_mode,
+                                            self.dtype)
                               if "texture" in self.weights else None)
-            self.disc_blur = (Discriminator(3, config.disc_channel, "disc_blur", config.sn_mode)
+            self.disc_blur = (Discriminator(3, config.disc_channel, "disc_blur", config.sn_mode,
+                                            self.dtype)
                               if "surface" in self.weights else None)
             self.opt_g = Adam.from_config(self.generator.trainable_variables, config,
                                           "adam_generator")
@@ -200,6 +240,8 @@ class AdversarialStep(_Steps):
                          for v in d.trainable_variables]
             self.opt_d = (Adam.from_config(disc_vars, config, "adam_discriminator")
                           if disc_vars else None)
+            self.scale_g = self._loss_scale("loss_scale_generator")
+            self.scale_d = self._loss_scale("loss_scale_discriminator") if disc_vars else None
         self.g_step = self._step(self._g_body)
         self.d_step = self._step(self._d_body)
         self.sample = tf.function(self.output)
@@ -212,7 +254,7 @@ class AdversarialStep(_Steps):
 
     def output(self, photo):
         """gf(P, G(P), r=1, eps=1e-2) with the F_st switch on (the code), G(P) with it off."""
-        raw = self.generator(photo)
+        raw = run_in(self.dtype, self.generator, photo)
         if self.config.fst_in_losses:
             return guided_filter(photo, raw, self.config.fst_radius, self.config.fst_eps)
         return raw
@@ -260,7 +302,7 @@ class AdversarialStep(_Steps):
         with tf.GradientTape() as tape:
             out = self.output(photo)
             scalars = self.generator_losses(out, photo, cartoon, shift)
-        self._update(self.opt_g, tape, scalars["g_loss_total"])
+        self._update(self.opt_g, tape, scalars["g_loss_total"], self.scale_g)
         return self._scaled(scalars)
 
     # -- D step
@@ -285,7 +327,7 @@ class AdversarialStep(_Steps):
         with tf.GradientTape() as tape:
             scalars = self.discriminator_losses(out, cartoon, shift)
         if self.opt_d is not None:
-            self._update(self.opt_d, tape, scalars["d_loss_total"])
+            self._update(self.opt_d, tape, scalars["d_loss_total"], self.scale_d)
         return self._scaled(scalars)
 
     def iteration(self, photo, cartoon):
@@ -297,5 +339,6 @@ class AdversarialStep(_Steps):
     def checkpoint_objects(self):
         objects = {"generator": self.generator, "optimizer_generator": self.opt_g,
                    "rng": self.rng, "disc_gray": self.disc_gray, "disc_blur": self.disc_blur,
-                   "optimizer_discriminator": self.opt_d}
+                   "optimizer_discriminator": self.opt_d, "loss_scale_generator": self.scale_g,
+                   "loss_scale_discriminator": self.scale_d}
         return {name: obj for name, obj in objects.items() if obj is not None}

@@ -14,6 +14,7 @@ from whitebox import distribute
 from whitebox.checkpoints import list_checkpoints, load_generator, restore_newest, set_aside
 from whitebox.config import ConfigError, config_from_json, resume_mismatches
 from whitebox.image_io import to_uint8, write_atomic, write_text_atomic
+from whitebox.precision import resolve_precision
 from whitebox.steps import AdversarialStep, PretrainStep
 
 # The reference's TensorBoard scalar names, in the order it declares them.
@@ -153,6 +154,8 @@ def _make_strategy(config):
 def run(config, vgg=None, echo=True, progress=True):
     """Train with `config` (PretrainConfig or TrainConfig); returns the step object.
 
+    The precision is settled first (precision.resolve_precision: one unsupported here falls
+    back to fp32, with a line in the log) and config.json records the one used.
     Output folder: config.json, log.txt, train_log/ (TensorBoard), images/ (sample grids),
     checkpoints/ (tf.train.Checkpoint: generator, discriminators, both optimisers, iteration,
     colour-shift RNG; the batch draws depend only on seed and iteration). On a multi-worker
@@ -161,28 +164,35 @@ def run(config, vgg=None, echo=True, progress=True):
     config.validate()
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
+    notes = []
+    config.precision = resolve_precision(config.precision, warn=notes.append)
+    if config.precision != "fp32":
+        notes.append(f"precision {config.precision}: the networks compute in it; weights, Adam "
+                     "slots, filters and losses stay float32")
     strategy, chief = _make_strategy(config)
     out, ckpt_dir, found, moved = _prepare_out_dir(config, chief)
     scratch = None if chief else Path(tempfile.mkdtemp(prefix="whitebox-worker-"))
     try:
-        return _train(config, vgg, strategy, out, ckpt_dir, found, moved, scratch,
+        return _train(config, vgg, strategy, out, ckpt_dir, found, notes + [moved], scratch,
                       echo and chief, progress and chief)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _train(config, vgg, strategy, out, ckpt_dir, found, moved, scratch, echo, progress):
-    """The loop of `run`. scratch: None on the chief; on another worker a temporary folder
-    that takes its log and checkpoint writes (every worker takes part in a save)."""
+def _train(config, vgg, strategy, out, ckpt_dir, found, notes, scratch, echo, progress):
+    """The loop of `run`. notes: lines for the log (None entries skipped). scratch: None on
+    the chief; on another worker a temporary folder that takes its log and checkpoint writes
+    (every worker takes part in a save)."""
     from tqdm import tqdm
 
     log = RunLog((scratch or out) / "log.txt", echo=echo)
     if config.replicas > 1:
         log(f"strategy {config.strategy}: {config.replicas} replicas, "
             f"{config.batch_size // config.replicas} images each")
-    if moved:
-        log(moved)
+    for note in notes:
+        if note:
+            log(note)
     with_cartoons = config.command == "train"
     lists, use_face, note = data_lib.load_lists(config.data_lists, with_cartoons)
     if note:
