@@ -52,6 +52,29 @@ def random_generator():
     return gen
 
 
+def interrupt_when(command, ready, env=None, timeout=240):
+    """Run `command` as a terminal would (SIGINT delivered, stdout discarded), send it Ctrl-C
+    once `ready()` is true, and return (exit code, stderr). Fails if it ends before that or
+    `ready` stays false for `timeout` seconds; the process is killed in any case."""
+    import signal
+    import subprocess
+    import time
+
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert process.poll() is None and time.monotonic() < deadline, "never ready"
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    return process.returncode, err
+
+
 @pytest.fixture(scope="session")
 def tf1_checkpoint(tmp_path_factory):
     """A folder laid out like the authors' saved_models/ with random generator weights.

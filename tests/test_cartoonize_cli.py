@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import cartoonize
-from tests.conftest import REPO
+from tests.conftest import REPO, interrupt_when
 
 
 @pytest.fixture
@@ -313,9 +313,6 @@ def test_output_that_is_a_file_is_a_usage_error(tmp_path, photos, tf1_checkpoint
 def test_ctrl_c_prints_the_summary_and_exits_130(tmp_path, tf1_checkpoint):
     """A real SIGINT once the first output exists: summary, exit 130, no traceback, no
     temporary file, and every output that exists is complete."""
-    import signal
-    import time
-
     folder = tmp_path / "in"
     folder.mkdir()
     rng = np.random.default_rng(3)
@@ -323,20 +320,10 @@ def test_ctrl_c_prints_the_summary_and_exits_130(tmp_path, tf1_checkpoint):
         cv2.imwrite(str(folder / f"{k:03d}.png"), rng.integers(0, 256, (64, 64, 3), np.uint8))
     out = tmp_path / "out"
     env = dict(os.environ, WHITEBOX_OFFLINE="1")
-    process = subprocess.Popen(
+    code, err = interrupt_when(
         [sys.executable, str(REPO / "cartoonize.py"), "-i", str(folder), "-o", str(out), "-q",
-         "-w", str(tf1_checkpoint[0])], env=env, stderr=subprocess.PIPE, text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal would
-    try:
-        deadline = time.monotonic() + 240
-        while not (out.is_dir() and any(out.glob("*.png"))):
-            assert process.poll() is None and time.monotonic() < deadline, "no output came"
-            time.sleep(0.01)
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=120)
-    finally:
-        process.kill()
-    assert process.returncode == 130, err
+         "-w", str(tf1_checkpoint[0])], lambda: out.is_dir() and any(out.glob("*.png")), env)
+    assert code == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     written = sorted(out.iterdir())
     assert 0 < len(written) < 150 and all(p.suffix == ".png" for p in written)

@@ -17,10 +17,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from whitebox import training, vgg
+from whitebox import training
 from whitebox.config import TrainConfig, config_from_json
-from whitebox.data import folders_under, make_lists
-from tests.training_helpers import make_dataset, tiny_vgg_weights
+from tests.training_helpers import tiny_run_folder, tiny_train_config
 
 SCRIPT = Path(__file__).with_name("distributed_run.py")
 LR = TrainConfig().lr
@@ -29,19 +28,11 @@ TIMEOUT = 300
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dist")
-    make_dataset(root / "dataset", count=3, size=32, face=False)
-    make_lists(folders_under(root / "dataset"), root / "lists")
-    vgg.save_npz(tiny_vgg_weights(0), root / "vgg.npz")
-    return root
+    return tiny_run_folder(tmp_path_factory.mktemp("dist"), face=False)
 
 
 def _config(setup, out, **kw):
-    values = dict(data_lists=str(setup / "lists"), out_dir=str(setup / out), batch_size=2,
-                  patch_size=32, iterations=2, save_every=2, sample_every=2, print_every=1,
-                  vgg=str(setup / "vgg.npz"), superpixel_jobs=1, disc_channel=8, seed=7)
-    values.update(kw)
-    return TrainConfig(**values)
+    return tiny_train_config(setup, out, **kw)
 
 
 def _one_device(setup, out, **kw):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import train as train_cli
+from tests.conftest import interrupt_when
 from tests.training_helpers import make_dataset, tiny_vgg_weights
 
 REPO = Path(__file__).resolve().parents[1]
@@ -147,31 +148,18 @@ def test_help_does_not_import_tensorflow():
 
 
 def test_ctrl_c_stops_training_on_one_line_naming_where_to_resume(workdir, tmp_path):
-    """A real SIGINT once a checkpoint exists: exit 130, no traceback, and one line that names
+    """A real SIGINT once checkpoints exist: exit 130, no traceback, and one line that names
     the newest checkpoint, from which --resume continues."""
-    import signal
-    import time
-
     lists = workdir / "ctrl_c_lists"
     assert train_cli.main(["make-lists", "--dataset", str(workdir / "dataset"),
                            "--out", str(lists)]) == 0
     out = tmp_path / "run"
-    process = subprocess.Popen(
+    code, err = interrupt_when(
         [sys.executable, str(REPO / "train.py"), "pretrain", "--data-lists", str(lists),
          "--out", str(out), "--batch-size", "2", "--patch-size", "32", "--iterations",
          "100000", "--save-every", "2", "--no-progress"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal would
-    try:
-        deadline = time.monotonic() + 240
-        while not list((out / "checkpoints").glob("ckpt-*.index")):
-            assert process.poll() is None and time.monotonic() < deadline, "no checkpoint came"
-            time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=120)
-    finally:
-        process.kill()
-    assert process.returncode == 130, err
+        lambda: (out / "checkpoints" / "ckpt-4.index").is_file())
+    assert code == 130, err
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
     assert last.startswith("interrupted: pretrain stopped at iteration "), last

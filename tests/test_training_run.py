@@ -6,29 +6,21 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from whitebox import losses, training, vgg
+from whitebox import losses, training
 from whitebox.checkpoints import CheckpointError, list_checkpoints, load_generator
-from whitebox.config import ConfigError, PretrainConfig, TrainConfig
+from whitebox.config import ConfigError, PretrainConfig
 from whitebox.data import make_lists, folders_under
 from whitebox.network import Generator
-from tests.training_helpers import make_dataset, tiny_vgg_weights
+from tests.training_helpers import make_dataset, tiny_run_folder, tiny_train_config
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("run")
-    make_dataset(root / "dataset", count=3, size=32)
-    make_lists(folders_under(root / "dataset"), root / "lists")
-    vgg.save_npz(tiny_vgg_weights(0), root / "vgg.npz")
-    return root
+    return tiny_run_folder(tmp_path_factory.mktemp("run"))
 
 
 def _config(setup, out, **kw):
-    values = dict(data_lists=str(setup / "lists"), out_dir=str(setup / out), batch_size=2,
-                  patch_size=32, iterations=2, save_every=2, sample_every=2, print_every=1,
-                  vgg=str(setup / "vgg.npz"), superpixel_jobs=1, disc_channel=8, seed=7)
-    values.update(kw)
-    return TrainConfig(**values)
+    return tiny_train_config(setup, out, **kw)
 
 
 def _variables(prefix):

@@ -45,6 +45,30 @@ def make_dataset(root, count=4, size=32, face=True):
     return root
 
 
+def tiny_run_folder(root, face=True):
+    """root/dataset (3 images of 32x32 per domain), root/lists and root/vgg.npz (tiny VGG):
+    everything a tiny training run reads. Returns root."""
+    from whitebox import vgg
+    from whitebox.data import folders_under, make_lists
+
+    make_dataset(root / "dataset", count=3, size=32, face=face)
+    make_lists(folders_under(root / "dataset"), root / "lists")
+    vgg.save_npz(tiny_vgg_weights(0), root / "vgg.npz")
+    return root
+
+
+def tiny_train_config(root, out, **overrides):
+    """A TrainConfig of 2 iterations at batch 2, patch 32, over `tiny_run_folder(root)`'s data,
+    writing to root/out; `overrides` replace any field."""
+    from whitebox.config import TrainConfig
+
+    values = dict(data_lists=str(root / "lists"), out_dir=str(root / out), batch_size=2,
+                  patch_size=32, iterations=2, save_every=2, sample_every=2, print_every=1,
+                  vgg=str(root / "vgg.npz"), superpixel_jobs=1, disc_channel=8, seed=7)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
 def fake_superpixel_module(calls=None):
     """A stand-in for whitebox.superpixel (posterises the input) that records its inputs."""
     module = types.ModuleType("whitebox.superpixel")
