@@ -27,6 +27,8 @@ from whitebox.image_io import (ImageError, decode_bgr, display_path, encode,  # 
                                read_file, write_bytes_atomic)
 from whitebox.samples import write_sample_photos  # noqa: E402
 
+# Where gradio keeps uploads and copies of results (read when a page is built and launched).
+GRADIO_CACHE_ENV = "GRADIO_TEMP_DIR"
 # Requests waiting beyond this many are refused with gradio's "queue full" message.
 QUEUE_SIZE = 16
 # Uploads larger than this are refused by gradio before they reach the model.
@@ -223,6 +225,12 @@ def serve(weights=None, host="127.0.0.1", port=7860, offline=False):
     if not engine.load():
         print(engine.problem, file=sys.stderr, flush=True)
     workspace = Path(tempfile.mkdtemp(prefix="whitebox-web-"))
+    # Gradio keeps every upload and a copy of every result in this folder (by default in the
+    # system's temporary folder, kept after the server stops): inside the workspace they are
+    # removed with it. A folder the user chose through the variable is left to them.
+    own_cache = GRADIO_CACHE_ENV not in os.environ
+    if own_cache:
+        os.environ[GRADIO_CACHE_ENV] = str(workspace / "gradio")
     try:
         samples = write_sample_photos(workspace / "samples")
         page = build(engine, Results(workspace / "results"), samples)
@@ -236,4 +244,6 @@ def serve(weights=None, host="127.0.0.1", port=7860, offline=False):
             raise OSError(f"cannot listen on {host}:{port}: the port is in use, or the address "
                           f"is not one of this computer's (see --host, --port)") from None
     finally:
+        if own_cache:
+            os.environ.pop(GRADIO_CACHE_ENV, None)
         shutil.rmtree(workspace, ignore_errors=True)
