@@ -222,6 +222,21 @@ class App:
                 self.process.wait()
 
 
+def test_sigterm_stops_the_server_and_removes_its_workspace(tmp_path):
+    """A service manager stops a server with SIGTERM: the workspace (uploads, results) goes
+    as it does on Ctrl-C."""
+    pytest.importorskip("gradio", reason="needs gradio (requirements-web.txt)")
+    app = App(tmp_path, "--weights", str(tmp_path / "none"))
+    try:
+        app.wait()
+        assert list((tmp_path / "tmp").glob("whitebox-web-*"))
+        os.kill(app.process.pid, signal.SIGTERM)
+        app.process.wait(timeout=20)
+    finally:
+        app.stop()
+    assert list((tmp_path / "tmp").glob("whitebox-web-*")) == [], app.log.read_text()
+
+
 @pytest.fixture(scope="module")
 def browser():
     executable = _chromium()

@@ -15,6 +15,7 @@ import os
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # read when gradio is imported
 
 import shutil  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -215,6 +216,18 @@ def build(engine, results, samples):
     return page
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm():
+    """In the main thread: make SIGTERM (how a service manager stops a server) stop it as
+    Ctrl-C does, so the workspace is removed. Returns the handler it replaced, else None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _interrupt)
+
+
 def serve(weights=None, host="127.0.0.1", port=7860, offline=False):
     """Load the weights (or keep their problem for the page), then serve the page until
     Ctrl-C. Raises OSError when the address cannot be used."""
@@ -231,6 +244,7 @@ def serve(weights=None, host="127.0.0.1", port=7860, offline=False):
     own_cache = GRADIO_CACHE_ENV not in os.environ
     if own_cache:
         os.environ[GRADIO_CACHE_ENV] = str(workspace / "gradio")
+    on_sigterm = _stop_on_sigterm()
     try:
         samples = write_sample_photos(workspace / "samples")
         page = build(engine, Results(workspace / "results"), samples)
@@ -244,6 +258,8 @@ def serve(weights=None, host="127.0.0.1", port=7860, offline=False):
             raise OSError(f"cannot listen on {host}:{port}: the port is in use, or the address "
                           f"is not one of this computer's (see --host, --port)") from None
     finally:
+        if on_sigterm is not None:
+            signal.signal(signal.SIGTERM, on_sigterm)
         if own_cache:
             os.environ.pop(GRADIO_CACHE_ENV, None)
         shutil.rmtree(workspace, ignore_errors=True)
