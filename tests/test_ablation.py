@@ -144,6 +144,21 @@ def test_cli_refuses_a_bad_matrix_before_training(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_cli_refuses_a_bad_setting_before_embedding_the_photos(tmp_path, capsys, monkeypatch):
+    """A --set value that no variant can train with is a usage error found before the
+    extractor loads and the photos are embedded (minutes with the real Inception graph)."""
+    from whitebox import evaluation
+
+    monkeypatch.setattr(evaluation, "CheckpointScorer",
+                        lambda *a, **k: pytest.fail("photos embedded before the check"))
+    code = ablate.main(["fst", "--out", str(tmp_path / "out"), "--iterations", "1",
+                        "--photos", str(tmp_path), "--cartoons", str(tmp_path),
+                        "--inception", str(tmp_path / "x.pb"), "--set", "precision=fp64"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "precision must be one of" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
 def test_training_flags_reach_every_variant(tmp_path):
     args = ablate.parse_args(["fst", "--out", str(tmp_path), "--iterations", "3",
                               "--photos", "p", "--cartoons", "c", "--inception", "i",

@@ -131,6 +131,23 @@ def test_output_over_an_input_fails(tmp_path, tf1_checkpoint, capsys):
     assert (tmp_path / "p.png").read_bytes() == before
 
 
+def test_output_through_a_symlink_to_the_input_folder_fails(tmp_path, tf1_checkpoint, capsys):
+    """PREFIX a symbolic link to the photos' folder: its outputs are the inputs themselves, and
+    --overwrite must not replace them."""
+    weights, _ = tf1_checkpoint
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "p.png"), np.full((16, 16, 3), 90, np.uint8))
+    before = (photos / "p.png").read_bytes()
+    (tmp_path / "link").symlink_to(photos, target_is_directory=True)
+    code = cartoonize_beam.main(["--input", f"{photos}/*.png", "--output",
+                                 str(tmp_path / "link"), "--weights", str(weights),
+                                 "--overwrite"])
+    assert code == 1
+    assert _summary(capsys) == "done 0, skipped 0, failed 1"
+    assert (photos / "p.png").read_bytes() == before
+
+
 def test_weights_and_usage_errors_exit_2(tmp_path, capsys):
     (tmp_path / "p.png").write_bytes(b"")
     code = cartoonize_beam.main(["--input", f"{tmp_path}/*", "--output", str(tmp_path / "o"),

@@ -199,6 +199,35 @@ def test_unusable_out_is_a_usage_error(tmp_path, monkeypatch, capsys, fmt, out, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "a_folder"]
 
 
+@pytest.mark.parametrize("fmt, out, reason", [
+    ("tflite", "photos/p.png", "photos/p.png exists and is not a .tflite file"),
+    ("onnx", "photos/p.png", "photos/p.png exists and is not a .onnx file"),
+    ("savedmodel", "photos", "photos holds files that are not a SavedModel")])
+def test_out_over_a_users_files_is_refused(tmp_path, monkeypatch, capsys, fmt, out, reason):
+    """An existing OUT is replaced only when it is an export of the same kind: a photo named as
+    OUT, or a folder of photos as a SavedModel's folder, is left alone."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "p.png").write_bytes(b"mine")
+    monkeypatch.setattr(weights, "load_generator_weights",
+                        lambda *a, **k: pytest.fail("weights loaded"))
+    assert export.main([fmt, out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and reason in err[0]
+    assert [p.name for p in (tmp_path / "photos").iterdir()] == ["p.png"]
+    assert (tmp_path / "photos" / "p.png").read_bytes() == b"mine"
+
+
+def test_out_over_an_earlier_export_is_replaced(tmp_path):
+    (tmp_path / "m.tflite").write_bytes(b"old")
+    (tmp_path / "sm").mkdir()
+    (tmp_path / "sm" / "saved_model.pb").write_bytes(b"old")
+    (tmp_path / "empty").mkdir()
+    assert ex.output_problem(str(tmp_path / "m.tflite"), "tflite") is None
+    assert ex.output_problem(str(tmp_path / "sm"), "savedmodel") is None
+    assert ex.output_problem(str(tmp_path / "empty"), "savedmodel") is None
+
+
 def test_missing_tf2onnx_is_a_clear_error(tmp_path, tf1_checkpoint, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "tf2onnx", None)
     assert export.main(["onnx", str(tmp_path / "m.onnx"), "--weights",

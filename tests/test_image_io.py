@@ -105,6 +105,19 @@ def test_unreadable_and_missing(tmp_path, photo):
             read_bgr(path)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_pipe_or_device_named_as_input_is_refused_not_read(tmp_path):
+    """A named pipe would block the read forever, /dev/zero would fill the memory: both are
+    refused at once as not regular files."""
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    for path in (fifo, "/dev/zero"):
+        if not os.path.exists(path):
+            continue
+        with pytest.raises(ImageError, match="not a regular file"):
+            read_bgr(path)
+
+
 def test_write_atomic_leaves_no_partial_file(tmp_path, photo):
     write_atomic(tmp_path / "sub" / "out.png", photo)
     np.testing.assert_array_equal(cv2.imread(str(tmp_path / "sub" / "out.png")), photo)

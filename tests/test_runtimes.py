@@ -132,6 +132,37 @@ def test_failed_conversion_leaves_no_entry(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_killed_conversions_folder_is_removed_by_the_next(tmp_path):
+    """A conversion killed before its rename (kill -9) leaves ".KEY.XXXXXXXX.part": the next
+    conversion into that cache folder removes it, and leaves a recent one alone (it may be a
+    concurrent run's, still at work)."""
+    import os
+    import time
+
+    def convert(path):
+        (path / "model.bin").write_bytes(b"weights")
+
+    parent = tmp_path / "runtimes" / "x"
+    stale, recent = parent / ".old.a1b2c3d4.part", parent / ".new.e5f6g7h8.part"
+    for folder in (stale, recent):
+        folder.mkdir(parents=True)
+        (folder / "model.bin").write_bytes(b"half")
+    hour_ago = time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    busy = parent / ".busy.i9j0k1l2.part"  # old, but a conversion at work holds its lock
+    busy.mkdir()
+    os.utime(busy, (hour_ago, hour_ago))
+    mine = parent / "my.notes.part"
+    mine.write_bytes(b"not ours")
+    held = runtimes._lock(busy)
+    try:
+        runtimes.cached(parent / "key", convert, lambda path: None, lambda line: None)
+    finally:
+        os.close(held)
+    assert sorted(p.name for p in parent.iterdir()) == [busy.name, recent.name, "key",
+                                                         mine.name]
+
+
 @pytest.mark.parametrize("runtime", CONVERTED)
 @pytest.mark.parametrize("use_filter", [True, False])
 def test_runner_matches_tf_with_free_batch_and_size(runtime, use_filter, random_generator,

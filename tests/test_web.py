@@ -120,6 +120,40 @@ def test_no_photos_and_missing_weights_are_status_lines(tmp_path):
         [], [], Missing.problem)
 
 
+def test_uploads_and_gradio_copies_go_with_the_server(tmp_path, monkeypatch):
+    """Gradio keeps every upload and a copy of every result in its cache folder (by default
+    the system's temporary folder, kept after the server stops): serve() points it into its
+    own workspace, which it removes on the way out."""
+    web = pytest.importorskip("whitebox.web", reason="needs gradio (requirements-web.txt)")
+    from gradio import utils
+
+    monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
+    seen = {}
+
+    class Missing:
+        problem = "error: no weights"
+
+        def __init__(self, *args):
+            pass
+
+        def load(self):
+            return False
+
+    def launch(page, **kwargs):
+        seen["cache"] = Path(page.GRADIO_CACHE)
+        seen["uploads"] = Path(utils.get_upload_folder())
+        seen["uploads"].mkdir(parents=True, exist_ok=True)
+        (seen["uploads"] / "photo.jpg").write_bytes(b"a user's upload")
+
+    monkeypatch.setattr(web, "Engine", Missing)
+    monkeypatch.setattr(web.gr.Blocks, "launch", launch)
+    web.serve()
+    assert seen["cache"] == seen["uploads"]
+    assert seen["uploads"].parent.name.startswith("whitebox-web-")
+    assert not seen["uploads"].exists()
+    assert "GRADIO_TEMP_DIR" not in os.environ
+
+
 # ------------------------------------------------------------------ in a real browser
 
 
@@ -186,6 +220,21 @@ class App:
             except subprocess.TimeoutExpired:
                 os.kill(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+
+def test_sigterm_stops_the_server_and_removes_its_workspace(tmp_path):
+    """A service manager stops a server with SIGTERM: the workspace (uploads, results) goes
+    as it does on Ctrl-C."""
+    pytest.importorskip("gradio", reason="needs gradio (requirements-web.txt)")
+    app = App(tmp_path, "--weights", str(tmp_path / "none"))
+    try:
+        app.wait()
+        assert list((tmp_path / "tmp").glob("whitebox-web-*"))
+        os.kill(app.process.pid, signal.SIGTERM)
+        app.process.wait(timeout=20)
+    finally:
+        app.stop()
+    assert list((tmp_path / "tmp").glob("whitebox-web-*")) == [], app.log.read_text()
 
 
 @pytest.fixture(scope="module")

@@ -103,6 +103,13 @@ def variant_config(base, overrides, run_dir):
     return config
 
 
+def variant_configs(variants, base, out_dir):
+    """{name: variant_config} for every variant, each in out_dir/name; raises ConfigError for
+    the first override (or shared value) that no run can take."""
+    return {name: variant_config(base, overrides, Path(out_dir) / name)
+            for name, overrides in variants.items()}
+
+
 # ---------------------------------------------------------------------------- reports
 
 def _read_json(path):
@@ -209,8 +216,7 @@ def run_ablation(variants, base, out_dir, evaluate, grid_photos=(), grid_outputs
             return training.run(config, echo=False, progress=progress)
 
     iterations = int(base.get("iterations", TrainConfig().iterations))
-    configs = {name: variant_config(base, overrides, out_dir / name)
-               for name, overrides in variants.items()}     # refuse bad overrides up front
+    configs = variant_configs(variants, base, out_dir)     # refuse bad overrides up front
     rows = {}
 
     def pending(name):

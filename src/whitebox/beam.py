@@ -117,6 +117,13 @@ def plan_target(path, settings):
     return output_folder + separator.join(name.parts), None
 
 
+def claim_key(path):
+    """The name under which Claim compares inputs and outputs: a local path with its symbolic
+    links resolved (an output folder that links to the input folder names the inputs
+    themselves); a remote path unchanged."""
+    return path if is_remote(path) else os.path.realpath(path)
+
+
 def failure(path, reason):
     """The dead-letter record of one input."""
     return {"path": path, "reason": reason}
@@ -137,12 +144,12 @@ class Plan(beam.DoFn):
             self.skipped.inc()
         if target is None:
             return
-        yield metadata.path, ("input", None)
-        yield target, ("output", metadata)
+        yield claim_key(metadata.path), ("input", None)
+        yield claim_key(target), ("output", metadata)
 
 
 class Claim(beam.DoFn):
-    """(path, [(kind, metadata)]) -> the FileMetadata of the one input that writes `path`.
+    """(claim_key, [(kind, metadata)]) -> the FileMetadata of the one input that writes there.
 
     An output that is also an input's path fails; of several inputs wanting one output the
     first by path wins and the others fail; an existing output is skipped unless overwrite."""

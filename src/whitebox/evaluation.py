@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from whitebox.ablation import load_matrix, run_ablation
+from whitebox.ablation import load_matrix, run_ablation, variant_configs
 from whitebox.batch import plan_jobs, run_plan
 from whitebox.checkpoints import CheckpointError
 from whitebox.image_io import list_images, write_text_atomic
@@ -312,6 +312,7 @@ def ablate(matrix, base, out_dir, photos, cartoons, inception, fmt="same", grid=
     first `grid` photos of each in ablation.png. Returns the rows, as run_ablation does.
     """
     name, variants = load_matrix(matrix)
+    variant_configs(variants, base, out_dir)  # a bad setting is refused before the embedding
     scorer = CheckpointScorer(photos, cartoons, inception, fmt, batch_size, kid, kid_subsets,
                               kid_subset_size, progress)
     grid_photos = list_images(photos)[:grid]

@@ -209,15 +209,31 @@ def tflite_bytes(module, quantize="none"):
     return converter.convert()
 
 
+def _holds_other_files(folder):
+    """Whether `folder` is a folder with files in it and no saved_model.pb (False when it is
+    absent or unreadable: the access check below reports the latter)."""
+    try:
+        return any(folder.iterdir()) and not (folder / "saved_model.pb").is_file()
+    except OSError:
+        return False
+
+
 def output_problem(out, fmt):
     """Why the path string `out` cannot take a `fmt` export ('savedmodel', a folder, or
-    'tflite' / 'onnx', one file), or None. Missing parent folders are fine: they are created."""
+    'tflite' / 'onnx', one file), or None. Missing parent folders are fine: they are created.
+    An existing `out` is replaced only when it is an earlier export of the same kind (a
+    folder empty or holding saved_model.pb; a file ending in .tflite / .onnx), so a user's
+    photo or folder named by mistake is never overwritten."""
     path = Path(out)
     if fmt == "savedmodel":
         if path.exists() and not path.is_dir():
             return f"{out} exists and is not a folder"
+        if _holds_other_files(path):
+            return f"{out} holds files that are not a SavedModel; choose a new or empty folder"
     elif path.is_dir() or out.endswith(("/", os.sep)):
         return f"{out} is a folder; {fmt} writes one file, e.g. {path / 'cartoonizer'}.{fmt}"
+    elif path.exists() and path.suffix.lower() != f".{fmt}":
+        return f"{out} exists and is not a .{fmt} file; choose a new name ending in .{fmt}"
     parent = path.absolute().parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent

@@ -229,9 +229,15 @@ def composite_over_white(bgra):
 
 
 def read_file(path):
-    """The bytes of `path`, or ImageError naming why they cannot be had."""
+    """The bytes of `path`, or ImageError naming why they cannot be had. Only a regular file
+    is read: a named pipe would block, a device such as /dev/zero never end."""
     try:
-        data = Path(path).read_bytes()
+        # Non-blocking open: a pipe without a writer returns at once, to be refused below.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise ImageError("not a regular file (a pipe, device or socket)")
+            data = f.read()
     except IsADirectoryError:
         raise ImageError("is a folder, not a file")
     except PermissionError:

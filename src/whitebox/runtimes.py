@@ -8,7 +8,8 @@ OpenVINO and ONNX Runtime run a model converted from that function with N, H and
 converted once and cached under `weights.home_dir()/runtimes/<runtime>/<key>/`, where the key
 hashes the checkpoint's files (sha256 of the .index and .data files), the runtime, the
 converter's version, the guided-filter switch and the precision. An entry is written in a
-temporary folder and renamed into place; a manifest holds the sha256 of each of its files, and
+temporary folder (locked while it is written; one a killed conversion left is removed by the next
+conversion) and renamed into place; a manifest holds the sha256 of each of its files, and
 an entry that fails that check or fails to load is converted again, with one line saying so.
 
 OpenVINO runs two models: the generator, in the requested precision, then the guided filter in
@@ -20,9 +21,16 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: abandoned temporary folders are left alone
+    fcntl = None
 
 import numpy as np
 import tensorflow as tf
@@ -41,6 +49,10 @@ OPSET = 17
 # Bumped when the layout of a cache entry changes.
 CACHE_FORMAT = 1
 MANIFEST = "manifest.json"
+# `cached`'s temporary folders: "." + key + "." + mkdtemp's 8 random characters + ".part".
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.part")
+# A temporary folder younger than this may belong to a conversion that has not locked it yet.
+_TEMP_GRACE_SECONDS = 60
 
 
 class RuntimeUnavailable(Exception):
@@ -163,7 +175,9 @@ def cached(folder, convert, load, warn=print):
             shutil.rmtree(folder, ignore_errors=True)
     warn(f"converting the network once into {folder}")
     folder.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned(folder.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))
+    lock = _lock(tmp)
     try:
         convert(tmp)
         files = {path.name: _file_sha256(path) for path in sorted(tmp.iterdir())}
@@ -175,7 +189,43 @@ def cached(folder, convert, load, warn=print):
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if lock is not None:
+            os.close(lock)
     return load(folder)
+
+
+def _lock(folder):
+    """An open descriptor of `folder` holding an exclusive lock, or None without fcntl: while
+    it is open, `_remove_abandoned` in another process leaves the folder alone."""
+    if fcntl is None:
+        return None
+    fd = os.open(folder, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def _remove_abandoned(parent):
+    """Delete the temporary folders of conversions killed before their rename (named like
+    `cached`'s, older than a minute, not locked by a conversion at work) in `parent`."""
+    if fcntl is None:
+        return
+    cutoff = time.time() - _TEMP_GRACE_SECONDS
+    for path in parent.iterdir():
+        if not _TEMP_NAME.fullmatch(path.name) or path.is_symlink() or not path.is_dir():
+            continue
+        try:
+            if path.stat().st_mtime > cutoff:
+                continue
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:  # locked: a conversion still at work
+            pass
+        finally:
+            os.close(fd)
 
 
 def _network_functions(generator, use_guided_filter):

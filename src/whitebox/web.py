@@ -15,6 +15,7 @@ import os
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # read when gradio is imported
 
 import shutil  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -27,6 +28,8 @@ from whitebox.image_io import (ImageError, decode_bgr, display_path, encode,  # 
                                read_file, write_bytes_atomic)
 from whitebox.samples import write_sample_photos  # noqa: E402
 
+# Where gradio keeps uploads and copies of results (read when a page is built and launched).
+GRADIO_CACHE_ENV = "GRADIO_TEMP_DIR"
 # Requests waiting beyond this many are refused with gradio's "queue full" message.
 QUEUE_SIZE = 16
 # Uploads larger than this are refused by gradio before they reach the model.
@@ -213,6 +216,18 @@ def build(engine, results, samples):
     return page
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm():
+    """In the main thread: make SIGTERM (how a service manager stops a server) stop it as
+    Ctrl-C does, so the workspace is removed. Returns the handler it replaced, else None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _interrupt)
+
+
 def serve(weights=None, host="127.0.0.1", port=7860, offline=False):
     """Load the weights (or keep their problem for the page), then serve the page until
     Ctrl-C. Raises OSError when the address cannot be used."""
@@ -223,6 +238,13 @@ def serve(weights=None, host="127.0.0.1", port=7860, offline=False):
     if not engine.load():
         print(engine.problem, file=sys.stderr, flush=True)
     workspace = Path(tempfile.mkdtemp(prefix="whitebox-web-"))
+    # Gradio keeps every upload and a copy of every result in this folder (by default in the
+    # system's temporary folder, kept after the server stops): inside the workspace they are
+    # removed with it. A folder the user chose through the variable is left to them.
+    own_cache = GRADIO_CACHE_ENV not in os.environ
+    if own_cache:
+        os.environ[GRADIO_CACHE_ENV] = str(workspace / "gradio")
+    on_sigterm = _stop_on_sigterm()
     try:
         samples = write_sample_photos(workspace / "samples")
         page = build(engine, Results(workspace / "results"), samples)
@@ -236,4 +258,8 @@ def serve(weights=None, host="127.0.0.1", port=7860, offline=False):
             raise OSError(f"cannot listen on {host}:{port}: the port is in use, or the address "
                           f"is not one of this computer's (see --host, --port)") from None
     finally:
+        if on_sigterm is not None:
+            signal.signal(signal.SIGTERM, on_sigterm)
+        if own_cache:
+            os.environ.pop(GRADIO_CACHE_ENV, None)
         shutil.rmtree(workspace, ignore_errors=True)
