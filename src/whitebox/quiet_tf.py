@@ -1,6 +1,6 @@
 """Import TensorFlow without its start-up chatter, for the command lines.
 
-TensorFlow 2.21 prints oneDNN and CUDA notices to fd 2 before its logging is configured, so
+TensorFlow prints oneDNN and CUDA notices to fd 2 before its logging is configured, so
 TF_CPP_MIN_LOG_LEVEL cannot hide them. They are captured here and shown only if the import
 fails.
 """

@@ -81,7 +81,7 @@ def load_npy(path, trust_pickle=False):
 
 def load_h5(path):
     """{layer: (kernel, bias)} from Keras's VGG19 notop .h5, read with h5py."""
-    import h5py  # a dependency of Keras, so present wherever TensorFlow 2.21 is
+    import h5py  # a dependency of Keras, so present wherever TensorFlow is
 
     weights = {}
     with h5py.File(path, "r") as f:
