@@ -1,4 +1,4 @@
-"""Tests for whitebox.superpixel (issue 4: the structure representation).
+"""Tests for whitebox.superpixel (the structure representation).
 
 Golden tests compare with the reference's own outputs: ../shared/golden/superpixel/*.npz (made by
 the project, see ../shared/golden/README.md) when that folder exists, and
