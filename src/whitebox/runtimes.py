@@ -18,9 +18,11 @@ a second input). For int8 the generator is quantized once, when it is converted,
 post-training quantization calibrated on scikit-image's sample photos (`calibration_photos`).
 ONNX Runtime runs float32 only.
 """
+import contextlib
 import glob
 import hashlib
 import importlib.util
+import io
 import json
 import os
 import re
@@ -125,7 +127,7 @@ def converter_version(runtime, precision="fp32"):
         if precision == "int8":
             import nncf
             import skimage
-            version += (f"; nncf {nncf.__version__}; calibration scikit-image "
+            version += (f"; nncf {nncf.__version__} mixed; calibration scikit-image "
                         f"{skimage.__version__} {','.join(SAMPLE_PHOTOS)}")
         return version
     import onnxruntime
@@ -265,11 +267,15 @@ def calibration_photos():
 
 def quantize_int8(model):
     """The OpenVINO model `model` (the generator) quantized to int8 by NNCF's post-training
-    quantization on `calibration_photos`."""
+    quantization on `calibration_photos`, with the mixed preset (asymmetric activations: the
+    generator's leaky ReLU outputs are far from symmetric about zero). NNCF's progress bars and log lines are dropped: the
+    caller has said on one line that it converts."""
     import nncf
 
     photos = calibration_photos()
-    return nncf.quantize(model, nncf.Dataset(photos), subset_size=len(photos))
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return nncf.quantize(model, nncf.Dataset(photos), preset=nncf.QuantizationPreset.MIXED,
+                             subset_size=len(photos))
 
 
 def openvino_runner(generator, checkpoint, use_guided_filter=True, precision="fp32",
