@@ -49,8 +49,8 @@ example: python cartoonize.py --input clip.mp4 --output cartoons/ --precision bf
 
 def parse_args(argv=None):
     from whitebox.cli import OneLineParser, output_problem
-    from whitebox.defaults import (CROP_MULTIPLE, MAX_SHORT_SIDE, RUNTIME_ORDER, RUNTIMES,
-                                   TILE_CORE, TILE_MARGIN)
+    from whitebox.defaults import (CROP_MULTIPLE, INFERENCE_PRECISIONS, MAX_SHORT_SIDE,
+                                   RUNTIME_ORDER, RUNTIMES, TILE_CORE, TILE_MARGIN)
     from whitebox.image_io import OPENCV_PIXEL_LIMIT, PIXEL_LIMIT_ENV
     from whitebox.video import DEFAULT_BATCH
 
@@ -91,12 +91,15 @@ def parse_args(argv=None):
     p.add_argument("--no-guided-filter", action="store_true",
                    help="skip the photo-guided filter after the generator (the reference "
                         "always applies it)")
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+    p.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="fp32",
                    help="dtype of the generator's convolutions: fp32 reproduces the reference "
                         "(default); bf16 (CPUs with AVX512-BF16/AMX, recent GPUs) and fp16 "
                         "(GPUs) are faster and differ from fp32 by a few levels at most (see "
-                        "docs/DEPLOYMENT.md). The guided filter stays float32. Where the "
-                        "hardware lacks support, one line says so and fp32 is used")
+                        "docs/DEPLOYMENT.md); int8 (--runtime openvino or auto, with nncf) "
+                        "quantizes the generator once per weights file and differs more "
+                        "(README.md, 'Runtimes'). The guided filter stays float32. Where the "
+                        "hardware or the runtime lacks support, one line says so and fp32 is "
+                        "used")
     p.add_argument("--runtime", choices=RUNTIMES, default="auto",
                    help=f"what runs the network: 'auto' (default) takes the first installed of "
                         f"{', '.join(RUNTIME_ORDER)}; openvino and onnxruntime are optional "
@@ -120,6 +123,9 @@ def parse_args(argv=None):
         p.error(f"--max-short-side {args.max_short_side} would shrink every image it resizes "
                 f"below the {CROP_MULTIPLE}x{CROP_MULTIPLE} pixels the network needs: use 0 or "
                 f"at least {CROP_MULTIPLE}")
+    if args.precision == "int8" and args.runtime not in ("auto", "openvino"):
+        p.error(f"--precision int8 runs on --runtime openvino (or auto) only, not "
+                f"{args.runtime}")
     if args.video_batch < 1:
         p.error("--video-batch must be at least 1")
     if args.max_pixels is not None:

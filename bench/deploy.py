@@ -12,7 +12,7 @@ and centre-cropped to 720x1280, or scikit-image's coffee when that folder is abs
   the SavedModel's uint8 signature, TFLite (none, fp16, dynamic), ONNX Runtime (when
   tf2onnx and onnxruntime are installed);
 - `runtimes_720x1280`: cartoonize.py's runtimes (`--runtime tf|openvino|onnxruntime`) in each
-  precision they run here, through `Cartoonizer.cartoonize` (models from the runtime cache),
+  precision they run here (OpenVINO int8 where nncf is installed), through `Cartoonizer.cartoonize` (models from the runtime cache),
   with OpenVINO's precision hint alone on the whole network (`openvino_whole_*`) as the
   baseline: megapixels/s, ratio to TF fp32, PSNR against TF fp32, and what `auto` picks for
   each precision. `--quick` runs this section alone on a small image, to check the script;

@@ -9,7 +9,7 @@ import pytest
 
 import cartoonize
 from whitebox import runtimes
-from whitebox.image_io import to_uint8
+from whitebox.image_io import to_uint8, to_unit_range
 from whitebox.inference import Cartoonizer, TFRunner
 from whitebox.precision import cpu_support
 
@@ -209,3 +209,77 @@ def test_openvino_bf16_keeps_the_filter_in_float32(random_generator):
     a, b = to_uint8(TFRunner(random_generator)(photo)), to_uint8(runner(photo))
     mse = np.mean((a.astype(float) - b) ** 2)
     assert mse == 0 or 10 * np.log10(255 ** 2 / mse) >= 45
+
+
+def need_int8():
+    """Skip unless OpenVINO and NNCF are installed."""
+    need("openvino")
+    if importlib.util.find_spec("nncf") is None:
+        pytest.skip("nncf not installed (pip install -r requirements-runtimes.txt)")
+
+
+def test_int8_is_never_chosen_unless_asked_and_falls_back_without_nncf(only, monkeypatch):
+    only("openvino", "onnxruntime")
+    assert runtimes.choose("auto", "fp32") == ("openvino", "fp32")
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name: object() if name == "nncf" else real_find_spec(name))
+    assert runtimes.choose("auto", "int8") == ("openvino", "int8")
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name: None if name == "nncf" else real_find_spec(name))
+    lines = []
+    assert runtimes.choose("auto", "int8", warn=lines.append) == ("openvino", "fp32")
+    assert len(lines) == 1 and "int8 unavailable with openvino (needs nncf" in lines[0]
+    only()
+    lines = []
+    assert runtimes.choose("auto", "int8", warn=lines.append) == ("tf", "fp32")
+    assert len(lines) == 1 and "int8 runs on --runtime openvino only" in lines[0]
+
+
+@pytest.mark.parametrize("runtime", ["tf", "onnxruntime"])
+def test_int8_on_another_runtime_is_a_one_line_usage_error(runtime, tmp_path, tf1_checkpoint,
+                                                           capsys):
+    cv2.imwrite(str(tmp_path / "a.png"), np.full((16, 16, 3), 90, np.uint8))
+    with pytest.raises(SystemExit) as exit_info:
+        cartoonize.main(["-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"),
+                         "-w", str(tf1_checkpoint[0]), "--runtime", runtime,
+                         "--precision", "int8", "-q"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and not (tmp_path / "out").exists()
+    assert err.count("\n") == 1 and "--precision int8 runs on --runtime openvino" in err
+
+
+def test_int8_cache_key_differs_from_fp32():
+    need_int8()
+    fp32, _ = runtimes.cache_key("3" * 64, "openvino", True, "fp32")
+    int8, fields = runtimes.cache_key("3" * 64, "openvino", True, "int8")
+    assert int8 != fp32 and "nncf" in fields["converter"]
+
+
+def test_calibration_photos_are_preprocessed_as_inference_does():
+    photos = runtimes.calibration_photos()
+    assert len(photos) == 4
+    for photo in photos:
+        assert photo.dtype == np.float32 and photo.shape[0] == 1 and photo.shape[3] == 3
+        assert photo.shape[1] % 8 == 0 and photo.shape[2] % 8 == 0
+        assert -1 <= photo.min() < 0 < photo.max() <= 1
+
+
+def test_int8_runs_through_the_cartoonizer_and_really_quantizes(random_generator,
+                                                                runtime_cache):
+    need_int8()
+    runner = runtimes.make_runner("openvino", random_generator, "4" * 64, precision="int8",
+                                  warn=lambda line: None)
+    image = np.random.default_rng(5).integers(0, 256, (40, 60, 3), np.uint8)
+    got = Cartoonizer(max_short_side=0, runner=runner)
+    photo = to_unit_range(image[:40, :56])[None]
+    raw = runner(photo)
+    assert raw.shape == photo.shape and np.isfinite(raw).all()
+    assert got.cartoonize(image).shape == (40, 56, 3)
+    reference = TFRunner(random_generator)(photo)
+    assert np.abs(raw - reference).max() > 1e-3  # not float32 arithmetic
+    assert np.abs(to_uint8(raw).astype(int) - to_uint8(reference)).mean() < 20
+    keys = [json.loads((entry / "key.json").read_text())
+            for entry in (runtime_cache / "openvino").iterdir()]
+    assert any(key["precision"] == "int8" and key["checkpoint_sha256"] == "4" * 64
+               for key in keys)

@@ -20,3 +20,7 @@ DEFAULT_OPSET = 17
 # Runtimes that run the network: `auto` takes the first of RUNTIME_ORDER that is installed.
 RUNTIME_ORDER = ("openvino", "onnxruntime", "tf")
 RUNTIMES = ("auto", "tf", "openvino", "onnxruntime")
+
+# Precisions cartoonize.py takes: the training ones plus int8, which OpenVINO runs on a generator
+# quantized by NNCF (never chosen unless asked for).
+INFERENCE_PRECISIONS = ("fp32", "bf16", "fp16", "int8")

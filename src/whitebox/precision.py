@@ -12,6 +12,7 @@ A precision is "supported" where the hardware computes it natively:
   which is slower than float32 itself.
 - fp16: an NVIDIA GPU (tensor cores from compute capability 7.0). TF's CPU kernels for float16
   convolutions are scalar fallbacks, many times slower than float32.
+- int8: never on TensorFlow; `runtimes` runs it on OpenVINO.
 An unsupported request falls back to fp32 with a one-line notice (see `resolve_precision`).
 """
 import tensorflow as tf
@@ -62,6 +63,8 @@ def support(precision):
         if gpus:
             return True, "GPU"
         return False, "needs a GPU (TF's float16 convolutions on CPU are slow fallbacks)"
+    if precision == "int8":
+        return False, "int8 runs on --runtime openvino only"
     raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
 
 

@@ -14,11 +14,15 @@ an entry that fails that check or fails to load is converted again, with one lin
 
 OpenVINO runs two models: the generator, in the requested precision, then the guided filter in
 float32 (both converted from `cartoon_network`, the filter with the generator's output given as
-a second input). ONNX Runtime runs float32 only.
+a second input). For int8 the generator is quantized once, when it is converted, by NNCF's
+post-training quantization calibrated on scikit-image's sample photos (`calibration_photos`).
+ONNX Runtime runs float32 only.
 """
+import contextlib
 import glob
 import hashlib
 import importlib.util
+import io
 import json
 import os
 import re
@@ -36,13 +40,15 @@ import numpy as np
 import tensorflow as tf
 
 from whitebox.defaults import MAX_SHORT_SIDE, RUNTIME_ORDER
-from whitebox.inference import Cartoonizer, TFRunner, cartoon_network
+from whitebox.image_io import to_unit_range
+from whitebox.inference import Cartoonizer, TFRunner, cartoon_network, resize_crop
 from whitebox.precision import cpu_support, resolve_precision, support
+from whitebox.samples import SAMPLE_PHOTOS, sample_photo
 from whitebox.weights import home_dir
 
 # What each runtime needs installed, and the precisions it runs.
 REQUIRES = {"tf": (), "openvino": ("openvino",), "onnxruntime": ("onnxruntime", "tf2onnx")}
-RUNTIME_PRECISIONS = {"tf": ("fp32", "bf16", "fp16"), "openvino": ("fp32", "bf16"),
+RUNTIME_PRECISIONS = {"tf": ("fp32", "bf16", "fp16"), "openvino": ("fp32", "bf16", "int8"),
                       "onnxruntime": ("fp32",)}
 INSTALL_HINT = "pip install -r requirements-runtimes.txt"
 OPSET = 17
@@ -68,6 +74,10 @@ def supports(runtime, precision):
     """(supported, why not): whether `runtime` runs `precision` natively on this machine."""
     if precision not in RUNTIME_PRECISIONS[runtime]:
         return False, f"{runtime} on this project runs {'/'.join(RUNTIME_PRECISIONS[runtime])}"
+    if precision == "int8":
+        if importlib.util.find_spec("nncf") is None:
+            return False, f"needs nncf, which is not installed: {INSTALL_HINT}"
+        return True, "generator quantized by NNCF"
     return support(precision) if runtime == "tf" else cpu_support(precision)
 
 
@@ -75,7 +85,7 @@ def choose(runtime, precision, warn=print):
     """(runtime, precision) to use for the requested ones.
 
     'auto' takes the first installed runtime of RUNTIME_ORDER that runs `precision` natively
-    here, else the first installed one. A named runtime that is not installed raises
+    here, else the first installed one (int8: OpenVINO with NNCF, else fp32 with one line). A named runtime that is not installed raises
     RuntimeUnavailable. A precision the chosen runtime or the machine cannot run falls back to
     fp32 with one line through `warn`.
     """
@@ -108,11 +118,18 @@ def checkpoint_digest(prefix):
     return digest.hexdigest()
 
 
-def converter_version(runtime):
-    """The versions of what converts and runs `runtime`'s model, as one string."""
+def converter_version(runtime, precision="fp32"):
+    """The versions of what converts and runs `runtime`'s model in `precision` (for int8 also
+    the quantizer and the calibration photos), as one string."""
     if runtime == "openvino":
         import openvino
-        return f"openvino {openvino.__version__}; tensorflow {tf.__version__}"
+        version = f"openvino {openvino.__version__}; tensorflow {tf.__version__}"
+        if precision == "int8":
+            import nncf
+            import skimage
+            version += (f"; nncf {nncf.__version__} mixed; calibration scikit-image "
+                        f"{skimage.__version__} {','.join(SAMPLE_PHOTOS)}")
+        return version
     import onnxruntime
     import tf2onnx
     return (f"tf2onnx {tf2onnx.__version__} opset {OPSET}; onnxruntime "
@@ -122,7 +139,7 @@ def converter_version(runtime):
 def cache_key(checkpoint, runtime, use_guided_filter, precision):
     """(key, fields): the cache entry's name (hex) and what it hashes."""
     fields = {"format": CACHE_FORMAT, "checkpoint_sha256": checkpoint, "runtime": runtime,
-              "converter": converter_version(runtime), "guided_filter": bool(use_guided_filter),
+              "converter": converter_version(runtime, precision), "guided_filter": bool(use_guided_filter),
               "precision": precision}
     key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
     return key, fields
@@ -242,10 +259,30 @@ def _network_functions(generator, use_guided_filter):
     return network, guided
 
 
+def calibration_photos():
+    """int8's calibration set: each of scikit-image's sample photos as the network sees it by
+    default (`resize_crop`, `to_unit_range`), a list of float32 [1, H, W, 3] BGR in [-1, 1]."""
+    return [to_unit_range(resize_crop(sample_photo(name)))[None] for name in SAMPLE_PHOTOS]
+
+
+def quantize_int8(model):
+    """The OpenVINO model `model` (the generator) quantized to int8 by NNCF's post-training
+    quantization on `calibration_photos`, with the mixed preset (asymmetric activations: the
+    generator's leaky ReLU outputs are far from symmetric about zero). NNCF's progress bars and log lines are dropped: the
+    caller has said on one line that it converts."""
+    import nncf
+
+    photos = calibration_photos()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return nncf.quantize(model, nncf.Dataset(photos), preset=nncf.QuantizationPreset.MIXED,
+                             subset_size=len(photos))
+
+
 def openvino_runner(generator, checkpoint, use_guided_filter=True, precision="fp32",
                     warn=print):
     """A runner on OpenVINO's CPU plugin: the generator with inference precision `precision`
-    ('fp32' or 'bf16'), the guided filter in float32. Converted models come from `cached`."""
+    ('fp32', 'bf16', or 'int8': quantized by `quantize_int8`), the guided filter in float32.
+    Converted models come from `cached`."""
     import openvino
 
     key, fields = cache_key(checkpoint, "openvino", use_guided_filter, precision)
@@ -255,8 +292,10 @@ def openvino_runner(generator, checkpoint, use_guided_filter=True, precision="fp
     def convert(path):
         (path / "key.json").write_text(json.dumps(fields, indent=1))
         for name, function in zip(names, _network_functions(generator, use_guided_filter)):
-            openvino.save_model(openvino.convert_model(function), str(path / f"{name}.xml"),
-                                compress_to_fp16=False)
+            model = openvino.convert_model(function)
+            if name == "generator" and precision == "int8":
+                model = quantize_int8(model)
+            openvino.save_model(model, str(path / f"{name}.xml"), compress_to_fp16=False)
 
     def load(path):
         hints = {"generator": "bf16" if precision == "bf16" else "f32", "filter": "f32"}
