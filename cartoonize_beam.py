@@ -46,7 +46,7 @@ example: python cartoonize_beam.py --input 'photos/**' --output cartoons/ \\
 def parse_args(argv=None):
     """(our options, Beam's arguments): argparse only, nothing heavy imported."""
     from whitebox.cli import OneLineParser
-    from whitebox.defaults import RUNTIMES
+    from whitebox.defaults import INFERENCE_PRECISIONS, RUNTIMES
 
     p = OneLineParser(prog="cartoonize_beam.py", description=DESCRIPTION, epilog=EPILOG,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,7 +64,7 @@ def parse_args(argv=None):
     p.add_argument("--max-short-side", type=int, metavar="N",
                    help="downscale images whose short side exceeds N pixels (default: "
                         "cartoonize.py's, the reference's cap); 0 keeps full resolution")
-    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+    p.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="fp32",
                    help="dtype of the generator's convolutions, as cartoonize.py (default "
                         "fp32, the reference); each worker falls back to fp32 where its "
                         "hardware lacks support")

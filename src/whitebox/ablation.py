@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from whitebox.cli import one_line
 from whitebox.config import TERMS, TrainConfig
 from whitebox.image_io import write_atomic, write_text_atomic
 
@@ -259,8 +260,7 @@ def run_ablation(variants, base, out_dir, evaluate, grid_photos=(), grid_outputs
         except KeyboardInterrupt:
             raise
         except Exception as err:  # a failed variant must not stop the others
-            message = str(err).strip().splitlines()[0] if str(err).strip() else ""
-            row.update(status="failed", error=f"{err.__class__.__name__}: {message}")
+            row.update(status="failed", error=f"{err.__class__.__name__}: {one_line(err)}")
             write_text_atomic(run_dir / "error.txt", traceback.format_exc())
             say(f"[{name}] failed: {row['error']}")
         row["seconds"] = round(time.perf_counter() - start, 1)

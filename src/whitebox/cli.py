@@ -1,6 +1,6 @@
 """What the command lines share before TensorFlow and OpenCV load: a parser whose usage errors
-take one line, Ctrl-C as one line and exit code 130, and for cartoonize.py --max-pixels put
-where OpenCV reads its limit and the check of --output.
+take one line, an exception's message cut to one line, Ctrl-C as one line and exit code 130,
+and for cartoonize.py --max-pixels put where OpenCV reads its limit and the check of --output.
 """
 import argparse
 import os
@@ -15,6 +15,12 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def one_line(err):
+    """The first line of an exception's message, or its class name when it has none."""
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
 
 
 def set_pixel_limit(argv):

@@ -56,7 +56,8 @@ def read_list(path):
     if missing:
         shown = "\n  ".join(missing[:10])
         more = f"\n  ... and {len(missing) - 10} more" if len(missing) > 10 else ""
-        raise DataError(f"{display_path(path)}: {len(missing)} listed file(s) do not exist:\n  {shown}{more}")
+        raise DataError(f"{display_path(path)}: {len(missing)} listed file(s) do not exist:\n"
+                        f"  {shown}{more}")
     return entries
 
 
@@ -108,7 +109,8 @@ def load_lists(list_dir, with_cartoons):
     present = [d for d in face if list_path(list_dir, d).is_file()]
     note = ""
     if not present:
-        note = (f"no face lists in {display_path(list_dir)} ({', '.join(f + LIST_SUFFIX for f in face)}): "
+        names = ", ".join(f + LIST_SUFFIX for f in face)
+        note = (f"no face lists in {display_path(list_dir)} ({names}): "
                 "every iteration uses scenery")
     elif len(present) < len(face):
         absent = sorted(set(face) - set(present))

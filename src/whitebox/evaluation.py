@@ -138,7 +138,8 @@ def load_cartoonizer(weights=None, offline=False, progress=True):
     try:
         prefix = resolve_weights(weights, offline, progress)
         generator = load_generator_weights(prefix, offline, progress)
-        return make_cartoonizer(generator, prefix, warn=lambda line: print(line, file=sys.stderr))[0]
+        return make_cartoonizer(generator, prefix,
+                                warn=lambda line: print(line, file=sys.stderr))[0]
     except (CheckpointError, WeightsUnavailable, RuntimeUnavailable) as err:
         raise MetricsError(f"could not load the weights: {err}") from None
 

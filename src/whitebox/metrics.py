@@ -35,6 +35,7 @@ import numpy as np
 import scipy.linalg
 from tqdm import tqdm
 
+from whitebox.cli import one_line
 from whitebox.image_io import ImageError, atomic_file, display_path, list_images, read_bgr
 
 INPUT_TENSOR = "ExpandDims:0"
@@ -161,12 +162,6 @@ def sha256_bytes(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def _first_line(err):
-    """The first line of an exception's message (its class name when it has none)."""
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
-
-
 def _not_a_tar_reason(path):
     """Why tarfile cannot open `path`, in a few words (its own message lists every method)."""
     with open(path, "rb") as f:
@@ -192,7 +187,7 @@ def _read_graph_bytes(path):
         except tarfile.ReadError:
             raise MetricsError(f"{path}: not a .tgz archive ({_not_a_tar_reason(path)})")
         except OSError as err:
-            raise MetricsError(f"{path}: unreadable ({err.strerror or _first_line(err)})")
+            raise MetricsError(f"{path}: unreadable ({err.strerror or one_line(err)})")
         try:
             with archive:
                 members = [m for m in archive.getmembers()
@@ -201,7 +196,7 @@ def _read_graph_bytes(path):
                     raise MetricsError(f"{path}: the archive holds no {GRAPH_MEMBER}")
                 return archive.extractfile(members[0]).read()
         except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
-            raise MetricsError(f"{path}: damaged .tgz archive ({_first_line(err)})")
+            raise MetricsError(f"{path}: damaged .tgz archive ({one_line(err)})")
     try:
         return path.read_bytes()
     except OSError as err:
@@ -300,12 +295,12 @@ class InceptionGraph:
         try:
             self._run = tf.compat.v1.wrap_function(body, [spec])
         except (ValueError, tf.errors.OpError) as err:
-            raise MetricsError(f"{self.path}: the graph cannot be loaded: {_first_line(err)}")
+            raise MetricsError(f"{self.path}: the graph cannot be loaded: {one_line(err)}")
         try:  # one blank image now, so that a graph that cannot run fails here, clearly
             probe = self._run(tf.zeros([1] + self.image_size + [3], tf.float32)).numpy()
         except tf.errors.OpError as err:
             raise MetricsError(f"{self.path}: the graph cannot run: "
-                               f"{_first_line(err.message or err)}")
+                               f"{one_line(err.message or err)}")
         self.feature_dim = int(probe.size)
         self.name = GRAPH_NAME
 
@@ -433,7 +428,7 @@ def network_sha256(path):
         try:
             return sha256_bytes(Path(path).read_bytes())
         except OSError as err:
-            raise MetricsError(f"{path}: unreadable ({err.strerror or _first_line(err)})")
+            raise MetricsError(f"{path}: unreadable ({err.strerror or one_line(err)})")
     return sha256_bytes(_read_graph_bytes(path))
 
 
@@ -543,7 +538,7 @@ def save_cache(path, fset, keep_features=True):
             np.savez(f, **arrays)
     except OSError as err:
         reason = (f"{err.filename} is not a folder" if isinstance(err, FileExistsError)
-                  else err.strerror or _first_line(err))
+                  else err.strerror or one_line(err))
         raise MetricsError(f"{path}: cannot write ({reason})")
 
 
@@ -565,7 +560,7 @@ def _cache_arrays(path):
             arrays = {key: data[key] for key in data.files
                       if key in CACHE_FIELDS + ("features",)}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-        raise MetricsError(f"{path}: damaged statistics cache ({_first_line(err)})")
+        raise MetricsError(f"{path}: damaged statistics cache ({one_line(err)})")
     mean, cov, features = arrays["mean"], arrays["cov"], arrays.get("features")
     dim = mean.shape[0] if mean.ndim == 1 else -1
     problems = [

@@ -2,9 +2,9 @@
 their dtypes.
 
 fp32 is the reference's precision and the default everywhere. At inference bf16 and fp16 run
-only the generator's convolutions in the lower precision (training: steps.py); the input, the guided filter and the mapping
-back to bytes stay in float32 (the filter divides by a local variance plus eps=5e-3, which
-bfloat16's 8-bit mantissa cannot resolve).
+only the generator's convolutions in the lower precision (training: steps.py); the input, the
+guided filter and the mapping back to bytes stay in float32 (the filter divides by a local
+variance plus eps=5e-3, which bfloat16's 8-bit mantissa cannot resolve).
 
 A precision is "supported" where the hardware computes it natively:
 - bf16: a CPU with AVX512-BF16 or AMX-BF16 (read from /proc/cpuinfo), or an NVIDIA GPU of

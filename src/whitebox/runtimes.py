@@ -39,6 +39,7 @@ except ImportError:  # pragma: no cover - Windows: abandoned temporary folders a
 import numpy as np
 import tensorflow as tf
 
+from whitebox.cli import one_line
 from whitebox.defaults import MAX_SHORT_SIDE, RUNTIME_ORDER
 from whitebox.image_io import to_unit_range
 from whitebox.inference import Cartoonizer, TFRunner, cartoon_network, resize_crop
@@ -85,9 +86,9 @@ def choose(runtime, precision, warn=print):
     """(runtime, precision) to use for the requested ones.
 
     'auto' takes the first installed runtime of RUNTIME_ORDER that runs `precision` natively
-    here, else the first installed one (int8: OpenVINO with NNCF, else fp32 with one line). A named runtime that is not installed raises
-    RuntimeUnavailable. A precision the chosen runtime or the machine cannot run falls back to
-    fp32 with one line through `warn`.
+    here, else the first installed one (int8: OpenVINO with NNCF, else fp32 with one line). A
+    named runtime that is not installed raises RuntimeUnavailable. A precision the chosen
+    runtime or the machine cannot run falls back to fp32 with one line through `warn`.
     """
     if runtime == "auto":
         present = [name for name in RUNTIME_ORDER if installed(name)]
@@ -139,8 +140,8 @@ def converter_version(runtime, precision="fp32"):
 def cache_key(checkpoint, runtime, use_guided_filter, precision):
     """(key, fields): the cache entry's name (hex) and what it hashes."""
     fields = {"format": CACHE_FORMAT, "checkpoint_sha256": checkpoint, "runtime": runtime,
-              "converter": converter_version(runtime, precision), "guided_filter": bool(use_guided_filter),
-              "precision": precision}
+              "converter": converter_version(runtime, precision),
+              "guided_filter": bool(use_guided_filter), "precision": precision}
     key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
     return key, fields
 
@@ -187,7 +188,7 @@ def cached(folder, convert, load, warn=print):
             _check_manifest(folder)
             return load(folder)
         except Exception as err:  # a damaged entry can fail in any of the loader's ways
-            warn(f"cached model {folder} is damaged ({str(err).splitlines()[0]}); "
+            warn(f"cached model {folder} is damaged ({one_line(err)}); "
                  f"converting again")
             shutil.rmtree(folder, ignore_errors=True)
     warn(f"converting the network once into {folder}")
@@ -268,8 +269,8 @@ def calibration_photos():
 def quantize_int8(model):
     """The OpenVINO model `model` (the generator) quantized to int8 by NNCF's post-training
     quantization on `calibration_photos`, with the mixed preset (asymmetric activations: the
-    generator's leaky ReLU outputs are far from symmetric about zero). NNCF's progress bars and log lines are dropped: the
-    caller has said on one line that it converts."""
+    generator's leaky ReLU outputs are far from symmetric about zero). NNCF's progress bars and
+    log lines are dropped: the caller has said on one line that it converts."""
     import nncf
 
     photos = calibration_photos()
@@ -376,7 +377,7 @@ def make_cartoonizer(generator, prefix, runtime="auto", precision="fp32", use_gu
     except Exception as err:  # a converter or a cache folder failing in its own way
         if runtime == "tf":
             raise
-        reason = f"{type(err).__name__}: {(str(err) or '?').splitlines()[0]}"
+        reason = f"{type(err).__name__}: {one_line(err)}"
         failed, (runtime, precision) = runtime, choose("tf", requested, warn=warn)
         warn(f"{failed} failed ({reason}); using runtime {runtime}, precision {precision}")
         runner = make_runner(runtime, generator, None, use_guided_filter, precision,

@@ -18,6 +18,7 @@ import threading
 from fractions import Fraction
 from pathlib import Path
 
+from whitebox.cli import one_line
 from whitebox.image_io import atomic_file, display_path
 
 # FFmpeg's container format for each video extension (outputs are written under a temporary
@@ -48,11 +49,6 @@ class VideoError(Exception):
 
 def is_video(path):
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
-
-
-def _one_line(err):
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
 
 
 class _Worker:
@@ -95,7 +91,7 @@ def _reader(container, video_stream, audio_stream, out_queue, worker):
                 if not put(("frame", frame.to_ndarray(format="bgr24"))):
                     return
     except (av.error.FFmpegError, ValueError) as err:
-        worker.error = VideoError(f"cannot decode video: {_one_line(err)}")
+        worker.error = VideoError(f"cannot decode video: {one_line(err)}")
     except BaseException as err:  # noqa: BLE001 - handed to the caller, which re-raises it
         worker.error = err
     finally:
@@ -214,7 +210,7 @@ class _Writer:
                     self.container.mux(self.audio_encoder.encode())
                 self.container.close()
         except (av.error.FFmpegError, ValueError) as err:
-            self.worker.error = VideoError(f"cannot encode video: {_one_line(err)}")
+            self.worker.error = VideoError(f"cannot encode video: {one_line(err)}")
         except BaseException as err:  # noqa: BLE001 - re-raised by the caller via check()
             self.worker.error = err
 
@@ -231,7 +227,7 @@ def _open_input(source):
     except PermissionError:
         raise VideoError("permission denied")
     except (av.error.FFmpegError, ValueError, OSError) as err:
-        raise VideoError(f"not a readable video ({_one_line(err)})")
+        raise VideoError(f"not a readable video ({one_line(err)})")
     if not container.streams.video:
         container.close()
         raise VideoError("no video stream")
