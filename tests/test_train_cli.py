@@ -26,6 +26,15 @@ def workdir(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="module")
+def lists(workdir):
+    """Data lists of the module's dataset, made once through the command line."""
+    folder = workdir / "lists_shared"
+    assert train_cli.main(["make-lists", "--dataset", str(workdir / "dataset"),
+                           "--out", str(folder)]) == 0
+    return folder
+
+
 def test_make_lists_pretrain_train_resume(workdir, capsys):
     lists = workdir / "lists"
     assert train_cli.main(["make-lists", "--dataset", str(workdir / "dataset"),
@@ -92,10 +101,7 @@ def test_help_runs_as_a_script():
         assert flag in result.stdout
 
 
-def test_pretrain_init_from_a_pretrain_run_and_a_tf1_checkpoint(workdir, tf1_checkpoint):
-    lists = workdir / "lists_init"
-    assert train_cli.main(["make-lists", "--dataset", str(workdir / "dataset"),
-                           "--out", str(lists)]) == 0
+def test_pretrain_init_from_a_pretrain_run_and_a_tf1_checkpoint(workdir, lists, tf1_checkpoint):
     first = workdir / "pre_first"
     assert train_cli.main(["pretrain", "--data-lists", str(lists), "--out", str(first)]
                           + TINY) == 0
@@ -121,10 +127,7 @@ def test_convert_vgg_bad_npy_is_one_line_exit_2(workdir, capsys):
     assert "is the input file" in capsys.readouterr().err
 
 
-def test_resume_with_every_checkpoint_damaged_exits_2(workdir, capsys):
-    lists = workdir / "lists_damaged"
-    assert train_cli.main(["make-lists", "--dataset", str(workdir / "dataset"),
-                           "--out", str(lists)]) == 0
+def test_resume_with_every_checkpoint_damaged_exits_2(workdir, lists, capsys):
     run = workdir / "pre_damaged"
     assert train_cli.main(["pretrain", "--data-lists", str(lists), "--out", str(run)]
                           + TINY) == 0
@@ -147,12 +150,9 @@ def test_help_does_not_import_tensorflow():
         assert "tensorflow" not in result.stderr, command
 
 
-def test_ctrl_c_stops_training_on_one_line_naming_where_to_resume(workdir, tmp_path):
+def test_ctrl_c_stops_training_on_one_line_naming_where_to_resume(lists, tmp_path):
     """A real SIGINT once checkpoints exist: exit 130, no traceback, and one line that names
     the newest checkpoint, from which --resume continues."""
-    lists = workdir / "ctrl_c_lists"
-    assert train_cli.main(["make-lists", "--dataset", str(workdir / "dataset"),
-                           "--out", str(lists)]) == 0
     out = tmp_path / "run"
     code, err = interrupt_when(
         [sys.executable, str(REPO / "train.py"), "pretrain", "--data-lists", str(lists),
