@@ -33,6 +33,7 @@ from whitebox.checkpoints import CheckpointError
 from whitebox.defaults import CROP_MULTIPLE, DEFAULT_OPSET, MAX_SHORT_SIDE, QUANTIZE
 from whitebox.image_io import to_uint8, to_unit_range, write_bytes_atomic
 from whitebox.inference import Cartoonizer, cartoon_network, resize_crop
+from whitebox.leftovers import remove_dead_process_folders
 
 # Accepted max difference against TF, in levels of the 8-bit output. Float exports are held to
 # 1 level. Quantized weights change the network itself, so they are held to a PSNR instead (see
@@ -199,40 +200,18 @@ def save_savedmodel(module, out_dir):
     return Path(out_dir)
 
 
-# A SavedModel is written into ".NAME.export-PID-XXXXXXXX" beside OUT, then renamed to OUT.
-_STAGING = re.compile(r"\.(?P<name>.*)\.export-(?P<pid>\d+)-[^/]*")
-
-
 def _staging_prefix(out):
-    """The start of the staging folders' names for OUT (NAME cut so that they fit in 255
-    bytes)."""
+    """The start of the names of the staging folders beside `out`: ".NAME.export-" (NAME cut
+    so that ".NAME.export-PID-XXXXXXXX-old" fits in 255 bytes); PID and mkdtemp's characters
+    follow."""
     return f".{out.name[:150]}.export-"
 
 
-def _process_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_staging(out):
-    """Delete the staging folders for `out` that a killed export left beside it (our naming,
-    written by a process that no longer runs); returns the removed paths."""
+    """Delete the staging folders a killed export to `out` left beside it; returns them."""
     out = Path(out).absolute()
-    removed = []
-    if not out.parent.is_dir():
-        return removed
-    for entry in sorted(out.parent.iterdir()):
-        match = _STAGING.fullmatch(entry.name)
-        if (match and entry.name.startswith(_staging_prefix(out)) and entry.is_dir()
-                and not entry.is_symlink() and not _process_alive(int(match["pid"]))):
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry)
-    return removed
+    pattern = re.compile(re.escape(_staging_prefix(out)) + r"(?P<pid>\d+)-.+")
+    return remove_dead_process_folders(out.parent, pattern)
 
 
 def save_savedmodel_atomic(module, out):
