@@ -217,8 +217,9 @@ def remove_stale_staging(out):
 def save_savedmodel_atomic(module, out):
     """`save_savedmodel` into a staging folder beside `out`, renamed to `out` once complete, so
     that a failed or killed write never leaves a partial SavedModel at `out`. An existing `out`
-    (an earlier export or an empty folder, as `output_problem` allows) is replaced."""
-    out = Path(out).absolute()
+    (an earlier export or an empty folder, as `output_problem` allows) is replaced; through a
+    symbolic link, the folder it points to is."""
+    out = Path(os.path.realpath(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(out)
     staging = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(out)}{os.getpid()}-",
