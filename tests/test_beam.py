@@ -301,6 +301,22 @@ class _PrefixedLocal(LocalFileSystem):
     def open(self, path, *args, **kwargs):
         return super().open(path[len(self.PREFIX):], *args, **kwargs)
 
+    def delete(self, paths):
+        for path in paths:
+            os.remove(path[len(self.PREFIX):])
+
+
+def test_a_killed_runs_sink_objects_under_a_remote_prefix_are_removed(tmp_path):
+    """On an object store the temporary 'folder' is only a name prefix of its objects."""
+    killed = tmp_path / "beam-temp-failed-3a523276f12c11f1b01702fc00000001"
+    mine = tmp_path / "beam-temp-failed-mine"
+    for folder in (killed, mine):
+        folder.mkdir()
+        (folder / "part").write_text("x")
+    removed = beam.remove_stale_sink_folders(f"{_PrefixedLocal.PREFIX}{tmp_path}")
+    assert removed == [f"{_PrefixedLocal.PREFIX}{killed / 'part'}"]
+    assert not (killed / "part").exists() and (mine / "part").exists()
+
 
 @pytest.mark.parametrize("as_prefix", [False, True])
 def test_remote_weights_are_copied_to_the_worker(tf1_checkpoint, as_prefix):
