@@ -48,7 +48,7 @@ example: python cartoonize.py --input clip.mp4 --output cartoons/ --precision bf
 
 
 def parse_args(argv=None):
-    from whitebox.cli import OneLineParser, output_problem
+    from whitebox.cli import OneLineParser, output_problem, precision_problem
     from whitebox.defaults import (CROP_MULTIPLE, INFERENCE_PRECISIONS, MAX_SHORT_SIDE,
                                    RUNTIME_ORDER, RUNTIMES, TILE_CORE, TILE_MARGIN)
     from whitebox.image_io import OPENCV_PIXEL_LIMIT, PIXEL_LIMIT_ENV
@@ -123,9 +123,9 @@ def parse_args(argv=None):
         p.error(f"--max-short-side {args.max_short_side} would shrink every image it resizes "
                 f"below the {CROP_MULTIPLE}x{CROP_MULTIPLE} pixels the network needs: use 0 or "
                 f"at least {CROP_MULTIPLE}")
-    if args.precision == "int8" and args.runtime not in ("auto", "openvino"):
-        p.error(f"--precision int8 runs on --runtime openvino (or auto) only, not "
-                f"{args.runtime}")
+    problem = precision_problem(args.precision, args.runtime)
+    if problem:
+        p.error(problem)
     if args.video_batch < 1:
         p.error("--video-batch must be at least 1")
     if args.max_pixels is not None:

@@ -4,6 +4,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent
@@ -26,7 +27,9 @@ Failures never stop the run: each failed input (unreadable, not an image, too sm
 large, output not writable) is one JSON line {"path", "reason"} in PREFIX/failed-*.jsonl. The
 run ends with one line of counts (done, skipped, failed; also Beam metrics in the namespace
 'whitebox'). Exit code: 0 when nothing failed, 1 when some input failed or the pipeline
-stopped, 2 for a usage or weights error.
+stopped, 2 for a usage or weights error, 130 after Ctrl-C. What the runner and its workers
+print is not shown; their temporary files go to a folder in TMPDIR removed at the end, and a
+rerun removes what a killed run left (that folder, PREFIX/beam-temp-failed-<id>/).
 
 Every other option goes to Beam (--runner, --direct_num_workers, --direct_running_mode,
 --project, --region, --temp_location, --requirements_file, ...).
@@ -45,7 +48,7 @@ example: python cartoonize_beam.py --input 'photos/**' --output cartoons/ \\
 
 def parse_args(argv=None):
     """(our options, Beam's arguments): argparse only, nothing heavy imported."""
-    from whitebox.cli import OneLineParser
+    from whitebox.cli import OneLineParser, precision_problem
     from whitebox.defaults import INFERENCE_PRECISIONS, RUNTIMES
 
     p = OneLineParser(prog="cartoonize_beam.py", description=DESCRIPTION, epilog=EPILOG,
@@ -92,6 +95,9 @@ def parse_args(argv=None):
         p.error("--max-pixels must be positive")
     if args.batch_size is not None and args.batch_size < 1:
         p.error("--batch-size must be at least 1")
+    problem = precision_problem(args.precision, args.runtime)
+    if problem:
+        p.error(problem)
     return p, args, beam_args
 
 
@@ -104,9 +110,28 @@ def _interrupted(err):
     return False
 
 
+def _print(line):
+    print(line, file=sys.stderr)
+
+
+def _run_quietly(beam, pattern, settings, options):
+    """`beam.run`, showing none of what the runner and its worker processes print on fd 2
+    (gRPC's, Beam's start-up lines, a worker's traceback after Ctrl-C): the run's result or
+    error says what matters. A worker thread that dies with its process is reported by the run
+    itself, or not at all after Ctrl-C."""
+    from whitebox.quiet_tf import captured_stderr
+
+    hook = threading.excepthook
+    threading.excepthook = lambda args: None
+    with captured_stderr():
+        totals = beam.run(pattern, settings, options)
+    threading.excepthook = hook
+    return totals
+
+
 def main(argv=None):
     """Returns the exit code: 0 nothing failed, 1 some input failed or the pipeline stopped,
-    2 usage or weights error."""
+    2 usage or weights error; Ctrl-C raises KeyboardInterrupt."""
     parser, args, beam_args = parse_args(argv)
     if args.max_pixels is not None:
         os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(args.max_pixels)
@@ -123,6 +148,7 @@ def main(argv=None):
 
     from whitebox import beam, runtimes
     from whitebox.checkpoints import CheckpointError
+    from whitebox.cli import output_problem
     from whitebox.inference import CROP_MULTIPLE
     from whitebox.weights import WeightsUnavailable, load_generator_weights
 
@@ -141,9 +167,10 @@ def main(argv=None):
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join('--' + u for u in unknown)}")
     pattern, prefix = beam.absolute(args.input), beam.absolute(args.output)
-    if not beam.is_remote(prefix) and os.path.exists(prefix) and not os.path.isdir(prefix):
-        parser.error(f"--output {prefix} is a file, not a folder")
-    if not any(c in pattern for c in "*?["):
+    problem = None if beam.is_remote(prefix) else output_problem(prefix)
+    if problem:
+        parser.error(problem)
+    if not beam.has_wildcard(pattern):
         if not beam.is_remote(pattern) and os.path.isdir(pattern):
             parser.error(f"--input {pattern} is a folder: give a glob such as "
                          f"'{os.path.join(pattern, '**')}' (quoted)")
@@ -157,12 +184,13 @@ def main(argv=None):
         max_pixels=args.max_pixels, batch_size=args.batch_size or beam.DEFAULT_BATCH)
     try:  # once here, so that a weights problem is a usage error and not a failed job
         load_generator_weights(beam.stage_weights(args.weights), args.offline)
-        runtimes.choose(args.runtime, args.precision, warn=lambda line: None)
+        runtime, precision = runtimes.choose(args.runtime, args.precision, warn=_print)
     except (CheckpointError, WeightsUnavailable, runtimes.RuntimeUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    _print(f"runtime {runtime}, precision {precision}")
     try:
-        totals = beam.run(pattern, settings, options)
+        totals = _run_quietly(beam, pattern, settings, options)
     except Exception as err:  # the runner's own error: one line, not its traceback
         if _interrupted(err):
             raise KeyboardInterrupt from None

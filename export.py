@@ -33,9 +33,10 @@ fp16/dynamic, if the PSNR is under 45/30 dB instead) or if writing failed. Exit 
 
 
 def parse_args(argv=None):
+    from whitebox.cli import OneLineParser
     from whitebox.defaults import DEFAULT_OPSET, MAX_SHORT_SIDE, QUANTIZE
 
-    p = argparse.ArgumentParser(prog="export.py", description=DESCRIPTION,
+    p = OneLineParser(prog="export.py", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("format", choices=["savedmodel", "tflite", "onnx"])
     p.add_argument("out", metavar="OUT", help="output folder (savedmodel) or file")
@@ -54,6 +55,9 @@ def parse_args(argv=None):
                    help="export the generator without the guided filter")
     p.add_argument("--no-check", action="store_true", help="skip the check against TF")
     args = p.parse_args(argv)
+    if args.format != "savedmodel" and not args.out.lower().endswith(f".{args.format}"):
+        p.error(f"{args.out}: {args.format} writes one file whose name ends in "
+                f".{args.format}")
     if args.quantize != "none" and args.format != "tflite":
         p.error("--quantize applies to tflite only")
     if args.max_short_side < 0:

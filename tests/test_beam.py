@@ -1,7 +1,10 @@
 """cartoonize_beam.py: the Apache Beam pipeline against cartoonize.py, its dead letters, reruns."""
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -155,14 +158,91 @@ def test_weights_and_usage_errors_exit_2(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "nowhere" in err and "\n" not in err
+    (tmp_path / "photos").mkdir()
     for argv, words in ([["--input", str(tmp_path / "missing.png")], "no such file"],
                         [["--input", str(tmp_path)], f"'{tmp_path / '**'}'"],
-                        [["--input", "x/*", "--runnr", "DirectRunner"], "--runnr"]):
+                        [["--input", "x/*", "--runnr", "DirectRunner"], "--runnr"],
+                        [["--input", f"{tmp_path}/photos/["], "photos/[: no such file"],
+                        [["--input", f"{tmp_path}/*", "--output", str(tmp_path / "p.png" / "o")],
+                         f"{tmp_path / 'p.png'} is a file, not a folder"],
+                        [["--input", f"{tmp_path}/*", "--precision", "int8", "--runtime", "tf"],
+                         "--precision int8 runs on --runtime openvino (or auto) only, not tf"],
+                        [["--input", f"{tmp_path}/*", "--precision", "int8", "--runtime",
+                          "onnxruntime"], "int8 runs on --runtime openvino (or auto) only"]):
         with pytest.raises(SystemExit) as exit_info:
-            cartoonize_beam.main([*argv, "--output", str(tmp_path / "o")])
+            cartoonize_beam.main(["--output", str(tmp_path / "o"), *argv])
         assert exit_info.value.code == 2
         err = capsys.readouterr().err.strip()
         assert words in err and "\n" not in err, err
+
+
+def _beam_command(photos, out, *options):
+    """The command line of cartoonize_beam.py on `photos`/* into `out`, TensorFlow in two
+    worker processes."""
+    return [sys.executable, str(REPO / "cartoonize_beam.py"), "--input", f"{photos}/*",
+            "--output", str(out), "--runtime", "tf", "--direct_running_mode",
+            "multi_processing", "--direct_num_workers", "2", *options]
+
+
+def test_a_run_prints_its_own_lines_only_and_cleans_up(tmp_path, tf1_checkpoint):
+    """Two worker processes: neither gRPC's, Beam's nor the workers' start-up lines reach the
+    terminal; TMPDIR is left as it was, and what a killed run left (its folder in TMPDIR, its
+    beam-temp-failed-<id>/ in the output) is removed, while look-alikes of the user stay."""
+    photos, out, tmp = tmp_path / "photos", tmp_path / "out", tmp_path / "tmp"
+    photos.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(photos / f"p{i}.png"), np.full((16, 16, 3), 40 * i, np.uint8))
+    killed = out / "beam-temp-failed-3a523276f12c11f1b01702fc00000001"
+    (killed / "sub").mkdir(parents=True)
+    (killed / "sub" / "partial").write_text("x")
+    (out / "beam-temp-failed-mine").mkdir()
+    (tmp / "whitebox-beam-999999999-abcd1234").mkdir(parents=True)   # no such process
+    (tmp / "users-own").mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp))
+    result = subprocess.run(_beam_command(photos, out, "--weights", str(tf1_checkpoint[0])),
+                            capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == ["runtime tf, precision fp32",
+                                          "done 2, skipped 0, failed 0"]
+    assert result.stdout == ""
+    assert sorted(p.name for p in tmp.iterdir()) == ["users-own"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "beam-temp-failed-mine", "failed-00000-of-00001.jsonl", "p0.png", "p1.png"]
+
+
+def _group_has_workers(pgid):
+    """Whether a Beam SDK worker process runs in the process group `pgid`."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and b"sdk_worker_main" in cmdline:
+            return True
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_ctrl_c_with_worker_processes_is_one_line(tmp_path, tf1_checkpoint):
+    """Ctrl-C reaches the whole process group, worker processes included: one line, exit 130,
+    no worker's traceback."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "p.png"), np.full((16, 16, 3), 90, np.uint8))
+    command = _beam_command(photos, tmp_path / "out", "--weights", str(tf1_checkpoint[0]))
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True, env=dict(os.environ, TMPDIR=str(tmp_path)))
+    deadline = time.monotonic() + 300
+    while not _group_has_workers(run.pid) and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)                          # the workers are starting up
+    os.killpg(run.pid, signal.SIGINT)
+    _, err = run.communicate(timeout=300)
+    assert run.returncode == 130, err
+    assert err.splitlines()[0] == "runtime tf, precision fp32"
+    assert err.splitlines()[1:] == ["interrupted: outputs already renamed into place are "
+                                    "complete; hidden .part files beside them are not"], err
 
 
 def test_help_imports_neither_tensorflow_nor_beam():
@@ -220,6 +300,22 @@ class _PrefixedLocal(LocalFileSystem):
 
     def open(self, path, *args, **kwargs):
         return super().open(path[len(self.PREFIX):], *args, **kwargs)
+
+    def delete(self, paths):
+        for path in paths:
+            os.remove(path[len(self.PREFIX):])
+
+
+def test_a_killed_runs_sink_objects_under_a_remote_prefix_are_removed(tmp_path):
+    """On an object store the temporary 'folder' is only a name prefix of its objects."""
+    killed = tmp_path / "beam-temp-failed-3a523276f12c11f1b01702fc00000001"
+    mine = tmp_path / "beam-temp-failed-mine"
+    for folder in (killed, mine):
+        folder.mkdir()
+        (folder / "part").write_text("x")
+    removed = beam.remove_stale_sink_folders(f"{_PrefixedLocal.PREFIX}{tmp_path}")
+    assert removed == [f"{_PrefixedLocal.PREFIX}{killed / 'part'}"]
+    assert not (killed / "part").exists() and (mine / "part").exists()
 
 
 @pytest.mark.parametrize("as_prefix", [False, True])

@@ -363,15 +363,30 @@ def bad_caches(folder):
     np.savez(folder / "shapes.npz", **dict(fields, mean=np.zeros(3)))
     np.savez(folder / "count.npz", **dict(fields, count=np.array([1, 2])))
     np.savez(folder / "partial.npz", mean=np.zeros(16))
+    np.savez(folder / "nan_mean.npz", **dict(fields, mean=np.full(16, np.nan)))
+    np.savez(folder / "inf_cov.npz", **dict(fields, cov=np.where(np.eye(16), np.inf, 0.0)))
+    np.savez(folder / "nan_cov.npz", **dict(fields, cov=np.full((16, 16), np.nan)))
+    np.savez(folder / "oblong_cov.npz", **dict(fields, cov=np.zeros((16, 8))))
+    np.savez(folder / "flat_cov.npz", **dict(fields, cov=np.zeros(16)))
+    np.savez(folder / "nan_features.npz", **dict(fields, features=np.full((5, 16), np.nan)))
     return [(folder / "text.npz", "not a zip archive"), (folder / "cut.npz", "not a zip archive"),
             (folder / "array.npz", "not a zip archive"),
             (folder / "shapes.npz", "covariance of shape (16, 16) for 3 features"),
             (folder / "count.npz", "count array([1, 2])"),
-            (folder / "partial.npz", "missing count, cov, extractor, image_size, sha256")]
+            (folder / "partial.npz", "missing count, cov, extractor, image_size, sha256"),
+            (folder / "nan_mean.npz", "mean has NaN or infinite values"),
+            (folder / "inf_cov.npz", "covariance has NaN or infinite values"),
+            (folder / "nan_cov.npz", "covariance has NaN or infinite values"),
+            (folder / "oblong_cov.npz", "covariance of shape (16, 8) for 16 features"),
+            (folder / "flat_cov.npz", "covariance of shape (16,) for 16 features"),
+            (folder / "nan_features.npz", "features have NaN or infinite values")]
 
 
 def test_garbage_caches_and_unwritable_outputs_are_one_line(tmp_path, standin, capsys):
     a = image_folder(tmp_path / "a", 18, 3)
+    for path, reason in bad_caches(tmp_path)[6:]:   # against a cache of the same network
+        code, _, err = run_cli(["fid", str(tmp_path / "good.npz"), str(path)], capsys)
+        assert code == 2 and err.strip() == f"error: {path}: not a statistics cache ({reason})"
     for path, reason in bad_caches(tmp_path):
         code, _, err = run_cli(["fid", str(a), str(path), "--inception", str(standin[0]),
                                 "-q"], capsys)

@@ -1,5 +1,8 @@
 """export.py: SavedModel signatures, TFLite with dynamic size, ONNX when installed."""
+import errno
+import os
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -182,48 +185,65 @@ def test_tflite_into_missing_folders_creates_them(tmp_path, tf1_checkpoint):
 @pytest.mark.parametrize("fmt, out, reason", [
     ("tflite", "a_file/m.tflite", "a_file is a file, not a folder"),
     ("onnx", "a_file/sub/m.onnx", "a_file is a file, not a folder"),
-    ("tflite", "a_folder", "is a folder; tflite writes one file"),
-    ("tflite", "missing_folder/", "is a folder; tflite writes one file"),
+    ("tflite", "a_folder.tflite", "is a folder; tflite writes one file"),
     ("savedmodel", "a_file", "exists and is not a folder"),
     ("savedmodel", "a_file/sm", "a_file is a file, not a folder")])
 def test_unusable_out_is_a_usage_error(tmp_path, monkeypatch, capsys, fmt, out, reason):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a_file").write_bytes(b"mine")
-    (tmp_path / "a_folder").mkdir()
+    (tmp_path / "a_folder.tflite").mkdir()
     monkeypatch.setattr(weights, "load_generator_weights",
                         lambda *a, **k: pytest.fail("weights loaded"))
     assert export.main([fmt, out]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and reason in err[0]
     assert (tmp_path / "a_file").read_bytes() == b"mine"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "a_folder"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "a_folder.tflite"]
+
+
+@pytest.mark.parametrize("fmt, out", [("onnx", "m.tflite"), ("tflite", "m.onnx"),
+                                      ("tflite", "m"), ("onnx", "folder/")])
+def test_a_file_name_that_is_not_the_format_is_a_usage_error(tmp_path, capsys, fmt, out):
+    """ONNX is never written into a .tflite name (nor the other way round)."""
+    with pytest.raises(SystemExit) as exit_:
+        export.parse_args([fmt, str(tmp_path / out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and len(err) == 1
+    assert err[0].startswith(f"export.py: error: {tmp_path / out}: {fmt} writes one file whose "
+                             f"name ends in .{fmt}")
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("fmt, out, reason", [
-    ("tflite", "photos/p.png", "photos/p.png exists and is not a .tflite file"),
-    ("onnx", "photos/p.png", "photos/p.png exists and is not a .onnx file"),
+    ("tflite", "photos/p.tflite", "photos/p.tflite exists and is not a .tflite export"),
+    ("onnx", "photos/p.onnx", "photos/p.onnx exists and is not a .onnx export"),
     ("savedmodel", "photos", "photos holds files that are not a SavedModel")])
 def test_out_over_a_users_files_is_refused(tmp_path, monkeypatch, capsys, fmt, out, reason):
     """An existing OUT is replaced only when it is an export of the same kind: a photo named as
     OUT, or a folder of photos as a SavedModel's folder, is left alone."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "photos").mkdir()
-    (tmp_path / "photos" / "p.png").write_bytes(b"mine")
+    jpeg = cv2.imencode(".jpg", photo(16, 16))[1].tobytes()
+    for name in ("p.png", "p.tflite", "p.onnx"):    # photos, whatever their names say
+        (tmp_path / "photos" / name).write_bytes(jpeg)
     monkeypatch.setattr(weights, "load_generator_weights",
                         lambda *a, **k: pytest.fail("weights loaded"))
     assert export.main([fmt, out]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and reason in err[0]
-    assert [p.name for p in (tmp_path / "photos").iterdir()] == ["p.png"]
-    assert (tmp_path / "photos" / "p.png").read_bytes() == b"mine"
+    assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["p.onnx", "p.png",
+                                                                        "p.tflite"]
+    assert all(p.read_bytes() == jpeg for p in (tmp_path / "photos").iterdir())
 
 
 def test_out_over_an_earlier_export_is_replaced(tmp_path):
-    (tmp_path / "m.tflite").write_bytes(b"old")
+    (tmp_path / "m.tflite").write_bytes(b"\x1c\0\0\0TFL3old")
+    (tmp_path / "m.onnx").write_bytes(b"\x08\x07old")
     (tmp_path / "sm").mkdir()
     (tmp_path / "sm" / "saved_model.pb").write_bytes(b"old")
     (tmp_path / "empty").mkdir()
     assert ex.output_problem(str(tmp_path / "m.tflite"), "tflite") is None
+    assert ex.output_problem(str(tmp_path / "m.onnx"), "onnx") is None
     assert ex.output_problem(str(tmp_path / "sm"), "savedmodel") is None
     assert ex.output_problem(str(tmp_path / "empty"), "savedmodel") is None
 
@@ -234,3 +254,33 @@ def test_missing_tf2onnx_is_a_clear_error(tmp_path, tf1_checkpoint, capsys, monk
                         str(tf1_checkpoint[0])]) == 2
     assert "ONNX export needs tf2onnx" in capsys.readouterr().err
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_failed_savedmodel_write_leaves_nothing_and_a_rerun_succeeds(tmp_path, tf1_checkpoint,
+                                                                        capsys, monkeypatch):
+    """A SavedModel is written beside OUT and renamed into place: a write that fails halfway
+    (here the disk fills after the variables) leaves no partial OUT that a rerun would refuse,
+    and a rerun sweeps the staging folders of killed exports (never a running one's)."""
+    out, real_save = tmp_path / "sm", tf.saved_model.save
+
+    def disk_full_after_the_variables(obj, export_dir, **kwargs):
+        real_save(obj, export_dir, **kwargs)
+        (Path(export_dir) / "saved_model.pb").unlink()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(tf.saved_model, "save", disk_full_after_the_variables)
+    argv = ["savedmodel", str(out), "--weights", str(tf1_checkpoint[0]), "--no-check"]
+    assert export.main(argv) == 1
+    assert capsys.readouterr().err.strip() == f"error: cannot write {out}: No space left on device"
+    assert not any(tmp_path.iterdir())
+    killed = tmp_path / ".sm.export-999999999-x1"        # no such process
+    (killed / "variables" / "variables_temp").mkdir(parents=True)
+    running = tmp_path / f".sm.export-{os.getppid()}-x2"
+    running.mkdir()
+    monkeypatch.setattr(tf.saved_model, "save", real_save)
+    for _ in range(2):                                   # written, then replaced
+        assert export.main(argv) == 0
+        assert sorted(p.name for p in tmp_path.iterdir()) == [running.name, "sm"]
+        assert (out / "saved_model.pb").is_file() and not (out / "variables_temp").exists()
+    assert tf.saved_model.load(str(out)).signatures.keys() == {"serving_default",
+                                                               "cartoonize_float"}

@@ -17,10 +17,12 @@ and never stops the others. Existing
 outputs are skipped unless `overwrite`. The counts done / skipped / failed are Beam counters in
 the namespace NAMESPACE.
 """
+import contextlib
 import json
 import logging
 import os
 import posixpath
+import re
 import shutil
 import tempfile
 import uuid
@@ -39,6 +41,7 @@ from apache_beam.ml.inference.base import (KeyedModelHandler, ModelHandler, Pred
 
 from whitebox.batch import target_name
 from whitebox.image_io import IMAGE_EXTENSIONS, PIXEL_LIMIT_ENV, ImageError, decode_bgr, encode
+from whitebox.leftovers import remove_dead_process_folders
 from whitebox.video import is_video
 
 NAMESPACE = "whitebox"
@@ -48,6 +51,11 @@ FAILED_SUFFIX = ".jsonl"
 DEFAULT_BATCH = 4
 _GLOB_CHARS = "*?["
 _FAILED = "failed"
+# WriteToText's temporary folder for PREFIX/failed-*.jsonl: "beam-temp-failed-" + uuid1 hex.
+_SINK_TEMP = re.compile(rf"beam-temp-{FAILED_NAME}-[0-9a-f]{{32}}")
+# The run's private temporary folder in TMPDIR: "whitebox-beam-PID-" + mkdtemp's characters.
+_PRIVATE_PREFIX = "whitebox-beam-"
+_PRIVATE_TEMP = re.compile(rf"{_PRIVATE_PREFIX}(?P<pid>\d+)-\w+")
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,12 @@ def absolute(path):
     trailing = path.endswith(os.sep)
     path = os.path.abspath(os.path.expanduser(path))
     return path + os.sep if trailing and not path.endswith(os.sep) else path
+
+
+def has_wildcard(pattern):
+    """Whether `pattern` is a glob: it holds '*', '?' or a closed '[...]' set (an unclosed '['
+    is an ordinary character, as for fnmatch)."""
+    return "*" in pattern or "?" in pattern or re.search(r"\[!?.[^]]*]", pattern) is not None
 
 
 def pattern_base(pattern):
@@ -356,7 +370,8 @@ class Failures(beam.DoFn):
 def build(pipeline, pattern, settings):
     """Add the cartoonizing transforms for the files `pattern` matches to `pipeline`."""
     claimed = (pipeline
-               | "MatchFiles" >> fileio.MatchFiles(pattern)
+               | "MatchFiles" >> fileio.MatchFiles(
+                   pattern, empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
                | "Plan" >> beam.ParDo(Plan(settings))
                | "GroupByKey" >> beam.GroupByKey()
                | "Claim" >> beam.ParDo(Claim(settings)).with_outputs(_FAILED, main="files"))
@@ -389,8 +404,50 @@ def counts(result):
     return totals
 
 
+def remove_stale_sink_folders(prefix):
+    """Delete the temporary folders (PREFIX/beam-temp-failed-<32 hex>/) that WriteToText of a
+    killed run left in PREFIX; nothing else there is touched. Returns the removed paths (for a
+    remote PREFIX, the objects in them)."""
+    if not is_remote(prefix):
+        folders = [entry for entry in os.scandir(prefix) if _SINK_TEMP.fullmatch(entry.name)
+                   and entry.is_dir(follow_symlinks=False)] if os.path.isdir(prefix) else []
+        for entry in folders:
+            shutil.rmtree(entry.path, ignore_errors=True)
+        return [entry.path for entry in folders]
+    pattern = FileSystems.join(prefix, f"beam-temp-{FAILED_NAME}-*", "*")
+    objects = [m.path for m in FileSystems.match([pattern])[0].metadata_list
+               if _SINK_TEMP.fullmatch(posixpath.basename(posixpath.dirname(m.path)))]
+    if objects:
+        FileSystems.delete(objects)
+    return objects
+
+
+@contextlib.contextmanager
+def private_temporaries():
+    """Point tempfile and TMPDIR (which worker processes inherit) at a new folder in TMPDIR
+    while the block runs, and remove it after: Beam and its workers leave empty folders in
+    TMPDIR otherwise. Such folders of killed runs are removed first."""
+    parent = tempfile.gettempdir()
+    remove_dead_process_folders(parent, _PRIVATE_TEMP)
+    folder = tempfile.mkdtemp(prefix=f"{_PRIVATE_PREFIX}{os.getpid()}-", dir=parent)
+    saved, saved_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"], tempfile.tempdir = folder, folder
+    try:
+        yield folder
+    finally:
+        tempfile.tempdir = saved_tempdir
+        if saved is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = saved
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def run(pattern, settings, pipeline_options):
-    """Run the pipeline to the end; returns `counts`."""
-    with beam.Pipeline(options=pipeline_options) as pipeline:
+    """Run the pipeline to the end, its temporary files in `private_temporaries`, after
+    removing what a killed run left in PREFIX (`remove_stale_sink_folders`); returns
+    `counts`."""
+    remove_stale_sink_folders(settings.prefix)
+    with private_temporaries(), beam.Pipeline(options=pipeline_options) as pipeline:
         build(pipeline, pattern, settings)
     return counts(pipeline.result)

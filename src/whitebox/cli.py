@@ -47,6 +47,13 @@ def output_problem(output):
     return None
 
 
+def precision_problem(precision, runtime):
+    """Why --precision cannot go with --runtime, or None: int8 runs on OpenVINO only."""
+    if precision == "int8" and runtime not in ("auto", "openvino"):
+        return f"--precision int8 runs on --runtime openvino (or auto) only, not {runtime}"
+    return None
+
+
 def run_command(main, note=""):
     """`main()`'s exit code, or 130 (128 + SIGINT) after Ctrl-C with one line on stderr and no
     traceback: 'interrupted', then the interrupt's own message (e.g. where a run can resume)

@@ -17,7 +17,10 @@ branches are left to the caller there); their input is [1, H, W, 3] with H and W
 Every export is checked against TF on one image (`check_*`), in bytes after to_uint8.
 """
 import os
+import re
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -30,6 +33,7 @@ from whitebox.checkpoints import CheckpointError
 from whitebox.defaults import CROP_MULTIPLE, DEFAULT_OPSET, MAX_SHORT_SIDE, QUANTIZE
 from whitebox.image_io import to_uint8, to_unit_range, write_bytes_atomic
 from whitebox.inference import Cartoonizer, cartoon_network, resize_crop
+from whitebox.leftovers import remove_dead_process_folders
 
 # Accepted max difference against TF, in levels of the 8-bit output. Float exports are held to
 # 1 level. Quantized weights change the network itself, so they are held to a PSNR instead (see
@@ -196,6 +200,47 @@ def save_savedmodel(module, out_dir):
     return Path(out_dir)
 
 
+def _staging_prefix(out):
+    """The start of the names of the staging folders beside `out`: ".NAME.export-" (NAME cut
+    so that ".NAME.export-PID-XXXXXXXX-old" fits in 255 bytes); PID and mkdtemp's characters
+    follow."""
+    return f".{out.name[:150]}.export-"
+
+
+def remove_stale_staging(out):
+    """Delete the staging folders a killed export to `out` left beside it; returns them."""
+    out = Path(out).absolute()
+    pattern = re.compile(re.escape(_staging_prefix(out)) + r"(?P<pid>\d+)-.+")
+    return remove_dead_process_folders(out.parent, pattern)
+
+
+def save_savedmodel_atomic(module, out):
+    """`save_savedmodel` into a staging folder beside `out`, renamed to `out` once complete, so
+    that a failed or killed write never leaves a partial SavedModel at `out`. An existing `out`
+    (an earlier export or an empty folder, as `output_problem` allows) is replaced; through a
+    symbolic link, the folder it points to is."""
+    out = Path(os.path.realpath(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(out)
+    staging = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(out)}{os.getpid()}-",
+                                    dir=out.parent))
+    try:
+        save_savedmodel(module, staging)
+        if out.is_dir() and any(out.iterdir()):
+            old = staging.with_name(staging.name + "-old")
+            os.rename(out, old)
+            try:
+                os.rename(staging, out)
+            except OSError:
+                os.rename(old, out)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def tflite_bytes(module, quantize="none"):
     """The float function as a TFLite flatbuffer with input [1, H, W, 3], H and W dynamic."""
     if quantize not in QUANTIZE:
@@ -218,11 +263,22 @@ def _holds_other_files(folder):
         return False
 
 
+def _is_export_file(path, fmt):
+    """Whether the existing file `path` looks like a `fmt` export: a TFLite flatbuffer
+    ("TFL3" at byte 4) or an ONNX model (a protobuf starting with its ir_version field)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return False
+    return head[4:8] == b"TFL3" if fmt == "tflite" else head[:1] == b"\x08"
+
+
 def output_problem(out, fmt):
     """Why the path string `out` cannot take a `fmt` export ('savedmodel', a folder, or
     'tflite' / 'onnx', one file), or None. Missing parent folders are fine: they are created.
     An existing `out` is replaced only when it is an earlier export of the same kind (a
-    folder empty or holding saved_model.pb; a file ending in .tflite / .onnx), so a user's
+    folder empty or holding saved_model.pb; a TFLite / ONNX file, `_is_export_file`), so a user's
     photo or folder named by mistake is never overwritten."""
     path = Path(out)
     if fmt == "savedmodel":
@@ -232,8 +288,8 @@ def output_problem(out, fmt):
             return f"{out} holds files that are not a SavedModel; choose a new or empty folder"
     elif path.is_dir() or out.endswith(("/", os.sep)):
         return f"{out} is a folder; {fmt} writes one file, e.g. {path / 'cartoonizer'}.{fmt}"
-    elif path.exists() and path.suffix.lower() != f".{fmt}":
-        return f"{out} exists and is not a .{fmt} file; choose a new name ending in .{fmt}"
+    elif path.exists() and not _is_export_file(path, fmt):
+        return f"{out} exists and is not a .{fmt} export; choose a new name ending in .{fmt}"
     parent = path.absolute().parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -393,7 +449,7 @@ def write_export(module, fmt, out, quantize="none", opset=DEFAULT_OPSET):
     """Write `module` to the path `out` as `fmt` ('savedmodel', 'tflite' with `quantize`, or
     'onnx' with `opset`). Raises MissingDependency, OSError or tf.errors.OpError."""
     if fmt == "savedmodel":
-        save_savedmodel(module, out)
+        save_savedmodel_atomic(module, out)
     elif fmt == "tflite":
         write_bytes_atomic(out, tflite_bytes(module, quantize))
     else:

@@ -576,6 +576,10 @@ def _cache_arrays(path):
          "extractor or sha256 not a text"),
         (features is not None and (features.ndim != 2 or features.shape[1] != dim),
          f"features of shape {None if features is None else features.shape}"),
+        (not np.isfinite(mean).all(), "mean has NaN or infinite values"),
+        (not np.isfinite(cov).all(), "covariance has NaN or infinite values"),
+        (features is not None and features.dtype.kind == "f"
+         and not np.isfinite(features).all(), "features have NaN or infinite values"),
     ]
     for bad, what in problems:
         if bad:
