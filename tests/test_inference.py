@@ -75,6 +75,40 @@ def test_tiled_output_equals_untiled():
     assert np.abs(whole.astype(int) - tiled).max() <= 1
 
 
+def test_tiled_bytes_equal_the_float_path_byte_for_byte():
+    """Converting window by window gives exactly the bytes of converting the whole float
+    output, tiled or whole, one image or a batch of frames."""
+    tf.random.set_seed(1)
+    gen = Generator()
+    image = np.random.default_rng(5).integers(0, 256, (336, 392, 3), np.uint8)
+    for cartoonizer in (Cartoonizer(gen, max_short_side=0, tile_core=128, tile_margin=96),
+                        Cartoonizer(gen, max_short_side=0)):
+        expected = to_uint8(cartoonizer.run_float(to_unit_range(image)))
+        np.testing.assert_array_equal(cartoonizer.cartoonize(image), expected)
+        for frame in cartoonizer.cartoonize_batch([image, image]):
+            np.testing.assert_array_equal(frame, expected)
+
+
+def test_tiled_run_never_holds_a_float_copy_of_the_image():
+    """Memory beyond the output bytes is that of a few windows: a full-image float32 array
+    (12 bytes a pixel) alone would exceed the bound."""
+    import tracemalloc
+
+    core, margin = 128, 32
+    image = np.random.default_rng(6).integers(0, 256, (1536, 1024, 3), np.uint8)
+    cartoonizer = Cartoonizer(max_short_side=0, tile_core=core, tile_margin=margin,
+                              runner=lambda x: np.tanh(x))
+    window_floats = (core + 2 * margin) ** 2 * 3 * 4
+    tracemalloc.start()
+    try:
+        out = cartoonizer.cartoonize(image)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(out, to_uint8(np.tanh(to_unit_range(image))))
+    assert peak < image.size + 10 * window_floats < image.size * 4
+
+
 def test_too_small_image_raises():
     with pytest.raises(ValueError, match="too small"):
         Cartoonizer(Generator()).cartoonize(np.zeros((5, 40, 3), np.uint8))

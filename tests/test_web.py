@@ -104,6 +104,43 @@ def test_bad_files_get_one_line_each_and_the_others_go_on(tmp_path):
     assert [caption for _, caption in gallery] == ["good.png: photo", "good.png: cartoon"]
 
 
+class _FullResolutionEngine(_ReadyEngine):
+    def cartoonizer(self, resolution, guided_filter, precision):
+        cartoonizer = _HalfCartoonizer()
+        cartoonizer.max_short_side = 0 if resolution == "full" else 720
+        return cartoonizer
+
+
+def test_full_resolution_refuses_photos_over_the_page_limit(tmp_path, monkeypatch):
+    """A few bytes declaring 16384 x 16384 (under OpenCV's limit) are refused before decoding;
+    a photo whose header is not read is refused once decoded; the cap takes both sizes."""
+    web = pytest.importorskip("whitebox.web", reason="needs gradio (requirements-web.txt)")
+    good = _tiny_photo(tmp_path / "good.png")
+    big = bytearray(good.read_bytes())
+    big[16:24] = (16384).to_bytes(4, "big") * 2
+    (tmp_path / "big.png").write_bytes(bytes(big))
+    results = web.Results(tmp_path / "results")
+
+    def status(names, resolution):
+        return web.cartoonize_files(_FullResolutionEngine(), results,
+                                    [str(tmp_path / n) for n in names], resolution, True,
+                                    "fp32")[2].splitlines()
+
+    limit = web.FULL_RESOLUTION_PIXELS
+    lines = status(["big.png", "good.png"], "full")
+    assert lines[0] == (
+        f"failed big.png: too many pixels for full resolution here (16384 x 16384; the page's "
+        f"limit is {limit} pixels): choose the 720-pixel cap, or use cartoonize.py "
+        f"--max-short-side 0")
+    assert lines[1].startswith("1 of 2 photo(s) cartoonized") and len(lines) == 2
+    monkeypatch.setattr(web, "FULL_RESOLUTION_PIXELS", 64 * 64 - 1)
+    monkeypatch.setattr(web, "declared_size", lambda data: None)
+    assert status(["good.png"], "full")[0].startswith(
+        "failed good.png: too many pixels for full resolution here (64 x 64; the page's limit "
+        "is 4095 pixels)")
+    assert status(["good.png"], "cap")[0].startswith("1 of 1 photo(s) cartoonized")
+
+
 def test_no_photos_and_missing_weights_are_status_lines(tmp_path):
     web = pytest.importorskip("whitebox.web", reason="needs gradio (requirements-web.txt)")
 

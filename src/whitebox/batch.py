@@ -134,8 +134,8 @@ def _convert(data, alpha, cartoonize, target):
     reason). Runs in the calling thread: decoding and encoding silence fd 2 for a moment
     (libpng, libjpeg, OpenCV's log), which in a worker thread could swallow lines we print."""
     try:
-        image = decode_bgr(data, alpha)
-        return encode(cartoonize(image), target.suffix.lower()), None
+        cartoon = cartoonize(decode_bgr(data, alpha))  # the decoded image is freed here
+        return encode(cartoon, target.suffix.lower()), None
     except (ImageError, ValueError) as err:
         return None, str(err)
 

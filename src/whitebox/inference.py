@@ -2,8 +2,9 @@
 
 Per image: cap the short side at 720 (INTER_AREA), crop to the top-left multiple of 8, map to
 [-1, 1], run the generator, apply the photo-guided filter (r=1, eps=5e-3), map back to bytes by
-truncation. Images larger than one tile are processed in overlapping tiles so that memory stays
-bounded; the margin exceeds the network's receptive field, so tiles join without seams.
+truncation. Images larger than one tile are processed in overlapping tiles, each converted to
+float only while it runs, so that memory stays bounded by the tile; the margin exceeds the
+network's receptive field, so tiles join without seams.
 """
 
 import cv2
@@ -125,14 +126,31 @@ class Cartoonizer:
 
         Whole when H*W fits one tile window (core + 2 margins, squared), else tile by tile.
         """
-        h, w = photo.shape[:2]
+        return self._through(photo, lambda x: x, lambda y: y)
+
+    def run_uint8(self, image):
+        """HxWx3 uint8 BGR (H, W multiples of 4) -> HxWx3 uint8 BGR cartoon, byte for byte
+        `to_uint8(run_float(to_unit_range(image)))`.
+
+        Tile by tile, only the window being run is ever float: each is mapped to [-1, 1] when
+        it runs and its core written as bytes straight into the one uint8 output, so memory
+        beyond the input and output bytes is that of one window whatever the image size.
+        """
+        return self._through(image, to_unit_range, to_uint8)
+
+    def _through(self, image, before, after):
+        """Run HxWx3 `image` as `after(network(before(image)))`, whole when it fits one window,
+        else window by window into one array of the image's dtype (`after` must return that
+        dtype). Both are elementwise, so applying them window by window gives the values that
+        applying them to the whole image would."""
+        h, w = image.shape[:2]
         if self.fits_one_window(h, w):
-            return self._run(photo[None])[0]
-        out = np.empty_like(photo)
+            return after(self._run(before(image[None]))[0])
+        out = np.empty_like(image)
         for y0, y1, cy0, cy1 in tile_spans(h, self.tile_core, self.tile_margin):
             for x0, x1, cx0, cx1 in tile_spans(w, self.tile_core, self.tile_margin):
-                tile = self._run(photo[None, y0:y1, x0:x1])[0]
-                out[cy0:cy1, cx0:cx1] = tile[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0]
+                tile = self._run(before(image[None, y0:y1, x0:x1]))[0]
+                out[cy0:cy1, cx0:cx1] = after(tile[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0])
         return out
 
     def fits_one_window(self, h, w):
@@ -151,7 +169,7 @@ class Cartoonizer:
 
         Raises ValueError when the image is smaller than 8x8 pixels after resizing.
         """
-        return to_uint8(self.run_float(to_unit_range(self._prepare(image))))
+        return self.run_uint8(self._prepare(image))
 
     def cartoonize_batch(self, images):
         """A list of HxWx3 uint8 BGR images of one size -> the list of their cartoons.
@@ -161,5 +179,5 @@ class Cartoonizer:
         """
         prepared = [self._prepare(image) for image in images]
         if not self.fits_one_window(*prepared[0].shape[:2]):
-            return [to_uint8(self.run_float(to_unit_range(image))) for image in prepared]
+            return [self.run_uint8(image) for image in prepared]
         return list(to_uint8(self._run(to_unit_range(np.stack(prepared)))))

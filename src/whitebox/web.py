@@ -24,8 +24,8 @@ from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 
-from whitebox.image_io import (ImageError, decode_bgr, display_path, encode,  # noqa: E402
-                               read_file, write_bytes_atomic)
+from whitebox.image_io import (ImageError, decode_bgr, declared_size,  # noqa: E402
+                               display_path, encode, read_file, write_bytes_atomic)
 from whitebox.samples import write_sample_photos  # noqa: E402
 
 # Where gradio keeps uploads and copies of results (read when a page is built and launched).
@@ -40,6 +40,9 @@ SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
 SYSTEM_MONO_FONTS = ["ui-monospace", "monospace"]
 RESOLUTIONS = {"cap": "short side capped at 720 pixels, as the reference",
                "full": "full resolution (in tiles)"}
+# Full resolution here refuses photos of more pixels than this (8192 x 8192), far below the
+# command line's limit: memory and time grow with the pixels, and one photo holds the queue.
+FULL_RESOLUTION_PIXELS = 1 << 26
 
 
 class Engine:
@@ -104,13 +107,27 @@ def cartoonize_file(cartoonizer, source, folder):
     writes. Raises ImageError or ValueError (one-line reasons), or OSError."""
     from whitebox.inference import resize_crop
 
-    image = decode_bgr(read_file(source))
+    data = read_file(source)
+    if cartoonizer.max_short_side == 0:
+        check_full_resolution(declared_size(data))
+    image = decode_bgr(data)
+    if cartoonizer.max_short_side == 0:
+        check_full_resolution(image.shape[1::-1])
     cartoon = encode(cartoonizer.cartoonize(image), ".png")
     stem = Path(source).stem
     photo_path, cartoon_path = folder / "photo" / f"{stem}.png", folder / f"{stem}.png"
     write_bytes_atomic(photo_path, encode(resize_crop(image, cartoonizer.max_short_side), ".png"))
     write_bytes_atomic(cartoon_path, cartoon)
     return photo_path, cartoon_path
+
+
+def check_full_resolution(size):
+    """Raise ValueError (one line) when `size`, (width, height) or None for unknown, has more
+    pixels than FULL_RESOLUTION_PIXELS."""
+    if size is not None and size[0] * size[1] > FULL_RESOLUTION_PIXELS:
+        raise ValueError(f"too many pixels for full resolution here ({size[0]} x {size[1]}; "
+                         f"the page's limit is {FULL_RESOLUTION_PIXELS} pixels): choose the "
+                         f"720-pixel cap, or use cartoonize.py --max-short-side 0")
 
 
 class Results:
