@@ -12,6 +12,7 @@ from whitebox import runtimes
 from whitebox.image_io import to_uint8, to_unit_range
 from whitebox.inference import Cartoonizer, TFRunner
 from whitebox.precision import cpu_support
+from whitebox.scratch import lock_folder
 
 CONVERTED = ("openvino", "onnxruntime")
 
@@ -154,7 +155,7 @@ def test_a_killed_conversions_folder_is_removed_by_the_next(tmp_path):
     os.utime(busy, (hour_ago, hour_ago))
     mine = parent / "my.notes.part"
     mine.write_bytes(b"not ours")
-    held = runtimes._lock(busy)
+    held = lock_folder(busy)
     try:
         runtimes.cached(parent / "key", convert, lambda path: None, lambda line: None)
     finally:
