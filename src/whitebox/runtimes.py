@@ -255,13 +255,17 @@ def openvino_runner(generator, checkpoint, use_guided_filter=True, precision="fp
             model = openvino.convert_model(function)
             if name == "generator" and precision == "int8":
                 model = quantize_int8(model)
-            openvino.save_model(model, str(path / f"{name}.xml"), compress_to_fp16=False)
+            try:
+                openvino.save_model(model, str(path / f"{name}.xml"), compress_to_fp16=False)
+            except RuntimeError:  # OpenVINO says only "basic_ios::clear: iostream error"
+                raise OSError(f"could not write the converted model to {path.parent} (disk "
+                              f"full, or the folder not writable?)") from None
 
     def load(path):
         hints = {"generator": "bf16" if precision == "bf16" else "f32", "filter": "f32"}
-        return [core.compile_model(str(path / f"{name}.xml"), "CPU",
-                                   {"INFERENCE_PRECISION_HINT": hints[name],
-                                    "PERFORMANCE_HINT": "LATENCY"}) for name in names]
+        return [_compile(core, path / f"{name}.xml", {"INFERENCE_PRECISION_HINT": hints[name],
+                                                      "PERFORMANCE_HINT": "LATENCY"})
+                for name in names]
 
     models = cached(cache_root() / "openvino" / key, convert, load, warn)
 
@@ -273,6 +277,18 @@ def openvino_runner(generator, checkpoint, use_guided_filter=True, precision="fp
         return out
 
     return run
+
+
+def _compile(core, xml, config):
+    """OpenVINO's model `xml` compiled for its CPU plugin with `config`. Raises RuntimeError
+    saying which file could not be read and OpenVINO's last line of why (its first lines
+    name only its own source files)."""
+    try:
+        return core.compile_model(str(xml), "CPU", config)
+    except RuntimeError as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        why = f" ({lines[-1]})" if lines else ""
+        raise RuntimeError(f"could not read the cached model {xml}{why}") from None
 
 
 def onnxruntime_runner(generator, checkpoint, use_guided_filter=True, precision="fp32",
