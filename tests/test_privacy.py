@@ -88,6 +88,26 @@ def test_export_onnx_stays_local(tmp_path, tf1_checkpoint):
     assert leftovers == []
 
 
+def test_local_beam_run_stays_local(tmp_path, tf1_checkpoint):
+    """Beam's DirectRunner first tried its Prism runner: a DNS lookup of github.com to fetch
+    its binary, and ~/.apache_beam/cache/prism/bin."""
+    if importlib.util.find_spec("apache_beam") is None:
+        pytest.skip("needs apache_beam (requirements-beam.txt)")
+    import cv2
+    import numpy as np
+
+    (tmp_path / "in").mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "a.png"), np.full((24, 36, 3), 120, np.uint8))
+    result, outside, leftovers, network = _run_watched(
+        tmp_path, [str(REPO / "cartoonize_beam.py"), "--input", "in/*.png", "--output", "out",
+                   "--runtime", "tf", "--weights", str(tf1_checkpoint[0])])
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "a.png").is_file()
+    assert outside == []
+    assert network == []
+    assert leftovers == []
+
+
 # ------------------------------------------------------------------ the private temporary folder
 
 # In a child: make the private folder, write a file there as TensorFlow's AutoGraph does, print
