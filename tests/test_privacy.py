@@ -32,81 +32,59 @@ def _strace():
     return ["strace", "-f", "-qq", "-e", "trace=connect,sendto,sendmsg"]
 
 
-def _run_watched(tmp_path, args):
-    """Run `python args` with a fresh empty HOME and TMPDIR under strace. Returns (result,
-    files under HOME outside our cache, leftovers in TMPDIR, network lines of the trace)."""
+def _run_stays_local(tmp_path, needs, args, output):
+    """Run `python args` in `tmp_path` (which holds in/a.png, a tiny photo) with a fresh empty
+    HOME and TMPDIR under strace, skipping without the packages `needs`; check that it made
+    `output` and that it wrote nothing under HOME outside our cache, left nothing in TMPDIR
+    and made no network connection or DNS lookup. Returns its CompletedProcess."""
+    import cv2
+    import numpy as np
+
+    for name in needs:
+        if importlib.util.find_spec(name) is None:
+            pytest.skip(f"needs {name} (see the requirements-*.txt files)")
     home, temp, trace = tmp_path / "home", tmp_path / "tmp", tmp_path / "trace.txt"
-    home.mkdir()
-    temp.mkdir()
+    for folder in (home, temp, tmp_path / "in"):
+        folder.mkdir()
+    cv2.imwrite(str(tmp_path / "in" / "a.png"), np.full((24, 36, 3), 120, np.uint8))
     env = {name: value for name, value in os.environ.items() if name not in CLEARED}
     env.update(HOME=str(home), TMPDIR=str(temp))
     result = subprocess.run([*_strace(), "-o", str(trace), sys.executable, *args], env=env,
                             cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / output).is_file()
     ours = home / ".cache" / "whitebox-cartoon"
-    outside = sorted(str(p.relative_to(home)) for p in home.rglob("*")
-                     if p != ours and ours not in p.parents and p not in ours.parents)
-    leftovers = sorted(p.name for p in temp.iterdir())
-    network = [line for line in trace.read_text().splitlines() if NETWORK.search(line)]
-    return result, outside, leftovers, network
+    assert sorted(str(p.relative_to(home)) for p in home.rglob("*")
+                  if p != ours and ours not in p.parents and p not in ours.parents) == []
+    assert sorted(p.name for p in temp.iterdir()) == []
+    assert [line for line in trace.read_text().splitlines() if NETWORK.search(line)] == []
+    return result
 
 
 def test_cartoonize_default_run_stays_local(tmp_path, tf1_checkpoint):
     """The default runtime (OpenVINO when installed) used to write ~/intel/openvino_ga_cid and
     ~/intel/stats, ~/.keras/keras.json and Matplotlib's caches, and to look up Google
     Analytics in DNS."""
-    if importlib.util.find_spec("openvino") is None:
-        pytest.skip("needs openvino (requirements-runtimes.txt): the default run would use TF")
-    import cv2
-    import numpy as np
-
-    (tmp_path / "in").mkdir()
-    cv2.imwrite(str(tmp_path / "in" / "a.png"), np.full((24, 36, 3), 120, np.uint8))
-    result, outside, leftovers, network = _run_watched(
-        tmp_path, [str(REPO / "cartoonize.py"), "-i", "in", "-o", "out",
-                   "--weights", str(tf1_checkpoint[0])])
-    assert result.returncode == 0, result.stderr
+    result = _run_stays_local(tmp_path, ["openvino"], [
+        str(REPO / "cartoonize.py"), "-i", "in", "-o", "out", "--weights",
+        str(tf1_checkpoint[0])], "out/a.png")
     assert "runtime openvino" in result.stdout + result.stderr
-    assert (tmp_path / "out" / "a.png").is_file()
-    assert outside == []
-    assert network == []
-    assert leftovers == []
 
 
 def test_export_onnx_stays_local(tmp_path, tf1_checkpoint):
     """export.py onnx used to leave ~/.cache/Microsoft/DeveloperTools/.onnxruntime/deviceid and
     onnxruntime.db, and ONNX Runtime's session file in TMPDIR."""
-    for name in ("onnxruntime", "tf2onnx"):
-        if importlib.util.find_spec(name) is None:
-            pytest.skip(f"needs {name} (requirements-export.txt)")
-    result, outside, leftovers, network = _run_watched(
-        tmp_path, [str(REPO / "export.py"), "onnx", "m.onnx",
-                   "--weights", str(tf1_checkpoint[0])])
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "m.onnx").is_file()
-    assert outside == []
-    assert network == []
-    assert leftovers == []
+    _run_stays_local(tmp_path, ["onnxruntime", "tf2onnx"], [
+        str(REPO / "export.py"), "onnx", "m.onnx", "--weights", str(tf1_checkpoint[0])],
+        "m.onnx")
 
 
 def test_local_beam_run_stays_local(tmp_path, tf1_checkpoint):
     """Beam's DirectRunner first tried its Prism runner: a DNS lookup of github.com to fetch
     its binary, and ~/.apache_beam/cache/prism/bin."""
-    if importlib.util.find_spec("apache_beam") is None:
-        pytest.skip("needs apache_beam (requirements-beam.txt)")
-    import cv2
-    import numpy as np
-
-    (tmp_path / "in").mkdir()
-    cv2.imwrite(str(tmp_path / "in" / "a.png"), np.full((24, 36, 3), 120, np.uint8))
-    result, outside, leftovers, network = _run_watched(
-        tmp_path, [str(REPO / "cartoonize_beam.py"), "--input", "in/*.png", "--output", "out",
-                   "--runtime", "tf", "--weights", str(tf1_checkpoint[0])])
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "out" / "a.png").is_file()
-    assert outside == []
-    assert network == []
-    assert leftovers == []
-
+    _run_stays_local(tmp_path, ["apache_beam"], [
+        str(REPO / "cartoonize_beam.py"), "--input", "in/*.png", "--output", "out",
+        "--runtime", "tf", "--weights", str(tf1_checkpoint[0])], "out/a.png")
 
 # ------------------------------------------------------------------ the private temporary folder
 
