@@ -141,10 +141,12 @@ def main(argv=None):
     # Beam logs a failed step's traceback; the error is reported on one line below instead.
     logging.basicConfig(format="%(message)s", level=logging.CRITICAL)
     from whitebox.quiet_tf import import_tensorflow
+    from whitebox.scratch import private_tempdir
 
     import_tensorflow()
     from apache_beam.io.filesystems import FileSystems
-    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.options.pipeline_options import (PipelineOptions, PrismRunnerOptions,
+                                                      StandardOptions)
 
     from whitebox import beam, runtimes
     from whitebox.checkpoints import CheckpointError
@@ -158,6 +160,13 @@ def main(argv=None):
                      f"needs: use 0 or at least {CROP_MULTIPLE}")
     options = PipelineOptions(beam_args)
     runner = options.view_as(StandardOptions).runner
+    if (runner is None or runner.lower() in ("direct", "directrunner")) and \
+            options.view_as(PrismRunnerOptions).prism_location is None:
+        # Beam's DirectRunner first tries its Prism runner, which fetches a binary from github.com
+        # into ~/.apache_beam. Pointed at a binary that is not there, it falls back at once to
+        # the FnApiRunner, which runs the pipeline on this machine.
+        beam_args = [*beam_args, f"--prism_location={private_tempdir() / 'no-prism'}"]
+        options = PipelineOptions(beam_args)
     if options.get_all_options()["default_sdk_harness_log_level"] is None and (
             runner is None or runner.lower() in ("direct", "directrunner")):
         # Local worker processes log every step at INFO on this terminal otherwise.

@@ -12,6 +12,7 @@ from whitebox import runtimes
 from whitebox.image_io import to_uint8, to_unit_range
 from whitebox.inference import Cartoonizer, TFRunner
 from whitebox.precision import cpu_support
+from whitebox.scratch import lock_folder
 
 CONVERTED = ("openvino", "onnxruntime")
 
@@ -154,7 +155,7 @@ def test_a_killed_conversions_folder_is_removed_by_the_next(tmp_path):
     os.utime(busy, (hour_ago, hour_ago))
     mine = parent / "my.notes.part"
     mine.write_bytes(b"not ours")
-    held = runtimes._lock(busy)
+    held = lock_folder(busy)
     try:
         runtimes.cached(parent / "key", convert, lambda path: None, lambda line: None)
     finally:
@@ -283,3 +284,51 @@ def test_int8_runs_through_the_cartoonizer_and_really_quantizes(random_generator
             for entry in (runtime_cache / "openvino").iterdir()]
     assert any(key["precision"] == "int8" and key["checkpoint_sha256"] == "4" * 64
                for key in keys)
+
+
+def test_openvino_reasons_say_in_words_what_failed(random_generator, tf1_checkpoint,
+                                                   runtime_cache, monkeypatch):
+    """A disk that fills while the model is written (here: the weights file is /dev/full) and
+    a cached entry OpenVINO cannot read: the line says what failed, not "basic_ios::clear:
+    iostream error" or "Exception from src/inference/src/cpp/core.cpp:132:"."""
+    import os
+    import tempfile
+
+    need("openvino")
+    make_temporary = tempfile.mkdtemp
+
+    def disk_full(**kwargs):
+        folder = make_temporary(**kwargs)
+        os.symlink("/dev/full", os.path.join(folder, "generator.bin"))
+        return folder
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full to stand for a full disk")
+    lines = []
+    prefix = str(tf1_checkpoint[0] / "model-33999")
+    with monkeypatch.context() as patch:
+        patch.setattr(runtimes.tempfile, "mkdtemp", disk_full)
+        _, runtime, _ = runtimes.make_cartoonizer(random_generator, prefix, "openvino",
+                                                  warn=lines.append)
+    assert runtime == "tf"
+    assert f"could not write the converted model to {runtime_cache / 'openvino'} (disk full" \
+        in lines[-1]
+    assert "iostream" not in lines[-1] and "\n" not in lines[-1]
+
+    lines.clear()
+    runtimes.make_cartoonizer(random_generator, prefix, "openvino", warn=lines.append)
+    (entry,) = [path for path in (runtime_cache / "openvino").iterdir()
+                if (path / "generator.xml").is_file()
+                and json.loads((path / "key.json").read_text())["checkpoint_sha256"]
+                == runtimes.checkpoint_digest(prefix)]
+    (entry / "generator.xml").write_text("<net")  # a damaged entry whose manifest agrees
+    manifest = json.loads((entry / runtimes.MANIFEST).read_text())
+    manifest["files"]["generator.xml"] = runtimes._file_sha256(entry / "generator.xml")
+    (entry / runtimes.MANIFEST).write_text(json.dumps(manifest))
+    lines.clear()
+    _, runtime, _ = runtimes.make_cartoonizer(random_generator, prefix, "openvino",
+                                              warn=lines.append)
+    assert runtime == "openvino"
+    assert lines[0].startswith(f"cached model {entry} is damaged (could not "
+                               f"read the cached model {entry / 'generator.xml'} (")
+    assert "core.cpp" not in lines[0] and "\n" not in lines[0]

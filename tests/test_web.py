@@ -233,9 +233,9 @@ class App:
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = folder / "app.log"
         temp = folder / "tmp"
-        temp.mkdir()
-        env = dict(os.environ, TMPDIR=str(temp), GRADIO_TEMP_DIR=str(temp / "gradio"),
-                   WHITEBOX_HOME=str(folder / "home"))
+        temp.mkdir(exist_ok=True)
+        env = dict(os.environ, TMPDIR=str(temp), WHITEBOX_HOME=str(folder / "home"))
+        env.pop("GRADIO_TEMP_DIR", None)
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 [sys.executable, str(REPO / "app.py"), "--port", str(self.port), "--offline",
@@ -260,18 +260,42 @@ class App:
 
 
 def test_sigterm_stops_the_server_and_removes_its_workspace(tmp_path):
-    """A service manager stops a server with SIGTERM: the workspace (uploads, results) goes
-    as it does on Ctrl-C."""
+    """A service manager stops a server with SIGTERM: the workspace (uploads, results) and
+    Gradio's own state (vibe_edit_history) go as they do on Ctrl-C; nothing stays in TMPDIR."""
     pytest.importorskip("gradio", reason="needs gradio (requirements-web.txt)")
     app = App(tmp_path, "--weights", str(tmp_path / "none"))
     try:
         app.wait()
-        assert list((tmp_path / "tmp").glob("whitebox-web-*"))
+        assert list((tmp_path / "tmp").rglob("whitebox-web-*"))
         os.kill(app.process.pid, signal.SIGTERM)
         app.process.wait(timeout=20)
     finally:
         app.stop()
-    assert list((tmp_path / "tmp").glob("whitebox-web-*")) == [], app.log.read_text()
+    assert list((tmp_path / "tmp").iterdir()) == [], app.log.read_text()
+
+
+def test_a_killed_servers_workspace_is_removed_by_the_next_start(tmp_path):
+    """kill -9 leaves the uploads behind; the next app.py removes them (their lock went with
+    the killed process) and works in its own folder."""
+    pytest.importorskip("gradio", reason="needs gradio (requirements-web.txt)")
+    killed = App(tmp_path, "--weights", "none")
+    try:
+        killed.wait()
+        (workspace,) = (tmp_path / "tmp").rglob("whitebox-web-*")
+        os.kill(killed.process.pid, signal.SIGKILL)
+        killed.process.wait(timeout=20)
+    finally:
+        killed.stop()
+    private = workspace.parent
+    hour_ago = time.time() - 3600
+    os.utime(private, (hour_ago, hour_ago))
+    later = App(tmp_path, "--weights", "none")
+    try:
+        later.wait()
+        assert not private.exists()
+        assert len(list((tmp_path / "tmp").rglob("whitebox-web-*"))) == 1
+    finally:
+        later.stop()
 
 
 @pytest.fixture(scope="module")

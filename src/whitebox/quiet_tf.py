@@ -2,12 +2,15 @@
 
 TensorFlow prints oneDNN and CUDA notices to fd 2 before its logging is configured, so
 TF_CPP_MIN_LOG_LEVEL cannot hide them. They are captured here and shown only if the import
-fails (not when Ctrl-C interrupts it: that is one line).
+fails (not when Ctrl-C interrupts it: that is one line). The process's temporary files go to
+its own folder from then on (scratch.private_tempdir).
 """
 import contextlib
 import os
 import sys
 import tempfile
+
+from whitebox.scratch import private_tempdir
 
 
 @contextlib.contextmanager
@@ -27,7 +30,9 @@ def captured_stderr():
 
 
 def import_tensorflow():
-    """Import and return tensorflow with fd 2 captured during the import."""
+    """Import and return tensorflow with fd 2 captured during the import, after moving the
+    process's temporary files into `private_tempdir`."""
+    private_tempdir()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     chatter = b""
     try:

@@ -28,13 +28,7 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from pathlib import Path
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: abandoned temporary folders are left alone
-    fcntl = None
 
 import numpy as np
 import tensorflow as tf
@@ -45,6 +39,7 @@ from whitebox.image_io import to_unit_range
 from whitebox.inference import Cartoonizer, TFRunner, cartoon_network, resize_crop
 from whitebox.precision import cpu_support, resolve_precision, support
 from whitebox.samples import SAMPLE_PHOTOS, sample_photo
+from whitebox.scratch import lock_folder, remove_abandoned
 from whitebox.weights import home_dir
 
 # What each runtime needs installed, and the precisions it runs.
@@ -58,8 +53,6 @@ CACHE_FORMAT = 1
 MANIFEST = "manifest.json"
 # `cached`'s temporary folders: "." + key + "." + mkdtemp's 8 random characters + ".part".
 _TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.part")
-# A temporary folder younger than this may belong to a conversion that has not locked it yet.
-_TEMP_GRACE_SECONDS = 60
 
 
 class RuntimeUnavailable(Exception):
@@ -193,9 +186,9 @@ def cached(folder, convert, load, warn=print):
             shutil.rmtree(folder, ignore_errors=True)
     warn(f"converting the network once into {folder}")
     folder.parent.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned(folder.parent)
+    remove_abandoned(folder.parent, _TEMP_NAME)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))
-    lock = _lock(tmp)
+    lock = lock_folder(tmp)
     try:
         convert(tmp)
         files = {path.name: _file_sha256(path) for path in sorted(tmp.iterdir())}
@@ -210,40 +203,6 @@ def cached(folder, convert, load, warn=print):
         if lock is not None:
             os.close(lock)
     return load(folder)
-
-
-def _lock(folder):
-    """An open descriptor of `folder` holding an exclusive lock, or None without fcntl: while
-    it is open, `_remove_abandoned` in another process leaves the folder alone."""
-    if fcntl is None:
-        return None
-    fd = os.open(folder, os.O_RDONLY)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    return fd
-
-
-def _remove_abandoned(parent):
-    """Delete the temporary folders of conversions killed before their rename (named like
-    `cached`'s, older than a minute, not locked by a conversion at work) in `parent`."""
-    if fcntl is None:
-        return
-    cutoff = time.time() - _TEMP_GRACE_SECONDS
-    for path in parent.iterdir():
-        if not _TEMP_NAME.fullmatch(path.name) or path.is_symlink() or not path.is_dir():
-            continue
-        try:
-            if path.stat().st_mtime > cutoff:
-                continue
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            shutil.rmtree(path, ignore_errors=True)
-        except OSError:  # locked: a conversion still at work
-            pass
-        finally:
-            os.close(fd)
 
 
 def _network_functions(generator, use_guided_filter):
@@ -296,13 +255,17 @@ def openvino_runner(generator, checkpoint, use_guided_filter=True, precision="fp
             model = openvino.convert_model(function)
             if name == "generator" and precision == "int8":
                 model = quantize_int8(model)
-            openvino.save_model(model, str(path / f"{name}.xml"), compress_to_fp16=False)
+            try:
+                openvino.save_model(model, str(path / f"{name}.xml"), compress_to_fp16=False)
+            except RuntimeError:  # OpenVINO says only "basic_ios::clear: iostream error"
+                raise OSError(f"could not write the converted model to {path.parent} (disk "
+                              f"full, or the folder not writable?)") from None
 
     def load(path):
         hints = {"generator": "bf16" if precision == "bf16" else "f32", "filter": "f32"}
-        return [core.compile_model(str(path / f"{name}.xml"), "CPU",
-                                   {"INFERENCE_PRECISION_HINT": hints[name],
-                                    "PERFORMANCE_HINT": "LATENCY"}) for name in names]
+        return [_compile(core, path / f"{name}.xml", {"INFERENCE_PRECISION_HINT": hints[name],
+                                                      "PERFORMANCE_HINT": "LATENCY"})
+                for name in names]
 
     models = cached(cache_root() / "openvino" / key, convert, load, warn)
 
@@ -314,6 +277,18 @@ def openvino_runner(generator, checkpoint, use_guided_filter=True, precision="fp
         return out
 
     return run
+
+
+def _compile(core, xml, config):
+    """OpenVINO's model `xml` compiled for its CPU plugin with `config`. Raises RuntimeError
+    saying which file could not be read and OpenVINO's last line of why (its first lines
+    name only its own source files)."""
+    try:
+        return core.compile_model(str(xml), "CPU", config)
+    except RuntimeError as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        why = f" ({lines[-1]})" if lines else ""
+        raise RuntimeError(f"could not read the cached model {xml}{why}") from None
 
 
 def onnxruntime_runner(generator, checkpoint, use_guided_filter=True, precision="fp32",

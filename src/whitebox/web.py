@@ -7,20 +7,21 @@ that encoding, byte for byte. Weights are found by weights.load_generator_weight
 they are missing the page shows the command line's instructions and the server keeps running
 (the next request tries again). Requests queue one at a time for the model.
 
-Gradio is told not to reach the internet: no analytics, no share link, fonts from its own
-package.
+Gradio is told not to reach the internet: no analytics (whitebox.privacy), no share link, fonts
+from its own package.
 """
 import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
 
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # read when gradio is imported
+from whitebox.scratch import private_tempdir
 
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+private_tempdir()  # before Gradio loads: it fixes its temporary folder then
 
 import gradio as gr  # noqa: E402
 
