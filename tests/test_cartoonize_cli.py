@@ -284,6 +284,16 @@ def test_stale_temporary_files_are_removed_and_others_kept(tmp_path, photos, tf1
         "a.jpg", "b.png", "mine.part"]
 
 
+def test_an_input_named_with_255_bytes_keeps_its_name(tmp_path, photos, tf1_checkpoint):
+    name = "é" * 125 + "x.png"  # 255 bytes in UTF-8, the longest name ext4 takes
+    (photos / name).write_bytes((photos / "b.png").read_bytes())
+    out = tmp_path / "out"
+    assert run(["-i", str(photos / name), "-o", str(out)], tf1_checkpoint[0]) == 0
+    assert os.listdir(out) == [name]
+    cartoon = cv2.imdecode(np.frombuffer((out / name).read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+    assert cartoon.shape == (64, 56, 3)
+
+
 def test_max_short_side_below_8_is_a_usage_error(tmp_path, photos, tf1_checkpoint, capsys):
     with pytest.raises(SystemExit) as exit_:
         run(["-i", str(photos), "-o", str(tmp_path / "out"), "--max-short-side", "4"],
