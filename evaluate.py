@@ -81,7 +81,11 @@ def parse_args(argv=None):
     q.add_argument("--weights", "-w", metavar="PATH",
                    help="checkpoint, as cartoonize.py --weights (default as cartoonize.py)")
     q.add_argument("--output", "-o", metavar="DIR",
-                   help="keep the cartoonized photos here (default: a temporary folder)")
+                   help="keep the cartoonized photos here (default: a temporary folder); "
+                        "refused when an output would replace a photo or a cartoon, or join "
+                        "the --cartoons folder")
+    q.add_argument("--overwrite", action="store_true",
+                   help="replace outputs that exist in --output (default: refuse to start)")
     q.add_argument("--format", choices=["same", "png", "jpg"], default="same",
                    help="cartoonize.py --format for the cartoonized photos (default same)")
     q.add_argument("--offline", action="store_true", help="cartoonize.py --offline")
@@ -121,7 +125,8 @@ def main(argv=None):
         else:
             report = evaluation.paper_report(
                 args.photos, args.cartoons, extractor, args.weights, args.output, args.format,
-                args.offline, args.markdown, args.recursive, progress, **kid)
+                args.offline, args.markdown, args.recursive, progress,
+                overwrite=args.overwrite, **kid)
     except MetricsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

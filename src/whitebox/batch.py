@@ -24,6 +24,8 @@ FORMATS = {"png": ".png", "jpg": ".jpg"}
 # Formats that hold only grey (or black and white) images, and the extension their colour
 # cartoon is written under instead when the output keeps the input's format.
 GREY_ONLY = {".pgm": ".ppm", ".pbm": ".ppm"}
+# The end of the reason `plan_jobs` gives for an output that would replace an input.
+OVERWRITES_INPUT = "would overwrite an input"
 
 
 class Interrupted(KeyboardInterrupt):
@@ -73,14 +75,15 @@ def _folder_files(folder, recursive, exclude):
     return images, others
 
 
-def plan_jobs(inputs, output_dir, fmt="same", recursive=False, overwrite=False):
+def plan_jobs(inputs, output_dir, fmt="same", recursive=False, overwrite=False, keep=()):
     """Decide the output of every input; nothing is read or written here.
 
     inputs: files or folders. A folder contributes its visible image and video files (by
     extension: image_io.IMAGE_EXTENSIONS, video.VIDEO_EXTENSIONS; with `recursive`, its whole
     tree, mirrored under output_dir); a file named in `inputs` is taken whatever its extension.
-    Refused: outputs that would overwrite an input, two inputs with one output, folders that
-    cannot be read. Skipped: existing outputs unless `overwrite`, files in folders without an
+    Refused: outputs that would overwrite an input or a file of `keep` (other inputs of the
+    caller; paths compared resolved, through symbolic links), two inputs with one output,
+    folders that cannot be read. Skipped: existing outputs unless `overwrite`, files in folders without an
     image or video extension. With fmt 'same', grey-only formats are written under the
     extension GREY_ONLY gives (the job's note says so).
     """
@@ -101,14 +104,14 @@ def plan_jobs(inputs, output_dir, fmt="same", recursive=False, overwrite=False):
             candidates.append((item, Path(item.name)))
         else:
             plan.failed.append((item, "no such file or folder"))
-    sources = {p.resolve() for p, _ in candidates}
+    sources = {p.resolve() for p, _ in candidates} | {Path(p).resolve() for p in keep}
     for source, relative in candidates:
         name, why = target_name(relative, fmt)
         target = output_dir / name
         resolved = target.resolve()
         shown = display_path(target)
         if resolved in sources:
-            plan.failed.append((source, f"output {shown} would overwrite an input"))
+            plan.failed.append((source, f"output {shown} {OVERWRITES_INPUT}"))
         elif resolved in claimed:
             plan.failed.append((source, f"output {shown} is already the output of "
                                         f"{display_path(claimed[resolved])}"))
