@@ -115,7 +115,9 @@ def parse_args(argv=None):
                         f"grows with N")
     p.add_argument("--offline", action="store_true",
                    help="never download weights (also WHITEBOX_OFFLINE=1)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress bar, and on stderr only the failed inputs, fallbacks from "
+                        "the --runtime or --precision asked for, and the summary")
     args = p.parse_args(argv)
     if args.max_short_side < 0:
         p.error("--max-short-side must be 0 or positive")

@@ -305,7 +305,11 @@ def test_paper_recursive_uses_the_same_photos_on_both_sides(tmp_path, standin, t
 
 
 def test_paper_ignores_stale_outputs_and_its_own_output_inside_photos(tmp_path, standin,
-                                                                      tf1_checkpoint, capsys):
+                                                                      tf1_checkpoint, capsys,
+                                                                      monkeypatch):
+    from whitebox import runtimes
+
+    monkeypatch.setattr(runtimes, "cache_root", lambda: tmp_path / "cache")  # a first run
     photos = image_folder(tmp_path / "photos", 15, 4)
     cartoons = image_folder(tmp_path / "cartoons", 16, 4, shade=-50)
     out = photos / "cartoonized"               # inside the photos, as a user might put it
@@ -314,6 +318,7 @@ def test_paper_ignores_stale_outputs_and_its_own_output_inside_photos(tmp_path, 
             "--format", "png", "--recursive", "-q"]
     code, first, err = run_cli(argv, capsys)
     assert code == 0, err
+    assert len(err.splitlines()) == 1 and err.startswith("done 4, skipped 0, failed 0 in "), err
     assert first["sets"]["photos"]["n"] == 4 and first["sets"]["cartoonized"]["n"] == 4
     assert first["warnings"] == [w for w in first["warnings"] if "photos given" not in w]
     (photos / "03.png").write_bytes(b"damaged since the first run")

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from whitebox.ablation import load_matrix, run_ablation, variant_configs
-from whitebox.batch import OVERWRITES_INPUT, plan_jobs, run_plan
+from whitebox.batch import OVERWRITES_INPUT, plan_jobs, run_plan, stderr_warner
 from whitebox.checkpoints import CheckpointError
 from whitebox.image_io import ImageError, display_path, list_images, write_text_atomic
 from whitebox.metrics import (DEFAULT_BATCH, PAPER_VALUES, MetricsError, compare, embed_folder,
@@ -175,8 +175,7 @@ def load_cartoonizer(weights=None, offline=False, progress=True):
     try:
         prefix = resolve_weights(weights, offline, progress)
         generator = load_generator_weights(prefix, offline, progress)
-        return make_cartoonizer(generator, prefix,
-                                warn=lambda line: print(line, file=sys.stderr))[0]
+        return make_cartoonizer(generator, prefix, warn=stderr_warner(progress))[0]
     except (CheckpointError, WeightsUnavailable, RuntimeUnavailable) as err:
         raise MetricsError(f"could not load the weights: {err}") from None
 

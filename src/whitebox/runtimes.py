@@ -56,6 +56,9 @@ OPSET = 17
 # Bumped when the layout of a cache entry changes.
 CACHE_FORMAT = 1
 MANIFEST = "manifest.json"
+# How the line `cached` prints before a conversion starts: news of a slow first run, not a
+# warning (cartoonize.py --quiet leaves it out).
+CONVERTING = "converting the network once into"
 # `cached`'s temporary folders: "." + key + "." + mkdtemp's 8 random characters + ".part".
 _TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.part")
 # A temporary folder younger than this may belong to a conversion that has not locked it yet.
@@ -191,7 +194,7 @@ def cached(folder, convert, load, warn=print):
             warn(f"cached model {folder} is damaged ({one_line(err)}); "
                  f"converting again")
             shutil.rmtree(folder, ignore_errors=True)
-    warn(f"converting the network once into {folder}")
+    warn(f"{CONVERTING} {folder}")
     folder.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned(folder.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))
