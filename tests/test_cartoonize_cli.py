@@ -148,6 +148,12 @@ def test_subprocess_exit_codes_and_bad_weights(tmp_path, photos, tf1_checkpoint)
                          capture_output=True, text=True)
     assert bad.returncode == 2
     assert bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+    no_index = tmp_path / "no_index"  # a state file naming a checkpoint that is not there
+    no_index.mkdir()
+    (no_index / "checkpoint").write_text('model_checkpoint_path: "model-5"\n')
+    bad = subprocess.run(cmd + ["-w", str(no_index)], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert bad.stderr == f"error: {no_index}: no checkpoint here (no '*.index' file)\n"
 
 
 @pytest.fixture
