@@ -7,8 +7,9 @@ import pytest
 
 from tests.conftest import REPO
 
-# Every command line: the Python files at the repository root.
+# Every command line: the Python files at the repository root; and the helper scripts.
 CLIS = sorted(path.name for path in REPO.glob("*.py"))
+SCRIPTS = sorted(f"scripts/{path.name}" for path in (REPO / "scripts").glob("*.py"))
 
 
 def _subcommands(cli):
@@ -20,7 +21,7 @@ def _subcommands(cli):
 
 
 # Every help screen: each command line alone and with each of its subcommands.
-HELP = [(cli, sub) for cli in CLIS for sub in [[], *([s] for s in _subcommands(cli))]]
+HELP = [(cli, sub) for cli in CLIS + SCRIPTS for sub in [[], *([s] for s in _subcommands(cli))]]
 
 # Runs a CLI's main() as `python CLI ...` would, then fails if TensorFlow was imported.
 WRAPPER = """\
