@@ -36,10 +36,11 @@ See docs/EVALUATION.md for what is and is not comparable with the paper.
 
 
 def parse_args(argv=None):
+    from whitebox.cli import OneLineParser, path_argument
     from whitebox.metrics import DEFAULT_BATCH
 
-    p = argparse.ArgumentParser(prog="evaluate.py", description=DESCRIPTION, epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog="evaluate.py", description=DESCRIPTION, epilog=EPILOG,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(q, inception_required):
@@ -80,7 +81,7 @@ def parse_args(argv=None):
                    help="cartoon images (folder or cache)")
     q.add_argument("--weights", "-w", metavar="PATH",
                    help="checkpoint, as cartoonize.py --weights (default as cartoonize.py)")
-    q.add_argument("--output", "-o", metavar="DIR",
+    q.add_argument("--output", "-o", metavar="DIR", type=path_argument,
                    help="keep the cartoonized photos here (default: a temporary folder); "
                         "refused when an output would replace a photo or a cartoon, or join "
                         "the --cartoons folder")

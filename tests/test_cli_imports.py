@@ -54,6 +54,8 @@ USAGE_ERRORS = [
     ("cartoonize.py", ["-i", "x.png", "-o", ""], "argument --output/-o: an empty path"),
     ("cartoonize.py", ["-i", "", "-o", "out"], "argument --input/-i: an empty path"),
     ("cartoonize_beam.py", ["-i", "x/*.png", "-o", ""], "argument --output/-o: an empty path"),
+    ("evaluate.py", ["paper", "--photos", "p", "--cartoons", "c", "--inception", "x", "-o", ""],
+     "argument --output/-o: an empty path"),
     ("cartoonize.py", ["-i", "x.png", "-o", "out", "--xla", "auto"], "unrecognized arguments"),
     ("export.py", ["onnx", "m.onnx", "--quantize", "fp16"], "--quantize applies to tflite only"),
     ("export.py", ["tflite", "m.tflite", "--max-short-side", "-1"], "must be 0 or positive"),

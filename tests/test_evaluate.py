@@ -365,6 +365,9 @@ def test_paper_refuses_outputs_that_would_replace_or_join_an_input(tmp_path, sta
         assert "choose another --output" in err
         assert (snapshot(photos), snapshot(cartoons)) == kept
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["01.png"]
+    (tmp_path / "a_file").write_text("the user's")
+    code, _, err = run_cli(base + ["--output", str(tmp_path / "a_file")], capsys)
+    assert code == 2 and err == f"error: --output {tmp_path / 'a_file'} is a file, not a folder\n"
 
 
 def damaged_archives(folder, standin):

@@ -15,6 +15,7 @@ from pathlib import Path
 from whitebox.ablation import load_matrix, run_ablation, variant_configs
 from whitebox.batch import OVERWRITES_INPUT, plan_jobs, run_plan, stderr_warner
 from whitebox.checkpoints import CheckpointError
+from whitebox.cli import output_problem
 from whitebox.image_io import ImageError, display_path, list_images, write_text_atomic
 from whitebox.metrics import (DEFAULT_BATCH, PAPER_VALUES, MetricsError, compare, embed_folder,
                               embed_paths, features_to_set, load_extractor,
@@ -128,12 +129,14 @@ def plan_photos(photos, out, fmt="same", recursive=False, overwrite=False, carto
     A whitebox.batch.Plan whose jobs and failed entries are images only.
 
     Raises MetricsError, before anything is written, when `photos` is not a folder or cannot
-    be read, when an output would replace a photo or a file of the cartoon set `cartoons` (a
+    be read, when `out` cannot be a folder (cli.output_problem), when an output would replace a photo or a file of the cartoon set `cartoons` (a
     folder or a cache; None: no such set), or would join that set's folder, and when an output
     exists already unless `overwrite`.
     """
     if not Path(photos).is_dir():
         raise MetricsError(f"{photos}: no such folder of photos")
+    if output_problem(out):
+        raise MetricsError(output_problem(out))
     plan = plan_jobs([photos], out, fmt=fmt, recursive=recursive, overwrite=True,
                      keep=_set_files(cartoons, recursive))
     plan.jobs = [job for job in plan.jobs if not is_video(job.source)]
