@@ -9,8 +9,7 @@ EPILOG = ("scripts/demo.sh makes samples/photos/chelsea.png and "
 JPEG_QUALITY = 80
 
 
-def main(argv=None):
-    """Returns the exit code: 0 written, 1 an image cannot be read or the result written."""
+def parse_args(argv=None):
     from whitebox.cli import OneLineParser, path_argument
 
     p = OneLineParser(prog="before_after.py", epilog=EPILOG,
@@ -20,11 +19,17 @@ def main(argv=None):
     for name, text in [("photo", "the photo"), ("cartoon", "its cartoon from cartoonize.py"),
                        ("out", "the JPEG to write (replaced if it exists)")]:
         p.add_argument(name, type=path_argument, help=text)
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    """Returns the exit code: 0 written, 1 an image cannot be read or the result written."""
+    args = parse_args(argv)
     import cv2
     import numpy as np
 
     from whitebox.image_io import ImageError, display_path, read_bgr, write_bytes_atomic
+    from whitebox.samples import script_write
 
     images = []
     for path in (args.photo, args.cartoon):
@@ -41,13 +46,7 @@ def main(argv=None):
         return 1
     _, data = cv2.imencode(".jpg", np.hstack([before[:h, :w], after]),
                            [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    try:
-        write_bytes_atomic(args.out, data.tobytes())
-    except OSError as err:
-        print(f"error: cannot write {display_path(args.out)}: {err.strerror or err}",
-              file=sys.stderr)
-        return 1
-    return 0
+    return script_write(lambda: write_bytes_atomic(args.out, data.tobytes()), args.out)
 
 
 if __name__ == "__main__":

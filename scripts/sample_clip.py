@@ -27,18 +27,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     """Returns the exit code: 0 written, 1 the file cannot be written."""
-    args = parse_args(argv)
+    out = parse_args(argv).out
     from whitebox.image_io import display_path
-    from whitebox.samples import write_sample_clip
+    from whitebox.samples import script_write, write_sample_clip
 
-    try:
-        frames = write_sample_clip(args.out)
-    except OSError as err:
-        print(f"error: cannot write {display_path(args.out)}: {err.strerror or err}",
-              file=sys.stderr)
-        return 1
-    print(f"{frames} frames in {display_path(args.out)}")
-    return 0
+    return script_write(lambda: f"{write_sample_clip(out)} frames in {display_path(out)}", out)
 
 
 if __name__ == "__main__":

@@ -16,16 +16,10 @@ def main(argv=None):
                    metavar="FOLDER", help="where to write them (default samples/photos)")
     folder = p.parse_args(argv).folder
     from whitebox.image_io import display_path
-    from whitebox.samples import write_sample_photos
+    from whitebox.samples import script_write, write_sample_photos
 
-    try:
-        paths = write_sample_photos(folder)
-    except OSError as err:
-        print(f"error: cannot write into {display_path(folder)}: {err.strerror or err}",
-              file=sys.stderr)
-        return 1
-    print(f"{len(paths)} sample photos in {display_path(folder)}/")
-    return 0
+    return script_write(lambda: f"{len(write_sample_photos(folder))} sample photos in "
+                                f"{display_path(folder)}/", folder)
 
 
 if __name__ == "__main__":
