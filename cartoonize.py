@@ -48,7 +48,7 @@ example: python cartoonize.py --input clip.mp4 --output cartoons/ --precision bf
 
 
 def parse_args(argv=None):
-    from whitebox.cli import OneLineParser, output_problem, precision_problem
+    from whitebox.cli import OneLineParser, output_problem, path_argument, precision_problem
     from whitebox.defaults import (CROP_MULTIPLE, INFERENCE_PRECISIONS, MAX_SHORT_SIDE,
                                    RUNTIME_ORDER, RUNTIMES, TILE_CORE, TILE_MARGIN)
     from whitebox.image_io import OPENCV_PIXEL_LIMIT, PIXEL_LIMIT_ENV
@@ -57,11 +57,11 @@ def parse_args(argv=None):
     p = OneLineParser(
         prog="cartoonize.py", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH",
+    p.add_argument("--input", "-i", nargs="+", required=True, metavar="PATH", type=path_argument,
                    help="image files and/or folders of images")
-    p.add_argument("--output", "-o", required=True, metavar="DIR",
+    p.add_argument("--output", "-o", required=True, metavar="DIR", type=path_argument,
                    help="output folder (created if missing)")
-    p.add_argument("--weights", "-w", metavar="PATH",
+    p.add_argument("--weights", "-w", metavar="PATH", type=path_argument,
                    help="checkpoint folder or prefix (default: pretrained/)")
     p.add_argument("--format", choices=["same", "png", "jpg"], default="same",
                    help="output format: 'same' keeps each input's name and format (default); "
@@ -115,7 +115,9 @@ def parse_args(argv=None):
                         f"grows with N")
     p.add_argument("--offline", action="store_true",
                    help="never download weights (also WHITEBOX_OFFLINE=1)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress bar, and on stderr only the failed inputs, fallbacks from "
+                        "the --runtime or --precision asked for, and the summary")
     args = p.parse_args(argv)
     if args.max_short_side < 0:
         p.error("--max-short-side must be 0 or positive")

@@ -48,16 +48,16 @@ example: python cartoonize_beam.py --input 'photos/**' --output cartoons/ \\
 
 def parse_args(argv=None):
     """(our options, Beam's arguments): argparse only, nothing heavy imported."""
-    from whitebox.cli import OneLineParser, precision_problem
+    from whitebox.cli import OneLineParser, path_argument, precision_problem
     from whitebox.defaults import INFERENCE_PRECISIONS, RUNTIMES
 
     p = OneLineParser(prog="cartoonize_beam.py", description=DESCRIPTION, epilog=EPILOG,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--input", "-i", required=True, metavar="PATTERN",
+    p.add_argument("--input", "-i", required=True, metavar="PATTERN", type=path_argument,
                    help="Beam filesystem glob of the photos (quote it)")
-    p.add_argument("--output", "-o", required=True, metavar="PREFIX",
+    p.add_argument("--output", "-o", required=True, metavar="PREFIX", type=path_argument,
                    help="output folder or bucket prefix")
-    p.add_argument("--weights", "-w", metavar="PATH",
+    p.add_argument("--weights", "-w", metavar="PATH", type=path_argument,
                    help="checkpoint folder or prefix, local or remote (default: pretrained/, "
                         "else the authors' checkpoint)")
     p.add_argument("--format", choices=["same", "png", "jpg"], default="same",

@@ -36,10 +36,11 @@ See docs/EVALUATION.md for what is and is not comparable with the paper.
 
 
 def parse_args(argv=None):
+    from whitebox.cli import OneLineParser, path_argument
     from whitebox.metrics import DEFAULT_BATCH
 
-    p = argparse.ArgumentParser(prog="evaluate.py", description=DESCRIPTION, epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog="evaluate.py", description=DESCRIPTION, epilog=EPILOG,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(q, inception_required):
@@ -80,8 +81,12 @@ def parse_args(argv=None):
                    help="cartoon images (folder or cache)")
     q.add_argument("--weights", "-w", metavar="PATH",
                    help="checkpoint, as cartoonize.py --weights (default as cartoonize.py)")
-    q.add_argument("--output", "-o", metavar="DIR",
-                   help="keep the cartoonized photos here (default: a temporary folder)")
+    q.add_argument("--output", "-o", metavar="DIR", type=path_argument,
+                   help="keep the cartoonized photos here (default: a temporary folder); "
+                        "refused when an output would replace a photo or a cartoon, or join "
+                        "the --cartoons folder")
+    q.add_argument("--overwrite", action="store_true",
+                   help="replace outputs that exist in --output (default: refuse to start)")
     q.add_argument("--format", choices=["same", "png", "jpg"], default="same",
                    help="cartoonize.py --format for the cartoonized photos (default same)")
     q.add_argument("--offline", action="store_true", help="cartoonize.py --offline")
@@ -121,7 +126,8 @@ def main(argv=None):
         else:
             report = evaluation.paper_report(
                 args.photos, args.cartoons, extractor, args.weights, args.output, args.format,
-                args.offline, args.markdown, args.recursive, progress, **kid)
+                args.offline, args.markdown, args.recursive, progress,
+                overwrite=args.overwrite, **kid)
     except MetricsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

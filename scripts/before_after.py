@@ -1,19 +1,53 @@
-"""Put a photo and its cartoon side by side, as the README's picture (JPEG, quality 80).
-
-usage: python scripts/before_after.py PHOTO CARTOON OUT.jpg
-(scripts/demo.sh makes samples/photos/chelsea.png and samples/cartoons/chelsea.png)
-"""
+"""Put a photo and its cartoon side by side, as the README's picture (see --help)."""
 import sys
+from pathlib import Path
 
-import cv2
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+EPILOG = ("scripts/demo.sh makes samples/photos/chelsea.png and "
+          "samples/cartoons/chelsea.png")
+JPEG_QUALITY = 80
 
 
-def main(photo, cartoon, out):
-    before, after = cv2.imread(photo), cv2.imread(cartoon)
-    h, w = after.shape[:2]  # the cartoon is the photo's top-left crop to multiples of 8
-    cv2.imwrite(out, np.hstack([before[:h, :w], after]), [cv2.IMWRITE_JPEG_QUALITY, 80])
+def parse_args(argv=None):
+    from whitebox.cli import OneLineParser, path_argument
+
+    p = OneLineParser(prog="before_after.py", epilog=EPILOG,
+                      description="Put a photo and its cartoon side by side (the cartoon is the "
+                                  "photo's top-left crop to multiples of 8) in one JPEG, "
+                                  f"quality {JPEG_QUALITY}.")
+    for name, text in [("photo", "the photo"), ("cartoon", "its cartoon from cartoonize.py"),
+                       ("out", "the JPEG to write (replaced if it exists)")]:
+        p.add_argument(name, type=path_argument, help=text)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    """Returns the exit code: 0 written, 1 an image cannot be read or the result written."""
+    args = parse_args(argv)
+    import cv2
+    import numpy as np
+
+    from whitebox.image_io import ImageError, display_path, read_bgr, write_bytes_atomic
+    from whitebox.samples import script_write
+
+    images = []
+    for path in (args.photo, args.cartoon):
+        try:
+            images.append(read_bgr(path))
+        except ImageError as err:
+            print(f"error: {display_path(path)}: {err}", file=sys.stderr)
+            return 1
+    before, after = images
+    h, w = after.shape[:2]
+    if before.shape[0] < h or before.shape[1] < w:
+        print(f"error: {display_path(args.cartoon)} is larger than {display_path(args.photo)}",
+              file=sys.stderr)
+        return 1
+    _, data = cv2.imencode(".jpg", np.hstack([before[:h, :w], after]),
+                           [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    return script_write(lambda: write_bytes_atomic(args.out, data.tobytes()), args.out)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    sys.exit(main())

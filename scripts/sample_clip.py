@@ -1,38 +1,38 @@
-"""Write a short clip made from scikit-image's astronaut photo: a 2-second pan, 24 fps, H.264.
-
-usage: python scripts/sample_clip.py [OUT.mp4]      (default samples/clip.mp4)
-Then: python cartoonize.py --input samples/clip.mp4 --output samples/cartoons
-"""
+"""Write a short clip made from scikit-image's astronaut photo (see --help)."""
+import argparse
 import sys
-from fractions import Fraction
 from pathlib import Path
 
-import av
-import cv2
-from skimage import data
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-FPS, SECONDS = 24, 2
-HEIGHT, WIDTH = 256, 384
+DESCRIPTION = "Write a 2-second pan across scikit-image's astronaut photo, 24 fps, H.264."
+EPILOG = "then: python cartoonize.py --input samples/clip.mp4 --output samples/cartoons"
+# Containers that hold the H.264 stream the clip is encoded in.
+SUFFIXES = (".mp4", ".mov", ".mkv")
 
 
-def main(out):
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    photo = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)  # 512x512
-    frames = FPS * SECONDS
-    with av.open(str(out), "w") as container:
-        stream = container.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        for i in range(frames):
-            top = (photo.shape[0] - HEIGHT) * i // (frames - 1)
-            left = (photo.shape[1] - WIDTH) * i // (frames - 1)
-            frame = av.VideoFrame.from_ndarray(
-                photo[top:top + HEIGHT, left:left + WIDTH].copy(), format="bgr24")
-            frame.pts, frame.time_base = i, Fraction(1, FPS)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    print(f"{frames} frames at {FPS} fps in {out}")
+def parse_args(argv=None):
+    from whitebox.cli import OneLineParser, path_argument
+
+    p = OneLineParser(prog="sample_clip.py", description=DESCRIPTION,
+                      epilog=EPILOG)
+    p.add_argument("out", nargs="?", default="samples/clip.mp4", type=path_argument,
+                   metavar="OUT", help=f"the clip to write, ending with {', '.join(SUFFIXES)} "
+                                       f"(default samples/clip.mp4; replaced if it exists)")
+    args = p.parse_args(argv)
+    if Path(args.out).suffix.lower() not in SUFFIXES:
+        p.error(f"{args.out}: the name must end with {', '.join(SUFFIXES)}")
+    return args
+
+
+def main(argv=None):
+    """Returns the exit code: 0 written, 1 the file cannot be written."""
+    out = parse_args(argv).out
+    from whitebox.image_io import display_path
+    from whitebox.samples import script_write, write_sample_clip
+
+    return script_write(lambda: f"{write_sample_clip(out)} frames in {display_path(out)}", out)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "samples/clip.mp4")
+    sys.exit(main())

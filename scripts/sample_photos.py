@@ -1,16 +1,26 @@
-"""Write the colour photos that scikit-image ships to a folder, as BGR PNG files."""
+"""Write the colour photos that scikit-image ships to a folder, as BGR PNG files (see --help)."""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from whitebox.samples import write_sample_photos  # noqa: E402
 
+def main(argv=None):
+    """Returns the exit code: 0 written, 1 a photo cannot be written."""
+    from whitebox.cli import OneLineParser, path_argument
 
-def main(folder):
-    paths = write_sample_photos(folder)
-    print(f"{len(paths)} sample photos in {folder}/")
+    p = OneLineParser(prog="sample_photos.py", description="Write the colour photos that "
+                      "scikit-image ships to a folder, as BGR PNG files (replacing any of the "
+                      "same name).")
+    p.add_argument("folder", nargs="?", default="samples/photos", type=path_argument,
+                   metavar="FOLDER", help="where to write them (default samples/photos)")
+    folder = p.parse_args(argv).folder
+    from whitebox.image_io import display_path
+    from whitebox.samples import script_write, write_sample_photos
+
+    return script_write(lambda: f"{len(write_sample_photos(folder))} sample photos in "
+                                f"{display_path(folder)}/", folder)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "samples/photos")
+    sys.exit(main())

@@ -284,6 +284,13 @@ def test_plan_target_names_as_cartoonize():
 
 
 
+def test_an_output_named_with_255_bytes_is_written_through_a_shorter_temporary(tmp_path):
+    name = "🙂" * 62 + "abc.png"  # 255 bytes, the longest name ext4 takes
+    beam.write_via_temporary(str(tmp_path / name), b"cartoon bytes")
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+    assert (tmp_path / name).read_bytes() == b"cartoon bytes"
+
+
 class _PrefixedLocal(LocalFileSystem):
     """A remote-looking filesystem for the test: 'whiteboxtest://PATH' is the local PATH."""
     PREFIX = "whiteboxtest://"

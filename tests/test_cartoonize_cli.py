@@ -22,8 +22,8 @@ def photos(tmp_path):
     return folder
 
 
-def run(args, weights):
-    return cartoonize.main([*args, "--weights", str(weights), "--quiet"])
+def run(args, weights, quiet=True):
+    return cartoonize.main([*args, "--weights", str(weights), *(["--quiet"] if quiet else [])])
 
 
 def test_folder_same_format(tmp_path, photos, tf1_checkpoint):
@@ -41,7 +41,7 @@ def test_png_format_and_existing_outputs(tmp_path, photos, tf1_checkpoint, capsy
     first = (out / "a.png").read_bytes()
     (out / "a.png").write_bytes(b"keep me")
     assert run(["-i", str(photos / "a.jpg"), "-o", str(out), "--format", "png"],
-               tf1_checkpoint[0]) == 0
+               tf1_checkpoint[0], quiet=False) == 0
     assert (out / "a.png").read_bytes() == b"keep me"
     assert "exists (use --overwrite)" in capsys.readouterr().err
     assert run(["-i", str(photos / "a.jpg"), "-o", str(out), "--format", "png",
@@ -59,7 +59,7 @@ def test_bad_inputs_are_reported_and_do_not_stop_the_others(tmp_path, photos,
     (photos / "notes.txt").write_text("hello")
     out = tmp_path / "out"
     code = run(["-i", str(photos), str(tmp_path / "missing.jpg"), "-o", str(out)],
-               tf1_checkpoint[0])
+               tf1_checkpoint[0], quiet=False)
     err = capsys.readouterr().err
     assert code == 1
     assert sorted(p.name for p in out.iterdir()) == ["a.jpg", "b.png"]
@@ -70,6 +70,33 @@ def test_bad_inputs_are_reported_and_do_not_stop_the_others(tmp_path, photos,
         assert len(lines) == 1 and reason in lines[0], (name, err)
     assert "skipped" in err and "notes.txt" in err
     assert "done 2, skipped 1, failed 5" in err
+
+
+def test_quiet_prints_only_the_failures_and_the_summary(tmp_path, photos, tf1_checkpoint,
+                                                        capsys, monkeypatch):
+    from whitebox import runtimes
+
+    monkeypatch.setattr(runtimes, "cache_root", lambda: tmp_path / "cache")  # a first run
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.jpg").write_bytes(b"an earlier output")
+    (out / ".b.png.q1w2e3r4.part").write_bytes(b"left by a killed run")
+    (photos / "notes.txt").write_text("not an image")
+    (photos / "bad.png").write_bytes(b"not an image either")
+    cv2.imwrite(str(photos / "g.pgm"), np.full((16, 16), 90, np.uint8))
+    assert run(["-i", str(photos), "-o", str(out)], tf1_checkpoint[0]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0] == f"failed {photos / 'bad.png'}: not a decodable image (corrupt, or a " \
+                       f"format OpenCV cannot read)"
+    assert lines[1].startswith("done 2, skipped 2, failed 1 in ")
+    (out / "a.jpg").write_bytes(b"an earlier output")
+    (out / ".b.png.q1w2e3r4.part").write_bytes(b"left by a killed run")
+    assert run(["-i", str(photos), "-o", str(out), "--overwrite"], tf1_checkpoint[0],
+               quiet=False) == 1
+    err = capsys.readouterr().err
+    for line in ["runtime ", "removed ", "skipped ", f"{photos / 'g.pgm'}: written as"]:
+        assert line in err, (line, err)
 
 
 def test_refuses_to_overwrite_an_input(tmp_path, photos, tf1_checkpoint, capsys):
@@ -121,6 +148,12 @@ def test_subprocess_exit_codes_and_bad_weights(tmp_path, photos, tf1_checkpoint)
                          capture_output=True, text=True)
     assert bad.returncode == 2
     assert bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+    no_index = tmp_path / "no_index"  # a state file naming a checkpoint that is not there
+    no_index.mkdir()
+    (no_index / "checkpoint").write_text('model_checkpoint_path: "model-5"\n')
+    bad = subprocess.run(cmd + ["-w", str(no_index)], env=env, capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert bad.stderr == f"error: {no_index}: no checkpoint here (no '*.index' file)\n"
 
 
 @pytest.fixture
@@ -238,7 +271,7 @@ def test_grey_only_format_is_written_as_ppm(tmp_path, tf1_checkpoint, capfd, ext
     grey = np.random.default_rng(2).integers(0, 256, (24, 32), np.uint8)
     cv2.imwrite(str(folder / f"g{ext}"), grey if ext == ".pgm" else (grey > 127) * np.uint8(255))
     out = tmp_path / "out"
-    assert run(["-i", str(folder), "-o", str(out)], tf1_checkpoint[0]) == 0
+    assert run(["-i", str(folder), "-o", str(out)], tf1_checkpoint[0], quiet=False) == 0
     err = capfd.readouterr().err
     assert [p.name for p in out.iterdir()] == ["g.ppm"]
     result = cv2.imread(str(out / "g.ppm"), cv2.IMREAD_UNCHANGED)
@@ -247,7 +280,7 @@ def test_grey_only_format_is_written_as_ppm(tmp_path, tf1_checkpoint, capfd, ext
     assert len(lines) == 1 and f"written as {out / 'g.ppm'}" in lines[0], err
     assert "ERROR" not in err and "imencode" not in err
     # a second run sees the real target and skips it
-    assert run(["-i", str(folder), "-o", str(out)], tf1_checkpoint[0]) == 0
+    assert run(["-i", str(folder), "-o", str(out)], tf1_checkpoint[0], quiet=False) == 0
     assert f"output {out / 'g.ppm'} exists" in capfd.readouterr().err
 
 
@@ -257,12 +290,12 @@ def test_names_with_control_characters_are_printed_on_one_line(tmp_path, photos,
     (photos / "tab\there.txt").write_text("x")
     (photos / "ok\r.png").write_bytes((photos / "b.png").read_bytes())
     out = tmp_path / "out"
-    assert run(["-i", str(photos), "-o", str(out)], tf1_checkpoint[0]) == 1
+    assert run(["-i", str(photos), "-o", str(out)], tf1_checkpoint[0], quiet=False) == 1
     err = capsys.readouterr().err
     assert (out / "ok\r.png").is_file()
     assert f"failed {photos}/bad\\nname.png: not a decodable image" in err
     assert f"skipped {photos}/tab\\there.txt: not an image file extension" in err
-    assert "\r" not in err and "name.png" not in err.replace("bad\\nname.png", "")
+    assert "ok\r" not in err and "name.png" not in err.replace("bad\\nname.png", "")
     assert "done 3, skipped 1, failed 1" in err
 
 
@@ -275,13 +308,23 @@ def test_stale_temporary_files_are_removed_and_others_kept(tmp_path, photos, tf1
     keep = [out / ".notes.txt.q1w2e3r4.part", out / "mine.part", out / ".hidden"]
     for path in keep:
         path.write_bytes(b"user file")
-    assert run(["-i", str(photos), "-o", str(out)], tf1_checkpoint[0]) == 0
+    assert run(["-i", str(photos), "-o", str(out)], tf1_checkpoint[0], quiet=False) == 0
     err = capsys.readouterr().err
     assert not stale.exists()
     assert f"removed {stale}: a temporary file left by an interrupted run" in err
     assert all(path.read_bytes() == b"user file" for path in keep)
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "a.jpg", "b.png", "mine.part"]
+
+
+def test_an_input_named_with_255_bytes_keeps_its_name(tmp_path, photos, tf1_checkpoint):
+    name = "é" * 125 + "x.png"  # 255 bytes in UTF-8, the longest name ext4 takes
+    (photos / name).write_bytes((photos / "b.png").read_bytes())
+    out = tmp_path / "out"
+    assert run(["-i", str(photos / name), "-o", str(out)], tf1_checkpoint[0]) == 0
+    assert os.listdir(out) == [name]
+    cartoon = cv2.imdecode(np.frombuffer((out / name).read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+    assert cartoon.shape == (64, 56, 3)
 
 
 def test_max_short_side_below_8_is_a_usage_error(tmp_path, photos, tf1_checkpoint, capsys):
@@ -381,7 +424,7 @@ def test_folders_take_the_one_extension_set_and_named_files_any(tmp_path, tf1_ch
 
     folder = mixed_folder(tmp_path / "in")
     out = tmp_path / "out"
-    assert run(["-i", str(folder), "-o", str(out)], tf1_checkpoint[0]) == 0
+    assert run(["-i", str(folder), "-o", str(out)], tf1_checkpoint[0], quiet=False) == 0
     err = capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.ppm", "c.gif"]
     assert cv2.imread(str(out / "c.gif")).shape == (32, 32, 3)
@@ -417,6 +460,6 @@ def test_stale_video_temporary_files_are_removed_too(tmp_path, photos, tf1_check
     out.mkdir()
     stale = out / ".clip.mp4.q1w2e3r4.part"
     stale.write_bytes(b"half a video from a killed run")
-    assert run(["-i", str(photos), "-o", str(out)], tf1_checkpoint[0]) == 0
+    assert run(["-i", str(photos), "-o", str(out)], tf1_checkpoint[0], quiet=False) == 0
     assert not stale.exists()
     assert f"removed {stale}: a temporary file left by an interrupted run" in capsys.readouterr().err

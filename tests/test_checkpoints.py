@@ -69,6 +69,26 @@ def test_no_checkpoint_is_a_clear_error(tmp_path):
         load_generator(Generator(), tmp_path / "nothing")
 
 
+
+@pytest.mark.parametrize("state", ['model_checkpoint_path: "model-5"\n', "garbled {{\n"],
+                         ids=["names-a-missing-checkpoint", "garbled"])
+def test_a_state_file_without_index_files_is_our_line_only(tmp_path, state):
+    """TensorFlow logs "Couldn't match files" (or a ParseError) for such a folder; only the
+    CheckpointError must say it."""
+    import logging
+
+    (tmp_path / "checkpoint").write_text(state)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    tf.get_logger().addHandler(handler)
+    try:
+        with pytest.raises(CheckpointError, match="no checkpoint here"):
+            resolve_prefix(tmp_path)
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert [record.getMessage() for record in records] == []
+
 def test_own_tf2_checkpoint_round_trip(tmp_path):
     trained = Generator()
     for v in trained.trainable_variables:

@@ -7,8 +7,9 @@ import pytest
 
 from tests.conftest import REPO
 
-# Every command line: the Python files at the repository root.
+# Every command line: the Python files at the repository root; and the helper scripts.
 CLIS = sorted(path.name for path in REPO.glob("*.py"))
+SCRIPTS = sorted(f"scripts/{path.name}" for path in (REPO / "scripts").glob("*.py"))
 
 
 def _subcommands(cli):
@@ -20,7 +21,7 @@ def _subcommands(cli):
 
 
 # Every help screen: each command line alone and with each of its subcommands.
-HELP = [(cli, sub) for cli in CLIS for sub in [[], *([s] for s in _subcommands(cli))]]
+HELP = [(cli, sub) for cli in CLIS + SCRIPTS for sub in [[], *([s] for s in _subcommands(cli))]]
 
 # Runs a CLI's main() as `python CLI ...` would, then fails if TensorFlow was imported.
 WRAPPER = """\
@@ -50,6 +51,11 @@ USAGE_ERRORS = [
     ("cartoonize.py", ["-i", "x.png", "-o", "out", "--max-short-side", "3"],
      "would shrink every image"),
     ("cartoonize.py", ["-i", "x.png", "-o", "cartoonize.py"], "is a file, not a folder"),
+    ("cartoonize.py", ["-i", "x.png", "-o", ""], "argument --output/-o: an empty path"),
+    ("cartoonize.py", ["-i", "", "-o", "out"], "argument --input/-i: an empty path"),
+    ("cartoonize_beam.py", ["-i", "x/*.png", "-o", ""], "argument --output/-o: an empty path"),
+    ("evaluate.py", ["paper", "--photos", "p", "--cartoons", "c", "--inception", "x", "-o", ""],
+     "argument --output/-o: an empty path"),
     ("cartoonize.py", ["-i", "x.png", "-o", "out", "--xla", "auto"], "unrecognized arguments"),
     ("export.py", ["onnx", "m.onnx", "--quantize", "fp16"], "--quantize applies to tflite only"),
     ("export.py", ["tflite", "m.tflite", "--max-short-side", "-1"], "must be 0 or positive"),

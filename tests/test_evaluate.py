@@ -305,7 +305,11 @@ def test_paper_recursive_uses_the_same_photos_on_both_sides(tmp_path, standin, t
 
 
 def test_paper_ignores_stale_outputs_and_its_own_output_inside_photos(tmp_path, standin,
-                                                                      tf1_checkpoint, capsys):
+                                                                      tf1_checkpoint, capsys,
+                                                                      monkeypatch):
+    from whitebox import runtimes
+
+    monkeypatch.setattr(runtimes, "cache_root", lambda: tmp_path / "cache")  # a first run
     photos = image_folder(tmp_path / "photos", 15, 4)
     cartoons = image_folder(tmp_path / "cartoons", 16, 4, shade=-50)
     out = photos / "cartoonized"               # inside the photos, as a user might put it
@@ -314,10 +318,16 @@ def test_paper_ignores_stale_outputs_and_its_own_output_inside_photos(tmp_path, 
             "--format", "png", "--recursive", "-q"]
     code, first, err = run_cli(argv, capsys)
     assert code == 0, err
+    assert len(err.splitlines()) == 1 and err.startswith("done 4, skipped 0, failed 0 in "), err
     assert first["sets"]["photos"]["n"] == 4 and first["sets"]["cartoonized"]["n"] == 4
     assert first["warnings"] == [w for w in first["warnings"] if "photos given" not in w]
     (photos / "03.png").write_bytes(b"damaged since the first run")
-    code, second, err = run_cli(argv, capsys)
+    before = (out / "00.png").read_bytes()
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert f"{out} already holds 4 of the outputs" in err and "--overwrite" in err
+    assert (out / "00.png").read_bytes() == before
+    code, second, err = run_cli(argv + ["--overwrite"], capsys)
     assert code == 0, err
     assert (out / "03.png").is_file()          # the first run's output is still there...
     assert second["sets"]["cartoonized"]["n"] == 3     # ...but not counted as this run's
@@ -325,6 +335,39 @@ def test_paper_ignores_stale_outputs_and_its_own_output_inside_photos(tmp_path, 
     assert second["sets"]["photos"]["n"] == 3 and second["sets"]["photos"]["skipped"] == 1
     assert any("of the 4 photos given, only 3 went in on each side" in w
                for w in second["warnings"])
+
+
+def snapshot(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_paper_refuses_outputs_that_would_replace_or_join_an_input(tmp_path, standin,
+                                                                   tf1_checkpoint, capsys):
+    photos = image_folder(tmp_path / "photos", 17, 5)
+    cartoons = image_folder(tmp_path / "cartoons", 18, 4, shade=-50)
+    (tmp_path / "link").symlink_to(cartoons)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "01.png").symlink_to(cartoons / "03.png")
+    kept = snapshot(photos), snapshot(cartoons)
+    base = ["paper", "--weights", str(tf1_checkpoint[0]), "--photos", str(photos),
+            "--cartoons", str(cartoons), "--inception", str(standin[0]), "-q"]
+    for output, extra, reason in [
+            (cartoons, [], f"output {cartoons / '00.png'} would overwrite an input"),
+            (tmp_path / "link", ["--overwrite"], "would overwrite an input"),
+            (tmp_path / "out", ["--overwrite"], f"output {tmp_path / 'out' / '01.png'} would "
+                                                f"overwrite an input"),
+            (photos, ["--overwrite"], f"output {photos / '00.png'} would overwrite an input"),
+            (cartoons, ["--format", "jpg"], f"output {cartoons / '00.jpg'} would join the "
+                                            f"cartoon set {cartoons}")]:
+        code, _, err = run_cli(base + ["--output", str(output), *extra], capsys)
+        assert code == 2 and len(err.splitlines()) == 1, (output, err)
+        assert err.startswith(f"error: {photos}/") and reason in err, err
+        assert "choose another --output" in err
+        assert (snapshot(photos), snapshot(cartoons)) == kept
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["01.png"]
+    (tmp_path / "a_file").write_text("the user's")
+    code, _, err = run_cli(base + ["--output", str(tmp_path / "a_file")], capsys)
+    assert code == 2 and err == f"error: --output {tmp_path / 'a_file'} is a file, not a folder\n"
 
 
 def damaged_archives(folder, standin):

@@ -225,6 +225,35 @@ def test_only_stale_temporary_files_of_ours_are_removed(tmp_path, photo):
     assert image_io.remove_stale_temporaries(tmp_path) == [ours_but_busy]
 
 
+# Names of 255 bytes, the most ext4 and most other file systems take: ASCII, 2- and 4-byte
+# UTF-8 characters, and bytes that are not UTF-8 (os.fsdecode keeps them as surrogates).
+LONG_NAMES = ["a" * 251 + ".png", "é" * 125 + "x.png", "🙂" * 62 + "abc.jpg",
+              os.fsdecode(b"\xff" * 251 + b".png")]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs fcntl locks")
+@pytest.mark.parametrize("name", LONG_NAMES, ids=["ascii", "2-byte", "4-byte", "not-utf8"])
+def test_names_of_255_bytes_are_written_and_their_temporaries_swept(tmp_path, photo, name):
+    assert len(os.fsencode(name)) == 255
+    write_atomic(tmp_path / name, photo)
+    assert os.listdir(tmp_path) == [name]
+    assert (tmp_path / name).read_bytes() == image_io.encode(photo, name[-4:])
+    temporary = image_io.temporary_name(name)
+    assert len(os.fsencode(temporary)) <= 255
+    assert os.fsencode(temporary).startswith(b"." + os.fsencode(name)[:200])
+    (tmp_path / temporary).write_bytes(b"left by a killed run")
+    assert image_io.remove_stale_temporaries(tmp_path) == [tmp_path / temporary]
+    assert os.listdir(tmp_path) == [name]
+
+
+def test_short_names_keep_their_whole_name_in_the_temporary():
+    import re
+
+    assert re.fullmatch(r"\.a\.png\.[a-z0-9]{8}\.part", image_io.temporary_name("a.png"))
+    long_extension = "a." + "x" * 252
+    assert len(os.fsencode(image_io.temporary_name(long_extension))) == 255
+
+
 def mixed_folder(folder):
     """A folder holding the cases of the one extension rule: a.png, b.ppm and c.gif are listed;
     d.img (PNG bytes under an extension outside IMAGE_EXTENSIONS), .hidden.png and notes.txt

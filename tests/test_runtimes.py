@@ -76,7 +76,7 @@ def test_missing_runtime_is_a_one_line_usage_error(only, tmp_path, tf1_checkpoin
 def test_start_line_names_runtime_and_precision(tmp_path, tf1_checkpoint, capsys):
     cv2.imwrite(str(tmp_path / "a.png"), np.full((16, 16, 3), 90, np.uint8))
     code = cartoonize.main(["-i", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"),
-                            "-w", str(tf1_checkpoint[0]), "--runtime", "tf", "-q"])
+                            "-w", str(tf1_checkpoint[0]), "--runtime", "tf"])
     assert code == 0
     assert capsys.readouterr().err.splitlines()[0] == "runtime tf, precision fp32"
 

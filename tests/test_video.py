@@ -130,11 +130,25 @@ def test_broken_and_truncated_videos_are_reported(tmp_path, tf1_checkpoint):
     assert proc.returncode == 1
     failed = [line for line in proc.stderr.splitlines() if line.startswith("failed ")]
     assert len(failed) == 3, proc.stderr
-    assert any("cut.mp4: not a readable video" in line for line in failed)
+    assert any("cut.mp4: not a readable video (invalid data: damaged, truncated or not a "
+               "video)" in line for line in failed), failed
+    assert "Errno" not in proc.stderr and str(folder / "cut.mp4'") not in proc.stderr
     assert any("cut.mkv: truncated video" in line for line in failed)
     assert any("junk.avi: not a readable video" in line for line in failed)
     assert not out.exists() or not list(out.iterdir())
 
+
+def test_sample_clip_script_writes_its_clip_and_refuses_other_names(tmp_path):
+    script = [sys.executable, str(REPO / "scripts" / "sample_clip.py")]
+    done = subprocess.run(script + [str(tmp_path / "c.mkv")], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert probe(tmp_path / "c.mkv") == (48, (256, 384), 24, False)
+    bad = subprocess.run(script + [str(tmp_path / "c.gif")], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path)
+    assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1, bad.stderr
+    assert "the name must end with .mp4" in bad.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mkv"]
 
 def test_audio_is_reencoded_when_the_container_cannot_hold_it(tmp_path):
     """PCM audio cannot go into WebM: it is re-encoded (Opus), keeping its length."""

@@ -24,6 +24,8 @@ FORMATS = {"png": ".png", "jpg": ".jpg"}
 # Formats that hold only grey (or black and white) images, and the extension their colour
 # cartoon is written under instead when the output keeps the input's format.
 GREY_ONLY = {".pgm": ".ppm", ".pbm": ".ppm"}
+# The end of the reason `plan_jobs` gives for an output that would replace an input.
+OVERWRITES_INPUT = "would overwrite an input"
 
 
 class Interrupted(KeyboardInterrupt):
@@ -73,14 +75,15 @@ def _folder_files(folder, recursive, exclude):
     return images, others
 
 
-def plan_jobs(inputs, output_dir, fmt="same", recursive=False, overwrite=False):
+def plan_jobs(inputs, output_dir, fmt="same", recursive=False, overwrite=False, keep=()):
     """Decide the output of every input; nothing is read or written here.
 
     inputs: files or folders. A folder contributes its visible image and video files (by
     extension: image_io.IMAGE_EXTENSIONS, video.VIDEO_EXTENSIONS; with `recursive`, its whole
     tree, mirrored under output_dir); a file named in `inputs` is taken whatever its extension.
-    Refused: outputs that would overwrite an input, two inputs with one output, folders that
-    cannot be read. Skipped: existing outputs unless `overwrite`, files in folders without an
+    Refused: outputs that would overwrite an input or a file of `keep` (other inputs of the
+    caller; paths compared resolved, through symbolic links), two inputs with one output,
+    folders that cannot be read. Skipped: existing outputs unless `overwrite`, files in folders without an
     image or video extension. With fmt 'same', grey-only formats are written under the
     extension GREY_ONLY gives (the job's note says so).
     """
@@ -101,14 +104,14 @@ def plan_jobs(inputs, output_dir, fmt="same", recursive=False, overwrite=False):
             candidates.append((item, Path(item.name)))
         else:
             plan.failed.append((item, "no such file or folder"))
-    sources = {p.resolve() for p, _ in candidates}
+    sources = {p.resolve() for p, _ in candidates} | {Path(p).resolve() for p in keep}
     for source, relative in candidates:
         name, why = target_name(relative, fmt)
         target = output_dir / name
         resolved = target.resolve()
         shown = display_path(target)
         if resolved in sources:
-            plan.failed.append((source, f"output {shown} would overwrite an input"))
+            plan.failed.append((source, f"output {shown} {OVERWRITES_INPUT}"))
         elif resolved in claimed:
             plan.failed.append((source, f"output {shown} is already the output of "
                                         f"{display_path(claimed[resolved])}"))
@@ -151,18 +154,24 @@ def _save(job, data):
 
 class _Report:
     """The counts of a run and its lines on stderr ('skipped PATH: reason', 'failed PATH:
-    reason', 'PATH: note'), printed above the progress bar."""
+    reason', 'PATH: note'), printed above the progress bar; only the failures unless
+    `verbose`."""
 
-    def __init__(self, plan):
+    def __init__(self, plan, verbose=True):
         self.done, self.skipped, self.failed = 0, list(plan.skipped), []
+        self.verbose = verbose
         for path, reason in self.skipped:
-            self.line(f"skipped {display_path(path)}: {reason}")
+            self.note(f"skipped {display_path(path)}: {reason}")
         for path, reason in plan.failed:
             self.fail(path, reason)
 
     @staticmethod
     def line(text):
         tqdm.write(text, file=sys.stderr)
+
+    def note(self, text):
+        if self.verbose:
+            self.line(text)
 
     def fail(self, path, reason):
         self.failed.append((path, reason))
@@ -174,7 +183,7 @@ class _Report:
             return
         self.done += 1
         if job.note:
-            self.line(f"{display_path(job.source)}: {job.note}")
+            self.note(f"{display_path(job.source)}: {job.note}")
 
 
 def _run_images(jobs, cartoonize, alpha, report, bar):
@@ -211,7 +220,8 @@ def run_plan(plan, cartoonize, progress=True, alpha="ignore", video=None):
     First removes the temporary files that a killed run left in the output folders (image_io's
     `remove_stale_temporaries`), saying so. Prints one line per skipped or failed input
     ('skipped PATH: reason' / 'failed PATH: reason', paths escaped onto one line by
-    image_io.display_path) and a closing summary, all to stderr. `alpha` goes to
+    image_io.display_path) and a closing summary, all to stderr; with `progress` false, no
+    progress bar and only the failures and the summary. `alpha` goes to
     image_io.decode_bgr. Video jobs go to `video(source, target, progress)`, which raises
     VideoError on failure (without it they fail). Returns the counts as a dict: done,
     skipped, failed, seconds. Ctrl-C stops the run: the outputs being written are completed, a
@@ -220,13 +230,13 @@ def run_plan(plan, cartoonize, progress=True, alpha="ignore", video=None):
     start = time.perf_counter()
     images = [job for job in plan.jobs if not is_video(job.source)]
     videos = [job for job in plan.jobs if is_video(job.source)]
+    report = _Report(plan, verbose=progress)
     for folder in sorted({job.target.parent for job in plan.jobs}):
         for path in remove_stale_temporaries(folder, IMAGE_EXTENSIONS | VIDEO_EXTENSIONS):
-            _Report.line(f"removed {display_path(path)}: a temporary file left by an "
-                         f"interrupted run")
+            report.note(f"removed {display_path(path)}: a temporary file left by an "
+                        f"interrupted run")
     bar = tqdm(total=len(images), unit="img", disable=not progress or not images,
                dynamic_ncols=True)
-    report = _Report(plan)
     interrupted = False
     try:
         _run_images(images, cartoonize, alpha, report, bar)
@@ -266,6 +276,17 @@ def _run_video(cartoonizer, source, target, batch_size, progress):
                          progress=bar.update)
 
 
+def stderr_warner(progress=True):
+    """A `warn` callable for runtimes.make_cartoonizer: each line to stderr, except, when not
+    `progress` (quiet), the news that the network is being converted."""
+    from whitebox.runtimes import CONVERTING
+
+    def warn(line):
+        if progress or not line.startswith(CONVERTING):
+            print(line, file=sys.stderr)
+    return warn
+
+
 def cartoonize_paths(inputs, output, weights=None, offline=False, fmt="same", recursive=False,
                      overwrite=False, alpha="ignore", max_short_side=MAX_SHORT_SIDE,
                      use_guided_filter=True, precision="fp32", xla=False,
@@ -276,7 +297,8 @@ def cartoonize_paths(inputs, output, weights=None, offline=False, fmt="same", re
     The options are cartoonize.py's (see its --help). `runtime` ('auto', 'tf', 'openvino',
     'onnxruntime') and `precision` are settled by `runtimes.choose` (a precision the runtime
     or the hardware lacks falls back to fp32 with one line on stderr), then one line on stderr
-    names both; `xla` compiles TF's network with XLA. Returns the exit code: 0 when every input
+    names both unless `progress` is false (quiet: failures, fallbacks and the summary only);
+    `xla` compiles TF's network with XLA. Returns the exit code: 0 when every input
     succeeded, 1 when one failed, 2 when the weights cannot be loaded or the runtime is not
     installed (one line on stderr). Ctrl-C raises batch.Interrupted once the folder loop has
     printed its summary (KeyboardInterrupt before that).
@@ -285,9 +307,7 @@ def cartoonize_paths(inputs, output, weights=None, offline=False, fmt="same", re
     from whitebox.checkpoints import CheckpointError
     from whitebox.weights import WeightsUnavailable, load_generator_weights, resolve_weights
 
-    def warn(line):
-        print(line, file=sys.stderr)
-
+    warn = stderr_warner(progress)
     try:
         prefix = resolve_weights(weights, offline, progress=progress)
         generator = load_generator_weights(prefix, offline, progress=progress)
@@ -296,7 +316,8 @@ def cartoonize_paths(inputs, output, weights=None, offline=False, fmt="same", re
     except (CheckpointError, WeightsUnavailable, runtimes.RuntimeUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    warn(f"runtime {runtime}, precision {precision}")
+    if progress:
+        warn(f"runtime {runtime}, precision {precision}")
     plan = plan_jobs(inputs, output, fmt=fmt, recursive=recursive, overwrite=overwrite)
     summary = run_plan(plan, cartoonizer.cartoonize, progress=progress, alpha=alpha,
                        video=lambda source, target, progress: _run_video(

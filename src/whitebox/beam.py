@@ -25,7 +25,6 @@ import posixpath
 import re
 import shutil
 import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Optional
@@ -40,7 +39,8 @@ from apache_beam.ml.inference.base import (KeyedModelHandler, ModelHandler, Pred
                                            RunInference)
 
 from whitebox.batch import target_name
-from whitebox.image_io import IMAGE_EXTENSIONS, PIXEL_LIMIT_ENV, ImageError, decode_bgr, encode
+from whitebox.image_io import (IMAGE_EXTENSIONS, PIXEL_LIMIT_ENV, ImageError, decode_bgr, encode,
+                               temporary_name)
 from whitebox.leftovers import remove_dead_process_folders
 from whitebox.video import is_video
 
@@ -321,10 +321,11 @@ class Encode(beam.DoFn):
 
 
 def write_via_temporary(target, data):
-    """Write `data` to a hidden temporary name beside `target` through FileSystems, then
-    rename it to `target`; the temporary is removed when anything fails."""
+    """Write `data` to a hidden temporary name beside `target` (image_io.temporary_name, as
+    cartoonize.py's) through FileSystems, then rename it to `target`; the temporary is removed
+    when anything fails."""
     folder, name = FileSystems.split(target)
-    temporary = FileSystems.join(folder, f".{name}.{uuid.uuid4().hex[:8]}.part")
+    temporary = FileSystems.join(folder, temporary_name(name))
     try:
         with FileSystems.create(temporary, compression_type=CompressionTypes.UNCOMPRESSED) as f:
             f.write(data)

@@ -5,6 +5,7 @@ Accepted locations: a folder holding a `checkpoint` file or `*.index` files, or 
 prefix (`.../model-33999`, with or without `.index`).
 """
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -23,6 +24,21 @@ class CheckpointError(Exception):
     """A checkpoint that cannot be found or does not fit the model; the message says why."""
 
 
+def checkpoint_state(folder):
+    """The `checkpoint` state file of `folder` (tf.train.CheckpointState, whose paths are made
+    absolute), or None when it is missing or cannot be parsed. TensorFlow's log lines about a
+    bad state file are held back: the callers say what is wrong, on one line."""
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        return tf.train.get_checkpoint_state(str(folder))
+    except Exception:  # a garbled state file: the index files alone say what is here
+        return None
+    finally:
+        logger.setLevel(level)
+
+
 def resolve_prefix(path):
     """Map a folder or prefix to an existing checkpoint prefix (str), or raise CheckpointError."""
     path = Path(path)
@@ -30,7 +46,8 @@ def resolve_prefix(path):
         official = path / OFFICIAL_PREFIX
         if Path(str(official) + ".index").is_file():
             return str(official)
-        latest = tf.train.latest_checkpoint(str(path))
+        state = checkpoint_state(path)
+        latest = state.model_checkpoint_path if state else None
         if latest and Path(latest + ".index").is_file():
             return latest
         indexes = sorted(path.glob("*.index"), key=os.path.getmtime)
@@ -114,10 +131,7 @@ def list_checkpoints(folder):
     prefixes = {str(p)[: -len(".index")] for p in folder.glob("*.index") if p.is_file()}
     prefixes |= {str(p).rsplit(".data-", 1)[0] for p in folder.glob("*.data-*-of-*")
                  if p.is_file()}
-    try:
-        state = tf.train.get_checkpoint_state(str(folder))
-    except Exception:  # a garbled state file: the index files alone say what is here
-        state = None
+    state = checkpoint_state(folder)
     if state is not None:
         for path in state.all_model_checkpoint_paths:
             path = Path(path) if Path(path).is_absolute() else folder / path

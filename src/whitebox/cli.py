@@ -17,6 +17,14 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def path_argument(text):
+    """An argparse type for path options: the path as given, refusing an empty one (which the
+    file system functions would take as the current folder)."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path (for the current folder, say '.')")
+    return text
+
+
 def one_line(err):
     """The first line of an exception's message, or its class name when it has none."""
     lines = str(err).strip().splitlines()

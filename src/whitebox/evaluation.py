@@ -13,9 +13,10 @@ import tempfile
 from pathlib import Path
 
 from whitebox.ablation import load_matrix, run_ablation, variant_configs
-from whitebox.batch import plan_jobs, run_plan
+from whitebox.batch import OVERWRITES_INPUT, plan_jobs, run_plan, stderr_warner
 from whitebox.checkpoints import CheckpointError
-from whitebox.image_io import list_images, write_text_atomic
+from whitebox.cli import output_problem
+from whitebox.image_io import ImageError, display_path, list_images, write_text_atomic
 from whitebox.metrics import (DEFAULT_BATCH, PAPER_VALUES, MetricsError, compare, embed_folder,
                               embed_paths, features_to_set, load_extractor,
                               load_set, network_sha256, save_cache)
@@ -103,21 +104,60 @@ def markdown_table(report):
     return "\n".join(lines) + "\n"
 
 
-def plan_photos(photos, out, fmt="same", recursive=False):
-    """The photo set of the paper's protocol: the image files under the folder `photos` (its
-    whole tree with `recursive`, mirrored under `out`), planned as cartoonize.py plans them
-    with --overwrite. A whitebox.batch.Plan whose jobs and failed entries are images only.
+def _set_files(path, recursive):
+    """The files of an image set given as a folder (its images, as `load_set` lists them) or
+    a cache file; none when it cannot be listed (`load_set` says why later)."""
+    if path is None or not Path(path).exists():
+        return []
+    if not Path(path).is_dir():
+        return [path]
+    try:
+        return list_images(path, recursive)
+    except ImageError:
+        return []
 
-    Raises MetricsError when `photos` is not a folder or cannot be read.
+
+def _joins_set(target, folder, recursive):
+    """Whether the file `target` would be one of the images `load_set` lists in `folder`."""
+    parent, folder = target.resolve().parent, Path(folder).resolve()
+    return parent == folder or (recursive and folder in parent.parents)
+
+
+def plan_photos(photos, out, fmt="same", recursive=False, overwrite=False, cartoons=None):
+    """The photo set of the paper's protocol: the image files under the folder `photos` (its
+    whole tree with `recursive`, mirrored under `out`), planned as cartoonize.py plans them.
+    A whitebox.batch.Plan whose jobs and failed entries are images only.
+
+    Raises MetricsError, before anything is written, when `photos` is not a folder or cannot
+    be read, when `out` cannot be a folder (cli.output_problem), when an output would replace a photo or a file of the cartoon set `cartoons` (a
+    folder or a cache; None: no such set), or would join that set's folder, and when an output
+    exists already unless `overwrite`.
     """
     if not Path(photos).is_dir():
         raise MetricsError(f"{photos}: no such folder of photos")
-    plan = plan_jobs([photos], out, fmt=fmt, recursive=recursive, overwrite=True)
+    if output_problem(out):
+        raise MetricsError(output_problem(out))
+    plan = plan_jobs([photos], out, fmt=fmt, recursive=recursive, overwrite=True,
+                     keep=_set_files(cartoons, recursive))
+    plan.jobs = [job for job in plan.jobs if not is_video(job.source)]
+    plan.failed = [(path, reason) for path, reason in plan.failed if not is_video(path)]
     for path, reason in plan.failed:
         if path == Path(photos):
             raise MetricsError(f"{photos}: {reason}")
-    plan.jobs = [job for job in plan.jobs if not is_video(job.source)]
-    plan.failed = [(path, reason) for path, reason in plan.failed if not is_video(path)]
+        if reason.endswith(OVERWRITES_INPUT):
+            raise MetricsError(f"{display_path(path)}: {reason} (choose another --output)")
+    cartoon_folder = cartoons is not None and Path(cartoons).is_dir()
+    for job in plan.jobs:
+        if cartoon_folder and _joins_set(job.target, cartoons, recursive):
+            raise MetricsError(f"{display_path(job.source)}: output {display_path(job.target)} "
+                               f"would join the cartoon set {display_path(cartoons)} (choose "
+                               f"another --output)")
+    existing = [job.target for job in plan.jobs
+                if job.target.exists() or job.target.is_symlink()]
+    if existing and not overwrite:
+        raise MetricsError(f"{display_path(out)} already holds {len(existing)} of the outputs "
+                           f"(such as {display_path(existing[0])}): add --overwrite to replace "
+                           f"them, or choose another --output")
     return plan
 
 
@@ -138,8 +178,7 @@ def load_cartoonizer(weights=None, offline=False, progress=True):
     try:
         prefix = resolve_weights(weights, offline, progress)
         generator = load_generator_weights(prefix, offline, progress)
-        return make_cartoonizer(generator, prefix,
-                                warn=lambda line: print(line, file=sys.stderr))[0]
+        return make_cartoonizer(generator, prefix, warn=stderr_warner(progress))[0]
     except (CheckpointError, WeightsUnavailable, RuntimeUnavailable) as err:
         raise MetricsError(f"could not load the weights: {err}") from None
 
@@ -224,19 +263,21 @@ def check_can_write(path):
 
 def paper_report(photos, cartoons, extractor, weights=None, output=None, fmt="same",
                  offline=False, markdown=None, recursive=False, progress=True, kid=False,
-                 kid_subsets=100, kid_subset_size=1000, seed=0):
+                 kid_subsets=100, kid_subset_size=1000, seed=0, overwrite=False):
     """The paper's protocol for one checkpoint (`weights`, default as cartoonize.py): cartoonize
     the folder `photos` into `output` (default a temporary folder) as cartoonize.py --format
     `fmt` does, then FID to the cartoon set `cartoons` and to the photos. The report holds the
     scores, the paper's values, the counts, the sets, the network, the warnings and the
     Markdown table (also written to `markdown`, and printed on stderr with `progress`).
+    Outputs that exist already are replaced only with `overwrite`; outputs that would replace
+    or join an input are refused (`plan_photos`).
     """
     if markdown:
         check_can_write(Path(markdown))
-    net = extractor()  # fail on a bad network file before the long work
     with tempfile.TemporaryDirectory(prefix="whitebox-eval-") as scratch:
         out = Path(output) if output else Path(scratch)
-        plan = plan_photos(photos, out, fmt, recursive)
+        plan = plan_photos(photos, out, fmt, recursive, overwrite, cartoons)
+        net = extractor()  # fail on a bad network file before the long work
         cartoonizer = load_cartoonizer(weights, offline, progress)
         photo_set = embed_photos(plan, net, photos, progress)
         generated, counts = cartoonize_and_embed(plan, cartoonizer, out, net, progress)
@@ -286,7 +327,7 @@ class CheckpointScorer:
                                           progress)
 
     def __call__(self, checkpoint, out):
-        plan = plan_photos(self.photos, out, self.fmt)
+        plan = plan_photos(self.photos, out, self.fmt, overwrite=True)
         cartoonizer = load_cartoonizer(checkpoint, offline=True, progress=self.progress)
         generated, counts = cartoonize_and_embed(plan, cartoonizer, out, self.net,
                                                  self.progress)

@@ -11,9 +11,9 @@ decoding. The limit is OpenCV's own: the environment variable OPENCV_IO_MAX_IMAG
 import contextlib
 import os
 import re
+import secrets
 import stat
 import struct
-import tempfile
 import threading
 from pathlib import Path
 
@@ -35,8 +35,10 @@ JPEG_START_OF_SCAN, JPEG_END = b"\xff\xda", b"\xff\xd9"
 PIXEL_LIMIT_ENV = "OPENCV_IO_MAX_IMAGE_PIXELS"
 OPENCV_PIXEL_LIMIT = 1 << 30
 _PIXEL_LIMIT_SYNTAX = re.compile(r"(\d+)(|KB|Kb|kb|MB|Mb|mb)")
-# atomic_file's temporary files: "." + output name + "." + mkstemp's 8 random characters + ".part"
+# atomic_file's temporary files (and Beam's): `temporary_name` of the output name
 _TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.part")
+# The longest file name, in bytes, that common file systems take (ext4, XFS, Btrfs, APFS, NTFS)
+NAME_MAX = 255
 
 
 class ImageError(Exception):
@@ -300,17 +302,42 @@ def encode(image, ext):
     return encoded.tobytes()
 
 
+def temporary_name(name):
+    """A new hidden name to write the file `name` under before renaming it: "." + name + "." +
+    8 random characters (a-z, 0-9) + ".part". When that would exceed NAME_MAX bytes, the part
+    of `name` before its extension is cut (at a character boundary) to fit, so any legal output
+    name can be written; the extension stays, for `remove_stale_temporaries`."""
+    stem, ext = os.path.splitext(name)
+    room = NAME_MAX - len(".") - len(".12345678.part")
+    if len(os.fsencode(ext)) > room // 2:  # no extension worth keeping
+        stem, ext = name, ""
+    while len(os.fsencode(stem + ext)) > room:
+        stem = stem[:-1]
+    return f".{stem}{ext}.{secrets.token_hex(4)}.part"
+
+
+def _create_temporary(path):
+    """(fd, path) of a new file under `temporary_name` beside `path`, readable by its owner
+    only until it is finished."""
+    while True:
+        tmp = path.parent / temporary_name(path.name)
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), tmp
+        except FileExistsError:  # 2**-32 per try: draw again
+            continue
+
+
 @contextlib.contextmanager
 def atomic_file(path):
     """Yield (binary file, its path) for the new content of `path`: a temporary file in the same
-    folder (".NAME.XXXXXXXX.part"), renamed over `path` when the block ends without an error and
+    folder (`temporary_name`), renamed over `path` when the block ends without an error and
     deleted otherwise, so a crash never leaves a half-written output. The folder is created if
     needed. The file stays locked until the block ends (writers that open its path themselves
     are not affected), so that `remove_stale_temporaries` can tell one left by a killed run from
     one still being written."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "wb") as f:
             if fcntl is not None:
@@ -345,7 +372,7 @@ def write_atomic(path, image):
 
 def remove_stale_temporaries(folder, extensions=IMAGE_EXTENSIONS):
     """Delete the temporary files that `atomic_file` left in `folder` when its process was killed
-    (named ".NAME.XXXXXXXX.part" with NAME a file name whose extension is in `extensions`,
+    (named by `temporary_name` for a file whose extension is in `extensions`,
     regular files, not locked by a writer still at work). Returns the removed paths; anything
     else is left alone."""
     removed = []

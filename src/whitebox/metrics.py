@@ -26,6 +26,7 @@ suite checks the two paths against each other on a stand-in graph.
 import hashlib
 import sys
 import tarfile
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -70,6 +71,15 @@ def feature_statistics(features):
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
+def _sqrtm(matrix):
+    """scipy.linalg.sqrtm without its LinAlgWarning for a singular or ill-conditioned matrix
+    (two lines of SciPy's on stderr): `_sqrtm_of_product` checks the root itself, and
+    `compare` says in the report when few images make the covariances singular."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        return scipy.linalg.sqrtm(matrix)
+
+
 def _sqrtm_of_product(sigma1, sigma2, offset=SQRTM_OFFSET):
     """A square root of sigma1 @ sigma2 as a real matrix, and the offset that was needed.
 
@@ -79,11 +89,11 @@ def _sqrtm_of_product(sigma1, sigma2, offset=SQRTM_OFFSET):
     diagonal has an imaginary part above IMAGINARY_TOLERANCE is an error; a smaller one is
     rounding noise and is dropped.
     """
-    root = scipy.linalg.sqrtm(sigma1 @ sigma2)
+    root = _sqrtm(sigma1 @ sigma2)
     used = 0.0
     if not np.isfinite(root).all():
         shift = np.eye(sigma1.shape[0]) * offset
-        root = scipy.linalg.sqrtm((sigma1 + shift) @ (sigma2 + shift))
+        root = _sqrtm((sigma1 + shift) @ (sigma2 + shift))
         used = offset
         if not np.isfinite(root).all():
             raise MetricsError("the covariance product has no finite square root even after "

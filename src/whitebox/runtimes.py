@@ -51,6 +51,9 @@ OPSET = 17
 # Bumped when the layout of a cache entry changes.
 CACHE_FORMAT = 1
 MANIFEST = "manifest.json"
+# How the line `cached` prints before a conversion starts: news of a slow first run, not a
+# warning (cartoonize.py --quiet leaves it out).
+CONVERTING = "converting the network once into"
 # `cached`'s temporary folders: "." + key + "." + mkdtemp's 8 random characters + ".part".
 _TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.part")
 
@@ -184,7 +187,7 @@ def cached(folder, convert, load, warn=print):
             warn(f"cached model {folder} is damaged ({one_line(err)}); "
                  f"converting again")
             shutil.rmtree(folder, ignore_errors=True)
-    warn(f"converting the network once into {folder}")
+    warn(f"{CONVERTING} {folder}")
     folder.parent.mkdir(parents=True, exist_ok=True)
     remove_abandoned(folder.parent, _TEMP_NAME)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))

@@ -1,10 +1,12 @@
 """The colour photos that scikit-image ships, as BGR images: the demo's and the web page's
-sample photos."""
+sample photos, and a short clip panning across one of them."""
+import sys
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
 
-from whitebox.image_io import write_atomic
+from whitebox.image_io import atomic_file, display_path, write_atomic
 
 SAMPLE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
 
@@ -24,3 +26,43 @@ def write_sample_photos(folder):
     for name, path in zip(SAMPLE_PHOTOS, paths):
         write_atomic(path, sample_photo(name))
     return paths
+
+
+def write_sample_clip(path, fps=24, seconds=2, size=(256, 384)):
+    """Write a pan across the astronaut photo (`seconds` at `fps`, frames of HxW `size`) as
+    H.264 in the container that the extension of `path` names (.mp4, .mov or .mkv),
+    atomically; returns the number of frames. Raises OSError when it cannot be written."""
+    import av
+
+    from whitebox.video import CONTAINERS
+
+    path = Path(path)
+    photo = sample_photo("astronaut")  # 512x512
+    (height, width), frames = size, fps * seconds
+    with atomic_file(path) as (_, tmp), \
+            av.open(str(tmp), "w", format=CONTAINERS[path.suffix.lower()]) as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            top = (photo.shape[0] - height) * i // (frames - 1)
+            left = (photo.shape[1] - width) * i // (frames - 1)
+            frame = av.VideoFrame.from_ndarray(
+                photo[top:top + height, left:left + width].copy(), format="bgr24")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return frames
+
+
+def script_write(write, target):
+    """A sample script's exit code for `write()`, which writes `target` and returns a line to
+    print (or None): 0 once it has, 1 with one line on stderr when it raises OSError."""
+    try:
+        done = write()
+    except OSError as err:
+        print(f"error: cannot write {display_path(target)}: {err.strerror or err}",
+              file=sys.stderr)
+        return 1
+    if done:
+        print(done)
+    return 0

@@ -65,6 +65,16 @@ class _Worker:
             raise self.error
 
 
+def _reason(err):
+    """Why PyAV failed, in words: FFmpeg's message without PyAV's error number and file name
+    (the caller names the file); FFmpeg's "invalid data" said as what it means for a video."""
+    import av
+
+    if isinstance(err, av.error.InvalidDataError):
+        return "invalid data: damaged, truncated or not a video"
+    return getattr(err, "strerror", None) or one_line(err)
+
+
 def _reader(container, video_stream, audio_stream, out_queue, worker):
     """Demux and decode in a thread: puts ('frame', bgr ndarray) and ('audio', packet)."""
     import av
@@ -91,7 +101,7 @@ def _reader(container, video_stream, audio_stream, out_queue, worker):
                 if not put(("frame", frame.to_ndarray(format="bgr24"))):
                     return
     except (av.error.FFmpegError, ValueError) as err:
-        worker.error = VideoError(f"cannot decode video: {one_line(err)}")
+        worker.error = VideoError(f"cannot decode video: {_reason(err)}")
     except BaseException as err:  # noqa: BLE001 - handed to the caller, which re-raises it
         worker.error = err
     finally:
@@ -210,7 +220,7 @@ class _Writer:
                     self.container.mux(self.audio_encoder.encode())
                 self.container.close()
         except (av.error.FFmpegError, ValueError) as err:
-            self.worker.error = VideoError(f"cannot encode video: {one_line(err)}")
+            self.worker.error = VideoError(f"cannot encode video: {_reason(err)}")
         except BaseException as err:  # noqa: BLE001 - re-raised by the caller via check()
             self.worker.error = err
 
@@ -227,7 +237,7 @@ def _open_input(source):
     except PermissionError:
         raise VideoError("permission denied")
     except (av.error.FFmpegError, ValueError, OSError) as err:
-        raise VideoError(f"not a readable video ({one_line(err)})")
+        raise VideoError(f"not a readable video ({_reason(err)})")
     if not container.streams.video:
         container.close()
         raise VideoError("no video stream")
