@@ -1,5 +1,4 @@
 """Write a short clip made from scikit-image's astronaut photo (see --help)."""
-import argparse
 import sys
 from pathlib import Path
 
