@@ -20,10 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
 def build_parser():
     """The argument parser; config options not given are None in the result."""
+    from whitebox.cli import OneLineParser
     from whitebox.cli_config import add_config_flags
     from whitebox.config import PretrainConfig, TrainConfig
 
-    parser = argparse.ArgumentParser(prog="train.py", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="train.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -14,7 +14,6 @@ made in replica context takes replica 0's value and writes it to every copy.
 import json
 import os
 import socket
-import threading
 import time
 
 import tensorflow as tf
@@ -93,30 +92,36 @@ def _check_tf_config():
 
 
 def _join_cluster(spec, peer_wait):
-    """MultiWorkerMirroredStrategy, made in a thread while this one waits at most `peer_wait`
-    seconds for the other tasks of TF_CONFIG `spec` (TensorFlow's own wait cannot be
-    interrupted), so that Ctrl-C stops the wait. ConfigError naming the addresses that did not
-    answer when the time runs out."""
-    made = {}
+    """MultiWorkerMirroredStrategy of TF_CONFIG `spec`, made once every other task answers.
 
-    def make():
-        try:
-            made["strategy"] = tf.distribute.MultiWorkerMirroredStrategy()
-        except Exception as err:  # reported by the waiting thread
-            made["error"] = err
-
-    thread = threading.Thread(target=make, name="join-cluster", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + peer_wait
-    while thread.is_alive() and time.monotonic() < deadline:
-        thread.join(0.25)
-    if thread.is_alive():
-        waiting = ", ".join(_silent_peers(spec)) or "the other workers"
-        raise ConfigError(f"strategy multiworker: no answer from {waiting} within {peer_wait} s "
-                          "(--peer-wait)")
-    if "error" in made:
-        raise ConfigError(f"TF_CONFIG: {made['error']}")
-    return made["strategy"]
+    TensorFlow's own wait for the other tasks holds the interpreter, so that Ctrl-C cannot stop
+    it and it never ends. The tasks meet first here instead: each listens on its own address
+    and waits, in Python, until every other address takes a TCP connection (this wait or
+    TensorFlow's server), for at most `peer_wait` seconds; ConfigError naming the addresses
+    that did not answer when the time runs out."""
+    task = spec["task"]
+    own = spec["cluster"][task["type"]][task["index"]]
+    try:
+        listener = socket.create_server(("", int(own.rpartition(":")[2])))
+    except OSError as err:
+        raise ConfigError(f"TF_CONFIG: cannot listen on {own} ({err.strerror})") from None
+    silent = []
+    try:
+        deadline = time.monotonic() + peer_wait
+        while silent := _silent_peers(spec):
+            if time.monotonic() >= deadline:
+                raise ConfigError(f"strategy multiworker: no answer from {', '.join(silent)} "
+                                  f"within {peer_wait} s (--peer-wait)")
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt("while waiting for "
+                                + (", ".join(silent) or "the other workers")) from None
+    finally:
+        listener.close()
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except (ValueError, RuntimeError) as err:
+        raise ConfigError(f"TF_CONFIG: {err}") from None
 
 
 def _silent_peers(spec):
