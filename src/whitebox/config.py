@@ -125,7 +125,7 @@ def _of_type(value, kind):
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind is int:
         return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, kind)
+    return not isinstance(kind, type) or isinstance(value, kind)
 
 
 def _check_numbers(config):
