@@ -20,10 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
 def build_parser():
     """The argument parser; config options not given are None in the result."""
+    from whitebox.cli import OneLineParser
     from whitebox.cli_config import add_config_flags
     from whitebox.config import PretrainConfig, TrainConfig
 
-    parser = argparse.ArgumentParser(prog="train.py", description=__doc__.split("\n\n")[0],
+    parser = OneLineParser(prog="train.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -55,19 +56,21 @@ def build_parser():
 
 
 def make_config(args):
-    """The config of a pretrain/train command; --resume starts from the saved config."""
+    """The checked config of a pretrain/train command; --resume starts from the saved config
+    (whose device list does not bind a resume under another --strategy)."""
     from whitebox import config as cfg
     from whitebox.cli_config import config_from_args
 
     cls = cfg.PretrainConfig if args.command == "pretrain" else cfg.TrainConfig
     base = cls()
     out_dir = Path(args.out_dir or base.out_dir)
-    saved_path = out_dir / "config.json"
-    if args.resume and saved_path.is_file():
-        base = cfg.config_from_json(saved_path.read_text(encoding="utf-8"))
+    if args.resume:
+        base = cfg.resumed_config(cfg.read_run_config(out_dir), args.strategy)
         if base.command != args.command:
             raise cfg.ConfigError(f"{out_dir} holds a {base.command} run, not {args.command}")
-    return config_from_args(cls, args, base)
+    config = config_from_args(cls, args, base)
+    config.validate()
+    return config
 
 
 def _make_lists(args):
@@ -94,18 +97,19 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
 
+    from whitebox.config import ConfigError
     from whitebox.data import DataError
-    if args.command == "make-lists":
-        try:
+    try:
+        if args.command == "make-lists":
             return _make_lists(args)
-        except DataError as err:
-            print(f"train.py: error: {err}", file=sys.stderr)
-            return 2
+        config = make_config(args) if args.command != "convert-vgg" else None
+    except (ConfigError, DataError) as err:
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 2
 
     from whitebox.quiet_tf import import_tensorflow
     import_tensorflow()
     from whitebox.checkpoints import CheckpointError
-    from whitebox.config import ConfigError
     from whitebox.training import TrainingDiverged
     from whitebox.vgg import VGGWeightsError, convert_npy_to_npz
 
@@ -115,7 +119,6 @@ def main(argv=None):
             print(f"wrote {args.dst}; use --vgg {args.dst} (no --trust-pickle needed)")
             return 0
         from whitebox import training
-        config = make_config(args)
         training.run(config, progress=not args.no_progress)
         print(f"done: {config.out_dir}")
         return 0

@@ -52,10 +52,11 @@ def random_generator():
     return gen
 
 
-def interrupt_when(command, ready, env=None, timeout=240):
+def interrupt_when(command, ready, env=None, timeout=240, on_start=None):
     """Run `command` as a terminal would (SIGINT delivered, stdout discarded), send it Ctrl-C
     once `ready()` is true, and return (exit code, stderr). Fails if it ends before that or
-    `ready` stays false for `timeout` seconds; the process is killed in any case."""
+    `ready` stays false for `timeout` seconds; the process is killed in any case.
+    on_start: called with {"pid": PID} once the process runs."""
     import signal
     import subprocess
     import time
@@ -63,6 +64,8 @@ def interrupt_when(command, ready, env=None, timeout=240):
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    if on_start is not None:
+        on_start({"pid": process.pid})
     try:
         deadline = time.monotonic() + timeout
         while not ready():

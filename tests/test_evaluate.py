@@ -57,9 +57,11 @@ def test_batched_features_equal_the_one_image_path(graph, standin):
     images = random_images(1, [(30, 40), (64, 64), (100, 20), (7, 9), (130, 170), (64, 65)])
     one_by_one = np.stack([graph.embed_one(image) for image in images])
     assert graph.embed(images).shape == (6, 16)          # batches of 4 then 2
-    np.testing.assert_allclose(graph.embed(images), one_by_one, rtol=0, atol=1e-6)
+    # Batches of another size may take other kernels: the features agree to 1e-5 of their scale.
+    tol = 1e-5 * np.abs(one_by_one).max()
+    np.testing.assert_allclose(graph.embed(images), one_by_one, rtol=0, atol=tol)
     single = metrics.InceptionGraph(standin[0], batch_size=1)
-    np.testing.assert_allclose(single.embed(images), one_by_one, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(single.embed(images), one_by_one, rtol=0, atol=tol)
     # rows differ between images: the batch really carries six different pictures
     assert np.abs(one_by_one[0] - one_by_one[1]).max() > 1e-4
 
@@ -75,7 +77,8 @@ def test_folder_images_are_converted_from_bgr_to_rgb(graph, tmp_path):
     cv2.imwrite(str(tmp_path / "x.png"), image)
     cv2.imwrite(str(tmp_path / "y.png"), image[::-1])
     features, skipped = metrics.embed_paths([tmp_path / "x.png"], graph, progress=False)
-    np.testing.assert_allclose(features[0], graph.embed_one(image[:, :, ::-1]), atol=1e-6)
+    expected = graph.embed_one(image[:, :, ::-1])
+    np.testing.assert_allclose(features[0], expected, atol=1e-5 * np.abs(expected).max())
     assert np.abs(features[0] - graph.embed_one(image)).max() > 1e-4
     assert skipped == []
 

@@ -1,5 +1,6 @@
 """train.py end to end on generated images: make-lists, pretrain, train, resume, errors."""
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -137,7 +138,7 @@ def test_resume_with_every_checkpoint_damaged_exits_2(workdir, lists, capsys):
     assert train_cli.main(["pretrain", "--out", str(run), "--resume", "--iterations", "3",
                            "--no-progress"]) == 2
     captured = capsys.readouterr()
-    assert "resume: skipped" in captured.out + captured.err
+    assert "resume: skipped" in captured.err and "resume: skipped" not in captured.out
     assert "train.py: error:" in captured.err and "Traceback" not in captured.err
 
 
@@ -168,3 +169,76 @@ def test_ctrl_c_stops_training_on_one_line_naming_where_to_resume(lists, tmp_pat
     assert train_cli.main(["pretrain", "--data-lists", str(lists), "--out", str(out),
                            "--resume", "--iterations", str(int(newest.rsplit("-", 1)[1]) + 1),
                            "--no-progress"]) == 0
+
+
+@pytest.fixture(scope="module")
+def saved_run(workdir, lists):
+    """A 2-iteration pretrain run with a checkpoint."""
+    run = workdir / "pre_saved"
+    assert train_cli.main(["pretrain", "--data-lists", str(lists), "--out", str(run)]
+                          + TINY) == 0
+    return run
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty", "not an object", "wrong type",
+                                    "missing", "no folder"])
+def test_a_bad_run_folder_is_one_line_naming_it(saved_run, tmp_path, capsys, damage):
+    run = tmp_path / "run"
+    shutil.copytree(saved_run, run)
+    config = run / "config.json"
+    text = config.read_text()
+    if damage == "no folder":
+        shutil.rmtree(run)
+    else:
+        {"truncated": lambda: config.write_text(text[:len(text) // 2]),
+         "empty": lambda: config.write_text(""),
+         "not an object": lambda: config.write_text("[]"),
+         "wrong type": lambda: config.write_text(text.replace('"seed": 0', '"seed": "zero"')),
+         "missing": config.unlink}[damage]()
+    capsys.readouterr()
+    assert train_cli.main(["pretrain", "--out", str(run), "--resume", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("train.py: error: "), err
+    expected = {"no folder": f"{run}: nothing to resume: no such folder",
+                "missing": f"{run}: nothing to resume: not a run folder (no config.json)"}
+    assert expected.get(damage, f"{config}: damaged run config: ") in err
+    if damage not in expected:
+        assert config.read_text() != text                # left as it was found
+    assert "vgg" not in err
+
+
+def test_resume_with_another_strategy_drops_the_saved_device_list(saved_run, tmp_path):
+    """A run saved by --strategy mirrored with --devices resumes under --strategy one."""
+    run = tmp_path / "run"
+    shutil.copytree(saved_run, run)
+    saved = json.loads((run / "config.json").read_text())
+    saved.update(strategy="mirrored", devices="/cpu:0,/cpu:1", replicas=2)
+    (run / "config.json").write_text(json.dumps(saved))
+    assert train_cli.main(["pretrain", "--out", str(run), "--resume", "--strategy", "one",
+                           "--iterations", "3", "--no-progress"]) == 0
+    resumed = json.loads((run / "config.json").read_text())
+    assert resumed["strategy"] == "one" and resumed["devices"] == "" and resumed["replicas"] == 1
+    assert (run / "checkpoints/ckpt-3.index").is_file()
+
+
+def test_resume_from_another_working_directory(workdir, tmp_path, monkeypatch):
+    """A run made with relative paths resumes from another folder, with or without the paths
+    given again (relative to the new folder), and does not claim it moved."""
+    monkeypatch.chdir(tmp_path)
+    assert train_cli.main(["make-lists", "--dataset", str(workdir / "dataset"), "--out",
+                           "lists", "--absolute"]) == 0
+    assert train_cli.main(["pretrain", "--data-lists", "lists", "--out", "runs/t"] + TINY) == 0
+    saved = json.loads((tmp_path / "runs/t/config.json").read_text())
+    assert saved["data_lists"] == str(tmp_path / "lists")
+    assert saved["out_dir"] == str(tmp_path / "runs/t")
+    monkeypatch.chdir(tmp_path / "runs")
+    assert train_cli.main(["pretrain", "--out", "t", "--resume", "--iterations", "3",
+                           "--no-progress"]) == 0
+    assert train_cli.main(["pretrain", "--out", "t", "--resume", "--iterations", "4",
+                           "--data-lists", "../lists", "--no-progress"]) == 0
+    assert (tmp_path / "runs/t/checkpoints/ckpt-4.index").is_file()
+    assert "moved" not in (tmp_path / "runs/t/log.txt").read_text()
+    # Another list folder is another setting.
+    shutil.copytree(tmp_path / "lists", tmp_path / "runs/lists")
+    assert train_cli.main(["pretrain", "--out", "t", "--resume", "--iterations", "5",
+                           "--data-lists", "lists", "--no-progress"]) == 2

@@ -11,7 +11,8 @@ from whitebox.checkpoints import CheckpointError, list_checkpoints, load_generat
 from whitebox.config import ConfigError, PretrainConfig
 from whitebox.data import make_lists, folders_under
 from whitebox.network import Generator
-from tests.training_helpers import make_dataset, tiny_run_folder, tiny_train_config
+from tests.training_helpers import (assert_same_variables, make_dataset, tiny_run_folder,
+                                    tiny_train_config)
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +39,7 @@ def test_resume_equals_straight_run(setup):
     assert a.keys() == b.keys()
     assert any(k.startswith("generator/") for k in a) and any(k.startswith("disc_gray/") for k in a)
     assert any(k.startswith("rng/") for k in a)
-    for key in a:
-        np.testing.assert_allclose(a[key], b[key], rtol=0, atol=1e-6, err_msg=key)
+    assert_same_variables(a, b)
     iteration = [k for k in a if k.startswith("iteration")][0]
     assert int(a[iteration]) == 4
     log = (setup / "split/log.txt").read_text()
@@ -196,9 +196,7 @@ def test_resume_skips_a_damaged_latest_checkpoint(setup, three_checkpoints, tmp_
                               if reason == "checksum mismatch" else reason)]
     # Nothing of the damaged checkpoint leaked in: the result equals the straight run.
     resumed = _variables(str(ckpt_dir / "ckpt-4"))
-    assert resumed.keys() == straight.keys()
-    for key in straight:
-        np.testing.assert_allclose(resumed[key], straight[key], rtol=0, atol=1e-6, err_msg=key)
+    assert_same_variables(straight, resumed)
 
 
 def test_resume_with_every_checkpoint_damaged_is_an_error(setup, three_checkpoints, tmp_path):

@@ -188,6 +188,7 @@ def test_adam_matches_tf1_formula_and_keras_adam():
         v = v + (g.astype(np.float64) ** 2 - v) * 0.01
         lr_t = 2e-4 * np.sqrt(1 - 0.99 ** t) / (1 - 0.5 ** t)
         theta = theta - lr_t * m / (np.sqrt(v) + 1e-8)
-    np.testing.assert_allclose(ours.numpy(), theta, rtol=0, atol=1e-6)
-    np.testing.assert_allclose(ours.numpy(), keras_var.numpy(), rtol=0, atol=1e-6)
+    # The weights moved by up to 4 steps of about lr each; they agree to 0.5% of one step.
+    np.testing.assert_allclose(ours.numpy(), theta, rtol=0, atol=5e-3 * 2e-4)
+    np.testing.assert_allclose(ours.numpy(), keras_var.numpy(), rtol=0, atol=5e-3 * 2e-4)
     assert np.abs(ours.numpy() - init).max() > 1e-4

@@ -84,3 +84,60 @@ def fake_superpixel_module(calls=None):
 
 def install_fake_superpixel(monkeypatch, calls=None):
     monkeypatch.setitem(sys.modules, "whitebox.superpixel", fake_superpixel_module(calls))
+
+
+# Losses of the generator and discriminator objectives: name -> (objective, term of the config
+# whose weight the loss enters the objective with; None: weight 1).
+_OBJECTIVE_SHARE = {"g_loss_total": ("g_loss_total", None),
+                    "d_loss_total": ("d_loss_total", None),
+                    "d_loss_blur": ("d_loss_total", None), "d_loss_gray": ("d_loss_total", None),
+                    "recon_loss": ("g_loss_total", "content")}
+
+
+def assert_losses_close(a, b, weights=None, rtol=1e-5, where=""):
+    """The losses of one iteration of two runs ({name: float} each, the same names) agree.
+
+    Each loss may differ by `rtol` of its own value or of its share of the objective it enters,
+    whichever is larger: a term of weight w in g_loss_total (d_loss_total) by rtol * |total| / w.
+    A loss near zero (tv_loss is about 1e-7 on a smooth output, and weighs 1e4) so gets the
+    floor its weight in the objective gives it, rather than a relative tolerance that another
+    CPU's kernels (oneDNN or Eigen, AVX2, AVX-512 or AMX) exceed in its last bits.
+    weights: {term: weight} of the run (TrainConfig.active_weights()); None for a pretrain run
+    (recon_loss alone, to rtol of itself)."""
+    from whitebox.config import TERM_SCALARS
+
+    assert a.keys() == b.keys(), where
+    share = dict(_OBJECTIVE_SHARE)
+    share.update({scalar: ("g_loss_total", term) for term, scalar in TERM_SCALARS.items()})
+    for name, x in a.items():
+        total, term = share[name] if weights is not None else (name, None)
+        weight = weights.get(term, 1.0) if term and weights else 1.0
+        tol = rtol * max(abs(x), abs(a.get(total, x)) / weight)
+        assert abs(b[name] - x) <= tol, (where, name, b[name], x, tol)
+
+
+def assert_same_variables(a, b, lr=None, rtol=1e-5):
+    """Checkpoint variables of two runs ({name: array}) agree: integers (colour-shift RNG state,
+    step counters, iteration) exactly, float arrays within `rtol` of each array's largest
+    magnitude (Adam's second moments are about 1e-8, a generator kernel about 0.1).
+
+    lr: the learning rate when the runs sum gradients in another order (other replicas): an
+    element of the generator whose gradient is near Adam's epsilon (1e-8) then moves by up to
+    one learning rate, as Adam's first steps amplify last-bit differences; such elements are
+    allowed 2 * lr, at most 1 in 1000 of the generator's."""
+    assert a.keys() == b.keys()
+    off = size = 0
+    for key, x in a.items():
+        y = b[key]
+        if x.dtype.kind != "f":
+            np.testing.assert_array_equal(x, y, err_msg=key)
+            continue
+        diff = np.abs(x - y)
+        scale = np.abs(x).max()
+        if lr is not None and key.startswith("generator/"):
+            off += int(np.sum(diff > rtol * scale))
+            size += x.size
+            assert diff.max() <= 2 * lr, (key, diff.max())
+        else:
+            assert diff.max() <= rtol * scale, (key, diff.max(), scale)
+    assert lr is None or 0 < size and off <= 1e-3 * size, (off, size)

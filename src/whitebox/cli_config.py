@@ -37,6 +37,9 @@ FLAGS = {
                  "--batch-size is the global batch"),
     "devices": ("--devices", "LIST",
                 "devices of --strategy mirrored, comma-separated (e.g. /gpu:0,/gpu:1)"),
+    "peer_wait": ("--peer-wait", "SECONDS",
+                  "multiworker: how long a worker waits for the others of TF_CONFIG to start "
+                  "before it stops, naming the addresses that did not answer"),
     "precision": ("--precision", None,
                   "compute precision of the generator and discriminators: fp32 (the reference), "
                   "bf16 or fp16 (dynamic loss scaling), with float32 weights and Adam slots; "

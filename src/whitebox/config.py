@@ -6,7 +6,10 @@ training code reads them from a `TrainConfig`.
 """
 import dataclasses
 import json
+import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 # Loss terms of the generator objective, by the paper's names.
 TERMS = ("surface", "texture", "structure", "content", "tv")
@@ -67,16 +70,17 @@ class CommonConfig:
     devices: str = ""                   # mirrored: comma-separated devices (default all GPUs)
     replicas: int = 0                   # written by the run: replicas in sync
     precision: str = "fp32"             # PRECISIONS; the run records the one it used
+    peer_wait: int = 300                # multiworker: seconds to wait for the other workers
 
     def validate(self):
-        for name in ("batch_size", "patch_size", "iterations", "save_every",
-                     "keep_checkpoints", "sample_every", "print_every", "face_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        _check_numbers(self)
         if self.patch_size % 8:
             raise ConfigError(f"patch_size must be a multiple of 8, got {self.patch_size}")
-        if self.lr <= 0:
+        if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
+        for name in ("beta1", "beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.precision not in PRECISIONS:
@@ -88,11 +92,56 @@ class CommonConfig:
 
     @classmethod
     def from_dict(cls, values):
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names - {"command"})
+        fields = {f.name: f.type for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(fields) - {"command"})
         if unknown:
             raise ConfigError(f"unknown {cls.__name__} fields: {', '.join(unknown)}")
-        return cls(**{k: v for k, v in values.items() if k in names})
+        for name, value in values.items():
+            kind = fields.get(name)
+            if kind is not None and not _of_type(value, kind):
+                raise ConfigError(f"{name} must be of type {kind.__name__}, got {value!r}")
+        return cls(**{k: v for k, v in values.items() if k in fields})
+
+    def make_paths_absolute(self, origin=None):
+        """Make the PATH_FIELDS absolute: relative ones are taken from `origin` (default the
+        current folder); empty ones stay empty. Returns self."""
+        origin = os.path.abspath(origin or os.curdir)
+        for name in PATH_FIELDS:
+            if getattr(self, name, ""):
+                setattr(self, name, os.path.normpath(os.path.join(origin, getattr(self, name))))
+        return self
+
+
+# Fields that name files or folders; a run's config.json holds them absolute.
+PATH_FIELDS = ("data_lists", "out_dir", "init_from", "vgg")
+# Smallest value of each integer field (the others are >= 1); every float must be finite.
+INT_MINIMUMS = {"seed": 0, "replicas": 0, "superpixel_jobs": 0}
+SEED_LIMIT = 2 ** 32                    # numpy's seeds are below it
+
+
+def _of_type(value, kind):
+    """Whether a JSON value fits a field of type `kind` (an int is a float; a bool is no int)."""
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return not isinstance(kind, type) or isinstance(value, kind)
+
+
+def _check_numbers(config):
+    """ConfigError unless every float field (and loss weight) is finite and every integer field
+    is at least its minimum (INT_MINIMUMS, else 1)."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.type is float and not math.isfinite(value):
+            raise ConfigError(f"{f.name} must be a finite number, got {value}")
+        if f.type is int and value < INT_MINIMUMS.get(f.name, 1):
+            raise ConfigError(f"{f.name} must be >= {INT_MINIMUMS.get(f.name, 1)}, got {value}")
+    if config.seed >= SEED_LIMIT:
+        raise ConfigError(f"seed must be < {SEED_LIMIT}, got {config.seed}")
+    for term, weight in getattr(config, "weights", {}).items():
+        if not (isinstance(weight, (int, float)) and math.isfinite(weight) and weight >= 0):
+            raise ConfigError(f"{term} weight must be a finite number >= 0, got {weight}")
 
 
 @dataclass
@@ -137,6 +186,8 @@ class TrainConfig(CommonConfig):
         if self.superpixel not in SUPERPIXEL_METHODS:
             raise ConfigError(f"superpixel must be one of {SUPERPIXEL_METHODS}, "
                               f"got {self.superpixel!r}")
+        if not self.fst_eps > 0:
+            raise ConfigError(f"fst_eps must be > 0, got {self.fst_eps}")
         if self.sn_mode not in SN_MODES:
             raise ConfigError(f"sn_mode must be one of {SN_MODES}, got {self.sn_mode!r}")
         if not self.vgg and self.active_weights().keys() & {"content", "structure"}:
@@ -152,7 +203,12 @@ class TrainConfig(CommonConfig):
 
 def config_from_json(text):
     """A PretrainConfig or TrainConfig from `to_json` output."""
-    values = json.loads(text)
+    try:
+        values = json.loads(text)
+    except ValueError as err:
+        raise ConfigError(f"not valid JSON ({err})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"not a JSON object of settings (got {type(values).__name__})")
     command = values.get("command")
     classes = {"pretrain": PretrainConfig, "train": TrainConfig}
     if command not in classes:
@@ -160,10 +216,53 @@ def config_from_json(text):
     return classes[command].from_dict(values)
 
 
+def read_run_config(out_dir):
+    """The config saved in run folder `out_dir` (its config.json), paths made absolute.
+
+    A run saved before paths were stored absolute has its relative paths taken from the folder
+    it was started in: the one that `out_dir` (now absolute) was reached from through the saved
+    relative out_dir; when it no longer is, from the current folder. ConfigError, naming the
+    folder and what is wrong with it, when there is no such folder, no config.json, or a
+    damaged one."""
+    out = Path(out_dir)
+    path = out / "config.json"
+    if not out.is_dir():
+        raise ConfigError(f"{out}: nothing to resume: no such folder")
+    if not path.is_file():
+        raise ConfigError(f"{out}: nothing to resume: not a run folder (no config.json)")
+    try:
+        saved = config_from_json(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot be read ({err.__class__.__name__})") from None
+    except ConfigError as err:
+        raise ConfigError(f"{path}: damaged run config: {err}") from None
+    return saved.make_paths_absolute(_start_folder(saved.out_dir, out))
+
+
+def _start_folder(saved_out, out):
+    """The folder a run saved with out_dir `saved_out` was started in, given that its folder is
+    now `out`; None when `saved_out` is absolute or the run folder has moved since."""
+    saved_parts, now = Path(saved_out).parts, Path(os.path.abspath(out))
+    if Path(saved_out).is_absolute() or ".." in saved_parts or not saved_parts:
+        return None
+    if now.parts[-len(saved_parts):] != saved_parts:
+        return None
+    return str(Path(*now.parts[:-len(saved_parts)]))
+
+
+def resumed_config(saved, strategy=None):
+    """The saved config `saved` as the base of its resumption under `strategy` (None: the
+    saved one): a device list belongs to the strategy it was given with and is dropped under
+    another."""
+    if strategy is None or strategy == saved.strategy:
+        return saved
+    return dataclasses.replace(saved, strategy=strategy, devices="")
+
+
 # Fields that may differ between a run and its resumption. out_dir is where the run folder is
 # now: a copied or moved run folder is the same run. A run saved with N replicas resumes with M.
 RESUMABLE_CHANGES = ("resume", "iterations", "print_every", "sample_every", "out_dir",
-                     "strategy", "devices", "replicas")
+                     "strategy", "devices", "replicas", "peer_wait")
 
 
 def resume_mismatches(saved, current):

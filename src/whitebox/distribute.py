@@ -13,19 +13,21 @@ made in replica context takes replica 0's value and writes it to every copy.
 """
 import json
 import os
+import socket
+import time
 
 import tensorflow as tf
 
-from whitebox.config import ConfigError
+from whitebox.config import CommonConfig, ConfigError
 
 SUM = tf.distribute.ReduceOp.SUM
 
 
-def make_strategy(name, devices=""):
+def make_strategy(name, devices="", peer_wait=CommonConfig.peer_wait):
     """The tf.distribute.Strategy of `--strategy name` (None for one device).
 
     devices: comma-separated device names for `mirrored` (e.g. "/gpu:0,/gpu:1"); empty for all
-    local GPUs.
+    local GPUs. peer_wait: seconds a `multiworker` worker waits for the others to start.
     """
     if name == "auto":
         name = "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "one"
@@ -48,8 +50,7 @@ def make_strategy(name, devices=""):
         if devices:
             raise ConfigError("devices: --strategy multiworker uses each worker's local GPUs; "
                               "give no --devices")
-        _check_tf_config()
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _join_cluster(_check_tf_config(), peer_wait)
     raise ConfigError(f"unknown strategy {name!r}")
 
 
@@ -63,19 +64,81 @@ def _type_and_index(name):
 
 
 def _check_tf_config():
+    """The parsed TF_CONFIG: a cluster with a 'worker' list, and this task, whose type is a
+    job of the cluster ('worker' or 'chief') and whose index is one of that job's."""
     text = os.environ.get("TF_CONFIG", "")
     if not text:
         raise ConfigError("strategy multiworker: TF_CONFIG is not set (see README, "
                           "'Training on several GPUs or machines')")
     try:
         spec = json.loads(text)
-        workers = spec["cluster"]["worker"]
-        task = spec["task"]
-        assert task["type"] in ("worker", "chief") and isinstance(task["index"], int)
-        assert isinstance(workers, list) and workers
+        cluster, task = spec["cluster"], spec["task"]
+        assert isinstance(cluster["worker"], list) and cluster["worker"]
+        assert set(cluster) <= {"worker", "chief"} and task["type"] in ("worker", "chief")
+        assert isinstance(task["index"], int) and not isinstance(task["index"], bool)
+        assert all(isinstance(a, str) and a.rpartition(":")[2].isdigit()
+                   for job in cluster.values() for a in job)
     except (ValueError, KeyError, TypeError, AssertionError):
         raise ConfigError('TF_CONFIG: expected {"cluster": {"worker": ["host:port", ...]}, '
                           '"task": {"type": "worker", "index": N}}') from None
+    job = cluster.get(task["type"])
+    if not job:
+        raise ConfigError(f"TF_CONFIG: task type {task['type']!r} has no addresses in the "
+                          f"cluster (its jobs: {', '.join(cluster)})")
+    if not 0 <= task["index"] < len(job):
+        raise ConfigError(f"TF_CONFIG: task index {task['index']} is out of range: the "
+                          f"cluster has {len(job)} {task['type']} address(es)")
+    return spec
+
+
+def _join_cluster(spec, peer_wait):
+    """MultiWorkerMirroredStrategy of TF_CONFIG `spec`, made once every other task answers.
+
+    TensorFlow's own wait for the other tasks holds the interpreter, so that Ctrl-C cannot stop
+    it and it never ends. The tasks meet first here instead: each listens on its own address
+    and waits, in Python, until every other address takes a TCP connection (this wait or
+    TensorFlow's server), for at most `peer_wait` seconds; ConfigError naming the addresses
+    that did not answer when the time runs out."""
+    task = spec["task"]
+    own = spec["cluster"][task["type"]][task["index"]]
+    try:
+        listener = socket.create_server(("", int(own.rpartition(":")[2])))
+    except OSError as err:
+        raise ConfigError(f"TF_CONFIG: cannot listen on {own} ({err.strerror})") from None
+    silent = []
+    try:
+        deadline = time.monotonic() + peer_wait
+        while silent := _silent_peers(spec):
+            if time.monotonic() >= deadline:
+                raise ConfigError(f"strategy multiworker: no answer from {', '.join(silent)} "
+                                  f"within {peer_wait} s (--peer-wait)")
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt("while waiting for "
+                                + (", ".join(silent) or "the other workers")) from None
+    finally:
+        listener.close()
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except (ValueError, RuntimeError) as err:
+        raise ConfigError(f"TF_CONFIG: {err}") from None
+
+
+def _silent_peers(spec):
+    """'type index at host:port' of every other task of TF_CONFIG `spec` that takes no TCP
+    connection now."""
+    task = spec["task"]
+    silent = []
+    for job, addresses in spec["cluster"].items():
+        for index, address in enumerate(addresses):
+            if (job, index) == (task["type"], task["index"]):
+                continue
+            host, _, port = address.rpartition(":")
+            try:
+                socket.create_connection((host.strip("[]"), int(port)), timeout=1).close()
+            except OSError:
+                silent.append(f"{job} {index} at {address}")
+    return silent
 
 
 def replicas(strategy):

@@ -2,7 +2,9 @@
 TensorBoard scalars, sample grids, checkpoints), resume, the NaN stop and the loop.
 """
 import math
+import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import tensorflow as tf
 from whitebox import data as data_lib
 from whitebox import distribute
 from whitebox.checkpoints import list_checkpoints, load_generator, restore_newest, set_aside
-from whitebox.config import ConfigError, config_from_json, resume_mismatches
+from whitebox.config import ConfigError, read_run_config, resume_mismatches
 from whitebox.image_io import to_uint8, write_atomic, write_text_atomic
 from whitebox.precision import resolve_precision
 from whitebox.steps import AdversarialStep, PretrainStep
@@ -43,18 +45,25 @@ def image_grid(batch, columns=4, max_images=16):
 
 
 class RunLog:
-    """Lines to `<out>/log.txt` and to the console (through tqdm, so the bar stays intact)."""
+    """Lines to `<out>/log.txt` and to the console (through tqdm, so the bar stays intact):
+    progress on stdout, problems (`problem`) on stderr."""
 
     def __init__(self, path, echo=True):
         self.path = path
         self.echo = echo
 
     def __call__(self, line):
+        self._write(line, sys.stdout)
+
+    def problem(self, line):
+        self._write(line, sys.stderr)
+
+    def _write(self, line, stream):
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
         if self.echo:
             from tqdm import tqdm
-            tqdm.write(line)
+            tqdm.write(line, file=stream)
 
 
 def _scalar_metadata():
@@ -108,16 +117,16 @@ def _prepare_out_dir(config, chief=True):
     found = list_checkpoints(ckpt_dir)
     moved = None
     if config.resume:
-        if not config_path.is_file() or not found:
-            raise ConfigError(f"{out}: nothing to resume (no config.json or no checkpoint)")
-        saved = config_from_json(config_path.read_text(encoding="utf-8"))
+        saved = read_run_config(out)
+        if not found:
+            raise ConfigError(f"{out}: nothing to resume: no checkpoint")
         if saved.command != config.command:
             raise ConfigError(f"{out}: a {saved.command} run cannot be resumed by {config.command}")
         diff = resume_mismatches(saved, config)
         if diff:
             raise ConfigError(f"{out}: --resume with settings that differ from the saved run: "
                               f"{', '.join(diff)} (see {config_path})")
-        if Path(saved.out_dir).resolve() != out.resolve():
+        if not _same_folder(saved.out_dir, out):
             moved = f"run folder moved: was {saved.out_dir}, now {config.out_dir}"
     elif found:
         raise ConfigError(f"{out}: already holds checkpoints; pass --resume to continue it or "
@@ -126,6 +135,14 @@ def _prepare_out_dir(config, chief=True):
         (out / "images").mkdir(parents=True, exist_ok=True)
         write_text_atomic(config_path, config.to_json() + "\n")
     return out, ckpt_dir, found, moved
+
+
+def _same_folder(a, b):
+    """Whether paths `a` and `b` name the same existing folder, or the same path."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
 
 
 def build_trainer(config, vgg=None, strategy=None):
@@ -143,7 +160,7 @@ def build_trainer(config, vgg=None, strategy=None):
 def _make_strategy(config):
     """(strategy or None, chief): the run's tf.distribute strategy, its replica count recorded
     in config.replicas, and whether this process writes the run's files."""
-    strategy = distribute.make_strategy(config.strategy, config.devices)
+    strategy = distribute.make_strategy(config.strategy, config.devices, config.peer_wait)
     config.replicas = distribute.replicas(strategy)
     if config.batch_size % config.replicas:
         raise ConfigError(f"batch_size {config.batch_size} does not split evenly over "
@@ -155,13 +172,15 @@ def run(config, vgg=None, echo=True, progress=True):
     """Train with `config` (PretrainConfig or TrainConfig); returns the step object.
 
     The precision is settled first (precision.resolve_precision: one unsupported here falls
-    back to fp32, with a line in the log) and config.json records the one used.
+    back to fp32, with a line in the log) and config.json records the one used. Relative paths
+    of the config are taken from the current folder; config.json records them absolute.
     Output folder: config.json, log.txt, train_log/ (TensorBoard), images/ (sample grids),
     checkpoints/ (tf.train.Checkpoint: generator, discriminators, both optimisers, iteration,
     colour-shift RNG; the batch draws depend only on seed and iteration). On a multi-worker
     run only the chief writes them; the other workers read the folder to resume.
     """
     config.validate()
+    config.make_paths_absolute()
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     notes = []
@@ -206,7 +225,7 @@ def _train(config, vgg, strategy, out, ckpt_dir, found, notes, scratch, echo, pr
     # The checkpoint whose weights have not yet given a finite loss, and the newest that has.
     unconfirmed = last_good = None
     if config.resume:
-        unconfirmed = restore_newest(checkpoint, found, ckpt_dir, log,
+        unconfirmed = restore_newest(checkpoint, found, ckpt_dir, log.problem,
                                      update_state=scratch is None)
         older = [p for p in found[found.index(unconfirmed) + 1:]
                  if Path(p + ".index").is_file()]
