@@ -196,7 +196,9 @@ def test_a_run_prints_its_own_lines_only_and_cleans_up(tmp_path, tf1_checkpoint)
     (killed / "sub").mkdir(parents=True)
     (killed / "sub" / "partial").write_text("x")
     (out / "beam-temp-failed-mine").mkdir()
-    (tmp / "whitebox-beam-999999999-abcd1234").mkdir(parents=True)   # no such process
+    killed_tmp = tmp / "whitebox-abcd1234.tmp"          # a killed run's: unlocked, old
+    killed_tmp.mkdir(parents=True)
+    os.utime(killed_tmp, (time.time() - 3600,) * 2)
     (tmp / "users-own").mkdir()
     env = dict(os.environ, TMPDIR=str(tmp))
     result = subprocess.run(_beam_command(photos, out, "--weights", str(tf1_checkpoint[0])),

@@ -17,7 +17,6 @@ and never stops the others. Existing
 outputs are skipped unless `overwrite`. The counts done / skipped / failed are Beam counters in
 the namespace NAMESPACE.
 """
-import contextlib
 import json
 import logging
 import os
@@ -41,7 +40,7 @@ from apache_beam.ml.inference.base import (KeyedModelHandler, ModelHandler, Pred
 from whitebox.batch import target_name
 from whitebox.image_io import (IMAGE_EXTENSIONS, PIXEL_LIMIT_ENV, ImageError, decode_bgr, encode,
                                temporary_name)
-from whitebox.leftovers import remove_dead_process_folders
+from whitebox.scratch import private_tempdir
 from whitebox.video import is_video
 
 NAMESPACE = "whitebox"
@@ -53,9 +52,6 @@ _GLOB_CHARS = "*?["
 _FAILED = "failed"
 # WriteToText's temporary folder for PREFIX/failed-*.jsonl: "beam-temp-failed-" + uuid1 hex.
 _SINK_TEMP = re.compile(rf"beam-temp-{FAILED_NAME}-[0-9a-f]{{32}}")
-# The run's private temporary folder in TMPDIR: "whitebox-beam-PID-" + mkdtemp's characters.
-_PRIVATE_PREFIX = "whitebox-beam-"
-_PRIVATE_TEMP = re.compile(rf"{_PRIVATE_PREFIX}(?P<pid>\d+)-\w+")
 
 
 @dataclass(frozen=True)
@@ -423,32 +419,13 @@ def remove_stale_sink_folders(prefix):
     return objects
 
 
-@contextlib.contextmanager
-def private_temporaries():
-    """Point tempfile and TMPDIR (which worker processes inherit) at a new folder in TMPDIR
-    while the block runs, and remove it after: Beam and its workers leave empty folders in
-    TMPDIR otherwise. Such folders of killed runs are removed first."""
-    parent = tempfile.gettempdir()
-    remove_dead_process_folders(parent, _PRIVATE_TEMP)
-    folder = tempfile.mkdtemp(prefix=f"{_PRIVATE_PREFIX}{os.getpid()}-", dir=parent)
-    saved, saved_tempdir = os.environ.get("TMPDIR"), tempfile.tempdir
-    os.environ["TMPDIR"], tempfile.tempdir = folder, folder
-    try:
-        yield folder
-    finally:
-        tempfile.tempdir = saved_tempdir
-        if saved is None:
-            os.environ.pop("TMPDIR", None)
-        else:
-            os.environ["TMPDIR"] = saved
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def run(pattern, settings, pipeline_options):
-    """Run the pipeline to the end, its temporary files in `private_temporaries`, after
-    removing what a killed run left in PREFIX (`remove_stale_sink_folders`); returns
-    `counts`."""
+    """Run the pipeline to the end, after removing what a killed run left in PREFIX
+    (`remove_stale_sink_folders`); returns `counts`. Its temporary files, and its worker
+    processes' (they inherit TMPDIR), go to this process's `scratch.private_tempdir`: Beam and
+    its workers leave empty folders in TMPDIR otherwise."""
     remove_stale_sink_folders(settings.prefix)
-    with private_temporaries(), beam.Pipeline(options=pipeline_options) as pipeline:
+    private_tempdir()
+    with beam.Pipeline(options=pipeline_options) as pipeline:
         build(pipeline, pattern, settings)
     return counts(pipeline.result)
