@@ -47,10 +47,13 @@ sys.path.insert(0, str(REPO / "src"))
 from whitebox.quiet_tf import import_tensorflow  # noqa: E402
 
 tf = import_tensorflow()
-from whitebox import data, superpixel, vgg  # noqa: E402
+from whitebox import data, losses, representations, superpixel, vgg  # noqa: E402
+from whitebox.cli import one_line  # noqa: E402
 from whitebox.config import PRECISIONS, TrainConfig  # noqa: E402
 from whitebox.cpuinfo import cpu_info  # noqa: E402
-from whitebox.precision import support  # noqa: E402
+from whitebox.guided_filter import guided_filter  # noqa: E402
+from whitebox.network import run_in  # noqa: E402
+from whitebox.precision import DTYPES, support  # noqa: E402
 from whitebox.steps import AdversarialStep  # noqa: E402
 
 REFERENCE_SECONDS = {4: 8.5, 16: 35.0}   # per iteration, 256x256, measured on the 2-core CPU
@@ -66,15 +69,90 @@ def _timed(fn, *args):
     return time.perf_counter() - start, result
 
 
-def make_trainer(batch, patch, jobs, vgg_model, precision, seed=0):
+def make_trainer(batch, patch, jobs, vgg_model, variant, seed=0, strategy=None):
+    """An AdversarialStep; variant: (precision, vgg_precision, xla)."""
+    precision, vgg_precision, xla = variant
     config = TrainConfig(vgg="stand-in", batch_size=batch, patch_size=patch,
-                         superpixel_jobs=jobs, precision=precision, seed=seed)
+                         superpixel_jobs=jobs, precision=precision, seed=seed,
+                         vgg_precision=vgg_precision, xla=xla)
     tf.keras.utils.set_random_seed(seed)
-    return AdversarialStep(config, vgg_model)
+    return AdversarialStep(config, vgg_model, strategy)
 
 
-def bench(batch, patch, repeats, jobs, vgg_model, precision, folder):
-    trainer = make_trainer(batch, patch, jobs, vgg_model, precision)
+def variant_name(variant):
+    precision, vgg_precision, xla = variant
+    return f"{precision}/vgg-{vgg_precision}/xla-{'on' if xla else 'off'}"
+
+
+def _minimum(fn, args, repeats):
+    """Least wall time of `repeats` calls of fn(*args), after one untimed call (tracing)."""
+    _timed(fn, *args)
+    return float(min(_timed(fn, *args)[0] for _ in range(repeats)))
+
+
+def g_update_parts(trainer, photo, cartoon, repeats):
+    """The G update split into its parts, each timed alone as a tf.function (XLA off) on the
+    step's shapes and dtypes; seconds, minimum over `repeats`:
+    vgg_forward: VGG on [photo; superpixel target] (no gradient) and on the output;
+    vgg_backward: VGG forward+backward on the output to its input, less its forward;
+    generator_backward: generator forward+backward to its weights, less its forward;
+    filters_color_shift: F_st guided filter, surface filter and colour shift, forward+backward
+    to the raw generator output, less the F_st filter's forward (already in g_forward);
+    discriminators: both discriminators on the fake batch, forward+backward to their input.
+    The caller takes `rest` = g_update - their sum (losses, Adam, graph overhead)."""
+    gen, cfg = trainer.generator, trainer.config
+    raw = tf.constant(np.asarray(run_in(trainer.dtype, gen, photo)))
+    out = tf.constant(np.asarray(trainer.sample(photo)))
+    target = tf.concat([photo, out], 0)      # stands for [photo; superpixel]: same shapes
+    shift = representations.draw_color_shift_weights(trainer.rng)
+
+    def upstream(t):
+        return tf.reduce_sum(t * tf.cos(t))  # a non-trivial gradient
+
+    def vgg_grad(o):
+        with tf.GradientTape() as tape:
+            tape.watch(o)
+            loss = upstream(trainer._vgg(o))
+        return tape.gradient(loss, o)
+
+    def gen_grad(p):
+        with tf.GradientTape() as tape:
+            loss = upstream(run_in(trainer.dtype, gen, p))
+        return tape.gradient(loss, gen.trainable_variables)
+
+    def filters(r):
+        with tf.GradientTape() as tape:
+            tape.watch(r)
+            o = guided_filter(photo, r, cfg.fst_radius, cfg.fst_eps)
+            gray, _ = representations.texture(o, cartoon, weights=shift)
+            loss = upstream(representations.surface(o)) + upstream(gray) + upstream(o)
+        return tape.gradient(loss, r)
+
+    def discs(o):
+        with tf.GradientTape() as tape:
+            tape.watch(o)
+            gray, _ = representations.texture(o, cartoon, weights=shift)
+            loss = (upstream(trainer.disc_blur(representations.surface(o)))
+                    + upstream(trainer.disc_gray(gray)))
+        return tape.gradient(loss, o)
+
+    f = tf.function
+    t = {name: _minimum(f(fn), args, repeats) for name, fn, args in (
+        ("vgg_targets", trainer._vgg, (target,)), ("vgg_out", trainer._vgg, (out,)),
+        ("vgg_out_grad", vgg_grad, (out,)),
+        ("gen", lambda p: run_in(trainer.dtype, gen, p), (photo,)),
+        ("gen_grad", gen_grad, (photo,)),
+        ("fst", lambda r: guided_filter(photo, r, cfg.fst_radius, cfg.fst_eps), (raw,)),
+        ("filters_grad", filters, (raw,)), ("discs_grad", discs, (out,)))}
+    return {"vgg_forward": t["vgg_targets"] + t["vgg_out"],
+            "vgg_backward": t["vgg_out_grad"] - t["vgg_out"],
+            "generator_backward": t["gen_grad"] - t["gen"],
+            "filters_color_shift": t["filters_grad"] - t["fst"],
+            "discriminators": t["discs_grad"]}
+
+
+def bench(batch, patch, repeats, jobs, vgg_model, variant, folder, parts=True):
+    trainer = make_trainer(batch, patch, jobs, vgg_model, variant)
     rng = np.random.default_rng(0)
     photo = tf.constant(rng.uniform(-1, 1, [batch, patch, patch, 3]).astype(np.float32))
     cartoon = tf.constant(rng.uniform(-1, 1, [batch, patch, patch, 3]).astype(np.float32))
@@ -109,11 +187,15 @@ def bench(batch, patch, repeats, jobs, vgg_model, precision, folder):
     # The reference's iteration = its extra generator pass (feeding the superpixel step) + our
     # G step + our D step + the summary VGG passes; measured here, on the same machine and run.
     emulated = med["iteration"] + med["g_forward"] + med["summary_vgg"]
+    g_update = med["g_step"] - med["g_forward"] - med["superpixel"]
+    precision, vgg_precision, xla = variant
     result = {
-        "precision": precision, "batch": batch, "patch": patch, "repeats": repeats,
+        "variant": variant_name(variant), "precision": precision,
+        "vgg_precision": vgg_precision, "xla": xla,
+        "batch": batch, "patch": patch, "repeats": repeats,
         "g_forward_s": round(med["g_forward"], 3),
         "superpixel_s": round(med["superpixel"], 3),
-        "g_update_s": round(med["g_step"] - med["g_forward"] - med["superpixel"], 3),
+        "g_update_s": round(g_update, 3),
         "d_update_s": round(med["d_update"], 3),
         "g_step_s": round(med["g_step"], 3),
         "iteration_s": round(med["iteration"], 3),
@@ -123,6 +205,10 @@ def bench(batch, patch, repeats, jobs, vgg_model, precision, folder):
     if patch == 256 and batch in REFERENCE_SECONDS:
         result["reference_iteration_s"] = REFERENCE_SECONDS[batch]
         result["speedup_vs_reference"] = round(REFERENCE_SECONDS[batch] / med["iteration"], 2)
+    if parts and not xla:
+        split = g_update_parts(trainer, photo, cartoon, repeats)
+        split["rest"] = g_update - sum(split.values())
+        result["g_update_parts_s"] = {k: round(v, 3) for k, v in split.items()}
     result["data_path"] = data_path(trainer, batch, patch, repeats, folder)
     return result
 
@@ -178,52 +264,195 @@ def data_path(trainer, batch, patch, repeats, folder):
             "host_wait_share": round((waited + sp) / wall, 3)}
 
 
-def drift(precisions, batch, patch, iterations, jobs, vgg_model):
-    """{precision: losses against fp32}: the same seed, weights and batches, `iterations`
-    iterations; relative differences of g_loss_total and d_loss_total."""
+def drift(variants, batch, patch, iterations, jobs, vgg_model):
+    """{variant: losses against fp32}: the same seed, weights and batches, `iterations`
+    iterations; relative differences of g_loss_total and d_loss_total (and of the two VGG
+    terms) against fp32 with float32 VGG, XLA off."""
     rng = np.random.default_rng(1)
     batches = [tuple(tf.constant(rng.uniform(-1, 1, [batch, patch, patch, 3]), tf.float32)
                      for _ in range(2)) for _ in range(iterations)]
+    base = ("fp32", "fp32", False)
     runs = {}
-    for precision in ["fp32"] + [p for p in precisions if p != "fp32"]:
-        trainer = make_trainer(batch, patch, jobs, vgg_model, precision)
-        runs[precision] = [{k: float(v) for k, v in trainer.iteration(*b).items()}
-                           for b in batches]
+    for variant in [base] + [v for v in variants if v != base]:
+        trainer = make_trainer(batch, patch, jobs, vgg_model, variant)
+        runs[variant] = [{k: float(v) for k, v in trainer.iteration(*b).items()}
+                         for b in batches]
     report = {}
-    for precision, run in runs.items():
-        if precision == "fp32":
+    for variant, run in runs.items():
+        if variant == base:
             continue
         entry = {}
-        for name in ("g_loss_total", "d_loss_total"):
-            rel = [abs(a[name] - b[name]) / abs(a[name]) for a, b in zip(runs["fp32"], run)]
+        for name in ("g_loss_total", "d_loss_total", "photo_loss", "superpixel_loss"):
+            rel = [abs(a[name] - b[name]) / abs(a[name]) for a, b in zip(runs[base], run)]
             entry[name] = {"max_rel": round(max(rel), 4), "mean_rel": round(float(np.mean(rel)), 4),
                            "last_rel": round(rel[-1], 4),
-                           "fp32_last": round(runs["fp32"][-1][name], 5),
+                           "fp32_last": round(runs[base][-1][name], 5),
                            "last": round(run[-1][name], 5)}
         entry["finite"] = all(np.isfinite(v) for it in run for v in it.values())
-        report[precision] = entry
+        report[variant_name(variant)] = entry
     return report
 
 
-def main():
+def load_photos(folder, size, limit):
+    """Up to `limit` photos under `folder` (any depth), short side resized to `size` and
+    centre-cropped to size x size; [N, size, size, 3] BGR float32 in [-1, 1]."""
+    images = []
+    for path in sorted(Path(folder).rglob("*")):
+        image = cv2.imread(str(path)) if path.suffix.lower() in (".jpg", ".png") else None
+        if image is None or len(images) >= limit:
+            continue
+        h, w = image.shape[:2]
+        scale = size / min(h, w)
+        image = cv2.resize(image, (max(size, round(w * scale)), max(size, round(h * scale))),
+                           interpolation=cv2.INTER_AREA)
+        top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
+        images.append(image[top:top + size, left:left + size])
+    return np.stack(images).astype(np.float32) / 127.5 - 1.0
+
+
+def vgg_target_error(folder, vgg_model, precisions, size=256, limit=16, jobs=0):
+    """How far VGG in a lower precision puts the content and structure targets and losses from
+    float32 VGG, on real photos: for each precision, the relative L1 error of the conv4_4
+    features of the photo (content target) and of its SLIC superpixel image (structure
+    target, the photo standing in for a generator output after pre-training), and the relative
+    error of the structure loss between the two (a realistic loss value)."""
+    photos = load_photos(folder, size, limit)
+    targets = superpixel.superpixel_batch(photos, "slic", jobs or None).astype(np.float32)
+    features = {}
+    for precision in ["fp32"] + list(precisions):
+        dtype = DTYPES[precision]
+        features[precision] = [np.concatenate([vgg_model(tf.constant(x[k:k + 2]), dtype).numpy()
+                                               for k in range(0, len(x), 2)])
+                               for x in (photos, targets)]
+    ref_photo, ref_target = features["fp32"]
+    ref_loss = float(losses.feature_l1(ref_photo, ref_target))
+    report = {"photos": len(photos), "size": size, "folder": str(folder)}
+    for precision in precisions:
+        photo_f, target_f = features[precision]
+        loss = float(losses.feature_l1(photo_f, target_f))
+        report[precision] = {
+            "content_target_rel_l1": _rel(photo_f, ref_photo),
+            "structure_target_rel_l1": _rel(target_f, ref_target),
+            "structure_loss_fp32": ref_loss, "structure_loss": loss,
+            "structure_loss_rel": round(abs(loss - ref_loss) / ref_loss, 5)}
+    return report
+
+
+def _rel(a, b):
+    """mean|a - b| / mean|b|, rounded."""
+    return round(float(np.mean(np.abs(a - b)) / np.mean(np.abs(b))), 5)
+
+
+def matmul_rates(n=4096, repeats=3):
+    """GFLOP/s of an n x n float32 and bfloat16 matmul, interleaved, least time of `repeats`."""
+    fn = tf.function(tf.matmul)
+    inputs = {name: [tf.cast(tf.random.normal([n, n], seed=k), DTYPES[name]) for k in (1, 2)]
+              for name in ("fp32", "bf16")}
+    best = {name: float("inf") for name in inputs}
+    for k in range(repeats + 1):
+        for name, (a, b) in inputs.items():
+            t, _ = _timed(fn, a, b)
+            if k:
+                best[name] = min(best[name], t)
+    rates = {f"{name}_gflops": round(2 * n ** 3 / t / 1e9, 1) for name, t in best.items()}
+    rates["bf16_over_fp32"] = round(best["fp32"] / best["bf16"], 2)
+    rates["n"] = n
+    return rates
+
+
+def ratios(results, matmul):
+    """Per batch x patch: each variant's speed-up over today's fp32 iteration (fp32, float32
+    VGG, XLA off), next to the bf16/fp32 matmul ratio and 60% of it (the goal for bf16)."""
+    table = {}
+    for r in results:
+        key = f"{r['batch']}x{r['patch']}"
+        table.setdefault(key, {})[r["variant"]] = r["iteration_s"]
+    out = {}
+    for key, times in table.items():
+        base = times.get(variant_name(("fp32", "fp32", False)))
+        if base:
+            out[key] = {"vs_fp32_today": {v: round(base / t, 2) for v, t in times.items()},
+                        "matmul_bf16_over_fp32": matmul["bf16_over_fp32"],
+                        "bf16_goal": round(0.6 * matmul["bf16_over_fp32"], 2)}
+    return out
+
+
+def gpu_bench(args, vgg_model, folder):
+    """Every strategy x precision x XLA at args.configs (16x256 by default) on the GPU: seconds
+    per iteration fed by the input pipeline, the host-wait share and the superpixel share.
+    Stops starting new combinations after args.budget_s seconds (those are listed as skipped)."""
+    from whitebox import distribute
+    start = time.perf_counter()
+    batch, patch = (int(x) for x in args.configs.split(",")[0].lower().split("x"))
+    rows, skipped = [], []
+    for strategy_name in ("one", "mirrored"):
+        for precision in args.available:
+            for xla in (False, True):
+                combo = {"strategy": strategy_name, "precision": precision, "xla": xla}
+                if time.perf_counter() - start > args.budget_s:
+                    skipped.append(combo)
+                    continue
+                strategy = distribute.make_strategy(strategy_name)
+                variant = (precision, "auto", xla)
+                t0 = time.perf_counter()
+                trainer = make_trainer(batch, patch, args.superpixel_jobs, vgg_model, variant,
+                                       strategy=strategy)
+                timing = data_path(trainer, batch, patch, args.repeats, folder)
+                combo.update(timing, replicas=distribute.replicas(strategy),
+                             seconds_per_iteration=timing["iteration_wall_s"],
+                             superpixel_share=round(timing["superpixel_in_step_s"]
+                                                    / timing["iteration_wall_s"], 3),
+                             setup_and_run_s=round(time.perf_counter() - t0, 1))
+                rows.append(combo)
+    return {"batch": batch, "patch": patch, "repeats": args.repeats, "results": rows,
+            "skipped_for_budget": skipped, "total_s": round(time.perf_counter() - start, 1)}
+
+
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", default="4x256,16x256",
-                        help="comma-separated BATCHxPATCH (default 4x256,16x256)")
+    parser.add_argument("--configs", default=None,
+                        help="comma-separated BATCHxPATCH (default 4x256,16x256; --gpu 16x256)")
     parser.add_argument("--repeats", type=int, default=2, help="timed iterations per config")
     parser.add_argument("--superpixel-jobs", type=int, default=0,
                         help="superpixel workers (0: one per CPU)")
     parser.add_argument("--precisions", default=",".join(PRECISIONS),
                         help="precisions to time, of those native here (default all)")
+    parser.add_argument("--vgg-precisions", default="fp32,same",
+                        help="VGG precisions timed for bf16/fp16 (fp32 always uses fp32)")
+    parser.add_argument("--xla", default="off,on", help="XLA settings to time: off,on")
+    parser.add_argument("--no-parts", action="store_true", help="skip the G update split")
     parser.add_argument("--drift-batch", type=int, default=2)
     parser.add_argument("--drift-patch", type=int, default=64)
-    parser.add_argument("--drift-iterations", type=int, default=100)
+    parser.add_argument("--drift-iterations", type=int, default=100, help="0 skips the drift")
+    parser.add_argument("--photos", default=str(REPO.parent / "shared" / "images"),
+                        help="real photos for the VGG target error (skipped if missing)")
+    parser.add_argument("--gpu", action="store_true",
+                        help="GPU bench: every strategy x precision x XLA at 16x256, "
+                             "host-wait and superpixel shares; refuses to run without a GPU "
+                             "unless --quick")
+    parser.add_argument("--budget-s", type=float, default=330,
+                        help="--gpu: start no new combination after this many seconds")
     parser.add_argument("--quick", action="store_true",
-                        help="check that it runs: 2x64, one repeat, 3 drift iterations at 1x32")
+                        help="check that it runs: 2x64, one repeat, 3 drift iterations at 1x32, "
+                             "2 photos at 64")
     args = parser.parse_args()
+    args.configs = args.configs or ("16x256" if args.gpu else "4x256,16x256")
     if args.quick:
         args.configs, args.repeats = "2x64", 1
         args.drift_batch, args.drift_patch, args.drift_iterations = 1, 32, 3
-    vgg_model = vgg.VGG19Conv44(vgg.random_weights(0))       # real VGG19 shapes
+    return args
+
+
+def variants(args):
+    """(precision, vgg_precision, xla) of every timed combination."""
+    xla = [{"off": False, "on": True}[x] for x in args.xla.split(",")]
+    return [(p, v, x) for p in args.available
+            for v in (["fp32"] if p == "fp32" else args.vgg_precisions.split(","))
+            for x in xla]
+
+
+def main():
+    args = parse_args()
     available, unavailable = [], {}
     for precision in args.precisions.split(","):
         ok, where = support(precision)
@@ -231,31 +460,58 @@ def main():
             available.append(precision)
         else:
             unavailable[precision] = where
-    results = []
-    with tempfile.TemporaryDirectory(prefix="train-step-bench-") as folder:
-        for precision in available:
-            for item in args.configs.split(","):
-                batch, patch = (int(x) for x in item.lower().split("x"))
-                results.append(bench(batch, patch, args.repeats, args.superpixel_jobs,
-                                     vgg_model, precision, Path(folder)))
-    drifts = drift(available, args.drift_batch, args.drift_patch, args.drift_iterations,
-                   args.superpixel_jobs, vgg_model)
-    superpixel.shutdown_pool()
-    print(json.dumps({
-        "benchmark": "train_step",
-        "device": "CPU",
-        "cpus": os.cpu_count(),
-        "cpu": cpu_info(),
+    args.available = available
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    if args.gpu and not gpus and not args.quick:
+        sys.exit("error: --gpu needs a GPU that TensorFlow can see (none here); "
+                 "--gpu --quick checks the bench on the CPU")
+    vgg_model = vgg.VGG19Conv44(vgg.random_weights(0))       # real VGG19 shapes
+    report = {
+        "benchmark": "train_step_gpu" if args.gpu else "train_step",
+        "device": f"{gpus} GPU" if gpus else "CPU",
+        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        "cpus": os.cpu_count(), "cpu": cpu_info(),
         "machine": platform.processor() or platform.machine(),
         "tensorflow": tf.__version__,
         "vgg": "stand-in, real VGG19 shapes (random weights)",
-        "quick": args.quick,
+        "quick": args.quick, "command": " ".join(sys.argv[1:]),
         "precisions_unavailable": unavailable,
-        "results": results,
-        "drift": {"batch": args.drift_batch, "patch": args.drift_patch,
-                  "iterations": args.drift_iterations, "seed": 0, "vs": "fp32",
-                  "precisions": drifts},
-    }, indent=2))
+    }
+    with tempfile.TemporaryDirectory(prefix="train-step-bench-") as folder:
+        if args.gpu:
+            report["gpu_bench"] = gpu_bench(args, vgg_model, Path(folder))
+        else:
+            report["matmul"] = matmul_rates(1024 if args.quick else 4096)
+            results = []
+            for item in args.configs.split(","):
+                batch, patch = (int(x) for x in item.lower().split("x"))
+                for variant in variants(args):
+                    try:
+                        results.append(bench(batch, patch, args.repeats, args.superpixel_jobs,
+                                             vgg_model, variant, Path(folder),
+                                             not args.no_parts))
+                    except tf.errors.OpError as err:      # e.g. XLA refusing a combination
+                        report.setdefault("failed", []).append(
+                            {"variant": variant_name(variant), "batch": batch, "patch": patch,
+                             "error": one_line(err)[:300]})
+            report["results"] = results
+            report["vs_fp32_today"] = ratios(results, report["matmul"])
+    if not args.gpu:
+        low = [p for p in available if p != "fp32"]
+        if Path(args.photos).is_dir() and low:
+            report["vgg_target_error"] = vgg_target_error(
+                args.photos, vgg_model, low, 64 if args.quick else 256, 2 if args.quick else 16,
+                args.superpixel_jobs)
+        if args.drift_iterations > 0:
+            report["drift"] = {"batch": args.drift_batch, "patch": args.drift_patch,
+                               "iterations": args.drift_iterations, "seed": 0,
+                               "vs": variant_name(("fp32", "fp32", False)),
+                               "variants": drift([v for v in variants(args) if not v[2]],
+                                                 args.drift_batch, args.drift_patch,
+                                                 args.drift_iterations, args.superpixel_jobs,
+                                                 vgg_model)}
+    superpixel.shutdown_pool()
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
