@@ -2,12 +2,18 @@
 
 Prints one JSON object. Run from the repository root:
     .venv/bin/python bench/train_step.py [--configs 4x256,16x256] [--repeats 2]
-        [--precisions fp32,bf16,fp16] [--drift-batch 2 --drift-patch 64 --drift-iterations 100]
+        [--precisions fp32,bf16,fp16] [--vgg-precisions fp32,same] [--xla off,on] [--no-parts]
+        [--drift-batch 2 --drift-patch 64 --drift-iterations 100] [--photos DIR]
     .venv/bin/python bench/train_step.py --quick      # checks that it runs: tiny settings
+    .venv/bin/python bench/train_step.py --gpu        # the GPU bench (see gpu_bench)
 
-For each precision that runs natively here (the others are listed with the reason) and each
-batch x patch configuration (random photos/cartoons, random weights: speed does not depend on
-the values), after one warm-up iteration that traces the tf.functions:
+matmul: the machine's float32 and bfloat16 rates on 4096x4096 matrices, and their ratio;
+vs_fp32_today: every variant's iteration speed-up over today's fp32 (float32 VGG, XLA off),
+next to that ratio and 60% of it (the bf16 goal).
+For each precision that runs natively here (the others are listed with the reason), each VGG
+precision (bf16/fp16 only) and XLA setting (a combination XLA refuses is listed under
+"failed"), and each batch x patch configuration (random photos/cartoons, random weights:
+speed does not depend on the values), after one warm-up iteration that traces the functions:
 - g_forward: generator + guided filter (F_st) alone;
 - superpixel: SLIC on that output through whitebox.superpixel (its worker pool), alone;
 - g_update: the rest of the G step (losses incl. VGG, backward, Adam) = G step - the two above;
@@ -23,9 +29,13 @@ the values), after one warm-up iteration that traces the tf.functions:
   numpy_function; host_wait_share, their sum over the iteration's wall time (input wait
   included): the share of the iteration in which the device waits for host work. On a CPU the
   "device" is the same CPU, so this is the host-side share of the iteration.
+- g_update_parts_s (XLA off): the G update split into VGG forward, VGG backward, generator
+  backward, guided filters + colour shift, discriminators and the rest (g_update_parts).
 Times are the minimum over the repeats (the least disturbed on a shared machine).
+vgg_target_error: the relative error of the content and structure targets of VGG in bf16/fp16
+against float32 VGG, on the real photos of --photos (default ../shared/images).
 drift: losses of --drift-iterations iterations from the same seed, weights and batches in each
-precision against fp32, at the drift's own (smaller) batch and patch, recorded in the JSON.
+precision and VGG precision against fp32, at the drift's own (smaller) batch and patch.
 The reference (TF 2.15 compat + tf_slim, stand-in VGG) was measured on the project's 2-core CPU
 at about 8.5 s per iteration at batch 4 and 35 s at batch 16; `speedup_vs_reference` divides by
 those numbers, which is only meaningful on that machine.
@@ -381,7 +391,6 @@ def gpu_bench(args, vgg_model, folder):
     """Every strategy x precision x XLA at args.configs (16x256 by default) on the GPU: seconds
     per iteration fed by the input pipeline, the host-wait share and the superpixel share.
     Stops starting new combinations after args.budget_s seconds (those are listed as skipped)."""
-    from whitebox import distribute
     start = time.perf_counter()
     batch, patch = (int(x) for x in args.configs.split(",")[0].lower().split("x"))
     rows, skipped = [], []
@@ -392,20 +401,29 @@ def gpu_bench(args, vgg_model, folder):
                 if time.perf_counter() - start > args.budget_s:
                     skipped.append(combo)
                     continue
-                strategy = distribute.make_strategy(strategy_name)
-                variant = (precision, "auto", xla)
                 t0 = time.perf_counter()
-                trainer = make_trainer(batch, patch, args.superpixel_jobs, vgg_model, variant,
-                                       strategy=strategy)
-                timing = data_path(trainer, batch, patch, args.repeats, folder)
-                combo.update(timing, replicas=distribute.replicas(strategy),
-                             seconds_per_iteration=timing["iteration_wall_s"],
-                             superpixel_share=round(timing["superpixel_in_step_s"]
-                                                    / timing["iteration_wall_s"], 3),
-                             setup_and_run_s=round(time.perf_counter() - t0, 1))
+                try:
+                    combo.update(_gpu_combo(args, vgg_model, folder, batch, patch, **combo))
+                except tf.errors.OpError as err:      # e.g. XLA refusing a combination
+                    combo["error"] = one_line(err)[:300]
+                combo["setup_and_run_s"] = round(time.perf_counter() - t0, 1)
                 rows.append(combo)
     return {"batch": batch, "patch": patch, "repeats": args.repeats, "results": rows,
             "skipped_for_budget": skipped, "total_s": round(time.perf_counter() - start, 1)}
+
+
+def _gpu_combo(args, vgg_model, folder, batch, patch, strategy, precision, xla):
+    """One row of the GPU bench: data_path's timings, the replicas, seconds per iteration and
+    the superpixel share of it."""
+    from whitebox import distribute
+    strategy = distribute.make_strategy(strategy)
+    trainer = make_trainer(batch, patch, args.superpixel_jobs, vgg_model,
+                           (precision, "auto", xla), strategy=strategy)
+    timing = data_path(trainer, batch, patch, args.repeats, folder)
+    return dict(timing, replicas=distribute.replicas(strategy),
+                seconds_per_iteration=timing["iteration_wall_s"],
+                superpixel_share=round(timing["superpixel_in_step_s"]
+                                       / timing["iteration_wall_s"], 3))
 
 
 def parse_args():
@@ -425,7 +443,7 @@ def parse_args():
     parser.add_argument("--drift-patch", type=int, default=64)
     parser.add_argument("--drift-iterations", type=int, default=100, help="0 skips the drift")
     parser.add_argument("--photos", default=str(REPO.parent / "shared" / "images"),
-                        help="real photos for the VGG target error (skipped if missing)")
+                        help="real photos for the VGG target error (none: skipped)")
     parser.add_argument("--gpu", action="store_true",
                         help="GPU bench: every strategy x precision x XLA at 16x256, "
                              "host-wait and superpixel shares; refuses to run without a GPU "
@@ -463,8 +481,9 @@ def main():
     args.available = available
     gpus = len(tf.config.list_physical_devices("GPU"))
     if args.gpu and not gpus and not args.quick:
-        sys.exit("error: --gpu needs a GPU that TensorFlow can see (none here); "
-                 "--gpu --quick checks the bench on the CPU")
+        print("train_step.py: error: --gpu needs a GPU that TensorFlow can see (none here); "
+              "--gpu --quick checks the bench on the CPU", file=sys.stderr)
+        sys.exit(2)
     vgg_model = vgg.VGG19Conv44(vgg.random_weights(0))       # real VGG19 shapes
     report = {
         "benchmark": "train_step_gpu" if args.gpu else "train_step",
@@ -498,7 +517,7 @@ def main():
             report["vs_fp32_today"] = ratios(results, report["matmul"])
     if not args.gpu:
         low = [p for p in available if p != "fp32"]
-        if Path(args.photos).is_dir() and low:
+        if args.photos and Path(args.photos).is_dir() and low:
             report["vgg_target_error"] = vgg_target_error(
                 args.photos, vgg_model, low, 64 if args.quick else 256, 2 if args.quick else 16,
                 args.superpixel_jobs)

@@ -220,9 +220,9 @@ class AdversarialStep(_Steps):
     """`train.py`: the G step and the D step (see the module docstring).
 
     config: TrainConfig. vgg: a callable (BGR [-1, 1], compute dtype) -> float32 conv4_4
-    features (vgg.VGG19Conv44), needed when the content or structure term is on. Terms switched off are not computed; a
-    discriminator whose term is off is neither built nor trained. strategy: a tf.distribute
-    strategy, or None for one device.
+    features (vgg.VGG19Conv44), needed when the content or structure term is on. Terms
+    switched off are not computed; a discriminator whose term is off is neither built nor
+    trained. strategy: a tf.distribute strategy, or None for one device.
     """
 
     def __init__(self, config, vgg=None, strategy=None):
