@@ -8,8 +8,7 @@ from whitebox import precision
 from whitebox.cli_config import add_config_flags, config_from_args
 from whitebox.cli import OneLineParser
 from whitebox.config import ConfigError, TrainConfig, resume_mismatches
-from whitebox.steps import AdversarialStep
-from tests.training_helpers import install_fake_superpixel, tiny_vgg
+from tests.training_helpers import tiny_adversarial_step as _trainer, tiny_vgg
 
 SIZE = 32
 ITERATIONS = 3
@@ -19,15 +18,6 @@ def _batches(n):
     rng = np.random.default_rng(3)
     return [tuple(tf.constant(rng.uniform(-1, 1, [2, SIZE, SIZE, 3]), tf.float32)
                   for _ in range(2)) for _ in range(n)]
-
-
-def _trainer(monkeypatch, calls=None, **overrides):
-    install_fake_superpixel(monkeypatch, calls)
-    tf.keras.utils.set_random_seed(0)
-    config = TrainConfig(vgg="stand-in", batch_size=2, patch_size=SIZE, disc_channel=8,
-                         **overrides)
-    config.validate()
-    return AdversarialStep(config, tiny_vgg())
 
 
 def _run(trainer, batches):

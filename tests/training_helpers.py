@@ -84,3 +84,20 @@ def fake_superpixel_module(calls=None):
 
 def install_fake_superpixel(monkeypatch, calls=None):
     monkeypatch.setitem(sys.modules, "whitebox.superpixel", fake_superpixel_module(calls))
+
+
+def tiny_adversarial_step(monkeypatch, calls=None, **overrides):
+    """An AdversarialStep at batch 2, patch 32 (tiny VGG, discriminators of 8 channels, the
+    fake superpixel step recording into `calls`), seeded with 0; `overrides` are TrainConfig
+    fields."""
+    import tensorflow as tf
+
+    from whitebox.config import TrainConfig
+    from whitebox.steps import AdversarialStep
+
+    install_fake_superpixel(monkeypatch, calls)
+    tf.keras.utils.set_random_seed(0)
+    config = TrainConfig(vgg="stand-in", batch_size=2, patch_size=32, disc_channel=8,
+                         **overrides)
+    config.validate()
+    return AdversarialStep(config, tiny_vgg())
