@@ -8,20 +8,15 @@ from whitebox import precision
 from whitebox.cli_config import add_config_flags, config_from_args
 from whitebox.cli import OneLineParser
 from whitebox.config import ConfigError, TrainConfig, resume_mismatches
-from tests.training_helpers import tiny_adversarial_step as _trainer, tiny_vgg
+from tests.training_helpers import random_batches, run_iterations as _run, tiny_vgg
+from tests.training_helpers import tiny_adversarial_step as _trainer
 
 SIZE = 32
 ITERATIONS = 3
 
 
 def _batches(n):
-    rng = np.random.default_rng(3)
-    return [tuple(tf.constant(rng.uniform(-1, 1, [2, SIZE, SIZE, 3]), tf.float32)
-                  for _ in range(2)) for _ in range(n)]
-
-
-def _run(trainer, batches):
-    return [{k: float(v) for k, v in trainer.iteration(*b).items()} for b in batches]
+    return random_batches(n, seed=3, size=SIZE)
 
 
 def _state(trainer):

@@ -101,3 +101,17 @@ def tiny_adversarial_step(monkeypatch, calls=None, **overrides):
                          **overrides)
     config.validate()
     return AdversarialStep(config, tiny_vgg())
+
+
+def random_batches(n, seed=0, size=32):
+    """`n` (photo, cartoon) pairs of [2, size, size, 3] float32 tensors uniform in [-1, 1]."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    return [tuple(tf.constant(rng.uniform(-1, 1, [2, size, size, 3]), tf.float32)
+                  for _ in range(2)) for _ in range(n)]
+
+
+def run_iterations(trainer, batches):
+    """[{loss name: float}] of one trainer.iteration per batch."""
+    return [{k: float(v) for k, v in trainer.iteration(*b).items()} for b in batches]
