@@ -146,8 +146,8 @@ def g_update_parts(trainer, photo, cartoon, repeats):
                     + upstream(trainer.disc_gray(gray)))
         return tape.gradient(loss, o)
 
-    f = tf.function
-    t = {name: _minimum(f(fn), args, repeats) for name, fn, args in (
+    t = {name: _minimum(tf.function(fn, autograph=False), args, repeats)
+         for name, fn, args in (
         ("vgg_targets", trainer._vgg, (target,)), ("vgg_out", trainer._vgg, (out,)),
         ("vgg_out_grad", vgg_grad, (out,)),
         ("gen", lambda p: run_in(trainer.dtype, gen, p), (photo,)),
@@ -174,26 +174,26 @@ def bench(batch, patch, repeats, jobs, vgg_model, variant, folder, parts=True):
     # The work the reference does on top of ours: its D-step session run also evaluates every
     # summary, i.e. three VGG passes (photo, superpixel, output) that the D update ignores.
     summary_vgg = tf.function(lambda p, s, o: vgg_model(tf.concat([p, s, o], axis=0)))
-    parts = {k: [] for k in ("g_forward", "superpixel", "g_step", "d_update", "iteration",
+    times = {k: [] for k in ("g_forward", "superpixel", "g_step", "d_update", "iteration",
                              "summary_vgg")}
     for k in range(repeats + 1):
         t, out = _timed(trainer.sample, photo)
-        parts["g_forward"].append(t)
+        times["g_forward"].append(t)
         t, sp = _timed(lambda x: superpixel.superpixel_batch(x, "slic", jobs or None), out)
-        parts["superpixel"].append(t)
+        times["superpixel"].append(t)
         t, _ = _timed(summary_vgg, photo, tf.constant(sp), tf.constant(out))
-        parts["summary_vgg"].append(t)
+        times["summary_vgg"].append(t)
         if k == 0:
-            for values in parts.values():
+            for values in times.values():
                 values.clear()          # the first round traced summary_vgg
             continue
         t_g, _ = _timed(trainer.g_step, photo, cartoon)
         t_d, _ = _timed(trainer.d_step, photo, cartoon)
-        parts["g_step"].append(t_g)
-        parts["d_update"].append(t_d)
-        parts["iteration"].append(t_g + t_d)
+        times["g_step"].append(t_g)
+        times["d_update"].append(t_d)
+        times["iteration"].append(t_g + t_d)
     # Minimum over repeats: the least disturbed by other processes on a shared machine.
-    med = {k: float(np.min(v)) for k, v in parts.items()}
+    med = {k: float(np.min(v)) for k, v in times.items()}
     # The reference's iteration = its extra generator pass (feeding the superpixel step) + our
     # G step + our D step + the summary VGG passes; measured here, on the same machine and run.
     emulated = med["iteration"] + med["g_forward"] + med["summary_vgg"]
