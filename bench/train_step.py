@@ -146,14 +146,15 @@ def g_update_parts(trainer, photo, cartoon, repeats):
                     + upstream(trainer.disc_gray(gray)))
         return tape.gradient(loss, o)
 
-    t = {name: _minimum(tf.function(fn, autograph=False), args, repeats)
-         for name, fn, args in (
+    functions = (
         ("vgg_targets", trainer._vgg, (target,)), ("vgg_out", trainer._vgg, (out,)),
         ("vgg_out_grad", vgg_grad, (out,)),
         ("gen", lambda p: run_in(trainer.dtype, gen, p), (photo,)),
         ("gen_grad", gen_grad, (photo,)),
         ("fst", lambda r: guided_filter(photo, r, cfg.fst_radius, cfg.fst_eps), (raw,)),
-        ("filters_grad", filters, (raw,)), ("discs_grad", discs, (out,)))}
+        ("filters_grad", filters, (raw,)), ("discs_grad", discs, (out,)))
+    t = {name: _minimum(tf.function(fn, autograph=False), args, repeats)
+         for name, fn, args in functions}
     return {"vgg_forward": t["vgg_targets"] + t["vgg_out"],
             "vgg_backward": t["vgg_out_grad"] - t["vgg_out"],
             "generator_backward": t["gen_grad"] - t["gen"],
