@@ -50,11 +50,14 @@ def test_vgg_precision_same_runs_vgg_in_bf16_close_to_float32():
     assert rel < 0.03, rel                                 # 8-bit mantissa, 12 layers
 
 
-@pytest.mark.parametrize("choice, bf16_vgg", [("auto", tf.float32), ("fp32", tf.float32),
+@pytest.mark.parametrize("choice, bf16_vgg", [("auto", tf.bfloat16), ("fp32", tf.float32),
                                               ("same", tf.bfloat16)])
 def test_vgg_precision_choice_decides_the_vgg_dtype(monkeypatch, choice, bf16_vgg):
     trainer = _trainer(monkeypatch, precision="bf16", vgg_precision=choice)
     assert trainer.vgg_dtype == bf16_vgg
+    config = trainer.config
+    config.precision = "fp16"
+    assert config.vgg_dtype_name() == ("fp16" if choice == "same" else "fp32")
 
 
 def _close(a, b, rel=1e-4, floor=1e-6):

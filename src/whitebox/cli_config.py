@@ -63,7 +63,7 @@ FLAGS = {
                 "per step as in TF1) or separate (two calls, twice)"),
     "vgg_precision": ("--vgg-precision", None,
                       "dtype of VGG19 (content and structure losses): fp32 (the reference), "
-                      "same (the --precision of the run) or auto (fp32 for every precision; "
+                      "same (the --precision of the run) or auto (same with bf16, else fp32; "
                       "see docs/TRAINING.md)"),
     "xla": ("--xla", None,
             "compile the G and D updates with XLA (jit_compile); the superpixel step stays "

@@ -39,7 +39,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 # The dtype VGG19 computes in: fp32 (the reference's), same (the run's precision), or auto,
 # which is VGG_PRECISION_AUTO[precision] (the choice is argued in docs/TRAINING.md).
 VGG_PRECISIONS = ("auto", "fp32", "same")
-VGG_PRECISION_AUTO = {"fp32": "fp32", "bf16": "fp32", "fp16": "fp32"}
+VGG_PRECISION_AUTO = {"fp32": "fp32", "bf16": "same", "fp16": "fp32"}
 
 
 class ConfigError(ValueError):

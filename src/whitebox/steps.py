@@ -24,9 +24,9 @@ once per step outside the replicas and handed to all of them.
 With precision bf16 or fp16 the generator and the discriminators compute in that dtype (their
 inputs and kernels are cast at each convolution; network.run_in); their weights, Adam's slots,
 the guided filters, the colour shift, the superpixel input, the losses and the spectral
-norm's power iteration stay float32. VGG computes in config.vgg_dtype_name() (float32 unless
---vgg-precision same). fp16 scales the losses dynamically (loss_scale.py), one scale per
-optimiser.
+norm's power iteration stay float32. VGG computes in config.vgg_dtype_name() (float32 with
+fp32; by default bfloat16 with bf16, see config.VGG_PRECISION_AUTO). fp16 scales the losses
+dynamically (loss_scale.py), one scale per optimiser.
 
 With config.xla the step bodies are compiled with XLA. The superpixel numpy_function cannot be
 compiled, so with the structure term on the G step becomes what the reference runs: a

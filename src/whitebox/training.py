@@ -171,6 +171,9 @@ def run(config, vgg=None, echo=True, progress=True):
     if config.precision != "fp32":
         notes.append(f"precision {config.precision}: the networks compute in it; weights, Adam "
                      "slots, filters and losses stay float32")
+        if config.command == "train":
+            notes.append(f"VGG19 computes in {config.vgg_dtype_name()} "
+                         f"(--vgg-precision {config.vgg_precision})")
     strategy, chief = _make_strategy(config)
     out, ckpt_dir, found, moved = _prepare_out_dir(config, chief)
     scratch = None if chief else Path(tempfile.mkdtemp(prefix="whitebox-worker-"))
