@@ -29,6 +29,8 @@ speed does not depend on the values), after one warm-up iteration that traces th
   numpy_function; host_wait_share, their sum over the iteration's wall time (input wait
   included): the share of the iteration in which the device waits for host work. On a CPU the
   "device" is the same CPU, so this is the host-side share of the iteration.
+- interleaved (--interleaved): the XLA-off variants' iterations run round by round in turn on
+  one batch, least time each and the speed-up over fp32: the ratio to trust on a busy machine.
 - g_update_parts_s (XLA off): the G update split into VGG forward, VGG backward, generator
   backward, guided filters + colour shift, discriminators and the rest (g_update_parts).
 Times are the minimum over the repeats (the least disturbed on a shared machine).
@@ -371,6 +373,28 @@ def matmul_rates(n=4096, repeats=3):
     return rates
 
 
+def interleaved(batch, patch, repeats, jobs, vgg_model, variant_list):
+    """{variant: least seconds per iteration} with the variants' iterations interleaved
+    round by round on the same batch, so that a change in the machine's load hits them all
+    alike; and each one's speed-up over the first (today's fp32)."""
+    rng = np.random.default_rng(0)
+    photo, cartoon = (tf.constant(rng.uniform(-1, 1, [batch, patch, patch, 3]), tf.float32)
+                      for _ in range(2))
+    trainers = {variant_name(v): make_trainer(batch, patch, jobs, vgg_model, v)
+                for v in variant_list}
+    times = {name: [] for name in trainers}
+    for k in range(repeats + 1):                # round 0 traces
+        for name, trainer in trainers.items():
+            t, _ = _timed(trainer.iteration, photo, cartoon)
+            if k:
+                times[name].append(t)
+    best = {name: min(t) for name, t in times.items()}
+    first = best[variant_name(variant_list[0])]
+    return {"batch": batch, "patch": patch, "repeats": repeats,
+            "iteration_s": {name: round(t, 3) for name, t in best.items()},
+            "vs_first": {name: round(first / t, 2) for name, t in best.items()}}
+
+
 def ratios(results, matmul):
     """Per batch x patch: each variant's speed-up over today's fp32 iteration (fp32, float32
     VGG, XLA off), next to the bf16/fp32 matmul ratio and 60% of it (the goal for bf16)."""
@@ -440,6 +464,8 @@ def parse_args():
                         help="VGG precisions timed for bf16/fp16 (fp32 always uses fp32)")
     parser.add_argument("--xla", default="off,on", help="XLA settings to time: off,on")
     parser.add_argument("--no-parts", action="store_true", help="skip the G update split")
+    parser.add_argument("--interleaved", action="store_true",
+                        help="also time the XLA-off variants with their iterations interleaved")
     parser.add_argument("--drift-batch", type=int, default=2)
     parser.add_argument("--drift-patch", type=int, default=64)
     parser.add_argument("--drift-iterations", type=int, default=100, help="0 skips the drift")
@@ -516,6 +542,12 @@ def main():
                              "error": one_line(err)[:300]})
             report["results"] = results
             report["vs_fp32_today"] = ratios(results, report["matmul"])
+            if args.interleaved:
+                plain = [v for v in variants(args) if not v[2]]     # fp32 first
+                report["interleaved"] = [
+                    interleaved(*(int(x) for x in item.lower().split("x")), args.repeats,
+                                args.superpixel_jobs, vgg_model, plain)
+                    for item in args.configs.split(",")]
     if not args.gpu:
         low = [p for p in available if p != "fp32"]
         if args.photos and Path(args.photos).is_dir() and low:
