@@ -83,3 +83,15 @@ def test_g_update_parts_are_timed_on_the_steps_networks(monkeypatch):
     assert sorted(parts) == ["discriminators", "filters_color_shift", "generator_backward",
                              "vgg_backward", "vgg_forward"]
     assert all(np.isfinite(v) for v in parts.values())
+
+
+def test_no_parts_skips_the_split_and_interleaved_times_every_variant(monkeypatch, tmp_path):
+    install_fake_superpixel(monkeypatch)
+    bench = _bench_module()
+    vgg = tiny_vgg()
+    row = bench.bench(2, 32, 1, 1, vgg, ("fp32", "fp32", False), tmp_path, parts=False)
+    assert "g_update_parts_s" not in row and row["iteration_s"] > 0
+    variants = [("fp32", "fp32", False), ("bf16", "same", False)]
+    table = bench.interleaved(2, 32, 1, 1, vgg, variants)
+    assert list(table["iteration_s"]) == ["fp32/vgg-fp32/xla-off", "bf16/vgg-same/xla-off"]
+    assert table["vs_first"]["fp32/vgg-fp32/xla-off"] == 1.0
