@@ -10,29 +10,21 @@ from whitebox import precision, training, vgg
 from whitebox.config import PretrainConfig, TrainConfig, resume_mismatches
 from whitebox.data import folders_under, make_lists
 from whitebox.loss_scale import DynamicLossScale
-from whitebox.steps import AdversarialStep, PretrainStep
-from tests.training_helpers import (assert_losses_close, install_fake_superpixel, make_dataset,
-                                    tiny_vgg, tiny_vgg_weights)
+from whitebox.steps import PretrainStep
+from tests.training_helpers import (assert_losses_close, make_dataset,
+                                    random_batches, run_iterations as _run,
+                                    tiny_adversarial_step, tiny_vgg_weights)
 
 SIZE = 32
 
 
 def _batches(n):
-    rng = np.random.default_rng(0)
-    return [tuple(tf.constant(rng.uniform(-1, 1, [2, SIZE, SIZE, 3]), tf.float32)
-                  for _ in range(2)) for _ in range(n)]
+    return random_batches(n, seed=0, size=SIZE)
 
 
 def _adversarial(monkeypatch, prec):
-    install_fake_superpixel(monkeypatch)
-    tf.keras.utils.set_random_seed(0)
-    config = TrainConfig(vgg="stand-in", batch_size=2, patch_size=SIZE, disc_channel=8,
-                         precision=prec)
-    return AdversarialStep(config, tiny_vgg())
-
-
-def _run(trainer, batches):
-    return [{k: float(v) for k, v in trainer.iteration(*b).items()} for b in batches]
+    """The networks in `prec`, VGG in float32 (what these tolerances were measured with)."""
+    return tiny_adversarial_step(monkeypatch, precision=prec, vgg_precision="fp32")
 
 
 def test_bf16_training_is_close_to_fp32_and_keeps_float32_state(monkeypatch):

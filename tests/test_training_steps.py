@@ -4,11 +4,11 @@ import pytest
 import tensorflow as tf
 
 from whitebox import losses, representations
-from whitebox.config import PAPER_WEIGHTS, TrainConfig
+from whitebox.config import PAPER_WEIGHTS
 from whitebox.guided_filter import guided_filter
-from whitebox.steps import Adam, AdversarialStep, PretrainStep
+from whitebox.steps import Adam, PretrainStep
 from whitebox.config import PretrainConfig
-from tests.training_helpers import install_fake_superpixel, tiny_vgg
+from tests.training_helpers import tiny_adversarial_step as _trainer
 
 SIZE = 32
 
@@ -24,15 +24,6 @@ def _batch(seed):
     rng = np.random.default_rng(seed)
     return (tf.constant(rng.uniform(-1, 1, [2, SIZE, SIZE, 3]), tf.float32),
             tf.constant(rng.uniform(-1, 1, [2, SIZE, SIZE, 3]), tf.float32))
-
-
-def _trainer(monkeypatch, calls=None, **overrides):
-    install_fake_superpixel(monkeypatch, calls)
-    tf.keras.utils.set_random_seed(0)
-    config = TrainConfig(vgg="stand-in", batch_size=2, patch_size=SIZE, disc_channel=8,
-                         **overrides)
-    config.validate()
-    return AdversarialStep(config, tiny_vgg())
 
 
 def _snapshot(variables):

@@ -141,3 +141,34 @@ def assert_same_variables(a, b, lr=None, rtol=1e-5):
         else:
             assert diff.max() <= rtol * scale, (key, diff.max(), scale)
     assert lr is None or 0 < size and off <= 1e-3 * size, (off, size)
+
+
+def tiny_adversarial_step(monkeypatch, calls=None, **overrides):
+    """An AdversarialStep at batch 2, patch 32 (tiny VGG, discriminators of 8 channels, the
+    fake superpixel step recording into `calls`), seeded with 0; `overrides` are TrainConfig
+    fields."""
+    import tensorflow as tf
+
+    from whitebox.config import TrainConfig
+    from whitebox.steps import AdversarialStep
+
+    install_fake_superpixel(monkeypatch, calls)
+    tf.keras.utils.set_random_seed(0)
+    config = TrainConfig(vgg="stand-in", batch_size=2, patch_size=32, disc_channel=8,
+                         **overrides)
+    config.validate()
+    return AdversarialStep(config, tiny_vgg())
+
+
+def random_batches(n, seed=0, size=32):
+    """`n` (photo, cartoon) pairs of [2, size, size, 3] float32 tensors uniform in [-1, 1]."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    return [tuple(tf.constant(rng.uniform(-1, 1, [2, size, size, 3]), tf.float32)
+                  for _ in range(2)) for _ in range(n)]
+
+
+def run_iterations(trainer, batches):
+    """[{loss name: float}] of one trainer.iteration per batch."""
+    return [{k: float(v) for k, v in trainer.iteration(*b).items()} for b in batches]

@@ -8,7 +8,7 @@ import argparse
 import dataclasses
 
 from whitebox.config import (PRECISIONS, PRESETS, SN_MODES, STRATEGIES, SUPERPIXEL_METHODS,
-                             TERM_MEANINGS, TERM_SCALARS, TERMS)
+                             TERM_MEANINGS, TERM_SCALARS, TERMS, VGG_PRECISIONS)
 
 # field: (flag, metavar or None, help). The default, taken from the config class, is appended.
 # Fields not listed have no flag; a run's config.json holds them all.
@@ -64,9 +64,17 @@ FLAGS = {
     "sn_mode": ("--sn-mode", None,
                 "spectral norm u update: joint (one call on [real; fake], u advances once "
                 "per step as in TF1) or separate (two calls, twice)"),
+    "vgg_precision": ("--vgg-precision", None,
+                      "dtype of VGG19 (content and structure losses): fp32 (the reference), "
+                      "same (the --precision of the run) or auto (same with bf16, else fp32; "
+                      "see docs/TRAINING.md)"),
+    "xla": ("--xla", None,
+            "compile the G and D updates with XLA (jit_compile); the superpixel step stays "
+            "outside, fed by its own generator pass, as in the reference"),
 }
 CHOICES = {"loss_weights": tuple(PRESETS), "superpixel": SUPERPIXEL_METHODS,
-           "sn_mode": SN_MODES, "strategy": STRATEGIES, "precision": PRECISIONS}
+           "sn_mode": SN_MODES, "strategy": STRATEGIES, "precision": PRECISIONS,
+           "vgg_precision": VGG_PRECISIONS}
 
 
 def add_config_flags(parser, cls, names=None):

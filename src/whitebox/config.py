@@ -39,6 +39,10 @@ SN_MODES = ("joint", "separate")
 STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 # Compute precisions of the networks (precision.py); fp32 is the reference's.
 PRECISIONS = ("fp32", "bf16", "fp16")
+# The dtype VGG19 computes in: fp32 (the reference's), same (the run's precision), or auto,
+# which is VGG_PRECISION_AUTO[precision] (the choice is argued in docs/TRAINING.md).
+VGG_PRECISIONS = ("auto", "fp32", "same")
+VGG_PRECISION_AUTO = {"fp32": "fp32", "bf16": "same", "fp16": "fp32"}
 
 
 class ConfigError(ValueError):
@@ -172,6 +176,8 @@ class TrainConfig(CommonConfig):
     superpixel_jobs: int = 0            # worker processes; 0 = one per usable CPU
     sn_mode: str = "joint"
     disc_channel: int = 32
+    vgg_precision: str = "auto"         # VGG_PRECISIONS
+    xla: bool = False                   # compile the G and D updates with XLA (jit_compile)
 
     def validate(self):
         super().validate()
@@ -190,9 +196,19 @@ class TrainConfig(CommonConfig):
             raise ConfigError(f"fst_eps must be > 0, got {self.fst_eps}")
         if self.sn_mode not in SN_MODES:
             raise ConfigError(f"sn_mode must be one of {SN_MODES}, got {self.sn_mode!r}")
+        if self.vgg_precision not in VGG_PRECISIONS:
+            raise ConfigError(f"vgg_precision must be one of {VGG_PRECISIONS}, "
+                              f"got {self.vgg_precision!r}")
         if not self.vgg and self.active_weights().keys() & {"content", "structure"}:
             raise ConfigError("vgg: a VGG19 weights file is needed for the content and "
                               "structure terms (--vgg PATH), or switch both terms off")
+
+    def vgg_dtype_name(self):
+        """The precision VGG19 computes in: 'fp32' or the run's precision."""
+        choice = self.vgg_precision
+        if choice == "auto":
+            choice = VGG_PRECISION_AUTO[self.precision]
+        return self.precision if choice == "same" else "fp32"
 
     def active_weights(self):
         """{term: weight} of the terms that are on (preset, then overrides, minus disabled)."""
@@ -262,7 +278,7 @@ def resumed_config(saved, strategy=None):
 # Fields that may differ between a run and its resumption. out_dir is where the run folder is
 # now: a copied or moved run folder is the same run. A run saved with N replicas resumes with M.
 RESUMABLE_CHANGES = ("resume", "iterations", "print_every", "sample_every", "out_dir",
-                     "strategy", "devices", "replicas", "peer_wait")
+                     "strategy", "devices", "replicas", "peer_wait", "xla", "vgg_precision")
 
 
 def resume_mismatches(saved, current):

@@ -77,3 +77,14 @@ def resolve_precision(requested, warn=print):
     warn(f"precision {requested} unavailable ({where}); using fp32")
     return "fp32"
 
+
+def resolve_xla(xla, precision, warn=print):
+    """Whether the training steps compile with XLA: `xla`, except in bf16 or fp16 without a
+    GPU, where XLA's CPU compiler rejects the networks' low-precision backward pass (an
+    internal "mixed precision is disallowed" error): then False, after one line through
+    `warn`."""
+    if not xla or precision == "fp32" or gpu_compute_capabilities():
+        return xla
+    warn(f"xla unavailable with precision {precision} on a CPU (XLA's CPU compiler rejects "
+         "its backward pass); using xla off")
+    return False

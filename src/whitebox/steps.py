@@ -23,9 +23,15 @@ once per step outside the replicas and handed to all of them.
 
 With precision bf16 or fp16 the generator and the discriminators compute in that dtype (their
 inputs and kernels are cast at each convolution; network.run_in); their weights, Adam's slots,
-the guided filters, the colour shift, the superpixel input, VGG, the losses and the spectral
-norm's power iteration stay float32. fp16 scales the losses dynamically (loss_scale.py), one
-scale per optimiser.
+the guided filters, the colour shift, the superpixel input, the losses and the spectral
+norm's power iteration stay float32. VGG computes in config.vgg_dtype_name() (float32 with
+fp32; by default bfloat16 with bf16, see config.VGG_PRECISION_AUTO). fp16 scales the losses
+dynamically (loss_scale.py), one scale per optimiser.
+
+With config.xla the step bodies are compiled with XLA. The superpixel numpy_function cannot be
+compiled, so with the structure term on the G step becomes what the reference runs: a
+generator pass (`sample`, compiled too), the superpixel step on its output, then the compiled
+update with that target fed in. That adds one generator forward pass per iteration.
 """
 import functools
 
@@ -119,14 +125,16 @@ class _Steps:
     A body takes (*batch, shift) and returns {name: scalar loss}; it calls `self._update`
     for each optimiser. Without a strategy a step is the body under tf.function. With one, the
     step splits the global batch over the replicas, draws the colour shift once, runs the body
-    on every replica and sums the replicas' (scaled) losses.
+    on every replica and sums the replicas' (scaled) losses. With xla the body is compiled with
+    XLA (jit_compile); the colour shift is still drawn outside it, by the same RNG ops.
     """
 
-    def __init__(self, strategy, precision="fp32"):
+    def __init__(self, strategy, precision="fp32", xla=False):
         self.strategy = strategy
         self.share = 1.0 / distribute.replicas(strategy)   # local batch / global batch
         self.dtype = DTYPES[precision]       # the networks' compute dtype
         self.fp16 = precision == "fp16"
+        self.xla = xla
 
     def _loss_scale(self, name):
         """A DynamicLossScale for fp16, else None (create it inside the strategy's scope)."""
@@ -137,6 +145,8 @@ class _Steps:
 
     def _step(self, body):
         strategy = self.strategy
+        if self.xla:       # the body compiled; the colour shift is drawn outside it
+            body = tf.function(body, jit_compile=True)
 
         if strategy is None:
             return tf.function(lambda *batch: body(*batch, self._draw_shift()))
@@ -209,15 +219,16 @@ class PretrainStep(_Steps):
 class AdversarialStep(_Steps):
     """`train.py`: the G step and the D step (see the module docstring).
 
-    config: TrainConfig. vgg: a callable BGR [-1, 1] -> conv4_4 features (vgg.VGG19Conv44),
-    needed when the content or structure term is on. Terms switched off are not computed; a
-    discriminator whose term is off is neither built nor trained. strategy: a tf.distribute
-    strategy, or None for one device.
+    config: TrainConfig. vgg: a callable (BGR [-1, 1], compute dtype) -> float32 conv4_4
+    features (vgg.VGG19Conv44), needed when the content or structure term is on. Terms
+    switched off are not computed; a discriminator whose term is off is neither built nor
+    trained. strategy: a tf.distribute strategy, or None for one device.
     """
 
     def __init__(self, config, vgg=None, strategy=None):
-        super().__init__(strategy, config.precision)
+        super().__init__(strategy, config.precision, config.xla)
         self.config = config
+        self.vgg_dtype = DTYPES[config.vgg_dtype_name()]
         self.weights = config.active_weights()
         self.vgg_terms = [t for t in VGG_TERMS if t in self.weights]
         if self.vgg_terms and vgg is None:
@@ -242,9 +253,26 @@ class AdversarialStep(_Steps):
                           if disc_vars else None)
             self.scale_g = self._loss_scale("loss_scale_generator")
             self.scale_d = self._loss_scale("loss_scale_discriminator") if disc_vars else None
-        self.g_step = self._step(self._g_body)
+        self.sample = tf.function(self.output, jit_compile=config.xla)
+        self.g_step = self._g_step_fed() if self._feeds_target() else self._step(self._g_body)
         self.d_step = self._step(self._d_body)
-        self.sample = tf.function(self.output)
+
+    def _feeds_target(self):
+        """Whether the superpixel target is computed before the G step and fed to it: with
+        XLA and the structure term on, as the numpy_function cannot run inside XLA."""
+        return self.xla and "structure" in self.weights
+
+    def _g_step_fed(self):
+        """The G step as the reference runs it: a generator pass (`sample`), the superpixel
+        step on its output, then the update with that target as an input."""
+        update = self._step(self._g_body_fed)
+
+        def g_step(photo, cartoon):
+            target = representations.structure(
+                self.sample(photo), self.config.superpixel,
+                self.config.superpixel_jobs or None, self.config.superpixel_segments)
+            return update(photo, cartoon, target)
+        return g_step
 
     def _draw_shift(self):
         """The step's colour-shift weights [3] (B, G, R), or None with the texture term off."""
@@ -261,11 +289,12 @@ class AdversarialStep(_Steps):
 
     # -- G step
 
-    def generator_losses(self, out, photo, cartoon, shift=None):
+    def generator_losses(self, out, photo, cartoon, shift=None, target=None):
         """The generator objective for generator output `out`: each active term under its
         TensorBoard name, recon_loss (content + structure) and g_loss_total, their weighted
-        sum. shift: the colour-shift weights of the step (drawn from the run's RNG if None)."""
-        vgg_l1 = functools.cache(lambda: self._vgg_l1(out, photo))   # one pass for both terms
+        sum. shift: the colour-shift weights of the step (drawn from the run's RNG if None).
+        target: the structure term's superpixel image, or None to compute it from `out`."""
+        vgg_l1 = functools.cache(lambda: self._vgg_l1(out, photo, target))   # one pass for both
         term = {   # computed and summed in this order
             "surface": lambda: losses.lsgan_g_loss(
                 self.disc_blur.fake_logits(representations.surface(out))),
@@ -284,24 +313,34 @@ class AdversarialStep(_Steps):
                                       tf.constant(0.0))
         return scalars
 
-    def _vgg_l1(self, out, photo):
+    def _vgg_l1(self, out, photo, target=None):
         """{"content": L1 of conv4_4 features to the photo's, and with the structure term on,
-        "structure": to the superpixel image's}. The targets need no gradient: one batched
-        pass on them, then the output's own pass."""
+        "structure": to the superpixel image's (`target`, or computed from `out` if None)}.
+        The targets need no gradient: one batched pass on them, then the output's own pass.
+        VGG computes in self.vgg_dtype; its features and the losses are float32."""
         targets = {"content": photo}
         if "structure" in self.weights:
-            targets["structure"] = representations.structure(
+            targets["structure"] = target if target is not None else representations.structure(
                 out, self.config.superpixel, self.config.superpixel_jobs or None,
                 self.config.superpixel_segments)
-        features = tf.stop_gradient(self.vgg(tf.concat(list(targets.values()), axis=0)))
-        out_features = self.vgg(out)
+        features = tf.stop_gradient(self._vgg(tf.concat(list(targets.values()), axis=0)))
+        out_features = self._vgg(out)
         return {t: losses.feature_l1(f, out_features)
                 for t, f in zip(targets, tf.split(features, len(targets)))}
 
+    def _vgg(self, images):
+        """float32 VGG conv4_4 features of `images` [N, H, W, 3], computed in self.vgg_dtype."""
+        return self.vgg(images, self.vgg_dtype)
+
     def _g_body(self, photo, cartoon, shift):
+        return self._g_body_fed(photo, cartoon, None, shift)
+
+    def _g_body_fed(self, photo, cartoon, target, shift):
+        """The G step's body; target: the superpixel image fed from outside, or None to
+        compute it inside from this pass's output."""
         with tf.GradientTape() as tape:
             out = self.output(photo)
-            scalars = self.generator_losses(out, photo, cartoon, shift)
+            scalars = self.generator_losses(out, photo, cartoon, shift, target)
         self._update(self.opt_g, tape, scalars["g_loss_total"], self.scale_g)
         return self._scaled(scalars)
 

@@ -16,7 +16,7 @@ from whitebox import distribute
 from whitebox.checkpoints import list_checkpoints, load_generator, restore_newest, set_aside
 from whitebox.config import ConfigError, read_run_config, resume_mismatches
 from whitebox.image_io import to_uint8, write_atomic, write_text_atomic
-from whitebox.precision import resolve_precision
+from whitebox.precision import resolve_precision, resolve_xla
 from whitebox.steps import AdversarialStep, PretrainStep
 
 # The reference's TensorBoard scalar names, in the order it declares them.
@@ -185,9 +185,14 @@ def run(config, vgg=None, echo=True, progress=True):
         tf.config.experimental.enable_op_determinism()
     notes = []
     config.precision = resolve_precision(config.precision, warn=notes.append)
+    if config.command == "train":
+        config.xla = resolve_xla(config.xla, config.precision, warn=notes.append)
     if config.precision != "fp32":
         notes.append(f"precision {config.precision}: the networks compute in it; weights, Adam "
                      "slots, filters and losses stay float32")
+        if config.command == "train":
+            notes.append(f"VGG19 computes in {config.vgg_dtype_name()} "
+                         f"(--vgg-precision {config.vgg_precision})")
     strategy, chief = _make_strategy(config)
     out, ckpt_dir, found, moved = _prepare_out_dir(config, chief)
     scratch = None if chief else Path(tempfile.mkdtemp(prefix="whitebox-worker-"))

@@ -185,13 +185,16 @@ class VGG19Conv44(tf.Module):
     def from_file(cls, path, trust_pickle=False):
         return cls(load_weights(path, trust_pickle))
 
-    def __call__(self, image):
-        x = (image + 1.0) * 127.5 - self._mean
+    def __call__(self, image, dtype=tf.float32):
+        """image: float32. dtype: what the convolutions compute in (float32, bfloat16 or
+        float16): the input is mapped to 0..255 minus the means in float32, then it and the
+        constants are cast to `dtype`. The features come back in float32."""
+        x = tf.cast((image + 1.0) * 127.5 - self._mean, dtype)
         for name, kernel, bias in self._layers:
-            x = tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "SAME"), bias)
+            x = tf.nn.bias_add(tf.nn.conv2d(x, tf.cast(kernel, dtype), 1, "SAME"),
+                               tf.cast(bias, dtype))
             if name == LAYERS[-1]:
-                break
+                return tf.cast(x, tf.float32)
             x = tf.nn.relu(x)
             if name in POOL_AFTER:
                 x = tf.nn.max_pool2d(x, 2, 2, "SAME")
-        return x
