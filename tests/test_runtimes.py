@@ -287,14 +287,17 @@ def test_int8_runs_through_the_cartoonizer_and_really_quantizes(random_generator
 
 
 def test_openvino_reasons_say_in_words_what_failed(random_generator, tf1_checkpoint,
-                                                   runtime_cache, monkeypatch):
+                                                   tmp_path, monkeypatch):
     """A disk that fills while the model is written (here: the weights file is /dev/full) and
     a cached entry OpenVINO cannot read: the line says what failed, not "basic_ios::clear:
-    iostream error" or "Exception from src/inference/src/cpp/core.cpp:132:"."""
+    iostream error" or "Exception from src/inference/src/cpp/core.cpp:132:". A cache of its
+    own, so that no other test's conversion of the same weights is found there."""
     import os
     import tempfile
 
     need("openvino")
+    runtime_cache = tmp_path / "runtimes"
+    monkeypatch.setattr(runtimes, "cache_root", lambda: runtime_cache)
     make_temporary = tempfile.mkdtemp
 
     def disk_full(**kwargs):
