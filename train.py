@@ -59,6 +59,7 @@ def make_config(args):
     """The checked config of a pretrain/train command; --resume starts from the saved config
     (whose device list does not bind a resume under another --strategy)."""
     from whitebox import config as cfg
+    from whitebox.cli import output_problem
     from whitebox.cli_config import config_from_args
 
     cls = cfg.PretrainConfig if args.command == "pretrain" else cfg.TrainConfig
@@ -70,6 +71,8 @@ def make_config(args):
             raise cfg.ConfigError(f"{out_dir} holds a {base.command} run, not {args.command}")
     config = config_from_args(cls, args, base)
     config.validate()
+    if output_problem(config.out_dir, "--out"):
+        raise cfg.ConfigError(output_problem(config.out_dir, "--out"))
     return config
 
 
