@@ -394,6 +394,20 @@ def test_paper_refuses_a_markdown_file_that_is_an_input_or_an_output(tmp_path, s
     assert not (tmp_path / "out").exists()
 
 
+def test_stats_replaces_a_cache_but_not_another_file(tmp_path, standin, capsys):
+    photos = image_folder(tmp_path / "photos", 17, 3)
+    (tmp_path / "notes.npz").write_text("the user's")
+    (tmp_path / "link.npz").symlink_to(tmp_path / "notes.npz")
+    base = ["stats", str(photos), "--inception", str(standin[0]), "-q", "-o"]
+    for name in ["notes.npz", "link.npz"]:
+        code, _, err = run_cli(base + [str(tmp_path / name)], capsys)
+        assert (code, err) == (2, f"error: {tmp_path / name} exists and is not a statistics "
+                                  f"cache; choose a new name\n")
+    assert (tmp_path / "notes.npz").read_text() == "the user's"
+    for _ in range(2):  # written, then replaced
+        assert run_cli(base + [str(tmp_path / "cache.npz")], capsys)[0] == 0
+
+
 def damaged_archives(folder, standin):
     """(file, expected reason) for .tgz files that cannot give the graph."""
     good = standin[1].read_bytes()

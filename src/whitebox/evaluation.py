@@ -19,7 +19,7 @@ from whitebox.cli import output_problem
 from whitebox.image_io import ImageError, display_path, list_images, write_text_atomic
 from whitebox.metrics import (DEFAULT_BATCH, PAPER_VALUES, MetricsError, compare, embed_folder,
                               embed_paths, features_to_set, load_extractor,
-                              load_set, network_sha256, save_cache)
+                              load_cache, load_set, network_sha256, save_cache)
 from whitebox.video import is_video
 from whitebox.runtimes import RuntimeUnavailable, make_cartoonizer
 from whitebox.weights import WeightsUnavailable, load_generator_weights, resolve_weights
@@ -69,8 +69,15 @@ def fid_report(a, b, extractor, recursive=False, progress=True, kid=False, kid_s
 
 def stats_report(folder, output, extractor, recursive=False, progress=True,
                  keep_features=True):
-    """Embed `folder` once and save its statistics cache to `output` (.npz); the report."""
+    """Embed `folder` once and save its statistics cache to `output` (.npz); the report. An
+    existing `output` is replaced only when it is a statistics cache (else MetricsError)."""
     check_can_write(Path(output))
+    if Path(output).exists() or Path(output).is_symlink():
+        try:
+            load_cache(output)
+        except MetricsError:
+            raise MetricsError(f"{display_path(output)} exists and is not a statistics cache; "
+                               f"choose a new name") from None
     fset = embed_folder(folder, extractor(), recursive, progress)
     save_cache(output, fset, keep_features=keep_features)
     return dict(cache=str(output), set=fset.describe(), extractor=extractor.describe(fset))
