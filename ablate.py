@@ -41,7 +41,7 @@ TRAIN_FLAGS = ("data_lists", "init_from", "vgg", "trust_pickle", "seed", "batch_
 
 
 def parse_args(argv=None):
-    from whitebox.cli import OneLineParser, path_argument
+    from whitebox.cli import OneLineParser, output_problem, path_argument
     from whitebox.cli_config import add_config_flags
     from whitebox.config import TrainConfig
     from whitebox.metrics import DEFAULT_BATCH
@@ -78,6 +78,8 @@ def parse_args(argv=None):
         p.error("--iterations must be >= 1")
     if not 4 <= args.grid <= 8:
         p.error("--grid must be between 4 and 8")
+    if output_problem(args.out, "--out"):
+        p.error(output_problem(args.out, "--out"))
     return args
 
 
