@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
 def build_parser():
     """The argument parser; config options not given are None in the result."""
-    from whitebox.cli import OneLineParser
+    from whitebox.cli import OneLineParser, path_argument
     from whitebox.cli_config import add_config_flags
     from whitebox.config import PretrainConfig, TrainConfig
 
@@ -35,7 +35,7 @@ def build_parser():
     for domain in ("photo_face", "photo_scenery", "cartoon_face", "cartoon_scenery"):
         lists.add_argument(f"--{domain.replace('_', '-')}", dest=domain, metavar="DIR",
                            help=f"image folder for {domain} (overrides --dataset)")
-    lists.add_argument("--out", metavar="DIR", help="where the lists go (default data_lists)")
+    lists.add_argument("--out", metavar="DIR", type=path_argument, help="where the lists go (default data_lists)")
     lists.add_argument("--absolute", action="store_true",
                        help="write absolute paths (default: relative to --out)")
 
