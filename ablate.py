@@ -41,24 +41,25 @@ TRAIN_FLAGS = ("data_lists", "init_from", "vgg", "trust_pickle", "seed", "batch_
 
 
 def parse_args(argv=None):
+    from whitebox.cli import OneLineParser, output_problem, path_argument
     from whitebox.cli_config import add_config_flags
     from whitebox.config import TrainConfig
     from whitebox.metrics import DEFAULT_BATCH
 
-    p = argparse.ArgumentParser(prog="ablate.py", description=DESCRIPTION, epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog="ablate.py", description=DESCRIPTION, epilog=EPILOG,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("matrix", help="fst, terms, or a .json/.toml matrix file")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--out", required=True, metavar="DIR", type=path_argument, help="output folder")
     p.add_argument("--iterations", type=int, required=True, metavar="N",
                    help="training iterations per variant")
     add_config_flags(p, TrainConfig, names=TRAIN_FLAGS)
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="another TrainConfig field for every variant (VALUE as JSON, else "
                         "text); repeatable")
-    p.add_argument("--photos", required=True, metavar="DIR", help="test photos")
-    p.add_argument("--cartoons", required=True, metavar="DIR_OR_NPZ",
+    p.add_argument("--photos", required=True, metavar="DIR", type=path_argument, help="test photos")
+    p.add_argument("--cartoons", required=True, metavar="DIR_OR_NPZ", type=path_argument,
                    help="cartoon images or an evaluate.py stats cache")
-    p.add_argument("--inception", required=True, metavar="PATH",
+    p.add_argument("--inception", required=True, metavar="PATH", type=path_argument,
                    help="as evaluate.py --inception")
     p.add_argument("--kid", action="store_true", help="also KID")
     p.add_argument("--kid-subsets", type=int, default=100, metavar="K")
@@ -77,6 +78,8 @@ def parse_args(argv=None):
         p.error("--iterations must be >= 1")
     if not 4 <= args.grid <= 8:
         p.error("--grid must be between 4 and 8")
+    if output_problem(args.out, "--out"):
+        p.error(output_problem(args.out, "--out"))
     return args
 
 

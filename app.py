@@ -27,9 +27,11 @@ example: python app.py                 then open http://127.0.0.1:7860
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="app.py", description=DESCRIPTION, epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--weights", "-w", metavar="PATH",
+    from whitebox.cli import OneLineParser, path_argument
+
+    p = OneLineParser(prog="app.py", description=DESCRIPTION, epilog=EPILOG,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", "-w", metavar="PATH", type=path_argument,
                    help="checkpoint folder or prefix (default: pretrained/, else the cache)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, this computer only; "

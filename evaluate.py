@@ -45,6 +45,7 @@ def parse_args(argv=None):
 
     def common(q, inception_required):
         q.add_argument("--inception", required=inception_required, metavar="PATH",
+                       type=path_argument,
                        help="classify_image_graph_def.pb, inception-2015-12-05.tgz, or a "
                             "Keras InceptionV3 no-top .h5 (not comparable)")
         q.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, metavar="N",
@@ -63,13 +64,13 @@ def parse_args(argv=None):
         q.add_argument("--seed", type=int, default=0, help="KID sampling seed (default 0)")
 
     q = sub.add_parser("fid", help="FID (and KID) between two folders or caches")
-    q.add_argument("a", metavar="A", help="image folder or .npz cache")
-    q.add_argument("b", metavar="B", help="image folder or .npz cache")
+    q.add_argument("a", metavar="A", type=path_argument, help="image folder or .npz cache")
+    q.add_argument("b", metavar="B", type=path_argument, help="image folder or .npz cache")
     common(q, inception_required=False)
     kid_options(q)
 
     q = sub.add_parser("stats", help="save a folder's statistics cache (.npz)")
-    q.add_argument("folder", metavar="DIR")
+    q.add_argument("folder", metavar="DIR", type=path_argument)
     q.add_argument("--output", "-o", required=True, metavar="FILE.npz")
     q.add_argument("--no-features", action="store_true",
                    help="store only mean and covariance (smaller; then no KID from it)")

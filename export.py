@@ -33,14 +33,14 @@ fp16/dynamic, if the PSNR is under 45/30 dB instead) or if writing failed. Exit 
 
 
 def parse_args(argv=None):
-    from whitebox.cli import OneLineParser
+    from whitebox.cli import OneLineParser, path_argument
     from whitebox.defaults import DEFAULT_OPSET, MAX_SHORT_SIDE, QUANTIZE
 
     p = OneLineParser(prog="export.py", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("format", choices=["savedmodel", "tflite", "onnx"])
     p.add_argument("out", metavar="OUT", help="output folder (savedmodel) or file")
-    p.add_argument("--weights", "-w", metavar="PATH",
+    p.add_argument("--weights", "-w", metavar="PATH", type=path_argument,
                    help="checkpoint folder or prefix, as in cartoonize.py (default: "
                         "pretrained/, else the authors' checkpoint from the cache)")
     p.add_argument("--offline", action="store_true", help="never download weights")

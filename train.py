@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
 def build_parser():
     """The argument parser; config options not given are None in the result."""
-    from whitebox.cli import OneLineParser
+    from whitebox.cli import OneLineParser, path_argument
     from whitebox.cli_config import add_config_flags
     from whitebox.config import PretrainConfig, TrainConfig
 
@@ -35,7 +35,7 @@ def build_parser():
     for domain in ("photo_face", "photo_scenery", "cartoon_face", "cartoon_scenery"):
         lists.add_argument(f"--{domain.replace('_', '-')}", dest=domain, metavar="DIR",
                            help=f"image folder for {domain} (overrides --dataset)")
-    lists.add_argument("--out", metavar="DIR", help="where the lists go (default data_lists)")
+    lists.add_argument("--out", metavar="DIR", type=path_argument, help="where the lists go (default data_lists)")
     lists.add_argument("--absolute", action="store_true",
                        help="write absolute paths (default: relative to --out)")
 
@@ -59,6 +59,7 @@ def make_config(args):
     """The checked config of a pretrain/train command; --resume starts from the saved config
     (whose device list does not bind a resume under another --strategy)."""
     from whitebox import config as cfg
+    from whitebox.cli import output_problem
     from whitebox.cli_config import config_from_args
 
     cls = cfg.PretrainConfig if args.command == "pretrain" else cfg.TrainConfig
@@ -70,6 +71,8 @@ def make_config(args):
             raise cfg.ConfigError(f"{out_dir} holds a {base.command} run, not {args.command}")
     config = config_from_args(cls, args, base)
     config.validate()
+    if output_problem(config.out_dir, "--out"):
+        raise cfg.ConfigError(output_problem(config.out_dir, "--out"))
     return config
 
 

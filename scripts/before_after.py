@@ -17,9 +17,15 @@ def parse_args(argv=None):
                                   "photo's top-left crop to multiples of 8) in one JPEG, "
                                   f"quality {JPEG_QUALITY}.")
     for name, text in [("photo", "the photo"), ("cartoon", "its cartoon from cartoonize.py"),
-                       ("out", "the JPEG to write (replaced if it exists)")]:
+                       ("out", "the JPEG to write, ending with .jpg or .jpeg (replaced if it "
+                               "exists; never the photo or the cartoon)")]:
         p.add_argument(name, type=path_argument, help=text)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if Path(args.out).suffix.lower() not in (".jpg", ".jpeg"):
+        p.error(f"{args.out}: the name must end with .jpg or .jpeg")
+    if Path(args.out).resolve() in (Path(args.photo).resolve(), Path(args.cartoon).resolve()):
+        p.error(f"{args.out} would overwrite an input: choose another name")
+    return args
 
 
 def main(argv=None):
@@ -50,4 +56,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from whitebox.cli import run_command
+
+    sys.exit(run_command(main))

@@ -34,4 +34,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from whitebox.cli import run_command
+
+    sys.exit(run_command(main))

@@ -59,6 +59,26 @@ USAGE_ERRORS = [
     ("cartoonize.py", ["-i", "x.png", "-o", "out", "--xla", "auto"], "unrecognized arguments"),
     ("export.py", ["onnx", "m.onnx", "--quantize", "fp16"], "--quantize applies to tflite only"),
     ("export.py", ["tflite", "m.tflite", "--max-short-side", "-1"], "must be 0 or positive"),
+    ("ablate.py", ["fst", "--out", "o", "--iterations", "0", "--photos", "p", "--cartoons", "c",
+                   "--inception", "x"], "ablate.py: error: --iterations must be >= 1"),
+    ("ablate.py", ["fst", "--out", "", "--iterations", "1", "--photos", "p", "--cartoons", "c",
+                   "--inception", "x"], "argument --out: an empty path"),
+    ("ablate.py", ["--out", "o"], "the following arguments are required"),
+    ("ablate.py", ["fst", "--out", "ablate.py/x", "--iterations", "1", "--photos", "p",
+                   "--cartoons", "c", "--inception", "x"],
+     "ablate.py: error: --out ablate.py/x: ablate.py is a file, not a folder"),
+    ("export.py", ["tflite", "m.tflite", "-w", ""], "argument --weights/-w: an empty path"),
+    ("evaluate.py", ["fid", "", "b"], "argument A: an empty path"),
+    ("evaluate.py", ["stats", "", "-o", "x.npz", "--inception", "i"], "argument DIR: an empty"),
+    ("evaluate.py", ["fid", "a", "b", "--inception", ""], "argument --inception: an empty path"),
+    ("train.py", ["pretrain", "--out", ""], "argument --out: an empty path"),
+    ("train.py", ["train", "--data-lists", ""], "argument --data-lists: an empty path"),
+    ("train.py", ["make-lists", "--dataset", "d", "--out", ""], "argument --out: an empty path"),
+    ("app.py", ["--port", "0"], "app.py: error: --port must be between 1 and 65535"),
+    ("app.py", ["--weights", ""], "argument --weights/-w: an empty path"),
+    ("scripts/before_after.py", ["p.jpg", "c.png", "./p.jpg"], "./p.jpg would overwrite an input"),
+    ("scripts/before_after.py", ["p.jpg", "c.png", "x/../c.png"], "the name must end with .jpg"),
+    ("scripts/before_after.py", ["p.jpg", "c.jpg", "x/../c.jpg"], "would overwrite an input"),
 ]
 
 
@@ -69,7 +89,29 @@ def test_usage_errors_do_not_import_tensorflow(cli, args, message):
                             capture_output=True, text=True, timeout=120, cwd=REPO)
     assert "TENSORFLOW IMPORTED" not in result.stderr
     assert result.returncode == 2
-    assert message in result.stderr
+    assert message in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+
+
+# Runs a script with its work replaced by a Ctrl-C.
+INTERRUPTED = """\
+import runpy, sys
+sys.path.insert(0, "src")
+import whitebox.image_io, whitebox.samples
+def interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+whitebox.samples.script_write = whitebox.image_io.read_bgr = interrupt
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("script, args", [("scripts/sample_clip.py", []),
+                                          ("scripts/sample_photos.py", []),
+                                          ("scripts/before_after.py", ["p.jpg", "c.png", "o.jpg"])])
+def test_ctrl_c_in_a_script_is_one_line_and_exit_130(script, args, tmp_path):
+    result = subprocess.run([sys.executable, "-c", INTERRUPTED, str(REPO / script), *args],
+                            capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert (result.returncode, result.stderr) == (130, "interrupted\n")
 
 
 def _imported_modules(path):

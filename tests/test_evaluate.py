@@ -373,6 +373,41 @@ def test_paper_refuses_outputs_that_would_replace_or_join_an_input(tmp_path, sta
     assert code == 2 and err == f"error: --output {tmp_path / 'a_file'} is a file, not a folder\n"
 
 
+def test_paper_refuses_a_markdown_file_that_is_an_input_or_an_output(tmp_path, standin,
+                                                                      tf1_checkpoint, capsys):
+    photos = image_folder(tmp_path / "photos", 17, 3)
+    cartoons = image_folder(tmp_path / "cartoons", 18, 3, shade=-50)
+    np.savez(tmp_path / "cartoons.npz", mean=np.zeros(3))
+    kept = snapshot(photos), snapshot(cartoons), (tmp_path / "cartoons.npz").read_bytes()
+    base = ["paper", "--weights", str(tf1_checkpoint[0]), "--photos", str(photos),
+            "--inception", str(standin[0]), "--output", str(tmp_path / "out"), "-q"]
+    for markdown, cartoon_set in [(photos / "00.png", cartoons),
+                                  (tmp_path / "x" / ".." / "cartoons" / "01.png", cartoons),
+                                  (tmp_path / "cartoons.npz", tmp_path / "cartoons.npz"),
+                                  (tmp_path / "out" / "02.png", cartoons)]:
+        code, _, err = run_cli(base + ["--cartoons", str(cartoon_set), "--markdown",
+                                       str(markdown)], capsys)
+        assert code == 2 and err == (f"error: --markdown {markdown} would overwrite an input or "
+                                     f"an output of the run (choose another file)\n"), err
+    assert kept == (snapshot(photos), snapshot(cartoons),
+                    (tmp_path / "cartoons.npz").read_bytes())
+    assert not (tmp_path / "out").exists()
+
+
+def test_stats_replaces_a_cache_but_not_another_file(tmp_path, standin, capsys):
+    photos = image_folder(tmp_path / "photos", 17, 3)
+    (tmp_path / "notes.npz").write_text("the user's")
+    (tmp_path / "link.npz").symlink_to(tmp_path / "notes.npz")
+    base = ["stats", str(photos), "--inception", str(standin[0]), "-q", "-o"]
+    for name in ["notes.npz", "link.npz"]:
+        code, _, err = run_cli(base + [str(tmp_path / name)], capsys)
+        assert (code, err) == (2, f"error: {tmp_path / name} exists and is not a statistics "
+                                  f"cache; choose a new name\n")
+    assert (tmp_path / "notes.npz").read_text() == "the user's"
+    for _ in range(2):  # written, then replaced
+        assert run_cli(base + [str(tmp_path / "cache.npz")], capsys)[0] == 0
+
+
 def damaged_archives(folder, standin):
     """(file, expected reason) for .tgz files that cannot give the graph."""
     good = standin[1].read_bytes()

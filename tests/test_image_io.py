@@ -246,6 +246,13 @@ def test_names_of_255_bytes_are_written_and_their_temporaries_swept(tmp_path, ph
     assert os.listdir(tmp_path) == [name]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="needs fcntl locks")
+def test_the_temporary_of_a_name_with_a_newline_is_swept(tmp_path):
+    temporary = tmp_path / image_io.temporary_name("new\nline.png")
+    temporary.write_bytes(b"left by a killed run")
+    assert image_io.remove_stale_temporaries(tmp_path) == [temporary]
+
+
 def test_short_names_keep_their_whole_name_in_the_temporary():
     import re
 

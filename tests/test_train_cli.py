@@ -89,6 +89,17 @@ def test_bad_inputs_exit_2_with_a_message(workdir, capsys):
     assert train_cli.main(["make-lists", "--dataset", str(workdir / "missing")]) == 2
 
 
+def test_an_out_under_a_file_is_one_line_exit_2(lists, tmp_path, capsys):
+    (tmp_path / "notes").write_text("the user's")
+    for command, extra in [("pretrain", []), ("train", ["--vgg", str(tmp_path / "v.npz")])]:
+        code = train_cli.main([command, "--data-lists", str(lists), "--out",
+                               str(tmp_path / "notes" / "run"), *extra] + TINY)
+        assert (code, capsys.readouterr().err) == (
+            2, f"train.py: error: --out {tmp_path / 'notes' / 'run'}: {tmp_path / 'notes'} is "
+               f"a file, not a folder\n")
+    assert (tmp_path / "notes").read_text() == "the user's"
+
+
 def test_help_runs_as_a_script():
     result = subprocess.run([sys.executable, str(REPO / "train.py"), "train", "--help"],
                             capture_output=True, text=True, timeout=120)

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import cv2
+import numpy as np
 import pytest
 
 from tests.conftest import REPO
@@ -134,11 +135,29 @@ def test_full_resolution_refuses_photos_over_the_page_limit(tmp_path, monkeypatc
         f"--max-short-side 0")
     assert lines[1].startswith("1 of 2 photo(s) cartoonized") and len(lines) == 2
     monkeypatch.setattr(web, "FULL_RESOLUTION_PIXELS", 64 * 64 - 1)
-    monkeypatch.setattr(web, "declared_size", lambda data: None)
+    monkeypatch.setattr(web, "declared_size", lambda data: (8, 8))
     assert status(["good.png"], "full")[0].startswith(
         "failed good.png: too many pixels for full resolution here (64 x 64; the page's limit "
         "is 4095 pixels)")
     assert status(["good.png"], "cap")[0].startswith("1 of 1 photo(s) cartoonized")
+
+
+def test_full_resolution_refuses_formats_whose_header_gives_no_size(tmp_path):
+    """A Radiance HDR file (its size is not read from the header) is refused at full resolution
+    before decoding, since a few MB of run-length code decode to gigabytes; the cap takes it."""
+    web = pytest.importorskip("whitebox.web", reason="needs gradio (requirements-web.txt)")
+    _, data = cv2.imencode(".hdr", np.full((64, 64, 3), 0.5, np.float32))
+    (tmp_path / "photo.hdr").write_bytes(data.tobytes())
+    results = web.Results(tmp_path / "results")
+
+    def status(resolution):
+        return web.cartoonize_files(_FullResolutionEngine(), results,
+                                    [str(tmp_path / "photo.hdr")], resolution, True, "fp32")[2]
+
+    assert status("full").startswith(
+        "failed photo.hdr: full resolution here takes only photos whose header gives their "
+        "size (PNG, JPEG, BMP, GIF, WebP, TIFF, PNM, Sun raster): choose the 720-pixel cap")
+    assert status("cap").startswith("1 of 1 photo(s) cartoonized")
 
 
 def test_no_photos_and_missing_weights_are_status_lines(tmp_path):

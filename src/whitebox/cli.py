@@ -40,8 +40,8 @@ def set_pixel_limit(argv):
             os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = value or following
 
 
-def output_problem(output):
-    """Why the --output path cannot be a folder (it or a folder above it is a file or a broken
+def output_problem(output, option="--output"):
+    """Why the `option` path cannot be a folder (it or a folder above it is a file or a broken
     symbolic link), or None."""
     from whitebox.image_io import display_path
 
@@ -51,7 +51,7 @@ def output_problem(output):
         if path.exists() or path.is_symlink():
             where = "" if path == Path(output) else f": {display_path(path)}"
             what = "a file" if path.exists() else "a broken symbolic link"
-            return f"--output {display_path(output)}{where} is {what}, not a folder"
+            return f"{option} {display_path(output)}{where} is {what}, not a folder"
     return None
 
 

@@ -7,6 +7,8 @@ config is built as `base` (the defaults, or a saved run's config.json) overridde
 import argparse
 import dataclasses
 
+from whitebox.cli import path_argument
+
 from whitebox.config import (PRECISIONS, PRESETS, SN_MODES, STRATEGIES, SUPERPIXEL_METHODS,
                              TERM_MEANINGS, TERM_SCALARS, TERMS, VGG_PRECISIONS)
 
@@ -101,7 +103,8 @@ def _add_field_flag(parser, f, default):
         parser.add_argument(flag, dest=f.name, action="store_true", default=None, help=text)
     else:
         shown = f" (default {default})" if default != "" else ""
-        parser.add_argument(flag, dest=f.name, type=f.type, metavar=metavar,
+        kind = path_argument if f.name in ("data_lists", "out_dir") else f.type
+        parser.add_argument(flag, dest=f.name, type=kind, metavar=metavar,
                             choices=CHOICES.get(f.name), help=text + shown)
 
 

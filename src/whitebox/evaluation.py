@@ -19,7 +19,7 @@ from whitebox.cli import output_problem
 from whitebox.image_io import ImageError, display_path, list_images, write_text_atomic
 from whitebox.metrics import (DEFAULT_BATCH, PAPER_VALUES, MetricsError, compare, embed_folder,
                               embed_paths, features_to_set, load_extractor,
-                              load_set, network_sha256, save_cache)
+                              load_cache, load_set, network_sha256, save_cache)
 from whitebox.video import is_video
 from whitebox.runtimes import RuntimeUnavailable, make_cartoonizer
 from whitebox.weights import WeightsUnavailable, load_generator_weights, resolve_weights
@@ -69,8 +69,15 @@ def fid_report(a, b, extractor, recursive=False, progress=True, kid=False, kid_s
 
 def stats_report(folder, output, extractor, recursive=False, progress=True,
                  keep_features=True):
-    """Embed `folder` once and save its statistics cache to `output` (.npz); the report."""
+    """Embed `folder` once and save its statistics cache to `output` (.npz); the report. An
+    existing `output` is replaced only when it is a statistics cache (else MetricsError)."""
     check_can_write(Path(output))
+    if Path(output).exists() or Path(output).is_symlink():
+        try:
+            load_cache(output)
+        except MetricsError:
+            raise MetricsError(f"{display_path(output)} exists and is not a statistics cache; "
+                               f"choose a new name") from None
     fset = embed_folder(folder, extractor(), recursive, progress)
     save_cache(output, fset, keep_features=keep_features)
     return dict(cache=str(output), set=fset.describe(), extractor=extractor.describe(fset))
@@ -261,6 +268,16 @@ def check_can_write(path):
         raise MetricsError(f"{path}: cannot write ({parent} is not a folder)")
 
 
+def check_not_an_input(path, plan, cartoons, recursive):
+    """Raise MetricsError when the file `path` (compared resolved) is a photo of `plan`, a file
+    of the cartoon set `cartoons` (a folder or a cache) or one of the plan's outputs."""
+    taken = [*photo_files(plan), *_set_files(cartoons, recursive),
+             *(job.target for job in plan.jobs)]
+    if Path(path).resolve() in {Path(p).resolve() for p in taken}:
+        raise MetricsError(f"--markdown {display_path(path)} would overwrite an input or an "
+                           f"output of the run (choose another file)")
+
+
 def paper_report(photos, cartoons, extractor, weights=None, output=None, fmt="same",
                  offline=False, markdown=None, recursive=False, progress=True, kid=False,
                  kid_subsets=100, kid_subset_size=1000, seed=0, overwrite=False):
@@ -270,13 +287,16 @@ def paper_report(photos, cartoons, extractor, weights=None, output=None, fmt="sa
     scores, the paper's values, the counts, the sets, the network, the warnings and the
     Markdown table (also written to `markdown`, and printed on stderr with `progress`).
     Outputs that exist already are replaced only with `overwrite`; outputs that would replace
-    or join an input are refused (`plan_photos`).
+    or join an input are refused (`plan_photos`), and so is a `markdown` file that is a photo,
+    a cartoon or an output.
     """
     if markdown:
         check_can_write(Path(markdown))
     with tempfile.TemporaryDirectory(prefix="whitebox-eval-") as scratch:
         out = Path(output) if output else Path(scratch)
         plan = plan_photos(photos, out, fmt, recursive, overwrite, cartoons)
+        if markdown:
+            check_not_an_input(markdown, plan, cartoons, recursive)
         net = extractor()  # fail on a bad network file before the long work
         cartoonizer = load_cartoonizer(weights, offline, progress)
         photo_set = embed_photos(plan, net, photos, progress)

@@ -36,7 +36,7 @@ PIXEL_LIMIT_ENV = "OPENCV_IO_MAX_IMAGE_PIXELS"
 OPENCV_PIXEL_LIMIT = 1 << 30
 _PIXEL_LIMIT_SYNTAX = re.compile(r"(\d+)(|KB|Kb|kb|MB|Mb|mb)")
 # atomic_file's temporary files (and Beam's): `temporary_name` of the output name
-_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.part")
+_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.part", re.DOTALL)  # names hold \n too
 # The longest file name, in bytes, that common file systems take (ext4, XFS, Btrfs, APFS, NTFS)
 NAME_MAX = 255
 

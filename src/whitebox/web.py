@@ -110,7 +110,7 @@ def cartoonize_file(cartoonizer, source, folder):
 
     data = read_file(source)
     if cartoonizer.max_short_side == 0:
-        check_full_resolution(declared_size(data))
+        check_full_resolution(declared_size(data), known=True)
     image = decode_bgr(data)
     if cartoonizer.max_short_side == 0:
         check_full_resolution(image.shape[1::-1])
@@ -122,9 +122,14 @@ def cartoonize_file(cartoonizer, source, folder):
     return photo_path, cartoon_path
 
 
-def check_full_resolution(size):
+def check_full_resolution(size, known=False):
     """Raise ValueError (one line) when `size`, (width, height) or None for unknown, has more
-    pixels than FULL_RESOLUTION_PIXELS."""
+    pixels than FULL_RESOLUTION_PIXELS, or with `known` when it is unknown (a format whose
+    header image_io.declared_size does not read: a small file may decode to gigabytes)."""
+    if size is None and known:
+        raise ValueError("full resolution here takes only photos whose header gives their size "
+                         "(PNG, JPEG, BMP, GIF, WebP, TIFF, PNM, Sun raster): choose the "
+                         "720-pixel cap, or use cartoonize.py --max-short-side 0")
     if size is not None and size[0] * size[1] > FULL_RESOLUTION_PIXELS:
         raise ValueError(f"too many pixels for full resolution here ({size[0]} x {size[1]}; "
                          f"the page's limit is {FULL_RESOLUTION_PIXELS} pixels): choose the "
