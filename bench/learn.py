@@ -48,6 +48,7 @@ SHARED = REPO.parent / "shared"
 OFFICIAL = SHARED / "weights" / "whitebox_official"
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))
+from whitebox.cpuinfo import cpu_info  # noqa: E402
 
 # Per scale: training patch and batch, iterations of pretrain and of each adversarial run,
 # evaluation (= checkpoint) interval, crops per source photo for P and C and for V, the size of
@@ -137,17 +138,26 @@ def write_crops(sources, folder, count, size, rng):
     return written
 
 
-def command(args, log_path):
-    """Run a project command line (a list after the python executable) to completion, its
-    output appended to log_path; raises RuntimeError with the log's tail when it fails."""
+def launch(args, log_path, note="", own_group=False):
+    """Start a project command line (a list after the python executable), its output appended
+    to log_path; returns the Popen. `own_group`: in a new process group (which Ctrl-C on the
+    bench does not reach), so that the whole group can be killed."""
     with open(log_path, "a") as log:
-        log.write(f"$ {' '.join(map(str, args))}\n")
+        log.write(f"$ {' '.join(map(str, args))}{note}\n")
         log.flush()
-        rc = subprocess.call([sys.executable, *map(str, args)], cwd=REPO, stdout=log,
-                             stderr=subprocess.STDOUT)
-    if rc != 0:
-        tail = Path(log_path).read_text(errors="replace").splitlines()[-5:]
-        raise RuntimeError(f"{args[0]} {args[1]} exited with {rc}: " + " | ".join(tail))
+        return subprocess.Popen([sys.executable, *map(str, args)], cwd=REPO, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=own_group)
+
+
+def finish(proc, args, log_path):
+    """Wait for `proc` (from launch); raises RuntimeError naming the command when it failed."""
+    if proc.wait() != 0:
+        raise RuntimeError(f"{args[0]} {args[1]} exited with {proc.returncode}; see {log_path}")
+
+
+def command(args, log_path):
+    """Run a project command line to completion (launch, then finish)."""
+    finish(launch(args, log_path), args, log_path)
 
 
 def official_cartoonizer():
@@ -202,28 +212,29 @@ def read_losses(log_path):
 
 
 def last_logged_iteration(log_path):
+    """The iteration of the last "iter N: ..." line of a run's log.txt (-1 before the first)."""
     try:
-        rows = read_losses(log_path)
-    except (OSError, ValueError):
+        lines = Path(log_path).read_text().splitlines()
+    except OSError:
         return -1
-    return rows[-1][0] if rows else -1
+    for line in reversed(lines):
+        match = LOSS_LINE.match(line)
+        if match:
+            return int(match.group(1))
+    return -1
 
 
 def train_until_killed(args, run_dir, kill_at, rng, log_path):
     """Start train.py with `args`, SIGKILL it (its whole process group: the superpixel workers
     too) a random fraction of a second after it has logged iteration `kill_at`, and return the
     last iteration it logged."""
-    with open(log_path, "a") as log:
-        log.write(f"$ {' '.join(map(str, args))}   (killed after iteration {kill_at})\n")
-        log.flush()
-        proc = subprocess.Popen([sys.executable, *map(str, args)], cwd=REPO, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    proc = launch(args, log_path, f"   (killed after iteration {kill_at})", own_group=True)
     try:
         while last_logged_iteration(run_dir / "log.txt") < kill_at:
             if proc.poll() is not None:
                 raise RuntimeError(f"train.py ended (exit {proc.returncode}) before "
                                    f"iteration {kill_at}; see {log_path}")
-            time.sleep(0.05)
+            time.sleep(0.1)
         time.sleep(float(rng.uniform(0, 0.2)))
     finally:
         if proc.poll() is None:
@@ -232,7 +243,17 @@ def train_until_killed(args, run_dir, kill_at, rng, log_path):
     return last_logged_iteration(run_dir / "log.txt")
 
 
+def pretrain_args(out, scale, seed):
+    """train.py pretrain's command line: 4 checkpoints written, --keep of them kept."""
+    return ["train.py", "pretrain", "--data-lists", out / "lists", "--out", out / "pretrain",
+            "--batch-size", scale["batch"], "--patch-size", scale["patch"],
+            "--iterations", scale["pretrain_iterations"], "--save-every", pretrain_every(scale),
+            "--keep", scale["pretrain_keep"], "--sample-every", scale["pretrain_iterations"],
+            "--print-every", 1, "--seed", seed, "--precision", "bf16", "--no-progress"]
+
+
 def train_args(out, name, scale, seed, extra):
+    """train.py train's command line for the run `name` with the `extra` flags."""
     return ["train.py", "train", "--data-lists", out / "lists", "--out", out / name,
             "--init-from", out / "pretrain" / "checkpoints", "--vgg", out / "vgg_standin.npz",
             "--batch-size", scale["batch"], "--patch-size", scale["patch"],
@@ -242,41 +263,43 @@ def train_args(out, name, scale, seed, extra):
             "--precision", "bf16", "--no-progress", *extra]
 
 
-def train_runs(out, scale, seed, log_path):
-    """Step 4: pretrain, the two adversarial runs (the F_st one killed once and resumed).
-    Returns {phase: wall seconds} and the kill record."""
+def train_runs(out, scale, seed, log_path, side_by_side):
+    """Step 4: pretrain, the two adversarial runs (the F_st one killed once and resumed), one
+    after the other or, with `side_by_side`, at once. Returns {phase: wall seconds} (side by
+    side, both count from the same start) and the kill record."""
     from whitebox import vgg
 
     vgg.save_npz(vgg.random_weights(seed), out / "vgg_standin.npz")
-    walls = {}
     start = time.perf_counter()
-    command(["train.py", "pretrain", "--data-lists", out / "lists", "--out", out / "pretrain",
-             "--batch-size", scale["batch"], "--patch-size", scale["patch"],
-             "--iterations", scale["pretrain_iterations"],
-             "--save-every", pretrain_every(scale),
-             "--keep", scale["pretrain_keep"], "--sample-every", scale["pretrain_iterations"],
-             "--print-every", 1, "--seed", seed, "--precision", "bf16", "--no-progress"],
-            log_path)
-    walls["pretrain"] = time.perf_counter() - start
+    command(pretrain_args(out, scale, seed), log_path)
+    walls = dict(pretrain=time.perf_counter() - start)
     rng = np.random.default_rng(seed + 1)
     every, total = scale["every"], scale["iterations"]
     # A random iteration past the first checkpoint, not on a checkpoint boundary, so that some
     # iterations run twice; the kill itself comes a random fraction of a second later.
     kill_at = (int(rng.integers(1, total // every - 1)) * every
                + int(rng.integers(every // 2, every - 1)))
-    kill = {}
-    for name, extra in RUNS.items():
-        args = train_args(out, name, scale, seed, extra)
+    start = time.perf_counter()
+    other = train_args(out, "no_fst", scale, seed, RUNS["no_fst"])
+    beside = launch(other, log_path) if side_by_side else None
+    try:
+        kill = dict(run="fst", after_iteration=kill_at, last_logged=train_until_killed(
+            train_args(out, "fst", scale, seed, RUNS["fst"]), out / "fst", kill_at, rng,
+            log_path))
+        command(["train.py", "train", "--out", out / "fst", "--resume", "--no-progress"],
+                log_path)
+    except BaseException:
+        if beside is not None and beside.poll() is None:
+            beside.kill()
+            beside.wait()
+        raise
+    walls["fst"] = time.perf_counter() - start
+    if beside is None:
         start = time.perf_counter()
-        if name == "fst":
-            kill = dict(run=name, after_iteration=kill_at,
-                        last_logged=train_until_killed(args, out / name, kill_at, rng,
-                                                       log_path))
-            command(["train.py", "train", "--out", out / name, "--resume", "--no-progress"],
-                    log_path)
-        else:
-            command(args, log_path)
-        walls[name] = time.perf_counter() - start
+        command(other, log_path)
+    else:
+        finish(beside, other, log_path)
+    walls["no_fst"] = time.perf_counter() - start
     return walls, kill
 
 
@@ -370,8 +393,7 @@ class Scorer:
         ssim = [structural_similarity(o, i, channel_axis=2, data_range=255)
                 for o, i in zip(self.official, images)]
         kid = kernel_inception_distance(self._embed(images), self.official_features)
-        return dict(psnr=float(np.mean(psnr)), ssim=float(np.mean(ssim)), kid=kid["mean"],
-                    kid_std=kid["std"])
+        return dict(psnr=float(np.mean(psnr)), ssim=float(np.mean(ssim)), kid=kid["mean"])
 
     def cartoons(self, prefix):
         """The V cartoons of the checkpoint `prefix` as cartoonize.py makes them (fp32, tf)."""
@@ -382,9 +404,11 @@ class Scorer:
 
 
 def evaluate(out, scale, strip_count, generator, cartoonizer):
-    """Step 5: the baselines and the curve of each run; the V cartoons of `strip_count`
-    evenly spaced checkpoints of each run (with the pretrain's and the official ones) for the
-    figure, saved as out/strip_<run>_<iteration>.png (first few V crops side by side)."""
+    """Step 5: the baselines and the curve of each run (every checkpoint present), and for the
+    figure the V images {column: [BGR image per V crop]} of the photos, the official cartoons,
+    the pretrained generator and `strip_count` evenly spaced checkpoints of each run, with the
+    indices of the first crop of each V source photo. Returns (baselines, curves, strips,
+    rows, number of V crops)."""
     scorer = Scorer(out, out / "inception_standin", generator, cartoonizer)
     pre_prefix = str(out / "pretrain" / "checkpoints"
                      / f"ckpt-{checkpoint_numbers(out / 'pretrain')[-1]}")
@@ -396,14 +420,16 @@ def evaluate(out, scale, strip_count, generator, cartoonizer):
     shown = set(np.linspace(0, total, strip_count + 1).round().astype(int)[1:] // every * every)
     for name in RUNS:
         curve = [dict(iteration=0, **baselines["pretrained"])]
-        for it in range(every, total + 1, every):
+        for it in checkpoint_numbers(out / name):
             prefix = out / name / "checkpoints" / f"ckpt-{it}"
             images = scorer.cartoons(str(prefix))
             curve.append(dict(iteration=it, **scorer.score(images)))
             if it in shown:
                 strips[f"{name}@{it}"] = images
         curves[name] = curve
-    return baselines, curves, strips, len(scorer.names)
+    sources = [name.rsplit("_", 1)[0] for name in scorer.names]
+    rows = [k for k, source in enumerate(sources) if source not in sources[:k]]
+    return baselines, curves, strips, rows, len(scorer.names)
 
 
 def loss_summary(rows, every):
@@ -420,16 +446,18 @@ def loss_summary(rows, every):
             for b, v in sorted(blocks.items())]
 
 
-def draw(path, report, strips, rows=3):
+def draw(path, report, strips, rows):
     """learn.png: PSNR, SSIM and KID against iterations for both runs with the baselines, and a
-    strip of `rows` V crops: photo, official cartoon, pretrained, checkpoints of each run."""
+    strip of the V crops `rows` (indices): photo, official cartoon, pretrained, checkpoints of
+    each run."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     columns = list(strips)
-    fig = plt.figure(figsize=(max(12, 1.3 * len(columns)), 3.2 + 1.3 * rows))
-    grid = fig.add_gridspec(1 + rows, max(3, len(columns)), height_ratios=[2.4] + [1] * rows)
+    fig = plt.figure(figsize=(max(12, 1.3 * len(columns)), 3.2 + 1.3 * len(rows)))
+    grid = fig.add_gridspec(1 + len(rows), max(3, len(columns)),
+                            height_ratios=[2.4] + [1] * len(rows))
     width = max(3, len(columns)) // 3
     labels = {"fst": "F_st in losses (reference)", "no_fst": "--no-fst-in-losses"}
     for m, (metric, title) in enumerate((("psnr", "PSNR to official (dB), higher is better"),
@@ -446,10 +474,10 @@ def draw(path, report, strips, rows=3):
         ax.tick_params(labelsize=7)
         if m == 0:
             ax.legend(fontsize=7)
-    for r in range(rows):
+    for r, index in enumerate(rows):
         for c, column in enumerate(columns):
             ax = fig.add_subplot(grid[1 + r, c])
-            ax.imshow(strips[column][r][:, :, ::-1])
+            ax.imshow(strips[column][index][:, :, ::-1])
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
@@ -471,6 +499,9 @@ def parse_args(argv=None):
     parser.add_argument("--quick", dest="scale", action="store_const", const="quick",
                         help="same as --scale quick: a check that everything runs (< 2 min)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--side-by-side", action="store_true",
+                        help="run the two adversarial runs at once (always with --quick, whose "
+                             "time is mostly start-up): for a busy or many-core machine")
     parser.add_argument("--strip", type=int, default=4, help="checkpoints shown per run")
     parser.add_argument("--report-only", action="store_true",
                         help="score the runs that an earlier learn.py left in --out again and "
@@ -486,23 +517,49 @@ def parse_args(argv=None):
     return args
 
 
-def train_stages(out, scale, seed, cartoonizer):
+def train_stages(out, scale, seed, cartoonizer, side_by_side):
     """Steps 1-4 into the new folder `out`; what they record, also written to out/STAGES."""
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     data = make_data(out, scale, seed, cartoonizer)
     walls = dict(data=time.perf_counter() - start)
-    run_walls, kill = train_runs(out, scale, seed, out / "commands.log")
+    run_walls, kill = train_runs(out, scale, seed, out / "commands.log", side_by_side)
     walls.update(run_walls)
     scale_name = next(name for name, values in SCALES.items() if values == scale)
-    stages = dict(scale=scale_name, seed=seed, data=data, kill=kill, wall_s=walls)
+    stages = dict(scale=scale_name, seed=seed, data=data, kill=kill, wall_s=walls,
+                  side_by_side=side_by_side)
     (out / STAGES).write_text(json.dumps(stages, indent=1))
     return stages
 
 
+def make_report(out, stages, scored, logged):
+    """learn.json's content from the recorded stages, the scores of evaluate() and the logged
+    losses {run: read_losses rows}."""
+    scale = SCALES[stages["scale"]]
+    baselines, curves, n_val = scored
+    return dict(
+        title=f"bench/learn.py --scale {stages['scale']}: {scale['iterations']} adversarial "
+              f"iterations, batch {scale['batch']}, patch {scale['patch']}, bf16, stand-in "
+              f"VGG19 (random He-normal weights), V = {n_val} crops",
+        scale=stages["scale"], settings=dict(scale, seed=stages["seed"], precision="bf16",
+                                             side_by_side=stages.get("side_by_side", False)),
+        vgg="stand-in: random He-normal weights with the real VGG19 shapes "
+            "(whitebox.vgg.random_weights), not ImageNet's",
+        kid_features="stand-in Inception graph of the tests (tests/inception_standin.py, "
+                     "random weights, 16 features at 64x64): not the paper's FID network",
+        cartoon_domain="official generator (whitebox_official model-33999), cartoonize.py's "
+                       "cartoonizer, --precision fp32 --runtime tf",
+        data=stages["data"], n_val=n_val, baselines=baselines, curves=curves,
+        losses={name: loss_summary(rows, scale["every"]) for name, rows in logged.items()},
+        precision_used={name: json.loads((out / name / "config.json").read_text())["precision"]
+                        for name in logged},
+        resume=resume_check(out / "fst" / "log.txt", stages["kill"]),
+        health=health(out, scale, logged), cpu=cpu_info(), wall_s=stages["wall_s"])
+
+
 def main(argv=None):
     args = parse_args(argv)
-    from whitebox.cpuinfo import cpu_info
+    from whitebox.image_io import write_text_atomic
     from whitebox.quiet_tf import import_tensorflow
 
     out = args.out.resolve()
@@ -511,42 +568,40 @@ def main(argv=None):
     if args.report_only:
         stages = json.loads((out / STAGES).read_text())
     else:
-        stages = train_stages(out, SCALES[args.scale], args.seed, cartoonizer)
-    args.scale, args.seed = stages["scale"], stages["seed"]
-    scale, data, kill, walls = (SCALES[args.scale], stages["data"], stages["kill"],
-                                stages["wall_s"])
-    rows = {name: read_losses(out / name / "log.txt") for name in ("pretrain", *RUNS)}
+        stages = train_stages(out, SCALES[args.scale], args.seed, cartoonizer,
+                              args.side_by_side or args.scale == "quick")
     start = time.perf_counter()
-    baselines, curves, strips, n_val = evaluate(out, scale, args.strip, generator, cartoonizer)
-    walls["evaluate"] = time.perf_counter() - start
-    report = dict(
-        title=f"bench/learn.py --scale {args.scale}: {scale['iterations']} adversarial "
-              f"iterations, batch {scale['batch']}, patch {scale['patch']}, bf16, stand-in "
-              f"VGG19 (random He-normal weights), V = {n_val} crops",
-        scale=args.scale, settings=dict(scale, seed=args.seed, precision="bf16"),
-        vgg="stand-in: random He-normal weights with the real VGG19 shapes "
-            "(whitebox.vgg.random_weights), not ImageNet's",
-        kid_features="stand-in Inception graph of the tests (tests/inception_standin.py, "
-                     "random weights, 16 features at 64x64): not the paper's FID network",
-        cartoon_domain="official generator (whitebox_official model-33999), cartoonize.py "
-                       "--precision fp32 --runtime tf",
-        data=data, n_val=n_val, baselines=baselines, curves=curves,
-        losses={name: loss_summary(r, scale["every"]) for name, r in rows.items()},
-        resume=resume_check(out / "fst" / "log.txt", kill),
-        health=health(out, scale, rows), cpu=cpu_info(), wall_s=walls)
-    walls["total"] = sum(walls.values())
+    baselines, curves, strips, strip_rows, n_val = evaluate(
+        out, SCALES[stages["scale"]], args.strip, generator, cartoonizer)
+    stages["wall_s"]["evaluate"] = time.perf_counter() - start
+    stages["wall_s"]["total"] = sum(stages["wall_s"].values())
+    logged = {name: read_losses(out / name / "log.txt") for name in ("pretrain", *RUNS)}
+    report = make_report(out, stages, (baselines, curves, n_val), logged)
     try:
-        draw(out / "learn.png", report, strips)
+        draw(out / "learn.png", report, strips, strip_rows)
         report["figure"] = str(out / "learn.png")
     except ImportError:
         report["figure"] = None
         print("matplotlib is not installed: no learn.png (pip install -r "
               "requirements-bench.txt)", file=sys.stderr)
-    (out / "learn.json").write_text(json.dumps(report, indent=1))
+    write_text_atomic(out / "learn.json", json.dumps(report, indent=1))
     print(json.dumps({k: report[k] for k in ("baselines", "curves", "resume", "health",
                                              "wall_s", "cpu")}))
     return 0 if report["resume"]["held"] and report["health"]["held"] else 1
 
 
+def guarded_main():
+    """main(), with a failed step (a command that exited non-zero) on one line, exit 1."""
+    from whitebox.cli import one_line
+
+    try:
+        return main()
+    except RuntimeError as err:
+        print(f"learn.py: error: {one_line(err)}", file=sys.stderr)
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    from whitebox.cli import run_command
+
+    sys.exit(run_command(guarded_main))
