@@ -2,18 +2,22 @@
 
 Prints one JSON object (also written to OUT/learn.json) and draws OUT/learn.png. Run from the
 repository root:
-    .venv/bin/python bench/learn.py --out runs/learn            # about 30-40 min on 2 CPU cores
-    .venv/bin/python bench/learn.py --quick --out runs/learn-q  # checks that it runs (< 2 min)
+    .venv/bin/python bench/learn.py --out runs/learn            # 1,000 + 2 x 600 iterations
+    .venv/bin/python bench/learn.py --quick --out runs/learn-q  # checks that it all runs
     .venv/bin/python bench/learn.py --scale paper --out ...     # for a GPU: patch 256, batch 16
+    .venv/bin/python bench/learn.py --report-only --out runs/learn  # score and draw again
+Measured times and results: docs/TRAINING.md. `--side-by-side` runs the two adversarial runs
+at once (the quick scale always does).
 
 Nothing is downloaded. The steps, each through the project's own tools:
 1. data: the reference's test photos in ../shared/images, scikit-image's and scikit-learn's
-   sample photos, split by source photo into three disjoint sets: P (photo domain), C (cartoon source) and
-   V (validation). Random square crops at several scales, with horizontal flips, are written as
-   PNG files under OUT/data, so a few dozen photos give thousands of patches.
+   sample photos, split by source photo into three disjoint sets: P (photo domain), C (cartoon
+   source) and V (validation). Random square crops at several scales, with horizontal flips,
+   are written as PNG files under OUT/data, so a few dozen photos give thousands of patches.
 2. the cartoon domain is the authors' official generator (../shared/weights/whitebox_official)
-   applied to the crops of C by cartoonize.py (--precision fp32 --runtime tf); the same is done
-   to V, so the ideal output of every validation photo is known. Lists: train.py make-lists.
+   applied to the crops of C by cartoonize.py's cartoonizer and loop (--precision fp32
+   --runtime tf); the same is done to V, so the ideal output of every validation crop is
+   known. Lists: train.py make-lists' function (whitebox.data.make_lists).
 3. a stand-in VGG19: random He-normal weights with the real VGG19 shapes (whitebox.vgg
    .random_weights), so the content and structure losses compare random features, not
    ImageNet's.
@@ -23,14 +27,16 @@ Nothing is downloaded. The steps, each through the project's own tools:
    bfloat16 where it has AVX512-BF16 or AMX, else fp32 with a notice in the run's log).
 5. every K iterations the checkpoints the runs wrote are scored on V against the official
    cartoons: PSNR and SSIM (scikit-image) and KID on the stand-in Inception graph of the tests
-   (tests/inception_standin.py; a random network, so this KID is not the paper's FID). The
-   baselines are the photo itself (identity) and the generator right after pre-training.
+   (tests/inception_standin.py; a random network, so this KID is not the paper's FID), and
+   PSNR to the photo itself (how far the output moved from its input). The baselines are the
+   photo itself (identity) and the generator right after pre-training.
 6. long-run health: every logged loss is finite; the pretrain run keeps exactly --keep
    checkpoints, the newest; the F_st run is killed once with SIGKILL at a random moment and
    resumed with --resume, and the iterations it ran twice (from its last checkpoint to the
    kill) must give the same losses in both processes, within a tolerance scaled to each loss.
 """
 import argparse
+import io
 import json
 import os
 import re
@@ -67,6 +73,8 @@ MIN_CROP_SHARE = 0.25
 # Shares of the source photos that go to V and to C; the rest is P.
 SPLIT = {"val": 0.25, "cartoon": 0.35}
 RUNS = {"fst": [], "no_fst": ["--no-fst-in-losses"]}
+# learn.png's resolution (with 256 colours the figure stays well under 300 KB, for docs/).
+DPI = 80
 # What the data and training steps record for the report (read back by --report-only).
 STAGES = "stages.json"
 LOSS_LINE = re.compile(r"^iter (\d+): (.*)$")
@@ -385,15 +393,20 @@ class Scorer:
         return self.net.embed([image[:, :, ::-1] for image in bgr_images])
 
     def score(self, images):
+        """Means over V of PSNR (dB) and SSIM to the official cartoons, KID to them, and PSNR
+        to the photos themselves (how far the output moved from its input)."""
         from skimage.metrics import peak_signal_noise_ratio, structural_similarity
         from whitebox.metrics import kernel_inception_distance
 
-        psnr = [peak_signal_noise_ratio(o, i, data_range=255)
-                for o, i in zip(self.official, images)]
+        def mean_psnr(targets):
+            return float(np.mean([peak_signal_noise_ratio(t, i, data_range=255)
+                                  for t, i in zip(targets, images)]))
+
         ssim = [structural_similarity(o, i, channel_axis=2, data_range=255)
                 for o, i in zip(self.official, images)]
         kid = kernel_inception_distance(self._embed(images), self.official_features)
-        return dict(psnr=float(np.mean(psnr)), ssim=float(np.mean(ssim)), kid=kid["mean"])
+        return dict(psnr=mean_psnr(self.official), ssim=float(np.mean(ssim)), kid=kid["mean"],
+                    psnr_to_photo=mean_psnr(self.photos))
 
     def cartoons(self, prefix):
         """The V cartoons of the checkpoint `prefix` as cartoonize.py makes them (fp32, tf)."""
@@ -413,7 +426,9 @@ def evaluate(out, scale, strip_count, generator, cartoonizer):
     pre_prefix = str(out / "pretrain" / "checkpoints"
                      / f"ckpt-{checkpoint_numbers(out / 'pretrain')[-1]}")
     pre_images = scorer.cartoons(pre_prefix)
-    baselines = dict(identity=scorer.score(scorer.photos), pretrained=scorer.score(pre_images))
+    identity = scorer.score(scorer.photos)
+    del identity["psnr_to_photo"]  # infinite: the photo is its own output
+    baselines = dict(identity=identity, pretrained=scorer.score(pre_images))
     strips = {"photo": scorer.photos, "official": scorer.official, "pretrained": pre_images}
     curves = {}
     every, total = scale["every"], scale["iterations"]
@@ -446,47 +461,79 @@ def loss_summary(rows, every):
             for b, v in sorted(blocks.items())]
 
 
+PANELS = (("psnr", "PSNR to official (dB), higher is better"),
+          ("ssim", "SSIM to official, higher is better"),
+          ("kid", "KID to official (stand-in Inception)"),
+          ("psnr_to_photo", "PSNR to the photo (dB)"))
+RUN_LABELS = {"fst": "F_st in losses (reference)", "no_fst": "--no-fst-in-losses"}
+
+
+def mosaic(strips, rows, gap=4):
+    """One RGB uint8 image: a row per V crop index in `rows`, a column per entry of `strips`
+    ({column: [BGR image per V crop]}, all of one size), with white gaps."""
+    tiles = [[strips[column][index][:, :, ::-1] for column in strips] for index in rows]
+    h, w = tiles[0][0].shape[:2]
+    image = np.full((len(rows) * (h + gap) - gap, len(strips) * (w + gap) - gap, 3), 255,
+                    np.uint8)
+    for r, row in enumerate(tiles):
+        for c, tile in enumerate(row):
+            image[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = tile
+    return image
+
+
 def draw(path, report, strips, rows):
-    """learn.png: PSNR, SSIM and KID against iterations for both runs with the baselines, and a
-    strip of the V crops `rows` (indices): photo, official cartoon, pretrained, checkpoints of
-    each run."""
+    """learn.png: PSNR, SSIM and KID to the official cartoons and PSNR to the photo against
+    iterations for both runs with the baselines, and a strip of the V crops `rows` (indices):
+    photo, official cartoon, pretrained, checkpoints of each run. matplotlib keeps its font
+    cache beside the figure, not in the user's home."""
+    os.environ.setdefault("MPLCONFIGDIR", str(Path(path).parent / ".matplotlib"))
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    columns = list(strips)
-    fig = plt.figure(figsize=(max(12, 1.3 * len(columns)), 3.2 + 1.3 * len(rows)))
-    grid = fig.add_gridspec(1 + len(rows), max(3, len(columns)),
-                            height_ratios=[2.4] + [1] * len(rows))
-    width = max(3, len(columns)) // 3
-    labels = {"fst": "F_st in losses (reference)", "no_fst": "--no-fst-in-losses"}
-    for m, (metric, title) in enumerate((("psnr", "PSNR to official (dB), higher is better"),
-                                         ("ssim", "SSIM to official, higher is better"),
-                                         ("kid", "KID to official (stand-in Inception)"))):
-        ax = fig.add_subplot(grid[0, m * width:(m + 1) * width])
+    strip = mosaic(strips, rows)
+    width = 13.0
+    fig = plt.figure(figsize=(width, 3.4 + width * strip.shape[0] / strip.shape[1]))
+    grid = fig.add_gridspec(2, len(PANELS), height_ratios=[3.0, width * strip.shape[0]
+                                                           / strip.shape[1]])
+    for m, (metric, title) in enumerate(PANELS):
+        ax = fig.add_subplot(grid[0, m])
         for name, curve in report["curves"].items():
             ax.plot([c["iteration"] for c in curve], [c[metric] for c in curve], "o-", ms=3,
-                    label=labels[name])
+                    label=RUN_LABELS[name])
         for base, style in (("identity", ":"), ("pretrained", "--")):
-            ax.axhline(report["baselines"][base][metric], color="gray", ls=style, label=base)
+            if metric in report["baselines"][base]:
+                ax.axhline(report["baselines"][base][metric], color="gray", ls=style,
+                           label=base)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("adversarial iteration", fontsize=8)
         ax.tick_params(labelsize=7)
         if m == 0:
             ax.legend(fontsize=7)
-    for r, index in enumerate(rows):
-        for c, column in enumerate(columns):
-            ax = fig.add_subplot(grid[1 + r, c])
-            ax.imshow(strips[column][index][:, :, ::-1])
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(column.replace("no_fst", "no F_st").replace("fst", "F_st"),
-                             fontsize=7)
+    ax = fig.add_subplot(grid[1, :])
+    ax.imshow(strip)
+    tile = strip.shape[1] / len(strips)
+    ax.set_xticks([tile * (c + 0.5) for c in range(len(strips))])
+    ax.set_xticklabels([c.replace("no_fst", "no F_st").replace("fst", "F_st") for c in strips],
+                       fontsize=8)
+    ax.xaxis.tick_top()
+    ax.set_yticks([])
     fig.suptitle(report["title"], fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=72)
+    save_small_png(fig, path)
     plt.close(fig)
+
+
+def save_small_png(fig, path):
+    """The matplotlib figure as a 256-colour PNG (a third of the size of a full-colour one),
+    written atomically."""
+    from PIL import Image
+    from whitebox.image_io import write_bytes_atomic
+
+    full, small = io.BytesIO(), io.BytesIO()
+    fig.savefig(full, format="png", dpi=DPI)
+    Image.open(full).convert("RGB").quantize(256).save(small, format="png", optimize=True)
+    write_bytes_atomic(path, small.getvalue())
 
 
 def parse_args(argv=None):
@@ -573,8 +620,10 @@ def main(argv=None):
     start = time.perf_counter()
     baselines, curves, strips, strip_rows, n_val = evaluate(
         out, SCALES[stages["scale"]], args.strip, generator, cartoonizer)
-    stages["wall_s"]["evaluate"] = time.perf_counter() - start
-    stages["wall_s"]["total"] = sum(stages["wall_s"].values())
+    walls = stages["wall_s"]
+    walls["evaluate"] = time.perf_counter() - start
+    runs = (max if stages.get("side_by_side") else sum)(walls[name] for name in RUNS)
+    walls["total"] = walls["data"] + walls["pretrain"] + runs + walls["evaluate"]
     logged = {name: read_losses(out / name / "log.txt") for name in ("pretrain", *RUNS)}
     report = make_report(out, stages, (baselines, curves, n_val), logged)
     try:

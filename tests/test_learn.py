@@ -65,8 +65,22 @@ def test_refuses_a_folder_that_holds_files(tmp_path):
     assert (tmp_path / "mine.txt").read_text() == "keep me"
 
 
-def _finite(scores):
-    return all(math.isfinite(scores[k]) for k in ("psnr", "ssim", "kid"))
+def test_draw_writes_the_figure(tmp_path):
+    pytest.importorskip("matplotlib", reason="the figure needs requirements-bench.txt")
+    scores = dict(psnr=20.0, ssim=0.7, kid=0.01, psnr_to_photo=30.0)
+    curve = [dict(iteration=i, **scores) for i in (0, 50, 100)]
+    identity = {k: v for k, v in scores.items() if k != "psnr_to_photo"}
+    report = dict(title="t", curves={"fst": curve, "no_fst": curve},
+                  baselines={"identity": identity, "pretrained": scores})
+    image = np.zeros((40, 40, 3), np.uint8)
+    strips = {c: [image, image] for c in ("photo", "official", "pretrained", "fst@50",
+                                          "no_fst@50")}
+    learn.draw(tmp_path / "learn.png", report, strips, rows=[0, 1])
+    assert (tmp_path / "learn.png").stat().st_size > 10_000
+
+
+def _finite(scores, keys=("psnr", "ssim", "kid", "psnr_to_photo")):
+    return all(math.isfinite(scores[k]) for k in keys)
 
 
 def test_quick_run(tmp_path):
@@ -81,7 +95,8 @@ def test_quick_run(tmp_path):
     report = json.loads((out / "learn.json").read_text())
     scale = learn.SCALES["quick"]
 
-    assert all(_finite(report["baselines"][b]) for b in ("identity", "pretrained"))
+    assert _finite(report["baselines"]["identity"], ("psnr", "ssim", "kid"))
+    assert _finite(report["baselines"]["pretrained"])
     for run in ("fst", "no_fst"):
         curve = report["curves"][run]
         assert [c["iteration"] for c in curve] == list(
