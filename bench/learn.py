@@ -584,10 +584,15 @@ def make_report(out, stages, scored, logged):
     losses {run: read_losses rows}."""
     scale = SCALES[stages["scale"]]
     baselines, curves, n_val = scored
+    cpu = cpu_info()
+    flags = ", ".join(name for name, present in cpu["flags"].items() if present)
+    precisions = sorted({json.loads((out / name / "config.json").read_text())["precision"]
+                         for name in logged})
     return dict(
         title=f"bench/learn.py --scale {stages['scale']}: {scale['iterations']} adversarial "
-              f"iterations, batch {scale['batch']}, patch {scale['patch']}, bf16, stand-in "
-              f"VGG19 (random He-normal weights), V = {n_val} crops",
+              f"iterations, batch {scale['batch']}, patch {scale['patch']}, "
+              f"{'/'.join(precisions)}, stand-in VGG19 (random He-normal weights), "
+              f"V = {n_val} crops; {cpu['model']} ({flags})",
         scale=stages["scale"], settings=dict(scale, seed=stages["seed"], precision="bf16",
                                              side_by_side=stages.get("side_by_side", False)),
         vgg="stand-in: random He-normal weights with the real VGG19 shapes "
@@ -601,7 +606,7 @@ def make_report(out, stages, scored, logged):
         precision_used={name: json.loads((out / name / "config.json").read_text())["precision"]
                         for name in logged},
         resume=resume_check(out / "fst" / "log.txt", stages["kill"]),
-        health=health(out, scale, logged), cpu=cpu_info(), wall_s=stages["wall_s"])
+        health=health(out, scale, logged), cpu=cpu, wall_s=stages["wall_s"])
 
 
 def main(argv=None):
