@@ -606,7 +606,7 @@ def make_report(out, stages, scored, logged):
         precision_used={name: json.loads((out / name / "config.json").read_text())["precision"]
                         for name in logged},
         resume=resume_check(out / "fst" / "log.txt", stages["kill"]),
-        health=health(out, scale, logged), cpu=cpu, wall_s=stages["wall_s"])
+        health=health(out, scale, logged), cpu=cpu_info(), wall_s=stages["wall_s"])
 
 
 def main(argv=None):
