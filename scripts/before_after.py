@@ -35,7 +35,7 @@ def main(argv=None):
     import numpy as np
 
     from whitebox.image_io import ImageError, display_path, read_bgr, write_bytes_atomic
-    from whitebox.samples import script_write
+    from whitebox.cli import script_write
 
     images = []
     for path in (args.photo, args.cartoon):

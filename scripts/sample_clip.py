@@ -28,7 +28,8 @@ def main(argv=None):
     """Returns the exit code: 0 written, 1 the file cannot be written."""
     out = parse_args(argv).out
     from whitebox.image_io import display_path
-    from whitebox.samples import script_write, write_sample_clip
+    from whitebox.cli import script_write
+    from whitebox.samples import write_sample_clip
 
     return script_write(lambda: f"{write_sample_clip(out)} frames in {display_path(out)}", out)
 

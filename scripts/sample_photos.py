@@ -16,7 +16,8 @@ def main(argv=None):
                    metavar="FOLDER", help="where to write them (default samples/photos)")
     folder = p.parse_args(argv).folder
     from whitebox.image_io import display_path
-    from whitebox.samples import script_write, write_sample_photos
+    from whitebox.cli import script_write
+    from whitebox.samples import write_sample_photos
 
     return script_write(lambda: f"{len(write_sample_photos(folder))} sample photos in "
                                 f"{display_path(folder)}/", folder)

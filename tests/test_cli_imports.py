@@ -96,10 +96,10 @@ def test_usage_errors_do_not_import_tensorflow(cli, args, message):
 INTERRUPTED = """\
 import runpy, sys
 sys.path.insert(0, "src")
-import whitebox.image_io, whitebox.samples
+import whitebox.cli, whitebox.image_io
 def interrupt(*args, **kwargs):
     raise KeyboardInterrupt
-whitebox.samples.script_write = whitebox.image_io.read_bgr = interrupt
+whitebox.cli.script_write = whitebox.image_io.read_bgr = interrupt
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """

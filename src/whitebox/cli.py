@@ -73,3 +73,19 @@ def run_command(main, note=""):
         if not getattr(err, "reported", False):
             print(": ".join(["interrupted", *filter(None, [str(err), note])]), file=sys.stderr)
         return 130
+
+
+def script_write(write, target):
+    """A sample script's exit code for `write()`, which writes `target` and returns a line to
+    print (or None): 0 once it has, 1 with one line on stderr when it raises OSError."""
+    from whitebox.image_io import display_path
+
+    try:
+        done = write()
+    except OSError as err:
+        print(f"error: cannot write {display_path(target)}: {err.strerror or err}",
+              file=sys.stderr)
+        return 1
+    if done:
+        print(done)
+    return 0

@@ -1,12 +1,11 @@
 """The colour photos that scikit-image ships, as BGR images: the demo's and the web page's
 sample photos, and a short clip panning across one of them."""
-import sys
 from fractions import Fraction
 from pathlib import Path
 
 import cv2
 
-from whitebox.image_io import atomic_file, display_path, write_atomic
+from whitebox.image_io import atomic_file, write_atomic
 
 SAMPLE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
 
@@ -53,16 +52,3 @@ def write_sample_clip(path, fps=24, seconds=2, size=(256, 384)):
         container.mux(stream.encode())
     return frames
 
-
-def script_write(write, target):
-    """A sample script's exit code for `write()`, which writes `target` and returns a line to
-    print (or None): 0 once it has, 1 with one line on stderr when it raises OSError."""
-    try:
-        done = write()
-    except OSError as err:
-        print(f"error: cannot write {display_path(target)}: {err.strerror or err}",
-              file=sys.stderr)
-        return 1
-    if done:
-        print(done)
-    return 0
