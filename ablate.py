@@ -42,9 +42,9 @@ TRAIN_FLAGS = ("data_lists", "init_from", "vgg", "trust_pickle", "seed", "batch_
 
 def parse_args(argv=None):
     from whitebox.cli import OneLineParser, output_problem, path_argument
-    from whitebox.cli_config import add_config_flags
-    from whitebox.config import TrainConfig
-    from whitebox.metrics import DEFAULT_BATCH
+    from whitebox.cli.train_options import add_config_flags
+    from whitebox.evaluate.metrics import DEFAULT_BATCH
+    from whitebox.train.config import TrainConfig
 
     p = OneLineParser(prog="ablate.py", description=DESCRIPTION, epilog=EPILOG,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,8 +85,8 @@ def parse_args(argv=None):
 
 def base_config(args):
     """TrainConfig values shared by every variant."""
-    from whitebox.cli_config import given_values
-    from whitebox.config import TrainConfig
+    from whitebox.cli.train_options import given_values
+    from whitebox.train.config import TrainConfig
 
     save = min(500, args.iterations)
     base = {**given_values(TrainConfig, args), "iterations": args.iterations,
@@ -104,13 +104,13 @@ def base_config(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    from whitebox.quiet_tf import import_tensorflow
+    from whitebox.base.quiet_tf import import_tensorflow
 
     import_tensorflow()
-    from whitebox.ablation import AblationError
-    from whitebox.config import ConfigError
-    from whitebox.evaluation import ablate
-    from whitebox.metrics import MetricsError
+    from whitebox.evaluate.ablation import AblationError
+    from whitebox.evaluate.evaluation import ablate
+    from whitebox.evaluate.metrics import MetricsError
+    from whitebox.train.config import ConfigError
 
     try:
         rows = ablate(args.matrix, base_config(args), args.out, args.photos, args.cartoons,

@@ -49,7 +49,7 @@ def main(argv=None):
     """Serve until Ctrl-C; returns the exit code (2 when the page cannot start)."""
     args = parse_args(argv)
     try:
-        from whitebox import web
+        from whitebox.serve import web
     except ModuleNotFoundError as err:
         if not (err.name or "").startswith("gradio"):
             raise

@@ -48,11 +48,23 @@ example: python cartoonize.py --input clip.mp4 --output cartoons/ --precision bf
 
 
 def parse_args(argv=None):
-    from whitebox.cli import OneLineParser, output_problem, path_argument, precision_problem
-    from whitebox.defaults import (CROP_MULTIPLE, INFERENCE_PRECISIONS, MAX_SHORT_SIDE,
-                                   RUNTIME_ORDER, RUNTIMES, TILE_CORE, TILE_MARGIN)
-    from whitebox.image_io import OPENCV_PIXEL_LIMIT, PIXEL_LIMIT_ENV
-    from whitebox.video import DEFAULT_BATCH
+    from whitebox.base.image_io import OPENCV_PIXEL_LIMIT, PIXEL_LIMIT_ENV
+    from whitebox.cli import (
+        OneLineParser,
+        output_problem,
+        path_argument,
+        precision_problem,
+    )
+    from whitebox.infer.defaults import (
+        CROP_MULTIPLE,
+        INFERENCE_PRECISIONS,
+        MAX_SHORT_SIDE,
+        RUNTIME_ORDER,
+        RUNTIMES,
+        TILE_CORE,
+        TILE_MARGIN,
+    )
+    from whitebox.infer.video import DEFAULT_BATCH
 
     p = OneLineParser(
         prog="cartoonize.py", description=DESCRIPTION, epilog=EPILOG,
@@ -150,10 +162,10 @@ def main(argv=None):
 
     set_pixel_limit(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
-    from whitebox.quiet_tf import import_tensorflow
+    from whitebox.base.quiet_tf import import_tensorflow
 
     import_tensorflow()
-    from whitebox.batch import cartoonize_paths
+    from whitebox.infer.batch import cartoonize_paths
 
     return cartoonize_paths(
         args.input, args.output, weights=args.weights, offline=args.offline, fmt=args.format,

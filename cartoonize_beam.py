@@ -49,7 +49,7 @@ example: python cartoonize_beam.py --input 'photos/**' --output cartoons/ \\
 def parse_args(argv=None):
     """(our options, Beam's arguments): argparse only, nothing heavy imported."""
     from whitebox.cli import OneLineParser, path_argument, precision_problem
-    from whitebox.defaults import INFERENCE_PRECISIONS, RUNTIMES
+    from whitebox.infer.defaults import INFERENCE_PRECISIONS, RUNTIMES
 
     p = OneLineParser(prog="cartoonize_beam.py", description=DESCRIPTION, epilog=EPILOG,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -83,7 +83,7 @@ def parse_args(argv=None):
                         "OPENCV_IO_MAX_IMAGE_PIXELS, else OpenCV's own limit)")
     p.add_argument("--batch-size", type=int, metavar="N",
                    help="most images per network call; same-size images share a call "
-                        "(default: whitebox.beam.DEFAULT_BATCH)")
+                        "(default: whitebox.serve.beam.DEFAULT_BATCH)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing outputs (default: skip them)")
     p.add_argument("--offline", action="store_true",
@@ -119,7 +119,7 @@ def _run_quietly(beam, pattern, settings, options):
     (gRPC's, Beam's start-up lines, a worker's traceback after Ctrl-C): the run's result or
     error says what matters. A worker thread that dies with its process is reported by the run
     itself, or not at all after Ctrl-C."""
-    from whitebox.quiet_tf import captured_stderr
+    from whitebox.base.quiet_tf import captured_stderr
 
     hook = threading.excepthook
     threading.excepthook = lambda args: None
@@ -140,19 +140,23 @@ def main(argv=None):
         [str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])
     # Beam logs a failed step's traceback; the error is reported on one line below instead.
     logging.basicConfig(format="%(message)s", level=logging.CRITICAL)
-    from whitebox.quiet_tf import import_tensorflow
-    from whitebox.scratch import private_tempdir
+    from whitebox.base.quiet_tf import import_tensorflow
+    from whitebox.base.scratch import private_tempdir
 
     import_tensorflow()
     from apache_beam.io.filesystems import FileSystems
-    from apache_beam.options.pipeline_options import (PipelineOptions, PrismRunnerOptions,
-                                                      StandardOptions)
+    from apache_beam.options.pipeline_options import (
+        PipelineOptions,
+        PrismRunnerOptions,
+        StandardOptions,
+    )
 
-    from whitebox import beam, runtimes
-    from whitebox.checkpoints import CheckpointError
     from whitebox.cli import output_problem
-    from whitebox.inference import CROP_MULTIPLE
-    from whitebox.weights import WeightsUnavailable, load_generator_weights
+    from whitebox.infer import runtimes
+    from whitebox.infer.inference import CROP_MULTIPLE
+    from whitebox.infer.weights import WeightsUnavailable, load_generator_weights
+    from whitebox.model.checkpoints import CheckpointError
+    from whitebox.serve import beam
 
     if args.max_short_side is not None and 0 < args.max_short_side < CROP_MULTIPLE:
         parser.error(f"--max-short-side {args.max_short_side} would shrink every image it "

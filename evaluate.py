@@ -37,7 +37,7 @@ See docs/EVALUATION.md for what is and is not comparable with the paper.
 
 def parse_args(argv=None):
     from whitebox.cli import OneLineParser, path_argument
-    from whitebox.metrics import DEFAULT_BATCH
+    from whitebox.evaluate.metrics import DEFAULT_BATCH
 
     p = OneLineParser(prog="evaluate.py", description=DESCRIPTION, epilog=EPILOG,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -106,11 +106,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from whitebox.quiet_tf import import_tensorflow
+    from whitebox.base.quiet_tf import import_tensorflow
 
     import_tensorflow()
-    from whitebox import evaluation
-    from whitebox.metrics import MetricsError
+    from whitebox.evaluate import evaluation
+    from whitebox.evaluate.metrics import MetricsError
 
     extractor = evaluation.Extractor(args.inception, args.batch_size)
     progress = not args.quiet

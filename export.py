@@ -34,7 +34,7 @@ fp16/dynamic, if the PSNR is under 45/30 dB instead) or if writing failed. Exit 
 
 def parse_args(argv=None):
     from whitebox.cli import OneLineParser, path_argument
-    from whitebox.defaults import DEFAULT_OPSET, MAX_SHORT_SIDE, QUANTIZE
+    from whitebox.infer.defaults import DEFAULT_OPSET, MAX_SHORT_SIDE, QUANTIZE
 
     p = OneLineParser(prog="export.py", description=DESCRIPTION,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,10 +69,10 @@ def main(argv=None):
     """Returns the exit code: 0 written and checked, 1 writing or the check failed, 2 usage,
     weights or a missing optional package."""
     args = parse_args(argv)
-    from whitebox.quiet_tf import import_tensorflow
+    from whitebox.base.quiet_tf import import_tensorflow
 
     import_tensorflow()
-    from whitebox.export import export_and_verify
+    from whitebox.infer.export import export_and_verify
 
     return export_and_verify(
         args.format, args.out, weights=args.weights, offline=args.offline,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Train the white-box cartoonization generator: the command line around whitebox.training.
+"""Train the white-box cartoonization generator: the command line around whitebox.train.training.
 
   train.py make-lists --dataset dataset/ --out data_lists/
   train.py pretrain --data-lists data_lists --out runs/pretrain
@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 def build_parser():
     """The argument parser; config options not given are None in the result."""
     from whitebox.cli import OneLineParser, path_argument
-    from whitebox.cli_config import add_config_flags
-    from whitebox.config import PretrainConfig, TrainConfig
+    from whitebox.cli.train_options import add_config_flags
+    from whitebox.train.config import PretrainConfig, TrainConfig
 
     parser = OneLineParser(prog="train.py", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,9 +58,9 @@ def build_parser():
 def make_config(args):
     """The checked config of a pretrain/train command; --resume starts from the saved config
     (whose device list does not bind a resume under another --strategy)."""
-    from whitebox import config as cfg
     from whitebox.cli import output_problem
-    from whitebox.cli_config import config_from_args
+    from whitebox.cli.train_options import config_from_args
+    from whitebox.train import config as cfg
 
     cls = cfg.PretrainConfig if args.command == "pretrain" else cfg.TrainConfig
     base = cls()
@@ -77,7 +77,7 @@ def make_config(args):
 
 
 def _make_lists(args):
-    from whitebox import data
+    from whitebox.train import data
 
     folders = data.folders_under(args.dataset) if args.dataset else {}
     for domain in data.DOMAINS:
@@ -100,8 +100,8 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
 
-    from whitebox.config import ConfigError
-    from whitebox.data import DataError
+    from whitebox.train.config import ConfigError
+    from whitebox.train.data import DataError
     try:
         if args.command == "make-lists":
             return _make_lists(args)
@@ -110,18 +110,18 @@ def main(argv=None):
         print(f"train.py: error: {err}", file=sys.stderr)
         return 2
 
-    from whitebox.quiet_tf import import_tensorflow
+    from whitebox.base.quiet_tf import import_tensorflow
     import_tensorflow()
-    from whitebox.checkpoints import CheckpointError
-    from whitebox.training import TrainingDiverged
-    from whitebox.vgg import VGGWeightsError, convert_npy_to_npz
+    from whitebox.model.checkpoints import CheckpointError
+    from whitebox.model.vgg import VGGWeightsError, convert_npy_to_npz
+    from whitebox.train.training import TrainingDiverged
 
     try:
         if args.command == "convert-vgg":
             convert_npy_to_npz(args.src, args.dst, trust_pickle=args.trust_pickle)
             print(f"wrote {args.dst}; use --vgg {args.dst} (no --trust-pickle needed)")
             return 0
-        from whitebox import training
+        from whitebox.train import training
         training.run(config, progress=not args.no_progress)
         print(f"done: {config.out_dir}")
         return 0

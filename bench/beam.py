@@ -21,8 +21,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 from inference import make_photos  # noqa: E402  (bench/inference.py)
-from whitebox.cpuinfo import cpu_info  # noqa: E402
-from whitebox.image_io import write_atomic  # noqa: E402
+
+from whitebox.base.cpuinfo import cpu_info  # noqa: E402
+from whitebox.base.image_io import write_atomic  # noqa: E402
 
 OFFICIAL = REPO.parent / "shared" / "weights" / "whitebox_official"
 WORKERS = 2

@@ -38,21 +38,23 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))
-from whitebox.quiet_tf import import_tensorflow  # noqa: E402
+from whitebox.base.quiet_tf import import_tensorflow  # noqa: E402
 
 tf = import_tensorflow()
 import cv2  # noqa: E402
 
-from whitebox import export as ex  # noqa: E402
-from whitebox.checkpoints import load_generator  # noqa: E402
-from whitebox.cpuinfo import cpu_info  # noqa: E402
-from whitebox.defaults import QUANTIZE  # noqa: E402
-from whitebox.image_io import to_uint8, to_unit_range  # noqa: E402
-from whitebox import runtimes  # noqa: E402
-from whitebox.defaults import RUNTIME_ORDER  # noqa: E402
-from whitebox.inference import Cartoonizer, TFRunner  # noqa: E402
-from whitebox.network import Generator  # noqa: E402
-from whitebox.precision import PRECISIONS, support  # noqa: E402
+from whitebox.base.cpuinfo import cpu_info  # noqa: E402
+from whitebox.base.image_io import to_uint8, to_unit_range  # noqa: E402
+from whitebox.infer import export as ex  # noqa: E402
+from whitebox.infer import runtimes  # noqa: E402
+from whitebox.infer.defaults import (
+    QUANTIZE,  # noqa: E402
+    RUNTIME_ORDER,  # noqa: E402
+)
+from whitebox.infer.inference import Cartoonizer, TFRunner  # noqa: E402
+from whitebox.model.checkpoints import load_generator  # noqa: E402
+from whitebox.model.network import Generator  # noqa: E402
+from whitebox.model.precision import PRECISIONS, support  # noqa: E402
 
 SHARED_IMAGES = REPO.parent / "shared" / "images"
 H, W = 720, 1280
@@ -234,7 +236,7 @@ def make_clip(path, image, frames, fps=24):
 def video_rows(gen, image, frames, tmp, batch, rounds):
     """Video frames/s against image throughput (cartoonize() on the same frame size), for
     each supported precision, timed alternately over `rounds` rounds; best of each."""
-    from whitebox.video import cartoonize_video
+    from whitebox.infer.video import cartoonize_video
 
     clip = tmp / "clip.mp4"
     make_clip(clip, image, frames)

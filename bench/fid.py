@@ -20,11 +20,11 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
-from whitebox.quiet_tf import import_tensorflow  # noqa: E402
+from whitebox.base.quiet_tf import import_tensorflow  # noqa: E402
 
 tf = import_tensorflow()
-from whitebox import metrics  # noqa: E402
-from whitebox.cpuinfo import cpu_info  # noqa: E402
+from whitebox.base.cpuinfo import cpu_info  # noqa: E402
+from whitebox.evaluate import metrics  # noqa: E402
 
 
 class RandomKerasInception:

@@ -26,16 +26,16 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
-from whitebox.quiet_tf import import_tensorflow  # noqa: E402
+from whitebox.base.quiet_tf import import_tensorflow  # noqa: E402
 
 tf = import_tensorflow()
-from whitebox.batch import plan_jobs, run_plan  # noqa: E402
-from whitebox.checkpoints import load_generator  # noqa: E402
-from whitebox.cpuinfo import cpu_info  # noqa: E402
-from whitebox.image_io import read_bgr, write_atomic  # noqa: E402
-from whitebox.samples import sample_photo  # noqa: E402
-from whitebox.inference import Cartoonizer  # noqa: E402
-from whitebox.network import Generator  # noqa: E402
+from whitebox.base.cpuinfo import cpu_info  # noqa: E402
+from whitebox.base.image_io import read_bgr, write_atomic  # noqa: E402
+from whitebox.infer.batch import plan_jobs, run_plan  # noqa: E402
+from whitebox.infer.inference import Cartoonizer  # noqa: E402
+from whitebox.infer.samples import sample_photo  # noqa: E402
+from whitebox.model.checkpoints import load_generator  # noqa: E402
+from whitebox.model.network import Generator  # noqa: E402
 
 FLOPS_PER_PIXEL = 249_216
 # Runs cartoonize.py (argv after the script's path) and prints its peak resident set in kB.

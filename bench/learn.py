@@ -17,8 +17,8 @@ Nothing is downloaded. The steps, each through the project's own tools:
 2. the cartoon domain is the authors' official generator (../shared/weights/whitebox_official)
    applied to the crops of C by cartoonize.py's cartoonizer and loop (--precision fp32
    --runtime tf); the same is done to V, so the ideal output of every validation crop is
-   known. Lists: train.py make-lists' function (whitebox.data.make_lists).
-3. a stand-in VGG19: random He-normal weights with the real VGG19 shapes (whitebox.vgg
+   known. Lists: train.py make-lists' function (whitebox.train.data.make_lists).
+3. a stand-in VGG19: random He-normal weights with the real VGG19 shapes (whitebox.model.vgg
    .random_weights), so the content and structure losses compare random features, not
    ImageNet's.
 4. train.py pretrain, then train.py train --init-from twice from that same generator: the
@@ -54,7 +54,7 @@ SHARED = REPO.parent / "shared"
 OFFICIAL = SHARED / "weights" / "whitebox_official"
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))
-from whitebox.cpuinfo import cpu_info  # noqa: E402
+from whitebox.base.cpuinfo import cpu_info  # noqa: E402
 
 # Per scale: training patch and batch, iterations of pretrain and of each adversarial run,
 # evaluation (= checkpoint) interval, crops per source photo for P and C and for V, the size of
@@ -172,8 +172,8 @@ def official_cartoonizer():
     """(network.Generator holding the authors' weights, the cartoonizer that cartoonize.py
     --precision fp32 --runtime tf builds around it). Loading another checkpoint into the
     generator (checkpoints.load_generator) changes what the cartoonizer computes."""
-    from whitebox.runtimes import make_cartoonizer
-    from whitebox.weights import load_generator_weights
+    from whitebox.infer.runtimes import make_cartoonizer
+    from whitebox.infer.weights import load_generator_weights
 
     generator = load_generator_weights(OFFICIAL, offline=True, progress=False)
     return generator, make_cartoonizer(generator, str(OFFICIAL), runtime="tf",
@@ -182,9 +182,9 @@ def official_cartoonizer():
 
 def make_data(out, scale, seed, cartoonizer):
     """Steps 1-2: crops of P, C and V, the official cartoons of C and V (cartoonize.py's loop,
-    whitebox.batch, with `cartoonizer`), and the data lists (train.py make-lists' function)."""
-    from whitebox.batch import plan_jobs, run_plan
-    from whitebox.data import make_lists
+    whitebox.infer.batch, with `cartoonizer`), and the data lists (train.py make-lists' function)."""
+    from whitebox.infer.batch import plan_jobs, run_plan
+    from whitebox.train.data import make_lists
 
     sources = source_photos()
     split = split_sources(sources, seed)
@@ -275,7 +275,7 @@ def train_runs(out, scale, seed, log_path, side_by_side):
     """Step 4: pretrain, the two adversarial runs (the F_st one killed once and resumed), one
     after the other or, with `side_by_side`, at once. Returns {phase: wall seconds} (side by
     side, both count from the same start) and the kill record."""
-    from whitebox import vgg
+    from whitebox.model import vgg
 
     vgg.save_npz(vgg.random_weights(seed), out / "vgg_standin.npz")
     start = time.perf_counter()
@@ -377,8 +377,8 @@ class Scorer:
 
     def __init__(self, out, standin_dir, generator, cartoonizer):
         from tests.inception_standin import write_standin
-        from whitebox.image_io import list_images
-        from whitebox.metrics import load_extractor
+        from whitebox.base.image_io import list_images
+        from whitebox.evaluate.metrics import load_extractor
 
         data = out / "data"
         self.names = [p.name for p in list_images(data / "val_photo")]
@@ -396,7 +396,8 @@ class Scorer:
         """Means over V of PSNR (dB) and SSIM to the official cartoons, KID to them, and PSNR
         to the photos themselves (how far the output moved from its input)."""
         from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-        from whitebox.metrics import kernel_inception_distance
+
+        from whitebox.evaluate.metrics import kernel_inception_distance
 
         def mean_psnr(targets):
             return float(np.mean([peak_signal_noise_ratio(t, i, data_range=255)
@@ -410,7 +411,7 @@ class Scorer:
 
     def cartoons(self, prefix):
         """The V cartoons of the checkpoint `prefix` as cartoonize.py makes them (fp32, tf)."""
-        from whitebox.checkpoints import load_generator
+        from whitebox.model.checkpoints import load_generator
 
         load_generator(self.generator, prefix)
         return [self.cartoonizer.cartoonize(photo) for photo in self.photos]
@@ -528,7 +529,8 @@ def save_small_png(fig, path):
     """The matplotlib figure as a 256-colour PNG (a third of the size of a full-colour one),
     written atomically."""
     from PIL import Image
-    from whitebox.image_io import write_bytes_atomic
+
+    from whitebox.base.image_io import write_bytes_atomic
 
     full, small = io.BytesIO(), io.BytesIO()
     fig.savefig(full, format="png", dpi=DPI)
@@ -596,7 +598,7 @@ def make_report(out, stages, scored, logged):
         scale=stages["scale"], settings=dict(scale, seed=stages["seed"], precision="bf16",
                                              side_by_side=stages.get("side_by_side", False)),
         vgg="stand-in: random He-normal weights with the real VGG19 shapes "
-            "(whitebox.vgg.random_weights), not ImageNet's",
+            "(whitebox.model.vgg.random_weights), not ImageNet's",
         kid_features="stand-in Inception graph of the tests (tests/inception_standin.py, "
                      "random weights, 16 features at 64x64): not the paper's FID network",
         cartoon_domain="official generator (whitebox_official model-33999), cartoonize.py's "
@@ -611,8 +613,8 @@ def make_report(out, stages, scored, logged):
 
 def main(argv=None):
     args = parse_args(argv)
-    from whitebox.image_io import write_text_atomic
-    from whitebox.quiet_tf import import_tensorflow
+    from whitebox.base.image_io import write_text_atomic
+    from whitebox.base.quiet_tf import import_tensorflow
 
     out = args.out.resolve()
     import_tensorflow()

@@ -1,4 +1,4 @@
-"""Milliseconds per 256x256 image for the two structure representations (whitebox.superpixel).
+"""Milliseconds per 256x256 image for the two structure representations (whitebox.model.superpixel).
 
 Prints one JSON object. Run from the repository root:
     .venv/bin/python bench/superpixel.py [--batch 16] [--repeats 5] [--n-jobs N]
@@ -32,8 +32,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 from skimage.segmentation import felzenszwalb  # noqa: E402
 
-from whitebox import superpixel  # noqa: E402
-from whitebox.cpuinfo import cpu_info  # noqa: E402
+from whitebox.base.cpuinfo import cpu_info  # noqa: E402
+from whitebox.model import superpixel  # noqa: E402
 
 GOLDEN = REPO.parent / "shared" / "golden" / "superpixel"
 

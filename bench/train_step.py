@@ -15,7 +15,7 @@ precision (bf16/fp16 only) and XLA setting (a combination XLA refuses is listed 
 "failed"), and each batch x patch configuration (random photos/cartoons, random weights:
 speed does not depend on the values), after one warm-up iteration that traces the functions:
 - g_forward: generator + guided filter (F_st) alone;
-- superpixel: SLIC on that output through whitebox.superpixel (its worker pool), alone;
+- superpixel: SLIC on that output through whitebox.model.superpixel (its worker pool), alone;
 - g_update: the rest of the G step (losses incl. VGG, backward, Adam) = G step - the two above;
 - d_update: the whole D step (its own generator pass with the updated weights, both
   discriminators forward/backward, Adam);
@@ -56,17 +56,23 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
-from whitebox.quiet_tf import import_tensorflow  # noqa: E402
+from whitebox.base.quiet_tf import import_tensorflow  # noqa: E402
 
 tf = import_tensorflow()
-from whitebox import data, losses, representations, superpixel, vgg  # noqa: E402
+from whitebox.base.cpuinfo import cpu_info  # noqa: E402
 from whitebox.cli import one_line  # noqa: E402
-from whitebox.config import PRECISIONS, TrainConfig  # noqa: E402
-from whitebox.cpuinfo import cpu_info  # noqa: E402
-from whitebox.guided_filter import guided_filter  # noqa: E402
-from whitebox.network import run_in  # noqa: E402
-from whitebox.precision import DTYPES, support  # noqa: E402
-from whitebox.steps import AdversarialStep  # noqa: E402
+from whitebox.model import (
+    losses,
+    representations,
+    superpixel,
+    vgg,  # noqa: E402
+)
+from whitebox.model.guided_filter import guided_filter  # noqa: E402
+from whitebox.model.network import run_in  # noqa: E402
+from whitebox.model.precision import DTYPES, support  # noqa: E402
+from whitebox.train import data
+from whitebox.train.config import PRECISIONS, TrainConfig  # noqa: E402
+from whitebox.train.steps import AdversarialStep  # noqa: E402
 
 REFERENCE_SECONDS = {4: 8.5, 16: 35.0}   # per iteration, 256x256, measured on the 2-core CPU
 
@@ -440,7 +446,7 @@ def gpu_bench(args, vgg_model, folder):
 def _gpu_combo(args, vgg_model, folder, batch, patch, strategy, precision, xla):
     """One row of the GPU bench: data_path's timings, the replicas, seconds per iteration and
     the superpixel share of it."""
-    from whitebox import distribute
+    from whitebox.train import distribute
     strategy = distribute.make_strategy(strategy)
     trainer = make_trainer(batch, patch, args.superpixel_jobs, vgg_model,
                            (precision, "auto", xla), strategy=strategy)

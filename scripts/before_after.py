@@ -34,7 +34,12 @@ def main(argv=None):
     import cv2
     import numpy as np
 
-    from whitebox.image_io import ImageError, display_path, read_bgr, write_bytes_atomic
+    from whitebox.base.image_io import (
+        ImageError,
+        display_path,
+        read_bgr,
+        write_bytes_atomic,
+    )
     from whitebox.cli import script_write
 
     images = []

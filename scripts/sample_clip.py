@@ -27,9 +27,9 @@ def parse_args(argv=None):
 def main(argv=None):
     """Returns the exit code: 0 written, 1 the file cannot be written."""
     out = parse_args(argv).out
-    from whitebox.image_io import display_path
+    from whitebox.base.image_io import display_path
     from whitebox.cli import script_write
-    from whitebox.samples import write_sample_clip
+    from whitebox.infer.samples import write_sample_clip
 
     return script_write(lambda: f"{write_sample_clip(out)} frames in {display_path(out)}", out)
 

@@ -15,9 +15,9 @@ def main(argv=None):
     p.add_argument("folder", nargs="?", default="samples/photos", type=path_argument,
                    metavar="FOLDER", help="where to write them (default samples/photos)")
     folder = p.parse_args(argv).folder
-    from whitebox.image_io import display_path
+    from whitebox.base.image_io import display_path
     from whitebox.cli import script_write
-    from whitebox.samples import write_sample_photos
+    from whitebox.infer.samples import write_sample_photos
 
     return script_write(lambda: f"{len(write_sample_photos(folder))} sample photos in "
                                 f"{display_path(folder)}/", folder)

@@ -33,7 +33,7 @@ def write_tf1_checkpoint(prefix, variables):
 
 def random_generator_values(seed=0, scale=0.05):
     """{official name: random float32 array} for every generator variable."""
-    from whitebox.network import Generator
+    from whitebox.model.network import Generator
 
     rng = np.random.default_rng(seed)
     return {name: (rng.standard_normal(var.shape.as_list()) * scale).astype(np.float32)
@@ -43,7 +43,7 @@ def random_generator_values(seed=0, scale=0.05):
 @pytest.fixture(scope="session")
 def random_generator():
     """A network.Generator holding `random_generator_values()`."""
-    from whitebox.network import Generator
+    from whitebox.model.network import Generator
 
     gen = Generator()
     values = random_generator_values()
@@ -99,7 +99,7 @@ def official_weights():
 def runtime_cache(tmp_path_factory):
     """Models converted for OpenVINO / ONNX Runtime go to a folder of this session, not the
     user's cache. Returns that folder."""
-    from whitebox import runtimes
+    from whitebox.infer import runtimes
 
     folder = tmp_path_factory.mktemp("runtimes")
     with pytest.MonkeyPatch.context() as patch:

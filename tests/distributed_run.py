@@ -37,14 +37,14 @@ def main():
     if args.loopback_workers:
         sys.exit(run_workers(args.config, args.loopback_workers, args.timeout))
 
-    from whitebox.quiet_tf import import_tensorflow
+    from whitebox.base.quiet_tf import import_tensorflow
     tf = import_tensorflow()
     if args.cpus > 1:
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * args.cpus)
-    from whitebox import training
-    from whitebox.config import config_from_json
+    from whitebox.train import training
+    from whitebox.train.config import config_from_json
 
     training.run(config_from_json(args.config), echo=False, progress=False)
     print("done")

@@ -7,8 +7,12 @@ import pytest
 
 import ablate
 from tests.inception_standin import write_standin
-from tests.training_helpers import install_fake_superpixel, make_dataset, tiny_vgg_weights
-from whitebox import ablation
+from tests.training_helpers import (
+    install_fake_superpixel,
+    make_dataset,
+    tiny_vgg_weights,
+)
+from whitebox.evaluate import ablation
 
 
 def test_builtin_matrices_and_files(tmp_path):
@@ -66,8 +70,8 @@ def test_failed_variant_is_marked_and_the_others_run(tmp_path):
 
 @pytest.fixture
 def setup(tmp_path, tf1_checkpoint, monkeypatch):
-    from whitebox import vgg
-    from whitebox.data import folders_under, make_lists
+    from whitebox.model import vgg
+    from whitebox.train.data import folders_under, make_lists
 
     install_fake_superpixel(monkeypatch)
     make_dataset(tmp_path / "dataset", count=3, size=32)
@@ -93,7 +97,7 @@ def setup(tmp_path, tf1_checkpoint, monkeypatch):
 
 
 def test_two_variants_end_to_end_with_a_kill_between_them(setup, monkeypatch, capsys):
-    from whitebox import training
+    from whitebox.train import training
 
     root, argv = setup
     real_run, calls = training.run, []
@@ -147,7 +151,7 @@ def test_cli_refuses_a_bad_matrix_before_training(tmp_path, capsys):
 def test_cli_refuses_a_bad_setting_before_embedding_the_photos(tmp_path, capsys, monkeypatch):
     """A --set value that no variant can train with is a usage error found before the
     extractor loads and the photos are embedded (minutes with the real Inception graph)."""
-    from whitebox import evaluation
+    from whitebox.evaluate import evaluation
 
     monkeypatch.setattr(evaluation, "CheckpointScorer",
                         lambda *a, **k: pytest.fail("photos embedded before the check"))

@@ -14,12 +14,12 @@ import pytest
 pytest.importorskip("apache_beam", reason="apache_beam is not installed (pip install -r "
                                           "requirements-beam.txt)")
 
-import cartoonize  # noqa: E402
-import cartoonize_beam  # noqa: E402
 from apache_beam.io.filesystem import FileMetadata, MatchResult  # noqa: E402
 from apache_beam.io.localfilesystem import LocalFileSystem  # noqa: E402
 
-from whitebox import beam  # noqa: E402
+import cartoonize  # noqa: E402
+import cartoonize_beam  # noqa: E402
+from whitebox.serve import beam  # noqa: E402
 
 from .conftest import REPO  # noqa: E402
 
@@ -329,8 +329,8 @@ def test_a_killed_runs_sink_objects_under_a_remote_prefix_are_removed(tmp_path):
 
 @pytest.mark.parametrize("as_prefix", [False, True])
 def test_remote_weights_are_copied_to_the_worker(tf1_checkpoint, as_prefix):
-    from whitebox.checkpoints import CheckpointError
-    from whitebox.weights import load_generator_weights
+    from whitebox.infer.weights import load_generator_weights
+    from whitebox.model.checkpoints import CheckpointError
 
     folder, values = tf1_checkpoint
     remote = f"{_PrefixedLocal.PREFIX}{folder}" + ("/model-33999" if as_prefix else "")

@@ -74,7 +74,7 @@ def test_bad_inputs_are_reported_and_do_not_stop_the_others(tmp_path, photos,
 
 def test_quiet_prints_only_the_failures_and_the_summary(tmp_path, photos, tf1_checkpoint,
                                                         capsys, monkeypatch):
-    from whitebox import runtimes
+    from whitebox.infer import runtimes
 
     monkeypatch.setattr(runtimes, "cache_root", lambda: tmp_path / "cache")  # a first run
     out = tmp_path / "out"
@@ -164,8 +164,8 @@ def weights_server(tmp_path, tf1_checkpoint, monkeypatch):
     import threading
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-    from whitebox import weights
-    from whitebox.weights import git_blob_id
+    from whitebox.infer import weights
+    from whitebox.infer.weights import git_blob_id
 
     folder = tf1_checkpoint[0]
     requests = []
@@ -380,7 +380,7 @@ def test_run_plan_stops_on_ctrl_c_with_the_summary_and_callers_stop_too(tmp_path
                                                                        capsys):
     """In process: Ctrl-C inside the generator call of the second image; the first output is
     complete, nothing else is written, and batch.Interrupted carries the summary."""
-    from whitebox.batch import Interrupted, plan_jobs, run_plan
+    from whitebox.infer.batch import Interrupted, plan_jobs, run_plan
 
     cv2.imwrite(str(photos / "c.png"), np.zeros((16, 16, 3), np.uint8))
     calls = []
@@ -406,7 +406,7 @@ def test_run_plan_stops_on_ctrl_c_with_the_summary_and_callers_stop_too(tmp_path
 @pytest.mark.parametrize("flag, compiled", [([], False), (["--xla"], True)])
 def test_xla_is_a_plain_flag_off_by_default(tmp_path, photos, tf1_checkpoint, monkeypatch,
                                             flag, compiled):
-    from whitebox import runtimes
+    from whitebox.infer import runtimes
 
     made = []
     real = runtimes.TFRunner

@@ -3,8 +3,8 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import random_generator_values, write_tf1_checkpoint
-from whitebox.checkpoints import CheckpointError, load_generator, resolve_prefix
-from whitebox.network import Generator, lrelu, upsample2x
+from whitebox.model.checkpoints import CheckpointError, load_generator, resolve_prefix
+from whitebox.model.network import Generator, lrelu, upsample2x
 
 
 def direct_forward(values, x):

@@ -9,10 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from whitebox.cli_config import add_config_flags, config_from_args
-from whitebox.config import (INT_MINIMUMS, SN_MODES, SUPERPIXEL_METHODS, TERMS, ConfigError,
-                             PretrainConfig, TrainConfig, config_from_json, read_run_config,
-                             resumed_config)
+from whitebox.cli.train_options import add_config_flags, config_from_args
+from whitebox.train.config import (
+    INT_MINIMUMS,
+    SN_MODES,
+    SUPERPIXEL_METHODS,
+    TERMS,
+    ConfigError,
+    PretrainConfig,
+    TrainConfig,
+    config_from_json,
+    read_run_config,
+    resumed_config,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -96,10 +96,10 @@ def test_usage_errors_do_not_import_tensorflow(cli, args, message):
 INTERRUPTED = """\
 import runpy, sys
 sys.path.insert(0, "src")
-import whitebox.cli, whitebox.image_io
+import whitebox.cli, whitebox.base.image_io
 def interrupt(*args, **kwargs):
     raise KeyboardInterrupt
-whitebox.cli.script_write = whitebox.image_io.read_bgr = interrupt
+whitebox.cli.script_write = whitebox.base.image_io.read_bgr = interrupt
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 """

@@ -1,10 +1,10 @@
-"""whitebox.cpuinfo: the CPU model and bf16-related flags that every bench/*.py JSON records."""
+"""whitebox.base.cpuinfo: the CPU model and bf16-related flags that every bench/*.py JSON records."""
 import ast
 
 import pytest
 
 from tests.conftest import REPO
-from whitebox import cpuinfo
+from whitebox.base import cpuinfo
 
 TWO_PROCESSORS = """\
 processor\t: 0

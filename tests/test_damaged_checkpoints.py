@@ -8,8 +8,13 @@ import tensorflow as tf
 import cartoonize
 import export
 from tests.conftest import random_generator_values, write_tf1_checkpoint
-from whitebox.checkpoints import CheckpointError, list_checkpoints, load_generator, read_all
-from whitebox.network import Generator
+from whitebox.model.checkpoints import (
+    CheckpointError,
+    list_checkpoints,
+    load_generator,
+    read_all,
+)
+from whitebox.model.network import Generator
 
 DAMAGES = ("truncate", "flip", "zero", "random")
 

@@ -3,8 +3,8 @@ import cv2
 import numpy as np
 import pytest
 
-from whitebox import data
 from tests.training_helpers import make_dataset, write_images
+from whitebox.train import data
 
 
 @pytest.fixture
@@ -130,9 +130,9 @@ def test_bad_image_inside_the_tf_data_pipeline_reports_the_file(tmp_path):
 
 
 def test_oversized_header_in_a_list_names_the_file_in_training(tmp_path):
-    from whitebox import training
-    from whitebox.config import PretrainConfig
     from tests.test_image_io import png_header_only
+    from whitebox.train import training
+    from whitebox.train.config import PretrainConfig
 
     odd = tmp_path / "huge\nname.png"
     odd.write_bytes(png_header_only(40000, 40000))

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from whitebox.network import Discriminator, SpectralConv2D
+from whitebox.model.network import Discriminator, SpectralConv2D
 
 
 def test_variable_names_follow_reference_scopes_and_shapes():

@@ -16,10 +16,14 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 
-from whitebox import training
-from whitebox.config import TrainConfig, config_from_json
-from tests.training_helpers import (assert_losses_close, assert_same_variables,
-                                    tiny_run_folder, tiny_train_config)
+from tests.training_helpers import (
+    assert_losses_close,
+    assert_same_variables,
+    tiny_run_folder,
+    tiny_train_config,
+)
+from whitebox.train import training
+from whitebox.train.config import TrainConfig, config_from_json
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = Path(__file__).with_name("distributed_run.py")
@@ -157,8 +161,8 @@ def test_two_workers_on_loopback_equal_one_device(setup):
 
 
 def test_unusable_strategy_settings_are_one_line_errors(monkeypatch):
-    from whitebox import distribute
-    from whitebox.config import ConfigError
+    from whitebox.train import distribute
+    from whitebox.train.config import ConfigError
 
     with pytest.raises(ConfigError, match="/gpu:7 is not a visible device"):
         distribute.make_strategy("mirrored", "/gpu:7")

@@ -12,7 +12,7 @@ import pytest
 import evaluate
 from tests.conftest import REPO
 from tests.inception_standin import standin_graph_bytes, write_standin
-from whitebox import metrics
+from whitebox.evaluate import metrics
 
 
 @pytest.fixture(scope="session")
@@ -310,7 +310,7 @@ def test_paper_recursive_uses_the_same_photos_on_both_sides(tmp_path, standin, t
 def test_paper_ignores_stale_outputs_and_its_own_output_inside_photos(tmp_path, standin,
                                                                       tf1_checkpoint, capsys,
                                                                       monkeypatch):
-    from whitebox import runtimes
+    from whitebox.infer import runtimes
 
     monkeypatch.setattr(runtimes, "cache_root", lambda: tmp_path / "cache")  # a first run
     photos = image_folder(tmp_path / "photos", 15, 4)

@@ -11,12 +11,12 @@ import tensorflow as tf
 
 import cartoonize
 import export
-from whitebox import export as ex
-from whitebox import weights
-from whitebox.checkpoints import load_generator
-from whitebox.image_io import to_uint8, to_unit_range
-from whitebox.inference import Cartoonizer, resize_crop
-from whitebox.network import Generator
+from whitebox.base.image_io import to_uint8, to_unit_range
+from whitebox.infer import export as ex
+from whitebox.infer import weights
+from whitebox.infer.inference import Cartoonizer, resize_crop
+from whitebox.model.checkpoints import load_generator
+from whitebox.model.network import Generator
 
 
 def photo(h, w, seed=0):

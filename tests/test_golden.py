@@ -6,7 +6,7 @@ import pytest
 
 import cartoonize
 from tests.conftest import shared_path
-from whitebox import runtimes
+from whitebox.infer import runtimes
 
 
 @pytest.mark.parametrize("runtime", ["tf", "openvino", "onnxruntime"])

@@ -1,7 +1,7 @@
 import numpy as np
 import tensorflow as tf
 
-from whitebox.guided_filter import box_filter, guided_filter
+from whitebox.model.guided_filter import box_filter, guided_filter
 
 
 def box_mean_numpy(x, r):

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from whitebox import image_io
-from whitebox.image_io import ImageError, read_bgr, write_atomic
+from whitebox.base import image_io
+from whitebox.base.image_io import ImageError, read_bgr, write_atomic
 
 
 def png_header_only(width, height):

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import cv2
 import numpy as np
 
-from whitebox import image_io
+from whitebox.base import image_io
 
 
 def test_overlapping_reads_restore_stderr(tmp_path, monkeypatch):

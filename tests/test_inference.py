@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from whitebox.image_io import to_uint8, to_unit_range
-from whitebox.inference import Cartoonizer, resize_crop, tile_spans
-from whitebox.network import Generator
+from whitebox.base.image_io import to_uint8, to_unit_range
+from whitebox.infer.inference import Cartoonizer, resize_crop, tile_spans
+from whitebox.model.network import Generator
 
 
 def test_resize_crop_caps_short_side_with_inter_area():

@@ -1,8 +1,8 @@
 """Loss terms against independent NumPy computations on fixed tensors."""
 import numpy as np
 
-from whitebox import losses
 from tests.training_helpers import tiny_vgg_weights
+from whitebox.model import losses
 
 
 def _rand(shape, seed):
@@ -38,7 +38,7 @@ def test_feature_l1_divides_mean_by_map_size():
 
 
 def test_vgg_content_loss_normalised_by_conv4_4_map():
-    from whitebox.vgg import VGG19Conv44
+    from whitebox.model.vgg import VGG19Conv44
     vgg = VGG19Conv44(tiny_vgg_weights(1))
     x, y = (np.random.default_rng(s).uniform(-1, 1, [2, 64, 48, 3]).astype(np.float32)
             for s in (6, 7))

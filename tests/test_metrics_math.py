@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from whitebox import metrics
+from whitebox.evaluate import metrics
 
 
 def random_rotation(d, rng):

@@ -2,7 +2,7 @@ import numpy as np
 import tensorflow as tf
 
 from tests.conftest import shared_path
-from whitebox.network import Generator, upsample2x
+from whitebox.model.network import Generator, upsample2x
 
 
 def test_parameter_count_and_names_match_the_official_index():

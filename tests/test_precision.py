@@ -6,11 +6,11 @@ import tensorflow as tf
 
 import cartoonize
 from tests.conftest import shared_path
-from whitebox import precision
-from whitebox.checkpoints import load_generator
-from whitebox.image_io import to_unit_range
-from whitebox.inference import Cartoonizer
-from whitebox.network import Generator
+from whitebox.base.image_io import to_unit_range
+from whitebox.infer.inference import Cartoonizer
+from whitebox.model import precision
+from whitebox.model.checkpoints import load_generator
+from whitebox.model.network import Generator
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@ import numpy as np
 import tensorflow as tf
 from scipy import ndimage
 
-from whitebox import representations
 from tests.training_helpers import install_fake_superpixel
+from whitebox.model import representations
 
 
 def _numpy_guided_self(x, r, eps):

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import cartoonize
-from whitebox import runtimes
-from whitebox.image_io import to_uint8, to_unit_range
-from whitebox.inference import Cartoonizer, TFRunner
-from whitebox.precision import cpu_support
-from whitebox.scratch import lock_folder
+from whitebox.base.image_io import to_uint8, to_unit_range
+from whitebox.base.scratch import lock_folder
+from whitebox.infer import runtimes
+from whitebox.infer.inference import Cartoonizer, TFRunner
+from whitebox.model.precision import cpu_support
 
 CONVERTED = ("openvino", "onnxruntime")
 

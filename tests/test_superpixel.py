@@ -1,4 +1,4 @@
-"""Tests for whitebox.superpixel (the structure representation).
+"""Tests for whitebox.model.superpixel (the structure representation).
 
 Golden tests compare with the reference's own outputs: ../shared/golden/superpixel/*.npz (made by
 the project, see ../shared/golden/README.md) when that folder exists, and
@@ -18,7 +18,7 @@ from joblib import delayed
 from skimage.feature import local_binary_pattern
 from skimage.segmentation import felzenszwalb, slic
 
-from whitebox import superpixel as sp
+from whitebox.model import superpixel as sp
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_GOLDEN = REPO.parent / "shared" / "golden" / "superpixel"

@@ -6,14 +6,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from whitebox import precision, training, vgg
-from whitebox.config import PretrainConfig, TrainConfig, resume_mismatches
-from whitebox.data import folders_under, make_lists
-from whitebox.loss_scale import DynamicLossScale
-from whitebox.steps import PretrainStep
-from tests.training_helpers import (assert_losses_close, make_dataset,
-                                    random_batches, run_iterations as _run,
-                                    tiny_adversarial_step, tiny_vgg_weights)
+from tests.training_helpers import (
+    assert_losses_close,
+    make_dataset,
+    random_batches,
+    tiny_adversarial_step,
+    tiny_vgg_weights,
+)
+from tests.training_helpers import run_iterations as _run
+from whitebox.model import precision, vgg
+from whitebox.train import training
+from whitebox.train.config import PretrainConfig, TrainConfig, resume_mismatches
+from whitebox.train.data import folders_under, make_lists
+from whitebox.train.loss_scale import DynamicLossScale
+from whitebox.train.steps import PretrainStep
 
 SIZE = 32
 

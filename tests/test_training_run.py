@@ -6,13 +6,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from whitebox import losses, training
-from whitebox.checkpoints import CheckpointError, list_checkpoints, load_generator
-from whitebox.config import ConfigError, PretrainConfig
-from whitebox.data import make_lists, folders_under
-from whitebox.network import Generator
-from tests.training_helpers import (assert_same_variables, make_dataset, tiny_run_folder,
-                                    tiny_train_config)
+from tests.training_helpers import (
+    assert_same_variables,
+    make_dataset,
+    tiny_run_folder,
+    tiny_train_config,
+)
+from whitebox.model import losses
+from whitebox.model.checkpoints import CheckpointError, list_checkpoints, load_generator
+from whitebox.model.network import Generator
+from whitebox.train import training
+from whitebox.train.config import ConfigError, PretrainConfig
+from whitebox.train.data import folders_under, make_lists
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +67,8 @@ def test_outputs_of_a_run(setup):
     assert set(tags) == set(training.SCALARS)
     assert all(steps == [0, 1] for steps in tags.values())
     # Checkpoints hold everything, and inference's loader reads the generator from them.
-    from whitebox.checkpoints import load_generator
-    from whitebox.network import Generator
+    from whitebox.model.checkpoints import load_generator
+    from whitebox.model.network import Generator
     g = Generator()
     load_generator(g, out / "checkpoints")
     for a, b in zip(g.trainable_variables, trainer.generator.trainable_variables):
@@ -235,8 +240,8 @@ def test_pretrain_run_without_face_lists(setup, tmp_path):
 
 
 def test_small_image_in_a_list_stops_the_run_naming_it(setup, tmp_path):
-    from whitebox.data import DataError
     from tests.training_helpers import write_images
+    from whitebox.train.data import DataError
     lists = tmp_path / "lists"
     lists.mkdir()
     good = write_images(tmp_path / "good", 2, size=32)

@@ -4,12 +4,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from whitebox import precision
-from whitebox.cli_config import add_config_flags, config_from_args
-from whitebox.cli import OneLineParser
-from whitebox.config import ConfigError, TrainConfig, resume_mismatches
-from tests.training_helpers import random_batches, run_iterations as _run, tiny_vgg
+from tests.training_helpers import random_batches, tiny_vgg
+from tests.training_helpers import run_iterations as _run
 from tests.training_helpers import tiny_adversarial_step as _trainer
+from whitebox.cli import OneLineParser
+from whitebox.cli.train_options import add_config_flags, config_from_args
+from whitebox.model import precision
+from whitebox.train.config import ConfigError, TrainConfig, resume_mismatches
 
 SIZE = 32
 ITERATIONS = 3

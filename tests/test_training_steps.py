@@ -3,12 +3,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from whitebox import losses, representations
-from whitebox.config import PAPER_WEIGHTS
-from whitebox.guided_filter import guided_filter
-from whitebox.steps import Adam, PretrainStep
-from whitebox.config import PretrainConfig
 from tests.training_helpers import tiny_adversarial_step as _trainer
+from whitebox.model import losses, representations
+from whitebox.model.guided_filter import guided_filter
+from whitebox.train.config import PAPER_WEIGHTS, PretrainConfig
+from whitebox.train.steps import Adam, PretrainStep
 
 SIZE = 32
 

@@ -3,8 +3,8 @@ import h5py
 import numpy as np
 import pytest
 
-from whitebox import vgg
 from tests.training_helpers import TINY_CHANNELS, tiny_vgg_weights
+from whitebox.model import vgg
 
 
 def _write_npy(weights, path):

@@ -82,10 +82,10 @@ def test_clip_keeps_frames_rate_audio_and_gets_cropped(tmp_path, tf1_checkpoint)
 def test_frames_match_the_image_path(tmp_path, tf1_checkpoint):
     """Each output frame is the image cartoonizer's result on the decoded frame, up to the
     H.264 encoding error; checked on frames decoded from the lossless intermediate."""
-    from whitebox.checkpoints import load_generator
-    from whitebox.inference import Cartoonizer
-    from whitebox.network import Generator
-    from whitebox.video import cartoonize_video
+    from whitebox.infer.inference import Cartoonizer
+    from whitebox.infer.video import cartoonize_video
+    from whitebox.model.checkpoints import load_generator
+    from whitebox.model.network import Generator
 
     gen = Generator()
     load_generator(gen, tf1_checkpoint[0])
@@ -152,7 +152,7 @@ def test_sample_clip_script_writes_its_clip_and_refuses_other_names(tmp_path):
 
 def test_audio_is_reencoded_when_the_container_cannot_hold_it(tmp_path):
     """PCM audio cannot go into WebM: it is re-encoded (Opus), keeping its length."""
-    from whitebox.video import cartoonize_video
+    from whitebox.infer.video import cartoonize_video
 
     src = tmp_path / "pcm.mkv"
     with av.open(str(src), "w") as out:

@@ -1,4 +1,4 @@
-"""The web page (app.py, whitebox.web): its command line, its handling of bad files, and a real
+"""The web page (app.py, whitebox.serve.web): its command line, its handling of bad files, and a real
 browser (Debian's headless Chromium through Playwright) using it as a person would."""
 import os
 import shutil
@@ -55,7 +55,7 @@ def test_without_gradio_one_line_and_exit_2():
 
 def _tiny_photo(path, size=64):
     """A size x size BGR photo (scikit-image's cat, shrunk) written by extension."""
-    from whitebox.samples import sample_photo
+    from whitebox.infer.samples import sample_photo
 
     image = cv2.resize(sample_photo("chelsea"), (size, size), interpolation=cv2.INTER_AREA)
     assert cv2.imwrite(str(path), image)
@@ -79,7 +79,7 @@ class _ReadyEngine:
 
 
 def test_bad_files_get_one_line_each_and_the_others_go_on(tmp_path):
-    web = pytest.importorskip("whitebox.web", reason="needs gradio (requirements-web.txt)")
+    web = pytest.importorskip("whitebox.serve.web", reason="needs gradio (requirements-web.txt)")
     good = _tiny_photo(tmp_path / "good.png")
     data = good.read_bytes()
     (tmp_path / "notes.jpg").write_text("not a photo\n")
@@ -115,7 +115,7 @@ class _FullResolutionEngine(_ReadyEngine):
 def test_full_resolution_refuses_photos_over_the_page_limit(tmp_path, monkeypatch):
     """A few bytes declaring 16384 x 16384 (under OpenCV's limit) are refused before decoding;
     a photo whose header is not read is refused once decoded; the cap takes both sizes."""
-    web = pytest.importorskip("whitebox.web", reason="needs gradio (requirements-web.txt)")
+    web = pytest.importorskip("whitebox.serve.web", reason="needs gradio (requirements-web.txt)")
     good = _tiny_photo(tmp_path / "good.png")
     big = bytearray(good.read_bytes())
     big[16:24] = (16384).to_bytes(4, "big") * 2
@@ -145,7 +145,7 @@ def test_full_resolution_refuses_photos_over_the_page_limit(tmp_path, monkeypatc
 def test_full_resolution_refuses_formats_whose_header_gives_no_size(tmp_path):
     """A Radiance HDR file (its size is not read from the header) is refused at full resolution
     before decoding, since a few MB of run-length code decode to gigabytes; the cap takes it."""
-    web = pytest.importorskip("whitebox.web", reason="needs gradio (requirements-web.txt)")
+    web = pytest.importorskip("whitebox.serve.web", reason="needs gradio (requirements-web.txt)")
     _, data = cv2.imencode(".hdr", np.full((64, 64, 3), 0.5, np.float32))
     (tmp_path / "photo.hdr").write_bytes(data.tobytes())
     results = web.Results(tmp_path / "results")
@@ -161,7 +161,7 @@ def test_full_resolution_refuses_formats_whose_header_gives_no_size(tmp_path):
 
 
 def test_no_photos_and_missing_weights_are_status_lines(tmp_path):
-    web = pytest.importorskip("whitebox.web", reason="needs gradio (requirements-web.txt)")
+    web = pytest.importorskip("whitebox.serve.web", reason="needs gradio (requirements-web.txt)")
 
     class Missing:
         problem = "error: The pretrained weights are not available: offline"
@@ -180,7 +180,7 @@ def test_uploads_and_gradio_copies_go_with_the_server(tmp_path, monkeypatch):
     """Gradio keeps every upload and a copy of every result in its cache folder (by default
     the system's temporary folder, kept after the server stops): serve() points it into its
     own workspace, which it removes on the way out."""
-    web = pytest.importorskip("whitebox.web", reason="needs gradio (requirements-web.txt)")
+    web = pytest.importorskip("whitebox.serve.web", reason="needs gradio (requirements-web.txt)")
     from gradio import utils
 
     monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
@@ -405,8 +405,8 @@ def test_browser_non_image_is_one_line_and_the_server_goes_on(app, browser, tmp_
 
 
 def test_browser_missing_weights_show_the_instructions(browser, tmp_path):
-    from whitebox.checkpoints import CheckpointError, resolve_prefix
-    from whitebox.weights import PRETRAINED
+    from whitebox.infer.weights import PRETRAINED
+    from whitebox.model.checkpoints import CheckpointError, resolve_prefix
 
     try:
         resolve_prefix(PRETRAINED)

@@ -1,4 +1,4 @@
-"""Tests for whitebox.weights: download, verification, caching, offline use and concurrency.
+"""Tests for whitebox.infer.weights: download, verification, caching, offline use and concurrency.
 
 No internet is needed: each test serves a made-up checkpoint from a ThreadingHTTPServer on
 127.0.0.1 (or a file:// folder), points WHITEBOX_WEIGHTS_URL and WHITEBOX_HOME at it and at a
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from whitebox import weights
-from whitebox.weights import (
+from whitebox.infer import weights
+from whitebox.infer.weights import (
     WeightsUnavailable,
     WeightsVerificationError,
     ensure_official_weights,
@@ -394,7 +394,7 @@ def test_cartoonize_quiet_hides_the_download_progress(server, tmp_path, monkeypa
 
 CHILD = """
 import json, sys, time
-from whitebox import weights
+from whitebox.infer import weights
 weights.OFFICIAL_FILES = json.loads(sys.argv[1])
 started = time.time()
 open(sys.argv[2], "w").close()  # tell the server this process is running

@@ -9,12 +9,12 @@ TINY_CHANNELS = {"conv1": 4, "conv2": 6, "conv3": 8, "conv4": 8}
 
 
 def tiny_vgg_weights(seed=0):
-    from whitebox import vgg
+    from whitebox.model import vgg
     return vgg.random_weights(seed, TINY_CHANNELS)
 
 
 def tiny_vgg(seed=0):
-    from whitebox.vgg import VGG19Conv44
+    from whitebox.model.vgg import VGG19Conv44
     return VGG19Conv44(tiny_vgg_weights(seed))
 
 
@@ -38,7 +38,7 @@ def write_images(folder, count, size=32, seed=0, prefix="img"):
 
 def make_dataset(root, count=4, size=32, face=True):
     """root/<domain>/ image folders for the four domains (face ones optional)."""
-    from whitebox.data import DOMAINS
+    from whitebox.train.data import DOMAINS
     for i, domain in enumerate(DOMAINS):
         if face or "scenery" in domain:
             write_images(root / domain, count, size, seed=i)
@@ -48,8 +48,8 @@ def make_dataset(root, count=4, size=32, face=True):
 def tiny_run_folder(root, face=True):
     """root/dataset (3 images of 32x32 per domain), root/lists and root/vgg.npz (tiny VGG):
     everything a tiny training run reads. Returns root."""
-    from whitebox import vgg
-    from whitebox.data import folders_under, make_lists
+    from whitebox.model import vgg
+    from whitebox.train.data import folders_under, make_lists
 
     make_dataset(root / "dataset", count=3, size=32, face=face)
     make_lists(folders_under(root / "dataset"), root / "lists")
@@ -60,7 +60,7 @@ def tiny_run_folder(root, face=True):
 def tiny_train_config(root, out, **overrides):
     """A TrainConfig of 2 iterations at batch 2, patch 32, over `tiny_run_folder(root)`'s data,
     writing to root/out; `overrides` replace any field."""
-    from whitebox.config import TrainConfig
+    from whitebox.train.config import TrainConfig
 
     values = dict(data_lists=str(root / "lists"), out_dir=str(root / out), batch_size=2,
                   patch_size=32, iterations=2, save_every=2, sample_every=2, print_every=1,
@@ -70,8 +70,8 @@ def tiny_train_config(root, out, **overrides):
 
 
 def fake_superpixel_module(calls=None):
-    """A stand-in for whitebox.superpixel (posterises the input) that records its inputs."""
-    module = types.ModuleType("whitebox.superpixel")
+    """A stand-in for whitebox.model.superpixel (posterises the input) that records its inputs."""
+    module = types.ModuleType("whitebox.model.superpixel")
 
     def superpixel_batch(batch, method="slic", n_jobs=None, seg_num=200):
         if calls is not None:
@@ -83,7 +83,7 @@ def fake_superpixel_module(calls=None):
 
 
 def install_fake_superpixel(monkeypatch, calls=None):
-    monkeypatch.setitem(sys.modules, "whitebox.superpixel", fake_superpixel_module(calls))
+    monkeypatch.setitem(sys.modules, "whitebox.model.superpixel", fake_superpixel_module(calls))
 
 
 # Losses of the generator and discriminator objectives: name -> (objective, term of the config
@@ -104,7 +104,7 @@ def assert_losses_close(a, b, weights=None, rtol=1e-5, where=""):
     CPU's kernels (oneDNN or Eigen, AVX2, AVX-512 or AMX) exceed in its last bits.
     weights: {term: weight} of the run (TrainConfig.active_weights()); None for a pretrain run
     (recon_loss alone, to rtol of itself)."""
-    from whitebox.config import TERM_SCALARS
+    from whitebox.train.config import TERM_SCALARS
 
     assert a.keys() == b.keys(), where
     share = dict(_OBJECTIVE_SHARE)
@@ -149,8 +149,8 @@ def tiny_adversarial_step(monkeypatch, calls=None, **overrides):
     fields."""
     import tensorflow as tf
 
-    from whitebox.config import TrainConfig
-    from whitebox.steps import AdversarialStep
+    from whitebox.train.config import TrainConfig
+    from whitebox.train.steps import AdversarialStep
 
     install_fake_superpixel(monkeypatch, calls)
     tf.keras.utils.set_random_seed(0)

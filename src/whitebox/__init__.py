@@ -3,6 +3,6 @@
 Every image tensor in this package is BGR (OpenCV's channel order), float32, in [-1, 1] unless a
 docstring says otherwise.
 """
-from whitebox.privacy import keep_local
+from whitebox.base.privacy import keep_local
 
 keep_local()

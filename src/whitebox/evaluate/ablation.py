@@ -1,0 +1,280 @@
+"""The ablation runner: several training variants from one start, each scored like `evaluate.py
+paper`, summarised in one table and one picture.
+
+Every variant is a set of TrainConfig overrides applied to a shared base (pre-trained
+generator, seed, data lists, iterations...). Under the output folder:
+
+  <variant>/                 the usual run folder (config.json, checkpoints/, train_log/, ...)
+  <variant>/eval/            the test photos cartoonized by the variant's last checkpoint
+  <variant>/ablation_result.json   written once the variant is done or has failed
+  ablation.json, ablation.md       one row per variant (rewritten after every variant)
+  ablation.png               the first test photos, one column per variant, labelled
+
+Resuming: a variant whose result file says done (or failed, unless retry_failed) with the same
+overrides and iterations is kept as it is; a variant cut off during training continues from its
+last checkpoint (the training loop's --resume); one cut off during evaluation is evaluated again.
+A variant that raises (NaN losses, a bad override...) is recorded as failed and the next one runs.
+"""
+import json
+import re
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from whitebox.base.image_io import write_atomic, write_text_atomic
+from whitebox.cli import one_line
+from whitebox.train.config import TERMS, TrainConfig
+
+RESULT_FILE = "ablation_result.json"
+EVAL_FOLDER = "eval"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# Fields a variant may not set: they belong to the runner.
+RESERVED = ("out_dir", "resume", "command")
+
+BUILTIN_MATRICES = {
+    # The F_st switch and the paper-versus-code settings (REFERENCE.md section 9).
+    "fst": {
+        "code": {},
+        "no-fst": {"fst_in_losses": False},
+        "paper-weights": {"loss_weights": "paper"},
+        "paper": {"fst_in_losses": False, "loss_weights": "paper", "superpixel": "selective"},
+    },
+    # The code's defaults, then the same without each loss term in turn.
+    "terms": {"code": {}, **{f"no-{term}": {"disabled": [term]} for term in TERMS}},
+}
+
+COLUMNS = [("fid_to_cartoon", "FID to cartoon"), ("fid_to_photo", "FID to photo"),
+           ("kid_to_cartoon", "KID to cartoon ×10³"), ("kid_to_photo", "KID to photo ×10³")]
+
+
+class AblationError(ValueError):
+    """A matrix or output folder that cannot be used; the message says why."""
+
+
+# ---------------------------------------------------------------------------- matrices
+
+def _check_variants(variants, source):
+    if not isinstance(variants, dict) or not variants:
+        raise AblationError(f"{source}: expected a table of variants, name -> overrides")
+    for name, overrides in variants.items():
+        if not NAME_PATTERN.match(str(name)):
+            raise AblationError(f"{source}: variant name {name!r} is not a plain folder name")
+        if not isinstance(overrides, dict):
+            raise AblationError(f"{source}: variant {name!r} must map to a table of overrides")
+        reserved = sorted(set(overrides) & set(RESERVED))
+        if reserved:
+            raise AblationError(f"{source}: variant {name!r} may not set {', '.join(reserved)}")
+    return {str(k): dict(v) for k, v in variants.items()}
+
+
+def load_matrix(spec):
+    """(matrix name, {variant: overrides}) from a built-in name or a .json/.toml file.
+
+    A file holds either a top-level table of variants or one under the key "variants", e.g.
+    TOML `[variants.lr-high]` then `lr = 4e-4`.
+    """
+    if spec in BUILTIN_MATRICES:
+        return spec, json.loads(json.dumps(BUILTIN_MATRICES[spec]))
+    path = Path(spec)
+    if not path.is_file():
+        raise AblationError(f"{spec}: neither a built-in matrix ({', '.join(BUILTIN_MATRICES)}) "
+                            f"nor a matrix file")
+    try:
+        if path.suffix.lower() == ".toml":
+            import tomllib
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        else:
+            data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as err:
+        raise AblationError(f"{path}: cannot read the matrix ({err})")
+    if isinstance(data, dict) and isinstance(data.get("variants"), dict):
+        data = data["variants"]
+    return path.stem, _check_variants(data, path)
+
+
+def variant_config(base, overrides, run_dir):
+    """The TrainConfig of one variant: base values, then overrides, in its own folder."""
+    values = {**base, **overrides, "out_dir": str(run_dir)}
+    config = TrainConfig.from_dict(values)
+    config.validate()
+    return config
+
+
+def variant_configs(variants, base, out_dir):
+    """{name: variant_config} for every variant, each in out_dir/name; raises ConfigError for
+    the first override (or shared value) that no run can take."""
+    return {name: variant_config(base, overrides, Path(out_dir) / name)
+            for name, overrides in variants.items()}
+
+
+# ---------------------------------------------------------------------------- reports
+
+def _read_json(path):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _cell(row, key):
+    value = row.get(key)
+    if value is None:
+        return "–"
+    if isinstance(value, dict):
+        return f"{value['mean'] * 1e3:.2f} ± {value['std'] * 1e3:.2f}"
+    return f"{value:.2f}"
+
+
+def markdown(rows, matrix, extractor=None):
+    """The ablation table (one row per variant) plus the extractor line."""
+    lines = [f"# Ablation `{matrix}`", "",
+             "| variant | overrides | iterations | status | "
+             + " | ".join(label for _, label in COLUMNS) + " | seconds |",
+             "|---|---|---:|---|" + "---:|" * len(COLUMNS) + "---:|"]
+    for row in rows:
+        overrides = json.dumps(row["overrides"], sort_keys=True) if row["overrides"] else "–"
+        status = row["status"]
+        if status == "failed" and row.get("error"):
+            status = f"failed: {row['error'][:80]}".replace("|", "/")
+        seconds = f"{row['seconds']:.0f}" if row.get("seconds") is not None else "–"
+        lines.append(f"| {row['name']} | `{overrides}` | {row['iterations']} | {status} | "
+                     + " | ".join(_cell(row, key) for key, _ in COLUMNS) + f" | {seconds} |")
+    if extractor:
+        lines += ["", f"Extractor: {extractor['name']}, sha256 {extractor['sha256']}, images "
+                      f"resized to {extractor['image_size'][0]}x{extractor['image_size'][1]}."]
+    return "\n".join(lines) + "\n"
+
+
+def _letterbox(image, size):
+    """Fit `image` inside size x size on white, keeping its aspect ratio."""
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    resized = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
+                         interpolation=cv2.INTER_AREA)
+    cell = np.full((size, size, 3), 255, np.uint8)
+    y, x = (size - resized.shape[0]) // 2, (size - resized.shape[1]) // 2
+    cell[y:y + resized.shape[0], x:x + resized.shape[1]] = resized
+    return cell
+
+
+def _label(text, width, height=28):
+    strip = np.full((height, width, 3), 255, np.uint8)
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.45
+    while scale > 0.25 and cv2.getTextSize(text, font, scale, 1)[0][0] > width - 6:
+        scale -= 0.05
+    cv2.putText(strip, text, (3, height - 9), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return strip
+
+
+def contact_sheet(photo_paths, columns, cell=192):
+    """One row per photo: the photo, then each column's image of it (None: grey, 'missing').
+
+    columns: [(label, [path or None per photo])]. Returns a BGR uint8 image.
+    """
+    from whitebox.base.image_io import ImageError, read_bgr
+
+    def load(path):
+        try:
+            return _letterbox(read_bgr(path), cell) if path is not None else None
+        except ImageError:
+            return None
+
+    missing = np.full((cell, cell, 3), 200, np.uint8)
+    cv2.putText(missing, "missing", (cell // 2 - 32, cell // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                (80, 80, 80), 1, cv2.LINE_AA)
+    header = [_label("photo", cell)] + [_label(label, cell) for label, _ in columns]
+    rows = [np.concatenate(header, axis=1)]
+    for i, photo in enumerate(photo_paths):
+        cells = [load(photo)] + [load(paths[i]) for _, paths in columns]
+        rows.append(np.concatenate([c if c is not None else missing for c in cells], axis=1))
+    return np.concatenate(rows, axis=0)
+
+
+# ---------------------------------------------------------------------------- the runner
+
+def run_ablation(variants, base, out_dir, evaluate, grid_photos=(), grid_outputs=None,
+                 matrix="custom", train=None, retry_failed=False, extractor=None,
+                 progress=True, say=None):
+    """Train and evaluate every variant in turn; returns the rows (dicts), in matrix order.
+
+    variants: {name: overrides}. base: TrainConfig field values shared by all variants.
+    evaluate(checkpoint_dir, eval_dir) -> dict of scores (fid_to_cartoon, fid_to_photo,
+    optional kid_to_*, ...). grid_photos: the photos shown in ablation.png;
+    grid_outputs(eval_dir) -> the path of each one's cartoon. train(config) runs training
+    (default: whitebox.train.training.run without console echo).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    say = say or (lambda line: print(line, file=sys.stderr))
+    if train is None:
+        from whitebox.train import training
+
+        def train(config):
+            return training.run(config, echo=False, progress=progress)
+
+    iterations = int(base.get("iterations", TrainConfig().iterations))
+    configs = variant_configs(variants, base, out_dir)     # refuse bad overrides up front
+    rows = {}
+
+    def pending(name):
+        return dict(name=name, overrides=variants[name], iterations=iterations,
+                    status="pending", run_dir=str(out_dir / name))
+
+    def publish():
+        ordered = [rows.get(name) or pending(name) for name in variants]
+        report = dict(matrix=matrix, base=base, extractor=extractor, variants=ordered)
+        write_text_atomic(out_dir / "ablation.json", json.dumps(report, indent=2) + "\n")
+        write_text_atomic(out_dir / "ablation.md", markdown(ordered, matrix, extractor))
+        return ordered
+
+    for name, overrides in variants.items():
+        run_dir = out_dir / name
+        saved = _read_json(run_dir / RESULT_FILE)
+        if saved and saved.get("overrides") == overrides and \
+                saved.get("iterations") == iterations and \
+                (saved.get("status") == "done" or
+                 (saved.get("status") == "failed" and not retry_failed)):
+            say(f"[{name}] kept ({saved['status']}, from an earlier run)")
+            rows[name] = saved
+            publish()
+            continue
+        config = configs[name]
+        from whitebox.model.checkpoints import CheckpointError, resolve_prefix
+        try:
+            resolve_prefix(run_dir / "checkpoints")
+            config.resume = True
+        except CheckpointError:
+            pass
+        say(f"[{name}] {'resuming' if config.resume else 'training'}: "
+            f"{json.dumps(overrides, sort_keys=True) or '{}'}")
+        start = time.perf_counter()
+        row = pending(name)
+        try:
+            train(config)
+            row.update(evaluate(run_dir / "checkpoints", run_dir / EVAL_FOLDER))
+            row["status"] = "done"
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # a failed variant must not stop the others
+            row.update(status="failed", error=f"{err.__class__.__name__}: {one_line(err)}")
+            write_text_atomic(run_dir / "error.txt", traceback.format_exc())
+            say(f"[{name}] failed: {row['error']}")
+        row["seconds"] = round(time.perf_counter() - start, 1)
+        write_text_atomic(run_dir / RESULT_FILE, json.dumps(row, indent=2) + "\n")
+        rows[name] = row
+        publish()
+
+    ordered = publish()
+    if grid_photos and grid_outputs is not None:
+        columns = []
+        for row in ordered:
+            eval_dir = Path(row["run_dir"]) / EVAL_FOLDER
+            paths = grid_outputs(eval_dir) if row["status"] == "done" else [None] * len(grid_photos)
+            columns.append((row["name"], [p if p is not None and Path(p).is_file() else None
+                                          for p in paths]))
+        write_atomic(out_dir / "ablation.png", contact_sheet(list(grid_photos), columns))
+    return ordered

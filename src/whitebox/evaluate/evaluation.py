@@ -1,0 +1,404 @@
+"""Scoring cartoonizers as the paper does: FID (and KID) between image sets, and a checkpoint's
+FID to cartoon and FID to photo.
+
+The paper's protocol (`paper_report`, and `CheckpointScorer` for many checkpoints): the test
+photos are cartoonized exactly as cartoonize.py cartoonizes them (`whitebox.infer.inference
+.Cartoonizer` over `whitebox.infer.batch`'s plan and loop), and the cartoonized set is compared with
+a cartoon set (FID to cartoon) and with the very photos that were cartoonized (FID to photo).
+Photo and cartoon sets are folders of images (BGR files) or `.npz` statistics caches; the
+feature extractor is one of `whitebox.evaluate.metrics`. Reports are plain dicts ready for JSON.
+"""
+import sys
+import tempfile
+from pathlib import Path
+
+from whitebox.base.image_io import (
+    ImageError,
+    display_path,
+    list_images,
+    write_text_atomic,
+)
+from whitebox.cli import output_problem
+from whitebox.evaluate.ablation import load_matrix, run_ablation, variant_configs
+from whitebox.evaluate.metrics import (
+    DEFAULT_BATCH,
+    PAPER_VALUES,
+    MetricsError,
+    compare,
+    embed_folder,
+    embed_paths,
+    features_to_set,
+    load_cache,
+    load_extractor,
+    load_set,
+    network_sha256,
+    save_cache,
+)
+from whitebox.infer.batch import OVERWRITES_INPUT, plan_jobs, run_plan, stderr_warner
+from whitebox.infer.runtimes import RuntimeUnavailable, make_cartoonizer
+from whitebox.infer.video import is_video
+from whitebox.infer.weights import (
+    WeightsUnavailable,
+    load_generator_weights,
+    resolve_weights,
+)
+from whitebox.model.checkpoints import CheckpointError
+
+
+class Extractor:
+    """The feature network at `path`, loaded on first call (comparing two caches needs none)."""
+
+    def __init__(self, path, batch_size=DEFAULT_BATCH):
+        self.path, self.batch_size, self._net = path, batch_size, None
+
+    def __call__(self):
+        if self._net is None:
+            if self.path is None:
+                raise MetricsError("--inception is needed to embed a folder")
+            self._net = load_extractor(self.path, self.batch_size)
+        return self._net
+
+    def describe(self, fallback):
+        """The loaded network's description, else what the cache `fallback` records."""
+        if self._net is not None:
+            return self._net.describe()
+        info = dict(name=fallback.extractor, sha256=fallback.sha256,
+                    image_size=list(fallback.image_size), feature_dim=int(fallback.mean.size))
+        if self.path is not None:
+            info["file"] = str(self.path)
+            if network_sha256(self.path) != fallback.sha256:
+                raise MetricsError(f"{fallback.source} was embedded by a network with sha256 "
+                                   f"{fallback.sha256[:12]}..., not by {self.path}")
+        return info
+
+
+def fid_report(a, b, extractor, recursive=False, progress=True, kid=False, kid_subsets=100,
+               kid_subset_size=1000, seed=0):
+    """FID (and KID) between the sets `a` and `b` (folders or caches); `extractor` is an
+    Extractor. The report names both sets, the network and any warnings."""
+    a = load_set(a, extractor, recursive, progress)
+    b = load_set(b, extractor, recursive, progress)
+    result = compare(a, b, kid, kid_subsets, kid_subset_size, seed)
+    report = dict(fid=result["fid"])
+    if "kid" in result:
+        report["kid"] = result["kid"]
+    report.update(a=a.describe(), b=b.describe(), extractor=extractor.describe(a),
+                  warnings=result["warnings"])
+    return report
+
+
+def stats_report(folder, output, extractor, recursive=False, progress=True,
+                 keep_features=True):
+    """Embed `folder` once and save its statistics cache to `output` (.npz); the report. An
+    existing `output` is replaced only when it is a statistics cache (else MetricsError)."""
+    check_can_write(Path(output))
+    if Path(output).exists() or Path(output).is_symlink():
+        try:
+            load_cache(output)
+        except MetricsError:
+            raise MetricsError(f"{display_path(output)} exists and is not a statistics cache; "
+                               f"choose a new name") from None
+    fset = embed_folder(folder, extractor(), recursive, progress)
+    save_cache(output, fset, keep_features=keep_features)
+    return dict(cache=str(output), set=fset.describe(), extractor=extractor.describe(fset))
+
+
+def _fmt(value, digits=2):
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def markdown_table(report):
+    """The paper's two numbers beside ours, with n and the extractor under the table."""
+    sets, ext = report["sets"], report["extractor"]
+    lines = ["| metric | this run | paper |", "|---|---:|---:|"]
+    for key, label in [("fid_to_cartoon", "FID to cartoon"), ("fid_to_photo", "FID to photo")]:
+        lines.append(f"| {label} | {_fmt(report[key])} | {_fmt(PAPER_VALUES[key])} |")
+    for key, label in [("kid_to_cartoon", "KID to cartoon (×10³)"),
+                       ("kid_to_photo", "KID to photo (×10³)")]:
+        if key in report:
+            kid = report[key]
+            lines.append(f"| {label} | {kid['mean'] * 1e3:.2f} ± {kid['std'] * 1e3:.2f} | – |")
+    lines += ["",
+              f"n: {sets['cartoonized']['n']} cartoonized photos "
+              f"({report['cartoonize']['failed']} failed), {sets['cartoons']['n']} cartoons, "
+              f"{sets['photos']['n']} photos (the paper: 1,978 photos, 3,011 cartoons). "
+              f"Extractor: {ext['name']}, sha256 {ext['sha256']}, images resized to "
+              f"{ext['image_size'][0]}x{ext['image_size'][1]}.",
+              "Comparable with the paper only with its test photos and cartoon set, the genuine "
+              "2015-12-05 Inception graph, and similar n (FID depends on n)."]
+    for warning in report["warnings"]:
+        lines.append(f"Warning: {warning}")
+    return "\n".join(lines) + "\n"
+
+
+def _set_files(path, recursive):
+    """The files of an image set given as a folder (its images, as `load_set` lists them) or
+    a cache file; none when it cannot be listed (`load_set` says why later)."""
+    if path is None or not Path(path).exists():
+        return []
+    if not Path(path).is_dir():
+        return [path]
+    try:
+        return list_images(path, recursive)
+    except ImageError:
+        return []
+
+
+def _joins_set(target, folder, recursive):
+    """Whether the file `target` would be one of the images `load_set` lists in `folder`."""
+    parent, folder = target.resolve().parent, Path(folder).resolve()
+    return parent == folder or (recursive and folder in parent.parents)
+
+
+def plan_photos(photos, out, fmt="same", recursive=False, overwrite=False, cartoons=None):
+    """The photo set of the paper's protocol: the image files under the folder `photos` (its
+    whole tree with `recursive`, mirrored under `out`), planned as cartoonize.py plans them.
+    A whitebox.infer.batch.Plan whose jobs and failed entries are images only.
+
+    Raises MetricsError, before anything is written, when `photos` is not a folder or cannot
+    be read, when `out` cannot be a folder (cli.output_problem), when an output would replace a photo or a file of the cartoon set `cartoons` (a
+    folder or a cache; None: no such set), or would join that set's folder, and when an output
+    exists already unless `overwrite`.
+    """
+    if not Path(photos).is_dir():
+        raise MetricsError(f"{photos}: no such folder of photos")
+    if output_problem(out):
+        raise MetricsError(output_problem(out))
+    plan = plan_jobs([photos], out, fmt=fmt, recursive=recursive, overwrite=True,
+                     keep=_set_files(cartoons, recursive))
+    plan.jobs = [job for job in plan.jobs if not is_video(job.source)]
+    plan.failed = [(path, reason) for path, reason in plan.failed if not is_video(path)]
+    for path, reason in plan.failed:
+        if path == Path(photos):
+            raise MetricsError(f"{photos}: {reason}")
+        if reason.endswith(OVERWRITES_INPUT):
+            raise MetricsError(f"{display_path(path)}: {reason} (choose another --output)")
+    cartoon_folder = cartoons is not None and Path(cartoons).is_dir()
+    for job in plan.jobs:
+        if cartoon_folder and _joins_set(job.target, cartoons, recursive):
+            raise MetricsError(f"{display_path(job.source)}: output {display_path(job.target)} "
+                               f"would join the cartoon set {display_path(cartoons)} (choose "
+                               f"another --output)")
+    existing = [job.target for job in plan.jobs
+                if job.target.exists() or job.target.is_symlink()]
+    if existing and not overwrite:
+        raise MetricsError(f"{display_path(out)} already holds {len(existing)} of the outputs "
+                           f"(such as {display_path(existing[0])}): add --overwrite to replace "
+                           f"them, or choose another --output")
+    return plan
+
+
+def photo_files(plan):
+    """Every photo of a `plan_photos` plan, sorted, whether or not it can be cartoonized."""
+    return sorted([job.source for job in plan.jobs] + [path for path, _ in plan.failed])
+
+
+def embed_photos(plan, net, source, progress=True):
+    """FeatureSet of every photo of a `plan_photos` plan; `source` names it in reports."""
+    features, skipped = embed_paths(photo_files(plan), net, progress, label="photos")
+    return features_to_set(features, net, source, "folder", skipped)
+
+
+def load_cartoonizer(weights=None, offline=False, progress=True):
+    """cartoonize.py's Cartoonizer (its defaults) for the checkpoint `weights` (None: as
+    cartoonize.py finds one). Raises MetricsError when the weights cannot be loaded."""
+    try:
+        prefix = resolve_weights(weights, offline, progress)
+        generator = load_generator_weights(prefix, offline, progress)
+        return make_cartoonizer(generator, prefix, warn=stderr_warner(progress))[0]
+    except (CheckpointError, WeightsUnavailable, RuntimeUnavailable) as err:
+        raise MetricsError(f"could not load the weights: {err}") from None
+
+
+def _identity(path):
+    """(inode, mtime) of a file, or None: an output replaced by this run has a new one."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+def cartoonize_and_embed(plan, cartoonizer, out, net, progress=True):
+    """Run the `plan_photos` plan `plan` (made before anything was written to its output
+    folder `out`) through `cartoonizer` with cartoonize.py's loop, then embed the outputs
+    with `net`.
+
+    Only outputs written by this run count: a file left in `out` by an earlier run, whose
+    photo failed this time, is not embedded. Returns (FeatureSet of the cartoonized photos,
+    counts dict: photos, cartoonized, failed, not_cartoonized: the failed photos' paths).
+    """
+    before = {job.target: _identity(job.target) for job in plan.jobs}
+    run_plan(plan, cartoonizer.cartoonize, progress=progress)
+    done = [job for job in plan.jobs
+            if _identity(job.target) not in (None, before[job.target])]
+    written = {job.source for job in done}
+    features, skipped = embed_paths([job.target for job in done], net, progress,
+                                    label="cartoonized")
+    generated = features_to_set(features, net, out, "folder", skipped)
+    everything = photo_files(plan)
+    missing = [str(path) for path in everything if path not in written]
+    return generated, dict(photos=len(everything), cartoonized=len(done), failed=len(missing),
+                           not_cartoonized=missing)
+
+
+def count_warnings(generated, photos, counts):
+    """A line saying how many of the photos given went into each side, unless all did."""
+    given = counts["photos"]
+    if generated.count == photos.count == given:
+        return []
+    reasons = []
+    if counts["failed"]:
+        reasons.append(f"not cartoonized: {counts['failed']}")
+    if generated.skipped:
+        reasons.append(f"cartoonized images unreadable: {len(generated.skipped)}")
+    if photos.skipped:
+        reasons.append(f"photos unreadable for the network: {len(photos.skipped)}")
+    return [f"of the {given} photos given, {generated.count} went in as cartoonized images "
+            f"and {photos.count} as photos ({', '.join(reasons)}; see stderr): FID to photo "
+            f"compares sets of different n"
+            if generated.count != photos.count else
+            f"of the {given} photos given, only {photos.count} went in on each side "
+            f"({', '.join(reasons)}; see stderr)"]
+
+
+def paper_scores(generated, cartoons, photos, counts, kid=False, kid_subsets=100,
+                 kid_subset_size=1000, seed=0):
+    """FID (and KID) to cartoon and to photo of the cartoonized set; a dict whose warnings
+    include any difference between the photos given and those cartoonized (`counts` from
+    cartoonize_and_embed)."""
+    to_cartoon = compare(generated, cartoons, kid, kid_subsets, kid_subset_size, seed)
+    to_photo = compare(generated, photos, kid, kid_subsets, kid_subset_size, seed)
+    scores = dict(fid_to_cartoon=to_cartoon["fid"], fid_to_photo=to_photo["fid"])
+    if kid:
+        scores.update(kid_to_cartoon=to_cartoon["kid"], kid_to_photo=to_photo["kid"])
+    scores["warnings"] = (count_warnings(generated, photos, counts)
+                          + sorted(set(to_cartoon["warnings"] + to_photo["warnings"])))
+    return scores
+
+
+def check_can_write(path):
+    """Refuse, before any long work, a file path that is a folder or lies under a file."""
+    if path.is_dir():
+        raise MetricsError(f"{path}: is a folder, not a file name")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise MetricsError(f"{path}: cannot write ({parent} is not a folder)")
+
+
+def check_not_an_input(path, plan, cartoons, recursive):
+    """Raise MetricsError when the file `path` (compared resolved) is a photo of `plan`, a file
+    of the cartoon set `cartoons` (a folder or a cache) or one of the plan's outputs."""
+    taken = [*photo_files(plan), *_set_files(cartoons, recursive),
+             *(job.target for job in plan.jobs)]
+    if Path(path).resolve() in {Path(p).resolve() for p in taken}:
+        raise MetricsError(f"--markdown {display_path(path)} would overwrite an input or an "
+                           f"output of the run (choose another file)")
+
+
+def paper_report(photos, cartoons, extractor, weights=None, output=None, fmt="same",
+                 offline=False, markdown=None, recursive=False, progress=True, kid=False,
+                 kid_subsets=100, kid_subset_size=1000, seed=0, overwrite=False):
+    """The paper's protocol for one checkpoint (`weights`, default as cartoonize.py): cartoonize
+    the folder `photos` into `output` (default a temporary folder) as cartoonize.py --format
+    `fmt` does, then FID to the cartoon set `cartoons` and to the photos. The report holds the
+    scores, the paper's values, the counts, the sets, the network, the warnings and the
+    Markdown table (also written to `markdown`, and printed on stderr with `progress`).
+    Outputs that exist already are replaced only with `overwrite`; outputs that would replace
+    or join an input are refused (`plan_photos`), and so is a `markdown` file that is a photo,
+    a cartoon or an output.
+    """
+    if markdown:
+        check_can_write(Path(markdown))
+    with tempfile.TemporaryDirectory(prefix="whitebox-eval-") as scratch:
+        out = Path(output) if output else Path(scratch)
+        plan = plan_photos(photos, out, fmt, recursive, overwrite, cartoons)
+        if markdown:
+            check_not_an_input(markdown, plan, cartoons, recursive)
+        net = extractor()  # fail on a bad network file before the long work
+        cartoonizer = load_cartoonizer(weights, offline, progress)
+        photo_set = embed_photos(plan, net, photos, progress)
+        generated, counts = cartoonize_and_embed(plan, cartoonizer, out, net, progress)
+        if not output:
+            generated.source = "(temporary folder)"
+    cartoon_set = load_set(cartoons, extractor, recursive, progress, "cartoons")
+    report = paper_scores(generated, cartoon_set, photo_set, counts, kid, kid_subsets,
+                          kid_subset_size, seed)
+    warnings = report.pop("warnings")
+    report.update(
+        paper=dict(PAPER_VALUES, n_photos=1978, n_cartoons=3011),
+        cartoonize=dict(weights=str(weights) if weights else "cartoonize.py default",
+                        format=fmt, output=str(output) if output else None, **counts),
+        sets=dict(cartoonized=generated.describe(), cartoons=cartoon_set.describe(),
+                  photos=photo_set.describe()),
+        extractor=net.describe(),
+        warnings=warnings)
+    table = markdown_table(report)
+    report["markdown"] = table
+    if markdown:
+        try:
+            write_text_atomic(markdown, table)
+        except OSError as err:
+            raise MetricsError(f"{markdown}: cannot write ({err.strerror or err})")
+    if progress:
+        print(table, file=sys.stderr)
+    return report
+
+
+class CheckpointScorer:
+    """The paper's protocol for many checkpoints against one photo folder and one cartoon set,
+    both embedded once with the network at `inception`.
+
+    Call it as `scorer(checkpoint, out)`: the photos cartoonized into the folder `out` as
+    cartoonize.py --format `fmt` does, and a dict of scores and counts.
+    """
+
+    def __init__(self, photos, cartoons, inception, fmt="same", batch_size=DEFAULT_BATCH,
+                 kid=False, kid_subsets=100, kid_subset_size=1000, progress=True):
+        self.photos, self.fmt, self.progress = photos, fmt, progress
+        self.kid = (kid, kid_subsets, kid_subset_size)
+        self.net = load_extractor(inception, batch_size)
+        self.cartoons = load_set(cartoons, lambda: self.net, progress=progress,
+                                 label="cartoons")
+        with tempfile.TemporaryDirectory(prefix="whitebox-eval-") as scratch:
+            self.photo_set = embed_photos(plan_photos(photos, scratch, fmt), self.net, photos,
+                                          progress)
+
+    def __call__(self, checkpoint, out):
+        plan = plan_photos(self.photos, out, self.fmt, overwrite=True)
+        cartoonizer = load_cartoonizer(checkpoint, offline=True, progress=self.progress)
+        generated, counts = cartoonize_and_embed(plan, cartoonizer, out, self.net,
+                                                 self.progress)
+        scores = paper_scores(generated, self.cartoons, self.photo_set, counts, *self.kid)
+        scores.update(n_cartoonized=generated.count, n_cartoons=self.cartoons.count,
+                      n_photos=self.photo_set.count, cartoonize_failed=counts["failed"])
+        return scores
+
+    def outputs(self, photos, out):
+        """Where `scorer(checkpoint, out)` put the cartoon of each of `photos` (None if
+        nowhere)."""
+        targets = []
+        for photo in photos:
+            jobs = plan_jobs([photo], out, fmt=self.fmt, overwrite=True).jobs
+            targets.append(jobs[0].target if jobs else None)
+        return targets
+
+
+def ablate(matrix, base, out_dir, photos, cartoons, inception, fmt="same", grid=6,
+           batch_size=DEFAULT_BATCH, kid=False, kid_subsets=100, kid_subset_size=1000,
+           retry_failed=False, progress=True):
+    """Train every variant of `matrix` (whitebox.evaluate.ablation.load_matrix's spec) from the shared
+    TrainConfig values `base` under `out_dir`, score each with a CheckpointScorer, and draw the
+    first `grid` photos of each in ablation.png. Returns the rows, as run_ablation does.
+    """
+    name, variants = load_matrix(matrix)
+    variant_configs(variants, base, out_dir)  # a bad setting is refused before the embedding
+    scorer = CheckpointScorer(photos, cartoons, inception, fmt, batch_size, kid, kid_subsets,
+                              kid_subset_size, progress)
+    grid_photos = list_images(photos)[:grid]
+    return run_ablation(variants, base, out_dir, scorer, grid_photos,
+                        lambda eval_dir: scorer.outputs(grid_photos, eval_dir), matrix=name,
+                        retry_failed=retry_failed, extractor=scorer.net.describe(),
+                        progress=progress)

@@ -1,0 +1,337 @@
+"""cartoonize.py's job: which output each input gets, then read -> cartoonize -> write for
+every file, one failure never stopping the others (`cartoonize_paths` builds the cartoonizer and
+runs the whole job).
+
+Reading of the next files and writing of the last output run in worker threads while the
+generator works on the current image. Videos (by extension) keep their name and container
+whatever the output format, and are processed after the images by a separate callable.
+"""
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from whitebox.base.image_io import (
+    IMAGE_EXTENSIONS,
+    ImageError,
+    decode_bgr,
+    display_path,
+    encode,
+    list_files,
+    read_file,
+    remove_stale_temporaries,
+    write_bytes_atomic,
+)
+from whitebox.infer.defaults import MAX_SHORT_SIDE
+from whitebox.infer.video import DEFAULT_BATCH, VIDEO_EXTENSIONS, VideoError, is_video
+
+FORMATS = {"png": ".png", "jpg": ".jpg"}
+# Formats that hold only grey (or black and white) images, and the extension their colour
+# cartoon is written under instead when the output keeps the input's format.
+GREY_ONLY = {".pgm": ".ppm", ".pbm": ".ppm"}
+# The end of the reason `plan_jobs` gives for an output that would replace an input.
+OVERWRITES_INPUT = "would overwrite an input"
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped `run_plan` after it printed the summary so far; args[0] is that summary."""
+    reported = True
+
+
+@dataclass
+class Job:
+    """One input file, the output path planned for it, and a line to print when it is written
+    (empty when there is nothing to say)."""
+    source: Path
+    target: Path
+    note: str = ""
+
+
+@dataclass
+class Plan:
+    """Jobs to run, plus inputs already settled: (path, reason) lists."""
+    jobs: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    failed: list = field(default_factory=list)
+
+
+def target_name(relative, fmt):
+    """Output path relative to the output folder, and why it differs from the input's format
+    when `fmt` is 'same' ('' otherwise): the same name, or the format's extension (videos always
+    keep theirs); a grey-only format gets the colour one of GREY_ONLY."""
+    if is_video(relative):
+        return relative, ""
+    if fmt != "same":
+        return relative.with_suffix(FORMATS[fmt]), ""
+    colour = GREY_ONLY.get(relative.suffix.lower())
+    if colour is None:
+        return relative, ""
+    return relative.with_suffix(colour), f"{relative.suffix} holds only grey, the cartoon is colour"
+
+
+def _folder_files(folder, recursive, exclude):
+    """(file, path relative to folder) for the visible image and video files, in image_io's
+    listing order; and the other visible files, ignored. Raises ImageError for a folder that
+    cannot be read."""
+    images, others = [], []
+    for path in list_files(folder, recursive, exclude):
+        known = path.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+        (images if known else others).append((path, path.relative_to(folder)))
+    return images, others
+
+
+def plan_jobs(inputs, output_dir, fmt="same", recursive=False, overwrite=False, keep=()):
+    """Decide the output of every input; nothing is read or written here.
+
+    inputs: files or folders. A folder contributes its visible image and video files (by
+    extension: image_io.IMAGE_EXTENSIONS, video.VIDEO_EXTENSIONS; with `recursive`, its whole
+    tree, mirrored under output_dir); a file named in `inputs` is taken whatever its extension.
+    Refused: outputs that would overwrite an input or a file of `keep` (other inputs of the
+    caller; paths compared resolved, through symbolic links), two inputs with one output,
+    folders that cannot be read. Skipped: existing outputs unless `overwrite`, files in folders without an
+    image or video extension. With fmt 'same', grey-only formats are written under the
+    extension GREY_ONLY gives (the job's note says so).
+    """
+    output_dir = Path(output_dir)
+    out_resolved = output_dir.resolve()
+    plan, claimed = Plan(), {}
+    candidates = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            try:
+                images, others = _folder_files(item, recursive, out_resolved)
+            except ImageError as err:
+                plan.failed.append((item, str(err)))
+                continue
+            candidates += images
+            plan.skipped += [(p, "not an image file extension") for p, _ in others]
+        elif item.exists():
+            candidates.append((item, Path(item.name)))
+        else:
+            plan.failed.append((item, "no such file or folder"))
+    sources = {p.resolve() for p, _ in candidates} | {Path(p).resolve() for p in keep}
+    for source, relative in candidates:
+        name, why = target_name(relative, fmt)
+        target = output_dir / name
+        resolved = target.resolve()
+        shown = display_path(target)
+        if resolved in sources:
+            plan.failed.append((source, f"output {shown} {OVERWRITES_INPUT}"))
+        elif resolved in claimed:
+            plan.failed.append((source, f"output {shown} is already the output of "
+                                        f"{display_path(claimed[resolved])}"))
+        elif target.exists() and not overwrite:
+            claimed[resolved] = source
+            plan.skipped.append((source, f"output {shown} exists (use --overwrite)"))
+        else:
+            claimed[resolved] = source
+            plan.jobs.append(Job(source, target, f"written as {shown} ({why})" if why else ""))
+    return plan
+
+
+def _read(job):
+    """A job's input bytes; returns (bytes, None) or (None, reason)."""
+    try:
+        return read_file(job.source), None
+    except ImageError as err:
+        return None, str(err)
+
+
+def _convert(data, alpha, cartoonize, target):
+    """Decode input bytes, cartoonize, encode for `target`: (output bytes, None) or (None,
+    reason). Runs in the calling thread: decoding and encoding silence fd 2 for a moment
+    (libpng, libjpeg, OpenCV's log), which in a worker thread could swallow lines we print."""
+    try:
+        cartoon = cartoonize(decode_bgr(data, alpha))  # the decoded image is freed here
+        return encode(cartoon, target.suffix.lower()), None
+    except (ImageError, ValueError) as err:
+        return None, str(err)
+
+
+def _save(job, data):
+    """Write a job's output bytes; returns None or the reason it failed."""
+    try:
+        write_bytes_atomic(job.target, data)
+        return None
+    except OSError as err:
+        return f"cannot write {display_path(job.target)}: {err.strerror or err}"
+
+
+class _Report:
+    """The counts of a run and its lines on stderr ('skipped PATH: reason', 'failed PATH:
+    reason', 'PATH: note'), printed above the progress bar; only the failures unless
+    `verbose`."""
+
+    def __init__(self, plan, verbose=True):
+        self.done, self.skipped, self.failed = 0, list(plan.skipped), []
+        self.verbose = verbose
+        for path, reason in self.skipped:
+            self.note(f"skipped {display_path(path)}: {reason}")
+        for path, reason in plan.failed:
+            self.fail(path, reason)
+
+    @staticmethod
+    def line(text):
+        tqdm.write(text, file=sys.stderr)
+
+    def note(self, text):
+        if self.verbose:
+            self.line(text)
+
+    def fail(self, path, reason):
+        self.failed.append((path, reason))
+        self.line(f"failed {display_path(path)}: {reason}")
+
+    def finish(self, job, reason):
+        if reason is not None:
+            self.fail(job.source, reason)
+            return
+        self.done += 1
+        if job.note:
+            self.note(f"{display_path(job.source)}: {job.note}")
+
+
+def _run_images(jobs, cartoonize, alpha, report, bar):
+    """Every image job, reading ahead and writing behind in two worker threads. On Ctrl-C the
+    reads not started are dropped and the outputs already being written are finished and
+    counted before KeyboardInterrupt goes on."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        reads = [pool.submit(_read, job) for job in jobs[:2]]
+        saves = []
+        try:
+            for i, job in enumerate(jobs):
+                data, reason = reads[i].result()
+                reads[i] = None
+                if i + 2 < len(jobs):
+                    reads.append(pool.submit(_read, jobs[i + 2]))
+                if reason is None:
+                    data, reason = _convert(data, alpha, cartoonize, job.target)
+                if reason is None:
+                    saves.append((job, pool.submit(_save, job, data)))
+                else:
+                    report.finish(job, reason)
+                bar.update(1)
+        finally:
+            for future in reads:
+                if future is not None:
+                    future.cancel()
+            for job, future in saves:
+                report.finish(job, future.result())
+
+
+def run_plan(plan, cartoonize, progress=True, alpha="ignore", video=None):
+    """Run every job with `cartoonize` (uint8 BGR -> uint8 BGR); report and count.
+
+    First removes the temporary files that a killed run left in the output folders (image_io's
+    `remove_stale_temporaries`), saying so. Prints one line per skipped or failed input
+    ('skipped PATH: reason' / 'failed PATH: reason', paths escaped onto one line by
+    image_io.display_path) and a closing summary, all to stderr; with `progress` false, no
+    progress bar and only the failures and the summary. `alpha` goes to
+    image_io.decode_bgr. Video jobs go to `video(source, target, progress)`, which raises
+    VideoError on failure (without it they fail). Returns the counts as a dict: done,
+    skipped, failed, seconds. Ctrl-C stops the run: the outputs being written are completed, a
+    line says how many inputs were left, the summary follows, and Interrupted is raised.
+    """
+    start = time.perf_counter()
+    images = [job for job in plan.jobs if not is_video(job.source)]
+    videos = [job for job in plan.jobs if is_video(job.source)]
+    report = _Report(plan, verbose=progress)
+    for folder in sorted({job.target.parent for job in plan.jobs}):
+        for path in remove_stale_temporaries(folder, IMAGE_EXTENSIONS | VIDEO_EXTENSIONS):
+            report.note(f"removed {display_path(path)}: a temporary file left by an "
+                        f"interrupted run")
+    bar = tqdm(total=len(images), unit="img", disable=not progress or not images,
+               dynamic_ncols=True)
+    interrupted = False
+    try:
+        _run_images(images, cartoonize, alpha, report, bar)
+        bar.close()
+        for job in videos:
+            try:
+                if video is None:
+                    raise VideoError("videos are not supported here")
+                video(job.source, job.target, progress)
+                report.finish(job, None)
+            except VideoError as err:
+                report.finish(job, str(err))
+    except KeyboardInterrupt:
+        interrupted = True
+    bar.close()
+    seconds = time.perf_counter() - start
+    if interrupted:
+        left = len(plan.jobs) - report.done - (len(report.failed) - len(plan.failed))
+        report.line(f"interrupted: {left} input(s) not processed")
+    summary = dict(done=report.done, skipped=len(report.skipped), failed=len(report.failed),
+                   seconds=round(seconds, 2))
+    report.line(f"done {report.done}, skipped {summary['skipped']}, failed {summary['failed']} "
+                f"in {seconds:.1f} s")
+    if interrupted:
+        raise Interrupted(summary)
+    return summary
+
+
+def _run_video(cartoonizer, source, target, batch_size, progress):
+    """One video through `cartoonizer`, `batch_size` frames per network call, with a progress
+    bar in frames unless `progress` is false."""
+    from whitebox.infer.video import cartoonize_video, frame_count
+
+    with tqdm(total=frame_count(source), unit="frame", desc=Path(source).name,
+              disable=not progress, dynamic_ncols=True) as bar:
+        cartoonize_video(source, target, cartoonizer.cartoonize_batch, batch_size,
+                         progress=bar.update)
+
+
+def stderr_warner(progress=True):
+    """A `warn` callable for runtimes.make_cartoonizer: each line to stderr, except, when not
+    `progress` (quiet), the news that the network is being converted."""
+    from whitebox.infer.runtimes import CONVERTING
+
+    def warn(line):
+        if progress or not line.startswith(CONVERTING):
+            print(line, file=sys.stderr)
+    return warn
+
+
+def cartoonize_paths(inputs, output, weights=None, offline=False, fmt="same", recursive=False,
+                     overwrite=False, alpha="ignore", max_short_side=MAX_SHORT_SIDE,
+                     use_guided_filter=True, precision="fp32", xla=False,
+                     video_batch=DEFAULT_BATCH, progress=True, runtime="tf"):
+    """cartoonize.py's job: cartoonize the image and video files and folders `inputs` into the
+    folder `output` with the generator `weights` names (`weights.resolve_weights`).
+
+    The options are cartoonize.py's (see its --help). `runtime` ('auto', 'tf', 'openvino',
+    'onnxruntime') and `precision` are settled by `runtimes.choose` (a precision the runtime
+    or the hardware lacks falls back to fp32 with one line on stderr), then one line on stderr
+    names both unless `progress` is false (quiet: failures, fallbacks and the summary only);
+    `xla` compiles TF's network with XLA. Returns the exit code: 0 when every input
+    succeeded, 1 when one failed, 2 when the weights cannot be loaded or the runtime is not
+    installed (one line on stderr). Ctrl-C raises batch.Interrupted once the folder loop has
+    printed its summary (KeyboardInterrupt before that).
+    """
+    from whitebox.infer import runtimes
+    from whitebox.infer.weights import (
+        WeightsUnavailable,
+        load_generator_weights,
+        resolve_weights,
+    )
+    from whitebox.model.checkpoints import CheckpointError
+
+    warn = stderr_warner(progress)
+    try:
+        prefix = resolve_weights(weights, offline, progress=progress)
+        generator = load_generator_weights(prefix, offline, progress=progress)
+        cartoonizer, runtime, precision = runtimes.make_cartoonizer(
+            generator, prefix, runtime, precision, use_guided_filter, max_short_side, xla, warn)
+    except (CheckpointError, WeightsUnavailable, runtimes.RuntimeUnavailable) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if progress:
+        warn(f"runtime {runtime}, precision {precision}")
+    plan = plan_jobs(inputs, output, fmt=fmt, recursive=recursive, overwrite=overwrite)
+    summary = run_plan(plan, cartoonizer.cartoonize, progress=progress, alpha=alpha,
+                       video=lambda source, target, progress: _run_video(
+                           cartoonizer, source, target, video_batch, progress))
+    return 0 if summary["failed"] == 0 else 1

@@ -1,0 +1,363 @@
+"""Running the cartoonizer's network with TensorFlow, OpenVINO or ONNX Runtime.
+
+Every runtime runs `inference.cartoon_network`, the function export.py exports. A runner is a
+callable float32 [N, H, W, 3] BGR in [-1, 1] (H, W multiples of 4) -> float32 [N, H, W, 3]
+numpy array; `inference.Cartoonizer(runner=...)` does everything around it.
+
+OpenVINO and ONNX Runtime run a model converted from that function with N, H and W free. It is
+converted once and cached under `weights.home_dir()/runtimes/<runtime>/<key>/`, where the key
+hashes the checkpoint's files (sha256 of the .index and .data files), the runtime, the
+converter's version, the guided-filter switch and the precision. An entry is written in a
+temporary folder (locked while it is written; one a killed conversion left is removed by the next
+conversion) and renamed into place; a manifest holds the sha256 of each of its files, and
+an entry that fails that check or fails to load is converted again, with one line saying so.
+
+OpenVINO runs two models: the generator, in the requested precision, then the guided filter in
+float32 (both converted from `cartoon_network`, the filter with the generator's output given as
+a second input). For int8 the generator is quantized once, when it is converted, by NNCF's
+post-training quantization calibrated on scikit-image's sample photos (`calibration_photos`).
+ONNX Runtime runs float32 only.
+"""
+import contextlib
+import glob
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from whitebox.base.image_io import to_unit_range
+from whitebox.base.scratch import lock_folder, remove_abandoned
+from whitebox.cli import one_line
+from whitebox.infer.defaults import MAX_SHORT_SIDE, RUNTIME_ORDER
+from whitebox.infer.inference import Cartoonizer, TFRunner, cartoon_network, resize_crop
+from whitebox.infer.samples import SAMPLE_PHOTOS, sample_photo
+from whitebox.infer.weights import home_dir
+from whitebox.model.precision import cpu_support, resolve_precision, support
+
+# What each runtime needs installed, and the precisions it runs.
+REQUIRES = {"tf": (), "openvino": ("openvino",), "onnxruntime": ("onnxruntime", "tf2onnx")}
+RUNTIME_PRECISIONS = {"tf": ("fp32", "bf16", "fp16"), "openvino": ("fp32", "bf16", "int8"),
+                      "onnxruntime": ("fp32",)}
+INSTALL_HINT = "pip install -r requirements-runtimes.txt"
+OPSET = 17
+# Bumped when the layout of a cache entry changes.
+CACHE_FORMAT = 1
+MANIFEST = "manifest.json"
+# How the line `cached` prints before a conversion starts: news of a slow first run, not a
+# warning (cartoonize.py --quiet leaves it out).
+CONVERTING = "converting the network once into"
+# `cached`'s temporary folders: "." + key + "." + mkdtemp's 8 random characters + ".part".
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.part")
+
+
+class RuntimeUnavailable(Exception):
+    """A runtime asked for by name that is not installed; str() says what to install."""
+
+
+def installed(runtime):
+    """Whether the packages `runtime` needs import here (without importing them)."""
+    return all(importlib.util.find_spec(name) is not None for name in REQUIRES[runtime])
+
+
+def supports(runtime, precision):
+    """(supported, why not): whether `runtime` runs `precision` natively on this machine."""
+    if precision not in RUNTIME_PRECISIONS[runtime]:
+        return False, f"{runtime} on this project runs {'/'.join(RUNTIME_PRECISIONS[runtime])}"
+    if precision == "int8":
+        if importlib.util.find_spec("nncf") is None:
+            return False, f"needs nncf, which is not installed: {INSTALL_HINT}"
+        return True, "generator quantized by NNCF"
+    return support(precision) if runtime == "tf" else cpu_support(precision)
+
+
+def choose(runtime, precision, warn=print):
+    """(runtime, precision) to use for the requested ones.
+
+    'auto' takes the first installed runtime of RUNTIME_ORDER that runs `precision` natively
+    here, else the first installed one (int8: OpenVINO with NNCF, else fp32 with one line). A
+    named runtime that is not installed raises RuntimeUnavailable. A precision the chosen
+    runtime or the machine cannot run falls back to fp32 with one line through `warn`.
+    """
+    if runtime == "auto":
+        present = [name for name in RUNTIME_ORDER if installed(name)]
+        native = [name for name in present if supports(name, precision)[0]]
+        runtime = (native or present)[0]
+    elif not installed(runtime):
+        missing = [name for name in REQUIRES[runtime] if importlib.util.find_spec(name) is None]
+        raise RuntimeUnavailable(f"--runtime {runtime} needs {' and '.join(missing)}, which "
+                                 f"is not installed: {INSTALL_HINT}")
+    if runtime == "tf":
+        return runtime, resolve_precision(precision, warn=warn)
+    ok, why = supports(runtime, precision)
+    if not ok:
+        warn(f"precision {precision} unavailable with {runtime} ({why}); using fp32")
+        precision = "fp32"
+    return runtime, precision
+
+
+def checkpoint_digest(prefix):
+    """sha256 (hex) of a checkpoint's .index and .data-* files, names and contents."""
+    prefix = str(prefix)
+    digest = hashlib.sha256()
+    for path in [prefix + ".index", *sorted(glob.glob(glob.escape(prefix) + ".data-*"))]:
+        digest.update(Path(path).name[len(Path(prefix).name):].encode() + b"\0")
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def converter_version(runtime, precision="fp32"):
+    """The versions of what converts and runs `runtime`'s model in `precision` (for int8 also
+    the quantizer and the calibration photos), as one string."""
+    if runtime == "openvino":
+        import openvino
+        version = f"openvino {openvino.__version__}; tensorflow {tf.__version__}"
+        if precision == "int8":
+            import nncf
+            import skimage
+            version += (f"; nncf {nncf.__version__} mixed; calibration scikit-image "
+                        f"{skimage.__version__} {','.join(SAMPLE_PHOTOS)}")
+        return version
+    import onnxruntime
+    import tf2onnx
+    return (f"tf2onnx {tf2onnx.__version__} opset {OPSET}; onnxruntime "
+            f"{onnxruntime.__version__}; tensorflow {tf.__version__}")
+
+
+def cache_key(checkpoint, runtime, use_guided_filter, precision):
+    """(key, fields): the cache entry's name (hex) and what it hashes."""
+    fields = {"format": CACHE_FORMAT, "checkpoint_sha256": checkpoint, "runtime": runtime,
+              "converter": converter_version(runtime, precision),
+              "guided_filter": bool(use_guided_filter), "precision": precision}
+    key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:32]
+    return key, fields
+
+
+def cache_root():
+    """Where converted models are cached: `weights.home_dir()/runtimes`."""
+    return home_dir() / "runtimes"
+
+
+def _file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_manifest(folder):
+    """Raise ValueError unless every file the manifest of `folder` names has its sha256."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"unreadable {MANIFEST} ({getattr(err, 'strerror', None) or err})")
+    for name, expected in files.items():
+        if not (folder / name).is_file():
+            raise ValueError(f"{name} is missing")
+        if _file_sha256(folder / name) != expected:
+            raise ValueError(f"{name} does not match its checksum")
+
+
+def cached(folder, convert, load, warn=print):
+    """load(folder) for the cache entry `folder`, made first by convert(temporary folder) when
+    absent, and made again (after one line through `warn`) when it is damaged: a manifest
+    mismatch or an exception from `load`.
+
+    `convert(path)` writes the entry's files into the empty folder `path`; the manifest is
+    added and the folder renamed to `folder` only when it returns. A concurrent writer that
+    finished first wins; its entry is used.
+    """
+    folder = Path(folder)
+    if folder.exists():
+        try:
+            _check_manifest(folder)
+            return load(folder)
+        except Exception as err:  # a damaged entry can fail in any of the loader's ways
+            warn(f"cached model {folder} is damaged ({one_line(err)}); "
+                 f"converting again")
+            shutil.rmtree(folder, ignore_errors=True)
+    warn(f"{CONVERTING} {folder}")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    remove_abandoned(folder.parent, _TEMP_NAME)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))
+    lock = lock_folder(tmp)
+    try:
+        convert(tmp)
+        files = {path.name: _file_sha256(path) for path in sorted(tmp.iterdir())}
+        (tmp / MANIFEST).write_text(json.dumps({"files": files}, indent=1))
+        try:
+            os.rename(tmp, folder)
+        except OSError:
+            if not folder.is_dir():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if lock is not None:
+            os.close(lock)
+    return load(folder)
+
+
+def _network_functions(generator, use_guided_filter):
+    """tf.functions of `cartoon_network` with N, H, W free: (generator part, filter part or
+    None). The filter part takes (photo, generator output)."""
+    spec = tf.TensorSpec([None, None, None, 3], tf.float32, name="photo")
+    raw = tf.TensorSpec([None, None, None, 3], tf.float32, name="raw")
+    network = tf.function(lambda photo: cartoon_network(generator, photo, False),
+                          input_signature=[spec])
+    if not use_guided_filter:
+        return network, None
+    guided = tf.function(lambda photo, out: cartoon_network(lambda _: out, photo),
+                         input_signature=[spec, raw])
+    return network, guided
+
+
+def calibration_photos():
+    """int8's calibration set: each of scikit-image's sample photos as the network sees it by
+    default (`resize_crop`, `to_unit_range`), a list of float32 [1, H, W, 3] BGR in [-1, 1]."""
+    return [to_unit_range(resize_crop(sample_photo(name)))[None] for name in SAMPLE_PHOTOS]
+
+
+def quantize_int8(model):
+    """The OpenVINO model `model` (the generator) quantized to int8 by NNCF's post-training
+    quantization on `calibration_photos`, with the mixed preset (asymmetric activations: the
+    generator's leaky ReLU outputs are far from symmetric about zero). NNCF's progress bars and
+    log lines are dropped: the caller has said on one line that it converts."""
+    import nncf
+
+    photos = calibration_photos()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return nncf.quantize(model, nncf.Dataset(photos), preset=nncf.QuantizationPreset.MIXED,
+                             subset_size=len(photos))
+
+
+def openvino_runner(generator, checkpoint, use_guided_filter=True, precision="fp32",
+                    warn=print):
+    """A runner on OpenVINO's CPU plugin: the generator with inference precision `precision`
+    ('fp32', 'bf16', or 'int8': quantized by `quantize_int8`), the guided filter in float32.
+    Converted models come from `cached`."""
+    import openvino
+
+    key, fields = cache_key(checkpoint, "openvino", use_guided_filter, precision)
+    core = openvino.Core()
+    names = ("generator", "filter") if use_guided_filter else ("generator",)
+
+    def convert(path):
+        (path / "key.json").write_text(json.dumps(fields, indent=1))
+        for name, function in zip(names, _network_functions(generator, use_guided_filter)):
+            model = openvino.convert_model(function)
+            if name == "generator" and precision == "int8":
+                model = quantize_int8(model)
+            try:
+                openvino.save_model(model, str(path / f"{name}.xml"), compress_to_fp16=False)
+            except RuntimeError:  # OpenVINO says only "basic_ios::clear: iostream error"
+                raise OSError(f"could not write the converted model to {path.parent} (disk "
+                              f"full, or the folder not writable?)") from None
+
+    def load(path):
+        hints = {"generator": "bf16" if precision == "bf16" else "f32", "filter": "f32"}
+        return [_compile(core, path / f"{name}.xml", {"INFERENCE_PRECISION_HINT": hints[name],
+                                                      "PERFORMANCE_HINT": "LATENCY"})
+                for name in names]
+
+    models = cached(cache_root() / "openvino" / key, convert, load, warn)
+
+    def run(photo):
+        photo = np.ascontiguousarray(photo, np.float32)
+        out = models[0]([photo])[0]
+        if len(models) > 1:
+            out = models[1]([photo, out])[0]
+        return out
+
+    return run
+
+
+def _compile(core, xml, config):
+    """OpenVINO's model `xml` compiled for its CPU plugin with `config`. Raises RuntimeError
+    saying which file could not be read and OpenVINO's last line of why (its first lines
+    name only its own source files)."""
+    try:
+        return core.compile_model(str(xml), "CPU", config)
+    except RuntimeError as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        why = f" ({lines[-1]})" if lines else ""
+        raise RuntimeError(f"could not read the cached model {xml}{why}") from None
+
+
+def onnxruntime_runner(generator, checkpoint, use_guided_filter=True, precision="fp32",
+                       warn=print):
+    """A runner on ONNX Runtime's CPU provider, float32, from `cartoon_network` converted by
+    tf2onnx. Converted models come from `cached`."""
+    import onnxruntime
+    import tf2onnx
+
+    key, fields = cache_key(checkpoint, "onnxruntime", use_guided_filter, precision)
+
+    def convert(path):
+        (path / "key.json").write_text(json.dumps(fields, indent=1))
+        spec = (tf.TensorSpec([None, None, None, 3], tf.float32, name="photo"),)
+        function = tf.function(
+            lambda photo: cartoon_network(generator, photo, use_guided_filter),
+            input_signature=spec)
+        model, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=OPSET)
+        (path / "model.onnx").write_bytes(model.SerializeToString())
+
+    def load(path):
+        return onnxruntime.InferenceSession(str(path / "model.onnx"),
+                                            providers=["CPUExecutionProvider"])
+
+    session = cached(cache_root() / "onnxruntime" / key, convert, load, warn)
+    name = session.get_inputs()[0].name
+    return lambda photo: session.run(None, {name: np.ascontiguousarray(photo, np.float32)})[0]
+
+
+def make_runner(runtime, generator, checkpoint, use_guided_filter=True, precision="fp32",
+                jit_compile=False, warn=print):
+    """The runner of `runtime` ('tf', 'openvino', 'onnxruntime'; already chosen, see `choose`)
+    for `generator`, whose checkpoint files have the sha256 `checkpoint`
+    (`checkpoint_digest`). `jit_compile` (XLA) applies to TF only."""
+    if runtime == "tf":
+        return TFRunner(generator, use_guided_filter, precision, jit_compile=jit_compile)
+    make = openvino_runner if runtime == "openvino" else onnxruntime_runner
+    return make(generator, checkpoint, use_guided_filter, precision, warn)
+
+
+
+def make_cartoonizer(generator, prefix, runtime="auto", precision="fp32", use_guided_filter=True,
+                     max_short_side=MAX_SHORT_SIDE, xla=False, warn=print):
+    """(inference.Cartoonizer, runtime, precision): the cartoonizer every entry point builds
+    (cartoonize.py, evaluate.py paper, the web page, the Beam pipeline), so that the same
+    options give the same bytes whichever of them runs.
+
+    `generator` holds the weights of the checkpoint `prefix` (whose files key the conversion
+    cache). `runtime` and `precision` are settled by `choose`; a converter that fails leaves
+    TensorFlow running, with one line through `warn`. Raises RuntimeUnavailable for a named
+    runtime that is not installed.
+    """
+    requested = precision
+    runtime, precision = choose(runtime, precision, warn=warn)
+    if xla and runtime != "tf":
+        warn(f"--xla applies to --runtime tf only; {runtime} runs without it")
+    try:
+        checkpoint = checkpoint_digest(prefix) if runtime != "tf" else None
+        runner = make_runner(runtime, generator, checkpoint, use_guided_filter, precision,
+                             jit_compile=xla, warn=warn)
+    except Exception as err:  # a converter or a cache folder failing in its own way
+        if runtime == "tf":
+            raise
+        reason = f"{type(err).__name__}: {one_line(err)}"
+        failed, (runtime, precision) = runtime, choose("tf", requested, warn=warn)
+        warn(f"{failed} failed ({reason}); using runtime {runtime}, precision {precision}")
+        runner = make_runner(runtime, generator, None, use_guided_filter, precision,
+                             jit_compile=xla)
+    return Cartoonizer(max_short_side=max_short_side, runner=runner), runtime, precision

@@ -1,0 +1,232 @@
+"""The cartoon generator of the reference (`unet_generator`), as a `tf.Module`.
+
+Every variable is named exactly as in the authors' TF1 checkpoint (`generator/Conv/weights`,
+`generator/block_0/conv1/biases`, ...), so `checkpoints.py` can map that checkpoint by name.
+The same module serves inference and training.
+"""
+import tensorflow as tf
+
+from whitebox.model import SN_MODES
+
+LEAKY_SLOPE = 0.2
+
+
+class Conv2D(tf.Module):
+    """A 2-D convolution with bias, stride 1 or 2, TF 'SAME' padding, Glorot-uniform kernel.
+
+    Variables: `weights` [kh, kw, in, out] and `biases` [out], named `<scope>/weights` and
+    `<scope>/biases` as slim named them.
+    """
+
+    def __init__(self, scope, kernel_size, in_channels, out_channels, stride=1):
+        super().__init__(name=None)
+        self.scope = scope
+        self.stride = stride
+        shape = [kernel_size, kernel_size, in_channels, out_channels]
+        init = tf.keras.initializers.GlorotUniform()
+        self.weights = tf.Variable(init(shape), name=f"{scope}/weights")
+        self.biases = tf.Variable(tf.zeros([out_channels]), name=f"{scope}/biases")
+
+    def __call__(self, x):
+        """x: [N, H, W, in] float -> [N, ceil(H/stride), ceil(W/stride), out]."""
+        kernel = tf.cast(self.weights, x.dtype)
+        y = tf.nn.conv2d(x, kernel, strides=self.stride, padding="SAME")
+        return tf.nn.bias_add(y, tf.cast(self.biases, x.dtype))
+
+
+def run_in(dtype, network, x):
+    """network(x) computed in `dtype`: x cast to it, the result cast back to float32. The
+    layers cast their float32 variables to the input's dtype, so the weights stay float32."""
+    return tf.cast(network(tf.cast(x, dtype)), tf.float32)
+
+
+def lrelu(x):
+    """Leaky ReLU with the reference's slope 0.2."""
+    return tf.nn.leaky_relu(x, alpha=LEAKY_SLOPE)
+
+
+def upsample2x(x):
+    """Bilinear 2x resize as TF1's `resize_bilinear` did it (no half-pixel centres).
+
+    x: [N, H, W, C] -> [N, 2H, 2W, C]. Even output rows copy input rows; odd rows average their
+    two neighbours, and the last odd row repeats the last input row. TF2's `tf.image.resize`
+    uses half-pixel centres and gives other numbers.
+    """
+    size = 2 * tf.shape(x)[1:3]
+    y = tf.raw_ops.ResizeBilinear(
+        images=x, size=size, align_corners=False, half_pixel_centers=False)
+    return tf.cast(y, x.dtype)
+
+
+class Generator(tf.Module):
+    """The reference's U-Net generator (channel=32, num_blocks=4): 1,467,075 parameters.
+
+    Input: [N, H, W, 3] BGR in [-1, 1], H and W divisible by 4. Output: [N, H, W, 3], unbounded
+    (no tanh, no clip), meant to be read as BGR in about [-1, 1].
+    """
+
+    def __init__(self, channel=32, num_blocks=4, name="generator"):
+        super().__init__(name=None)
+        c = channel
+        p = name + "/"
+        self.head = [
+            Conv2D(p + "Conv", 7, 3, c),
+            Conv2D(p + "Conv_1", 3, c, c, stride=2),
+            Conv2D(p + "Conv_2", 3, c, 2 * c),
+            Conv2D(p + "Conv_3", 3, 2 * c, 2 * c, stride=2),
+            Conv2D(p + "Conv_4", 3, 2 * c, 4 * c),
+        ]
+        self.blocks = [
+            (Conv2D(f"{p}block_{i}/conv1", 3, 4 * c, 4 * c),
+             Conv2D(f"{p}block_{i}/conv2", 3, 4 * c, 4 * c))
+            for i in range(num_blocks)
+        ]
+        self.tail = [
+            Conv2D(p + "Conv_5", 3, 4 * c, 2 * c),
+            Conv2D(p + "Conv_6", 3, 2 * c, 2 * c),
+            Conv2D(p + "Conv_7", 3, 2 * c, c),
+            Conv2D(p + "Conv_8", 3, c, c),
+            Conv2D(p + "Conv_9", 7, c, 3),
+        ]
+
+    def __call__(self, x):
+        """x: [N, H, W, 3] BGR in [-1, 1] -> [N, H, W, 3] (see the class docstring)."""
+        conv, conv_1, conv_2, conv_3, conv_4 = self.head
+        conv_5, conv_6, conv_7, conv_8, conv_9 = self.tail
+
+        x0 = lrelu(conv(x))
+        x1 = lrelu(conv_2(lrelu(conv_1(x0))))
+        x2 = lrelu(conv_4(lrelu(conv_3(x1))))
+        for conv1, conv2 in self.blocks:
+            x2 = x2 + conv2(lrelu(conv1(x2)))
+        x2 = lrelu(conv_5(x2))
+
+        x3 = lrelu(conv_6(upsample2x(x2) + x1))
+        x3 = lrelu(conv_7(x3))
+        x4 = lrelu(conv_8(upsample2x(x3) + x0))
+        return conv_9(x4)
+
+    def named_variables(self):
+        """{checkpoint name: tf.Variable}, e.g. 'generator/Conv/weights'."""
+        return {v.name.split(":")[0]: v for v in self.trainable_variables}
+
+
+# --------------------------------------------------------------------------------------------
+# Discriminator (`disc_sn`, patch=True, channel=32) with the reference's spectral normalisation.
+# --------------------------------------------------------------------------------------------
+
+def _l2_normalize_all(t):
+    """Divide `t` by its Frobenius norm (over every element), floor 1e-12 on the squared norm."""
+    return t * tf.math.rsqrt(tf.maximum(tf.reduce_sum(tf.square(t)), 1e-12))
+
+
+class SpectralConv2D(tf.Module):
+    """A convolution whose kernel is divided by an estimate of its largest singular value.
+
+    Trainable variables: the raw kernel `<scope>/kernel` [k, k, in, out] (Glorot uniform) and
+    `<scope>/bias` [out] (zeros). Non-trainable: `<scope>/u` [1, out] (standard normal), the
+    power-iteration vector. Every call runs one power iteration on the kernel viewed as a
+    [k*k*in, out] matrix W, starting from the stored u:
+        v = normalise(u W^T),  u' = normalise(v W),  sigma = v W u'^T  (u', v without gradient)
+    stores u' in `u`, and convolves with W / sigma. The gradient reaches W both directly and
+    through sigma; W itself is never overwritten (unlike tfa/Keras SpectralNormalization, which
+    write W/sigma back into the kernel).
+    """
+
+    def __init__(self, scope, kernel_size, in_channels, out_channels, stride=1):
+        super().__init__(name=None)
+        self.scope = scope
+        self.stride = stride
+        shape = [kernel_size, kernel_size, in_channels, out_channels]
+        self.kernel = tf.Variable(tf.keras.initializers.GlorotUniform()(shape),
+                                  name=f"{scope}/kernel")
+        self.bias = tf.Variable(tf.zeros([out_channels]), name=f"{scope}/bias")
+        self.u = tf.Variable(tf.keras.initializers.RandomNormal(stddev=1.0)([1, out_channels]),
+                             trainable=False, name=f"{scope}/u")
+
+    def sigma_and_next_u(self):
+        """(sigma [1, 1] differentiable w.r.t. the kernel, next u [1, out] without gradient)."""
+        w = tf.reshape(self.kernel, [-1, self.kernel.shape[-1]])
+        v = tf.stop_gradient(_l2_normalize_all(tf.matmul(self.u, w, transpose_b=True)))
+        u_next = tf.stop_gradient(_l2_normalize_all(tf.matmul(v, w)))
+        sigma = tf.matmul(tf.matmul(v, w), u_next, transpose_b=True)
+        return sigma, u_next
+
+    def normalized_kernel(self):
+        """Advance u by one power iteration and return kernel / sigma (same shape as kernel)."""
+        sigma, u_next = self.sigma_and_next_u()
+        self.u.assign(u_next)
+        return self.kernel / sigma[0, 0]
+
+    def __call__(self, x):
+        """x: [N, H, W, in] -> [N, ceil(H/stride), ceil(W/stride), out] in x's dtype; advances
+        u once. The power iteration and kernel / sigma are float32; the result is then cast
+        to x's dtype for the convolution."""
+        kernel = tf.cast(self.normalized_kernel(), x.dtype)
+        y = tf.nn.conv2d(x, kernel, strides=self.stride, padding="SAME")
+        return y + tf.cast(self.bias, x.dtype)
+
+
+class Discriminator(tf.Module):
+    """The reference's `disc_sn` with patch=True: a patch discriminator with spectral norm.
+
+    For k in 0, 1, 2: conv 3x3 stride 2 with channel*2^k filters -> lrelu -> conv 3x3 stride 1
+    -> lrelu; then conv 1x1 -> 1 channel. Variables `<name>/conv{k}_{1,2}/{kernel,bias,u}` and
+    `<name>/conv_out/...`, as the reference's scopes (`disc_gray`, `disc_blur`) name them.
+
+    Input [N, H, W, in_channels] -> patch logits [N, ceil(H/8), ceil(W/8), 1], no sigmoid.
+    `compute_dtype` (float32, bfloat16 or float16) is the dtype of the convolutions: the input
+    is cast to it and the logits back to float32.
+    Every call advances each layer's u by one power iteration. A training step sees a real and
+    a fake batch; `sn_mode` (config.SN_MODES) says how u advances over the two:
+      joint: the reference's two calls per graph run both start from the same stored u, which
+             one call on the batch concatenation [real; fake] reproduces: u advances once.
+      separate: two calls, real then fake (plain eager semantics): u advances twice.
+    """
+
+    def __init__(self, in_channels, channel=32, name="disc_gray", sn_mode="joint",
+                 compute_dtype=tf.float32):
+        super().__init__(name=None)
+        self.compute_dtype = compute_dtype
+        if sn_mode not in SN_MODES:
+            raise ValueError(f"sn_mode must be one of {SN_MODES}, got {sn_mode!r}")
+        self.scope = name
+        self.sn_mode = sn_mode
+        self.layers = []
+        c_in = in_channels
+        for k in range(3):
+            c = channel * 2 ** k
+            self.layers.append(SpectralConv2D(f"{name}/conv{k}_1", 3, c_in, c, stride=2))
+            self.layers.append(SpectralConv2D(f"{name}/conv{k}_2", 3, c, c))
+            c_in = c
+        self.out = SpectralConv2D(f"{name}/conv_out", 1, c_in, 1)
+
+    def __call__(self, x):
+        x = tf.cast(x, self.compute_dtype)
+        for layer in self.layers:
+            x = lrelu(layer(x))
+        return tf.cast(self.out(x), tf.float32)
+
+    def logits(self, real, fake):
+        """(real logits, fake logits) of one training step, u advanced as `sn_mode` says."""
+        if self.sn_mode == "separate":
+            return self(real), self(fake)
+        both = self(tf.concat([real, fake], axis=0))
+        n = tf.shape(real)[0]
+        return both[:n], both[n:]
+
+    def fake_logits(self, fake):
+        """The fake logits of `logits(real, fake)` without computing the real ones; u advances
+        as there (the power iteration does not depend on the input)."""
+        if self.sn_mode == "separate":
+            self.advance_u()
+        return self(fake)
+
+    def advance_u(self):
+        """One power iteration on every layer, as one call would run it."""
+        for layer in self.layers + [self.out]:
+            layer.normalized_kernel()
+
+    def named_variables(self):
+        """{reference name: tf.Variable} for kernels, biases and u vectors."""
+        return {v.name.split(":")[0]: v for v in self.variables}

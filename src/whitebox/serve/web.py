@@ -1,0 +1,299 @@
+"""The local web page of app.py: drop photos, see each beside its cartoon, download the PNG.
+
+Every photo goes through exactly what `cartoonize.py --format png` does: the uploaded file's
+bytes are decoded by image_io.decode_bgr (BGR, alpha ignored), cartoonized by
+inference.Cartoonizer and encoded by image_io.encode as PNG; the file offered for download is
+that encoding, byte for byte. Weights are found by weights.load_generator_weights, once; when
+they are missing the page shows the command line's instructions and the server keeps running
+(the next request tries again). Requests queue one at a time for the model.
+
+Gradio is told not to reach the internet: no analytics (whitebox.base.privacy), no share link, fonts
+from its own package.
+"""
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from whitebox.base.scratch import private_tempdir
+
+private_tempdir()  # before Gradio loads: it fixes its temporary folder then
+
+import gradio as gr  # noqa: E402
+
+from whitebox.base.image_io import (  # noqa: E402
+    ImageError,
+    declared_size,
+    decode_bgr,
+    display_path,
+    encode,
+    read_file,
+    write_bytes_atomic,
+)
+from whitebox.infer.samples import write_sample_photos  # noqa: E402
+
+# Where gradio keeps uploads and copies of results (read when a page is built and launched).
+GRADIO_CACHE_ENV = "GRADIO_TEMP_DIR"
+# Requests waiting beyond this many are refused with gradio's "queue full" message.
+QUEUE_SIZE = 16
+# Uploads larger than this are refused by gradio before they reach the model.
+MAX_UPLOAD = "200mb"
+# Result folders and gradio's cached uploads are deleted this many seconds after they were made.
+KEEP_SECONDS = 3600
+SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
+SYSTEM_MONO_FONTS = ["ui-monospace", "monospace"]
+RESOLUTIONS = {"cap": "short side capped at 720 pixels, as the reference",
+               "full": "full resolution (in tiles)"}
+# Full resolution here refuses photos of more pixels than this (8192 x 8192), far below the
+# command line's limit: memory and time grow with the pixels, and one photo holds the queue.
+FULL_RESOLUTION_PIXELS = 1 << 26
+
+
+class Engine:
+    """The generator, loaded once, and one Cartoonizer per choice of options (all sharing it).
+
+    `problem` is None while the weights are loaded, else the one-paragraph message that
+    weights.load_generator_weights raised (the command line's instructions).
+    """
+
+    def __init__(self, weights=None, offline=False):
+        self.weights, self.offline = weights, offline
+        self.generator, self.prefix, self.problem = None, None, None
+        self._cartoonizers = {}
+        self._lock = threading.Lock()
+
+    def load(self):
+        """Load the weights unless already loaded; returns whether they are."""
+        from whitebox.infer.weights import (
+            WeightsUnavailable,
+            load_generator_weights,
+            resolve_weights,
+        )
+        from whitebox.model.checkpoints import CheckpointError
+
+        with self._lock:
+            if self.generator is None:
+                try:
+                    self.prefix = resolve_weights(self.weights, self.offline)
+                    self.generator = load_generator_weights(self.prefix, self.offline)
+                    self.problem = None
+                except (CheckpointError, WeightsUnavailable) as err:
+                    self.problem = f"error: {err}"
+        return self.generator is not None
+
+    def cartoonizer(self, resolution, guided_filter, precision):
+        """The Cartoonizer for these options (`resolution` a key of RESOLUTIONS), built as
+        cartoonize.py builds it (runtime auto); call `load` first."""
+        from whitebox.infer.defaults import MAX_SHORT_SIDE
+        from whitebox.infer.runtimes import make_cartoonizer
+
+        key = (resolution, bool(guided_filter), precision)
+        with self._lock:
+            if key not in self._cartoonizers:
+                self._cartoonizers[key] = make_cartoonizer(
+                    self.generator, self.prefix, "auto", precision, bool(guided_filter),
+                    MAX_SHORT_SIDE if resolution == "cap" else 0, warn=print)[0]
+            return self._cartoonizers[key]
+
+
+def supported_precisions():
+    """[(label, precision)] for the precisions this machine runs natively, fp32 first."""
+    from whitebox.model import PRECISIONS
+    from whitebox.model.precision import support
+
+    choices = []
+    for precision in PRECISIONS:
+        ok, where = support(precision)
+        if ok:
+            choices.append((f"{precision} ({where})", precision))
+    return choices
+
+
+def cartoonize_file(cartoonizer, source, folder):
+    """One photo file -> (the photo as the network saw it, its cartoon): two PNG paths in
+    `folder`, named after `source`. The cartoon's bytes are those `cartoonize.py --format png`
+    writes. Raises ImageError or ValueError (one-line reasons), or OSError."""
+    from whitebox.infer.inference import resize_crop
+
+    data = read_file(source)
+    if cartoonizer.max_short_side == 0:
+        check_full_resolution(declared_size(data), known=True)
+    image = decode_bgr(data)
+    if cartoonizer.max_short_side == 0:
+        check_full_resolution(image.shape[1::-1])
+    cartoon = encode(cartoonizer.cartoonize(image), ".png")
+    stem = Path(source).stem
+    photo_path, cartoon_path = folder / "photo" / f"{stem}.png", folder / f"{stem}.png"
+    write_bytes_atomic(photo_path, encode(resize_crop(image, cartoonizer.max_short_side), ".png"))
+    write_bytes_atomic(cartoon_path, cartoon)
+    return photo_path, cartoon_path
+
+
+def check_full_resolution(size, known=False):
+    """Raise ValueError (one line) when `size`, (width, height) or None for unknown, has more
+    pixels than FULL_RESOLUTION_PIXELS, or with `known` when it is unknown (a format whose
+    header image_io.declared_size does not read: a small file may decode to gigabytes)."""
+    if size is None and known:
+        raise ValueError("full resolution here takes only photos whose header gives their size "
+                         "(PNG, JPEG, BMP, GIF, WebP, TIFF, PNM, Sun raster): choose the "
+                         "720-pixel cap, or use cartoonize.py --max-short-side 0")
+    if size is not None and size[0] * size[1] > FULL_RESOLUTION_PIXELS:
+        raise ValueError(f"too many pixels for full resolution here ({size[0]} x {size[1]}; "
+                         f"the page's limit is {FULL_RESOLUTION_PIXELS} pixels): choose the "
+                         f"720-pixel cap, or use cartoonize.py --max-short-side 0")
+
+
+class Results:
+    """Where result folders go (one per photo, under `root`), and their removal after
+    KEEP_SECONDS."""
+
+    def __init__(self, root):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def new_folder(self):
+        self._prune()
+        return Path(tempfile.mkdtemp(dir=self.root))
+
+    def _prune(self):
+        cutoff = time.time() - KEEP_SECONDS
+        for folder in self.root.iterdir():
+            try:
+                if folder.stat().st_mtime < cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except OSError:
+                continue
+
+
+def cartoonize_files(engine, results, sources, resolution, guided_filter, precision,
+                     progress=lambda fraction, desc: None):
+    """Cartoonize photo files one after another.
+
+    Returns (gallery, downloads, status): [(path, caption)] alternating photo and cartoon,
+    the cartoon PNG paths, and the status text: one line per failed file ('failed NAME:
+    reason') and a closing line with the count and the time taken, or the weights' problem.
+    """
+    if not sources:
+        return [], [], "Drop or pick one or more photos first, or click a sample photo."
+    if not engine.load():
+        return [], [], engine.problem
+    start = time.perf_counter()
+    cartoonizer = engine.cartoonizer(resolution, guided_filter, precision)
+    gallery, downloads, lines = [], [], []
+    for i, source in enumerate(sources):
+        name = display_path(Path(source).name)
+        progress(i / len(sources), f"{name} ({i + 1} of {len(sources)})")
+        try:
+            photo, cartoon = cartoonize_file(cartoonizer, source, results.new_folder())
+        except (ImageError, ValueError) as err:
+            lines.append(f"failed {name}: {err}")
+            continue
+        except OSError as err:
+            lines.append(f"failed {name}: cannot write the result ({err.strerror or err})")
+            continue
+        gallery += [(str(photo), f"{name}: photo"), (str(cartoon), f"{cartoon.name}: cartoon")]
+        downloads.append(str(cartoon))
+    seconds = time.perf_counter() - start
+    lines.append(f"{len(downloads)} of {len(sources)} photo(s) cartoonized in {seconds:.1f} s "
+                 f"({precision}, {RESOLUTIONS[resolution]}, guided filter "
+                 f"{'on' if guided_filter else 'off'})")
+    return gallery, downloads, "\n".join(lines)
+
+
+def build(engine, results, samples):
+    """The page (a gr.Blocks) over `engine`, writing into `results`; `samples`: photo paths."""
+    precisions = supported_precisions()
+    with gr.Blocks(title="White-box Cartoonization", analytics_enabled=False,
+                   delete_cache=(KEEP_SECONDS // 4, KEEP_SECONDS)) as page:
+        gr.Markdown("# White-box Cartoonization\nDrop photos (or click a sample), press "
+                    "**Cartoonize**, download the PNG cartoons. The same numbers as "
+                    "`cartoonize.py --format png`.")
+        with gr.Row():
+            with gr.Column():
+                files = gr.File(label="Photos", file_count="multiple", type="filepath",
+                                elem_id="photos")
+                sample_gallery = gr.Gallery(value=[str(p) for p in samples], columns=4,
+                                            label="Sample photos (scikit-image): click one",
+                                            allow_preview=False, height=170,
+                                            elem_id="samples")
+                resolution = gr.Radio([(text, key) for key, text in RESOLUTIONS.items()],
+                                      value="cap", label="Resolution")
+                guided = gr.Checkbox(value=True, label="photo-guided filter (as the reference)")
+                precision = gr.Radio(precisions, value="fp32", label="Precision (only those "
+                                                                      "this machine supports)")
+                button = gr.Button("Cartoonize", variant="primary", elem_id="run")
+            with gr.Column():
+                status = gr.Textbox(label="Status", value=engine.problem or "",
+                                    interactive=False, lines=2, max_lines=30, elem_id="status")
+                gallery = gr.Gallery(label="Photo and cartoon", columns=2, height="auto",
+                                     elem_id="results")
+                downloads = gr.File(label="Cartoons (PNG)", file_count="multiple",
+                                    interactive=False, elem_id="downloads")
+
+        def run(sources, resolution, guided_filter, precision, progress=gr.Progress()):
+            return cartoonize_files(engine, results, sources or [], resolution, guided_filter,
+                                    precision, lambda f, desc: progress(f, desc=desc))
+
+        def run_sample(resolution, guided_filter, precision, selected: gr.SelectData,
+                       progress=gr.Progress()):
+            return run([str(samples[selected.index])], resolution, guided_filter, precision,
+                       progress)
+
+        outputs = [gallery, downloads, status]
+        options = [resolution, guided, precision]
+        button.click(run, [files, *options], outputs, concurrency_id="model")
+        sample_gallery.select(run_sample, options, outputs, concurrency_id="model")
+    return page
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _stop_on_sigterm():
+    """In the main thread: make SIGTERM (how a service manager stops a server) stop it as
+    Ctrl-C does, so the workspace is removed. Returns the handler it replaced, else None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _interrupt)
+
+
+def serve(weights=None, host="127.0.0.1", port=7860, offline=False):
+    """Load the weights (or keep their problem for the page), then serve the page until
+    Ctrl-C. Raises OSError when the address cannot be used."""
+    from whitebox.base.quiet_tf import import_tensorflow
+
+    import_tensorflow()
+    engine = Engine(weights, offline)
+    if not engine.load():
+        print(engine.problem, file=sys.stderr, flush=True)
+    workspace = Path(tempfile.mkdtemp(prefix="whitebox-web-"))
+    # Gradio keeps every upload and a copy of every result in this folder (by default in the
+    # system's temporary folder, kept after the server stops): inside the workspace they are
+    # removed with it. A folder the user chose through the variable is left to them.
+    own_cache = GRADIO_CACHE_ENV not in os.environ
+    if own_cache:
+        os.environ[GRADIO_CACHE_ENV] = str(workspace / "gradio")
+    on_sigterm = _stop_on_sigterm()
+    try:
+        samples = write_sample_photos(workspace / "samples")
+        page = build(engine, Results(workspace / "results"), samples)
+        page.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
+        theme = gr.themes.Default(font=SYSTEM_FONTS, font_mono=SYSTEM_MONO_FONTS)
+        try:
+            page.launch(server_name=host, server_port=port, share=False,
+                        max_file_size=MAX_UPLOAD, theme=theme, allowed_paths=[str(workspace)],
+                        footer_links=[])
+        except OSError:
+            raise OSError(f"cannot listen on {host}:{port}: the port is in use, or the address "
+                          f"is not one of this computer's (see --host, --port)") from None
+    finally:
+        if on_sigterm is not None:
+            signal.signal(signal.SIGTERM, on_sigterm)
+        if own_cache:
+            os.environ.pop(GRADIO_CACHE_ENV, None)
+        shutil.rmtree(workspace, ignore_errors=True)
