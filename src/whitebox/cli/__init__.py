@@ -62,12 +62,20 @@ def precision_problem(precision, runtime):
     return None
 
 
-def run_command(main, note=""):
-    """`main()`'s exit code, or 130 (128 + SIGINT) after Ctrl-C with one line on stderr and no
-    traceback: 'interrupted', then the interrupt's own message (e.g. where a run can resume)
-    and `note`. An interrupt whose `reported` attribute is true has said everything already."""
+def run_command(main, prog=None, note=""):
+    """`main()`'s exit code, with the library's errors mapped for every command line: a
+    WhiteboxError becomes one line 'PROG: error: MESSAGE' on stderr and its `exit_code` (1 or
+    2); Ctrl-C (KeyboardInterrupt, base.errors.Interrupted) becomes 130 with one line,
+    'interrupted', then the interrupt's own message (e.g. where a run can resume) and `note`,
+    and no traceback. An interrupt whose `reported` attribute is true has said everything."""
+    from whitebox.base.errors import WhiteboxError
+
+    prog = prog or Path(sys.argv[0]).name
     try:
         return main()
+    except WhiteboxError as err:
+        print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
+        return err.exit_code
     except KeyboardInterrupt as err:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # more Ctrl-C while exiting: no traceback
         if not getattr(err, "reported", False):
