@@ -431,3 +431,10 @@ def test_two_processes_starting_together_both_succeed(server, tmp_path):
     for name, data in FAKE_CONTENT.items():
         assert (cache / name).read_bytes() == data
     assert leftovers(cache) == []
+
+
+def test_pretrained_folder_is_the_repository_one():
+    """With no --weights, a checkpoint in the repository's pretrained/ folder is the first
+    choice: the path must point there from wherever the module sits in the package."""
+    assert weights.PRETRAINED == Path(__file__).resolve().parents[1] / "pretrained"
+    assert (weights.PRETRAINED / "README.md").is_file()

@@ -274,7 +274,7 @@ def ensure_official_weights(offline: Optional[bool] = None, progress: bool = Tru
 
 
 # The repository's pretrained/ folder (see pretrained/README.md for the manual route).
-PRETRAINED = Path(__file__).resolve().parents[2] / "pretrained"
+PRETRAINED = Path(__file__).resolve().parents[3] / "pretrained"
 
 
 def resolve_weights(requested=None, offline=False, progress=True):
