@@ -1,5 +1,5 @@
 """Reading and writing images as OpenCV does (BGR uint8), with clear errors; listing the images of
-a folder; atomic writes of every file the project writes for the user.
+a folder.
 
 Every reader here returns an HxWx3 uint8 BGR array, as `cv2.imread(path)` gives the reference,
 or raises ImageError whose message is one line saying why.
@@ -11,7 +11,6 @@ decoding. The limit is OpenCV's own: the environment variable OPENCV_IO_MAX_IMAG
 import contextlib
 import os
 import re
-import secrets
 import stat
 import struct
 import threading
@@ -20,10 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: stale temporary files are left alone
-    fcntl = None
+from whitebox.base.files import write_bytes_atomic
 
 # The one set of image extensions: what a folder contributes to cartoonize.py, make-lists and
 # evaluate.py (a file named on its own is decoded whatever its extension).
@@ -35,10 +31,6 @@ JPEG_START_OF_SCAN, JPEG_END = b"\xff\xda", b"\xff\xd9"
 PIXEL_LIMIT_ENV = "OPENCV_IO_MAX_IMAGE_PIXELS"
 OPENCV_PIXEL_LIMIT = 1 << 30
 _PIXEL_LIMIT_SYNTAX = re.compile(r"(\d+)(|KB|Kb|kb|MB|Mb|mb)")
-# atomic_file's temporary files (and Beam's): `temporary_name` of the output name
-_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.part", re.DOTALL)  # names hold \n too
-# The longest file name, in bytes, that common file systems take (ext4, XFS, Btrfs, APFS, NTFS)
-NAME_MAX = 255
 
 
 class ImageError(Exception):
@@ -302,98 +294,11 @@ def encode(image, ext):
     return encoded.tobytes()
 
 
-def temporary_name(name):
-    """A new hidden name to write the file `name` under before renaming it: "." + name + "." +
-    8 random characters (a-z, 0-9) + ".part". When that would exceed NAME_MAX bytes, the part
-    of `name` before its extension is cut (at a character boundary) to fit, so any legal output
-    name can be written; the extension stays, for `remove_stale_temporaries`."""
-    stem, ext = os.path.splitext(name)
-    room = NAME_MAX - len(".") - len(".12345678.part")
-    if len(os.fsencode(ext)) > room // 2:  # no extension worth keeping
-        stem, ext = name, ""
-    while len(os.fsencode(stem + ext)) > room:
-        stem = stem[:-1]
-    return f".{stem}{ext}.{secrets.token_hex(4)}.part"
-
-
-def _create_temporary(path):
-    """(fd, path) of a new file under `temporary_name` beside `path`, readable by its owner
-    only until it is finished."""
-    while True:
-        tmp = path.parent / temporary_name(path.name)
-        try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), tmp
-        except FileExistsError:  # 2**-32 per try: draw again
-            continue
-
-
-@contextlib.contextmanager
-def atomic_file(path):
-    """Yield (binary file, its path) for the new content of `path`: a temporary file in the same
-    folder (`temporary_name`), renamed over `path` when the block ends without an error and
-    deleted otherwise, so a crash never leaves a half-written output. The folder is created if
-    needed. The file stays locked until the block ends (writers that open its path themselves
-    are not affected), so that `remove_stale_temporaries` can tell one left by a killed run from
-    one still being written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temporary(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if fcntl is not None:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-            yield f, Path(tmp)
-            f.flush()
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def write_bytes_atomic(path, data):
-    """Write the bytes `data` to `path` through `atomic_file`."""
-    with atomic_file(path) as (f, _):
-        f.write(data)
-
-
-def write_text_atomic(path, text):
-    """Write the string `text` to `path` as UTF-8 through `atomic_file`."""
-    write_bytes_atomic(path, text.encode("utf-8"))
-
-
 def write_atomic(path, image):
     """Encode `image` (HxWx3 uint8 BGR) by the extension of `path` (none: PNG) and write it
     with `write_bytes_atomic`. Raises ImageError, or OSError when the file cannot be written."""
     path = Path(path)
     write_bytes_atomic(path, encode(image, path.suffix.lower() or ".png"))
-
-
-def remove_stale_temporaries(folder, extensions=IMAGE_EXTENSIONS):
-    """Delete the temporary files that `atomic_file` left in `folder` when its process was killed
-    (named by `temporary_name` for a file whose extension is in `extensions`,
-    regular files, not locked by a writer still at work). Returns the removed paths; anything
-    else is left alone."""
-    removed = []
-    if fcntl is None or not os.path.isdir(folder):
-        return removed
-    for name in sorted(os.listdir(folder)):
-        match = _TEMP_NAME.fullmatch(name)
-        path = Path(folder) / name
-        if not match or Path(match["name"]).suffix.lower() not in extensions:
-            continue
-        with contextlib.suppress(OSError):
-            if not stat.S_ISREG(os.lstat(path).st_mode):
-                continue
-            with open(path, "rb") as f:
-                try:
-                    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue
-                os.unlink(path)
-            removed.append(path)
-    return removed
 
 
 def list_files(folder, recursive=False, exclude=None):
