@@ -332,3 +332,23 @@ def test_write_text_atomic_replaces_whole_files_only(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["notes.md"]
     with pytest.raises(OSError):
         files.write_text_atomic(path / "below_a_file.txt", "x")
+
+
+def test_declared_size_reads_jpeg_2000_and_sizes_over_pillows_own_limit(photo, capfd):
+    """Pillow's parsers read the header only: a JPEG 2000 header is read too, and a header
+    over Pillow's decompression-bomb limit still gives its size (for `pixel_limit` to judge),
+    without loading Pillow at import or printing its warnings about damaged files."""
+    import subprocess
+    import sys
+
+    ok, jp2 = cv2.imencode(".jp2", np.tile(photo, (2, 2, 1)))
+    assert ok and image_io.declared_size(jp2.tobytes()) == (64, 48)
+    assert image_io.declared_size(png_header_only(20000, 30000)) == (20000, 30000)
+    tiff = bytearray(encode(photo, ".tif"))
+    tiff[-6:] = b"\xff" * 6  # a damaged directory at the end
+    image_io.declared_size(bytes(tiff))
+    assert "Warning" not in capfd.readouterr().err
+    code = "import sys, whitebox.base.image_io; print('PIL' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..", "src")}
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, check=True).stdout.strip() == "False"
