@@ -140,8 +140,8 @@ def main(argv=None):
         [str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])
     # Beam logs a failed step's traceback; the error is reported on one line below instead.
     logging.basicConfig(format="%(message)s", level=logging.CRITICAL)
+    from whitebox.base.files import private_tempdir
     from whitebox.base.quiet_tf import import_tensorflow
-    from whitebox.base.scratch import private_tempdir
 
     import_tensorflow()
     from apache_beam.io.filesystems import FileSystems

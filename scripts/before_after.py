@@ -34,12 +34,8 @@ def main(argv=None):
     import cv2
     import numpy as np
 
-    from whitebox.base.image_io import (
-        ImageError,
-        display_path,
-        read_bgr,
-        write_bytes_atomic,
-    )
+    from whitebox.base.files import write_bytes_atomic
+    from whitebox.base.image_io import ImageError, display_path, read_bgr
     from whitebox.cli import script_write
 
     images = []

@@ -2,6 +2,7 @@
 import errno
 import os
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,7 @@ import tensorflow as tf
 
 import cartoonize
 import export
+from whitebox.base import files
 from whitebox.base.image_io import to_uint8, to_unit_range
 from whitebox.infer import export as ex
 from whitebox.infer import weights
@@ -273,14 +275,20 @@ def test_a_failed_savedmodel_write_leaves_nothing_and_a_rerun_succeeds(tmp_path,
     assert export.main(argv) == 1
     assert capsys.readouterr().err.strip() == f"error: cannot write {out}: No space left on device"
     assert not any(tmp_path.iterdir())
-    killed = tmp_path / ".sm.export-999999999-x1"        # no such process
+    killed, running = tmp_path / ".sm.k1a2b3c4.part", tmp_path / ".sm.r5d6e7f8.part"
     (killed / "variables" / "variables_temp").mkdir(parents=True)
-    running = tmp_path / f".sm.export-{os.getppid()}-x2"
     running.mkdir()
+    an_hour_ago = time.time() - 3600
+    for folder in (killed, running):
+        os.utime(folder, (an_hour_ago, an_hour_ago))
+    held = files.lock(running)                           # its export is still at work
     monkeypatch.setattr(tf.saved_model, "save", real_save)
-    for _ in range(2):                                   # written, then replaced
-        assert export.main(argv) == 0
-        assert sorted(p.name for p in tmp_path.iterdir()) == [running.name, "sm"]
-        assert (out / "saved_model.pb").is_file() and not (out / "variables_temp").exists()
+    try:
+        for _ in range(2):                               # written, then replaced
+            assert export.main(argv) == 0
+            assert sorted(p.name for p in tmp_path.iterdir()) == [running.name, "sm"]
+            assert (out / "saved_model.pb").is_file() and not (out / "variables_temp").exists()
+    finally:
+        os.close(held)
     assert tf.saved_model.load(str(out)).signatures.keys() == {"serving_default",
                                                                "cartoonize_float"}

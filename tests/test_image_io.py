@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from whitebox.base import image_io
+from whitebox.base import files, image_io
 from whitebox.base.image_io import ImageError, read_bgr, write_atomic
 
 
@@ -217,12 +217,12 @@ def test_only_stale_temporary_files_of_ours_are_removed(tmp_path, photo):
     (tmp_path / ".c.png.abcdefgh.part").mkdir()
     with open(ours_but_busy, "rb") as busy:
         fcntl.flock(busy.fileno(), fcntl.LOCK_EX)
-        assert image_io.remove_stale_temporaries(tmp_path) == [stale]
+        assert files.remove_stale_temporaries(tmp_path, image_io.IMAGE_EXTENSIONS) == [stale]
     assert not stale.exists() and ours_but_busy.exists()
     assert all((tmp_path / n).exists() for n in not_ours)
     assert (tmp_path / ".c.png.abcdefgh.part").is_dir()
     write_atomic(tmp_path / "d.png", photo)  # the lock it takes is gone once it returns
-    assert image_io.remove_stale_temporaries(tmp_path) == [ours_but_busy]
+    assert files.remove_stale_temporaries(tmp_path, image_io.IMAGE_EXTENSIONS) == [ours_but_busy]
 
 
 # Names of 255 bytes, the most ext4 and most other file systems take: ASCII, 2- and 4-byte
@@ -238,27 +238,27 @@ def test_names_of_255_bytes_are_written_and_their_temporaries_swept(tmp_path, ph
     write_atomic(tmp_path / name, photo)
     assert os.listdir(tmp_path) == [name]
     assert (tmp_path / name).read_bytes() == image_io.encode(photo, name[-4:])
-    temporary = image_io.temporary_name(name)
+    temporary = files.temporary_name(name)
     assert len(os.fsencode(temporary)) <= 255
     assert os.fsencode(temporary).startswith(b"." + os.fsencode(name)[:200])
     (tmp_path / temporary).write_bytes(b"left by a killed run")
-    assert image_io.remove_stale_temporaries(tmp_path) == [tmp_path / temporary]
+    assert files.remove_stale_temporaries(tmp_path, image_io.IMAGE_EXTENSIONS) == [tmp_path / temporary]
     assert os.listdir(tmp_path) == [name]
 
 
 @pytest.mark.skipif(os.name != "posix", reason="needs fcntl locks")
 def test_the_temporary_of_a_name_with_a_newline_is_swept(tmp_path):
-    temporary = tmp_path / image_io.temporary_name("new\nline.png")
+    temporary = tmp_path / files.temporary_name("new\nline.png")
     temporary.write_bytes(b"left by a killed run")
-    assert image_io.remove_stale_temporaries(tmp_path) == [temporary]
+    assert files.remove_stale_temporaries(tmp_path, image_io.IMAGE_EXTENSIONS) == [temporary]
 
 
 def test_short_names_keep_their_whole_name_in_the_temporary():
     import re
 
-    assert re.fullmatch(r"\.a\.png\.[a-z0-9]{8}\.part", image_io.temporary_name("a.png"))
+    assert re.fullmatch(r"\.a\.png\.[a-z0-9]{8}\.part", files.temporary_name("a.png"))
     long_extension = "a." + "x" * 252
-    assert len(os.fsencode(image_io.temporary_name(long_extension))) == 255
+    assert len(os.fsencode(files.temporary_name(long_extension))) == 255
 
 
 def mixed_folder(folder):
@@ -318,17 +318,37 @@ def test_listing_a_missing_or_unreadable_folder_is_one_line(tmp_path, monkeypatc
 
 def test_write_text_atomic_replaces_whole_files_only(tmp_path):
     path = tmp_path / "sub" / "notes.md"
-    image_io.write_text_atomic(path, "première\n")
+    files.write_text_atomic(path, "première\n")
     assert path.read_bytes() == "première\n".encode("utf-8")
     assert path.stat().st_mode & 0o777 == 0o644
-    image_io.write_text_atomic(path, "second\n")
+    files.write_text_atomic(path, "second\n")
     assert path.read_text(encoding="utf-8") == "second\n"
     with pytest.raises(RuntimeError):
-        with image_io.atomic_file(path) as (f, tmp):
+        with files.atomic_file(path) as (f, tmp):
             f.write(b"half")
             assert tmp.parent == path.parent and tmp.name.startswith(".notes.md.")
             raise RuntimeError("killed mid-write")
     assert path.read_text(encoding="utf-8") == "second\n"
     assert [p.name for p in path.parent.iterdir()] == ["notes.md"]
     with pytest.raises(OSError):
-        image_io.write_text_atomic(path / "below_a_file.txt", "x")
+        files.write_text_atomic(path / "below_a_file.txt", "x")
+
+
+def test_declared_size_reads_jpeg_2000_and_sizes_over_pillows_own_limit(photo, capfd):
+    """Pillow's parsers read the header only: a JPEG 2000 header is read too, and a header
+    over Pillow's decompression-bomb limit still gives its size (for `pixel_limit` to judge),
+    without loading Pillow at import or printing its warnings about damaged files."""
+    import subprocess
+    import sys
+
+    ok, jp2 = cv2.imencode(".jp2", np.tile(photo, (2, 2, 1)))
+    assert ok and image_io.declared_size(jp2.tobytes()) == (64, 48)
+    assert image_io.declared_size(png_header_only(20000, 30000)) == (20000, 30000)
+    tiff = bytearray(encode(photo, ".tif"))
+    tiff[-6:] = b"\xff" * 6  # a damaged directory at the end
+    image_io.declared_size(bytes(tiff))
+    assert "Warning" not in capfd.readouterr().err
+    code = "import sys, whitebox.base.image_io; print('PIL' in sys.modules)"
+    env = {**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..", "src")}
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, check=True).stdout.strip() == "False"

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from tests.conftest import REPO
-from whitebox.base import privacy, scratch
+from whitebox.base import files, privacy
 
 # What the user's environment may hold that would hide a leak: the switches themselves and
 # every variable that moves a dependency's files.
@@ -92,7 +92,7 @@ def test_local_beam_run_stays_local(tmp_path, tf1_checkpoint):
 # the folder, then wait to be killed.
 HOLD = """\
 import sys, tempfile, time
-from whitebox.base.scratch import private_tempdir
+from whitebox.base.files import private_tempdir
 folder = private_tempdir()
 tempfile.NamedTemporaryFile(prefix="__autograph_generated_file", suffix=".py", delete=False)
 print(folder, flush=True)
@@ -121,7 +121,7 @@ def test_private_folder_goes_at_exit_and_after_kill_at_the_next_start(tmp_path):
     process, folder = _child(tmp_path, "exit")
     process.wait(timeout=60)
     assert os.path.dirname(folder) == str(tmp_path)
-    assert scratch.PRIVATE_NAME.fullmatch(os.path.basename(folder))
+    assert files.PRIVATE_NAME.fullmatch(os.path.basename(folder))
     assert list(tmp_path.iterdir()) == []
 
     killed, killed_folder = _child(tmp_path, "wait")
@@ -145,7 +145,7 @@ def test_private_folder_goes_at_exit_and_after_kill_at_the_next_start(tmp_path):
 
 
 def test_a_forked_child_that_exits_leaves_the_folder_to_its_parent(tmp_path):
-    code = ("import os, sys\nfrom whitebox.base.scratch import private_tempdir\n"
+    code = ("import os, sys\nfrom whitebox.base.files import private_tempdir\n"
             "folder = private_tempdir()\npid = os.fork()\n"
             "if pid == 0:\n    sys.exit(0)\nos.waitpid(pid, 0)\n"
             "print(os.path.isdir(folder), flush=True)\n")

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import cartoonize
+from whitebox.base import files
+from whitebox.base.files import lock, sha256_file
 from whitebox.base.image_io import to_uint8, to_unit_range
-from whitebox.base.scratch import lock_folder
 from whitebox.infer import runtimes
 from whitebox.infer.inference import Cartoonizer, TFRunner
 from whitebox.model.precision import cpu_support
@@ -155,7 +156,7 @@ def test_a_killed_conversions_folder_is_removed_by_the_next(tmp_path):
     os.utime(busy, (hour_ago, hour_ago))
     mine = parent / "my.notes.part"
     mine.write_bytes(b"not ours")
-    held = lock_folder(busy)
+    held = lock(busy)
     try:
         runtimes.cached(parent / "key", convert, lambda path: None, lambda line: None)
     finally:
@@ -292,25 +293,26 @@ def test_openvino_reasons_say_in_words_what_failed(random_generator, tf1_checkpo
     a cached entry OpenVINO cannot read: the line says what failed, not "basic_ios::clear:
     iostream error" or "Exception from src/inference/src/cpp/core.cpp:132:". A cache of its
     own, so that no other test's conversion of the same weights is found there."""
+    import contextlib
     import os
-    import tempfile
 
     need("openvino")
     runtime_cache = tmp_path / "runtimes"
     monkeypatch.setattr(runtimes, "cache_root", lambda: runtime_cache)
-    make_temporary = tempfile.mkdtemp
+    real_staging = files.staging_folder
 
-    def disk_full(**kwargs):
-        folder = make_temporary(**kwargs)
-        os.symlink("/dev/full", os.path.join(folder, "generator.bin"))
-        return folder
+    @contextlib.contextmanager
+    def disk_full(path):
+        with real_staging(path) as folder:
+            os.symlink("/dev/full", folder / "generator.bin")
+            yield folder
 
     if not os.path.exists("/dev/full"):
         pytest.skip("needs /dev/full to stand for a full disk")
     lines = []
     prefix = str(tf1_checkpoint[0] / "model-33999")
     with monkeypatch.context() as patch:
-        patch.setattr(runtimes.tempfile, "mkdtemp", disk_full)
+        patch.setattr(files, "staging_folder", disk_full)
         _, runtime, _ = runtimes.make_cartoonizer(random_generator, prefix, "openvino",
                                                   warn=lines.append)
     assert runtime == "tf"
@@ -326,7 +328,7 @@ def test_openvino_reasons_say_in_words_what_failed(random_generator, tf1_checkpo
                 == runtimes.checkpoint_digest(prefix)]
     (entry / "generator.xml").write_text("<net")  # a damaged entry whose manifest agrees
     manifest = json.loads((entry / runtimes.MANIFEST).read_text())
-    manifest["files"]["generator.xml"] = runtimes._file_sha256(entry / "generator.xml")
+    manifest["files"]["generator.xml"] = sha256_file(entry / "generator.xml").hexdigest()
     (entry / runtimes.MANIFEST).write_text(json.dumps(manifest))
     lines.clear()
     _, runtime, _ = runtimes.make_cartoonizer(random_generator, prefix, "openvino",

@@ -438,3 +438,19 @@ def test_pretrained_folder_is_the_repository_one():
     choice: the path must point there from wherever the module sits in the package."""
     assert weights.PRETRAINED == Path(__file__).resolve().parents[1] / "pretrained"
     assert (weights.PRETRAINED / "README.md").is_file()
+
+
+def test_a_killed_runs_download_folder_is_removed_by_the_next(server):
+    """kill -9 during a download leaves its staging folder in the cache; the next download
+    removes it once its lock is gone and it is older than the grace period."""
+    from whitebox.base import files
+
+    cache = weights.cache_dir()
+    killed = cache / ".download.k1a2b3c4.part"
+    killed.mkdir(parents=True)
+    (killed / DATA).write_bytes(FAKE_CONTENT[DATA][:1000])
+    an_hour_ago = time.time() - 3600
+    os.utime(killed, (an_hour_ago, an_hour_ago))
+    assert files.PART.fullmatch(killed.name)
+    fetch()
+    assert leftovers(cache) == []

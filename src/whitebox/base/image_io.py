@@ -1,5 +1,5 @@
 """Reading and writing images as OpenCV does (BGR uint8), with clear errors; listing the images of
-a folder; atomic writes of every file the project writes for the user.
+a folder.
 
 Every reader here returns an HxWx3 uint8 BGR array, as `cv2.imread(path)` gives the reference,
 or raises ImageError whose message is one line saying why.
@@ -9,21 +9,19 @@ decoding. The limit is OpenCV's own: the environment variable OPENCV_IO_MAX_IMAG
 (default 2**30), which OpenCV reads once, when it is loaded; to raise it, set it before then.
 """
 import contextlib
+import functools
+import io
 import os
 import re
-import secrets
 import stat
-import struct
 import threading
+import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: stale temporary files are left alone
-    fcntl = None
+from whitebox.base.files import write_bytes_atomic
 
 # The one set of image extensions: what a folder contributes to cartoonize.py, make-lists and
 # evaluate.py (a file named on its own is decoded whatever its extension).
@@ -35,10 +33,8 @@ JPEG_START_OF_SCAN, JPEG_END = b"\xff\xda", b"\xff\xd9"
 PIXEL_LIMIT_ENV = "OPENCV_IO_MAX_IMAGE_PIXELS"
 OPENCV_PIXEL_LIMIT = 1 << 30
 _PIXEL_LIMIT_SYNTAX = re.compile(r"(\d+)(|KB|Kb|kb|MB|Mb|mb)")
-# atomic_file's temporary files (and Beam's): `temporary_name` of the output name
-_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.part", re.DOTALL)  # names hold \n too
-# The longest file name, in bytes, that common file systems take (ext4, XFS, Btrfs, APFS, NTFS)
-NAME_MAX = 255
+# Pillow's names of the formats OpenCV decodes whose headers `declared_size` reads.
+SIZED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF", "PPM", "SUN", "JPEG2000")
 
 
 class ImageError(Exception):
@@ -106,82 +102,47 @@ def pixel_limit():
     return int(match[1]) * {"": 1, "k": 1024, "m": 1024 ** 2}[match[2][:1].lower()]
 
 
-def _jpeg_size(data):
-    """(width, height) from a JPEG's start-of-frame segment, or None."""
-    i = 2
-    while i + 9 <= len(data) and data[i] == 0xFF:
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-        elif marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:  # markers without a length
-            i += 2
-        elif 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            height, width = struct.unpack(">HH", data[i + 5:i + 9])
-            return width, height
-        elif marker == 0xDA:  # image data before any frame header
-            return None
-        else:
-            i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
-    return None
+class _Parsed(Exception):
+    """Raised by a `_probes` opener with the (width, height) it parsed."""
 
 
-def _tiff_size(data):
-    """(width, height) from the first image directory of a TIFF, or None."""
-    order = "<" if data[:2] == b"II" else ">"
-    (directory,) = struct.unpack(order + "I", data[4:8])
-    (count,) = struct.unpack(order + "H", data[directory:directory + 2])
-    size = {}
-    for k in range(count):
-        entry = data[directory + 2 + 12 * k:directory + 14 + 12 * k]
-        tag, kind = struct.unpack(order + "HH", entry[:4])
-        if tag in (256, 257):  # ImageWidth, ImageLength: SHORT or LONG
-            fmt = order + ("H" if kind == 3 else "I")
-            size[tag] = struct.unpack(fmt, entry[8:8 + struct.calcsize(fmt)])[0]
-    return (size[256], size[257]) if len(size) == 2 else None
+@functools.cache
+def _probes():
+    """(accept, opener) for each of SIZED_FORMATS: Pillow's header parser, made to raise
+    _Parsed with the size it read before Pillow checks it (an empty image is then refused as
+    unidentified, without its size) and before anything else happens. PIL.Image.open is not
+    used: it refuses an image over its own pixel limit without saying its size."""
+    from PIL import Image, JpegImagePlugin  # here, not at import: --help never loads Pillow
 
+    Image.init()
+    # Damaged EXIF or APNG chunks would print a warning: such files get OpenCV's verdict.
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.\w+ImagePlugin")
+    probes = []
+    for kind in SIZED_FORMATS:
+        opener, accept = Image.OPEN[kind]
+        if not isinstance(opener, type):  # JPEG's factory function
+            opener = JpegImagePlugin.JpegImageFile
 
-_PNM_HEADER = re.compile(rb"P[1-6](?:\s|#[^\r\n]*[\r\n])+(\d{1,12})(?:\s|#[^\r\n]*[\r\n])+(\d{1,12})")
+        class Probe(opener):
+            def _open(self):
+                super()._open()
+                raise _Parsed(self.size)
+
+        probes.append((accept, Probe))
+    return probes
 
 
 def declared_size(data):
-    """(width, height) that an image file's header declares, read without decoding it; None
-    for formats not parsed here (JPEG 2000, ...) and for headers too short to say.
-
-    Covers PNG, JPEG, BMP, GIF, WebP, TIFF, PNM (P1-P6) and Sun raster.
-    """
-    try:
-        if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR":
-            return struct.unpack(">II", data[16:24])
-        if data.startswith(b"\xff\xd8"):
-            return _jpeg_size(data)
-        if data.startswith(b"BM"):
-            if struct.unpack("<I", data[14:18])[0] == 12:  # OS/2 core header
-                return struct.unpack("<HH", data[18:22])
-            width, height = struct.unpack("<ii", data[18:26])
-            return abs(width), abs(height)
-        if data[:6] in (b"GIF87a", b"GIF89a"):
-            return struct.unpack("<HH", data[6:10])
-        if data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-            chunk = data[12:16]
-            if chunk == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":
-                width, height = struct.unpack("<HH", data[26:30])
-                return width & 0x3FFF, height & 0x3FFF
-            if chunk == b"VP8L" and data[20] == 0x2F:
-                (bits,) = struct.unpack("<I", data[21:25])
-                return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-            if chunk == b"VP8X":
-                return (int.from_bytes(data[24:27], "little") + 1,
-                        int.from_bytes(data[27:30], "little") + 1)
-            return None
-        if data[:4] in (b"II*\x00", b"MM\x00*"):
-            return _tiff_size(data)
-        if data.startswith(b"\x59\xa6\x6a\x95"):
-            return struct.unpack(">II", data[4:12])
-        match = _PNM_HEADER.match(data[:4096])
-        if match:
-            return int(match.group(1)), int(match.group(2))
-    except (struct.error, IndexError):
-        return None
+    """(width, height) that an image file's header declares, read by Pillow without decoding
+    the image; None for formats outside SIZED_FORMATS and for headers too short to say."""
+    for accept, probe in _probes():
+        if accept(data[:16]) is True:
+            try:
+                probe(io.BytesIO(data))
+            except _Parsed as parsed:
+                return parsed.args[0]
+            except Exception:  # what Pillow raises for a damaged header varies by format
+                return None
     return None
 
 
@@ -302,98 +263,11 @@ def encode(image, ext):
     return encoded.tobytes()
 
 
-def temporary_name(name):
-    """A new hidden name to write the file `name` under before renaming it: "." + name + "." +
-    8 random characters (a-z, 0-9) + ".part". When that would exceed NAME_MAX bytes, the part
-    of `name` before its extension is cut (at a character boundary) to fit, so any legal output
-    name can be written; the extension stays, for `remove_stale_temporaries`."""
-    stem, ext = os.path.splitext(name)
-    room = NAME_MAX - len(".") - len(".12345678.part")
-    if len(os.fsencode(ext)) > room // 2:  # no extension worth keeping
-        stem, ext = name, ""
-    while len(os.fsencode(stem + ext)) > room:
-        stem = stem[:-1]
-    return f".{stem}{ext}.{secrets.token_hex(4)}.part"
-
-
-def _create_temporary(path):
-    """(fd, path) of a new file under `temporary_name` beside `path`, readable by its owner
-    only until it is finished."""
-    while True:
-        tmp = path.parent / temporary_name(path.name)
-        try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), tmp
-        except FileExistsError:  # 2**-32 per try: draw again
-            continue
-
-
-@contextlib.contextmanager
-def atomic_file(path):
-    """Yield (binary file, its path) for the new content of `path`: a temporary file in the same
-    folder (`temporary_name`), renamed over `path` when the block ends without an error and
-    deleted otherwise, so a crash never leaves a half-written output. The folder is created if
-    needed. The file stays locked until the block ends (writers that open its path themselves
-    are not affected), so that `remove_stale_temporaries` can tell one left by a killed run from
-    one still being written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temporary(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if fcntl is not None:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-            yield f, Path(tmp)
-            f.flush()
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def write_bytes_atomic(path, data):
-    """Write the bytes `data` to `path` through `atomic_file`."""
-    with atomic_file(path) as (f, _):
-        f.write(data)
-
-
-def write_text_atomic(path, text):
-    """Write the string `text` to `path` as UTF-8 through `atomic_file`."""
-    write_bytes_atomic(path, text.encode("utf-8"))
-
-
 def write_atomic(path, image):
     """Encode `image` (HxWx3 uint8 BGR) by the extension of `path` (none: PNG) and write it
     with `write_bytes_atomic`. Raises ImageError, or OSError when the file cannot be written."""
     path = Path(path)
     write_bytes_atomic(path, encode(image, path.suffix.lower() or ".png"))
-
-
-def remove_stale_temporaries(folder, extensions=IMAGE_EXTENSIONS):
-    """Delete the temporary files that `atomic_file` left in `folder` when its process was killed
-    (named by `temporary_name` for a file whose extension is in `extensions`,
-    regular files, not locked by a writer still at work). Returns the removed paths; anything
-    else is left alone."""
-    removed = []
-    if fcntl is None or not os.path.isdir(folder):
-        return removed
-    for name in sorted(os.listdir(folder)):
-        match = _TEMP_NAME.fullmatch(name)
-        path = Path(folder) / name
-        if not match or Path(match["name"]).suffix.lower() not in extensions:
-            continue
-        with contextlib.suppress(OSError):
-            if not stat.S_ISREG(os.lstat(path).st_mode):
-                continue
-            with open(path, "rb") as f:
-                try:
-                    fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue
-                os.unlink(path)
-            removed.append(path)
-    return removed
 
 
 def list_files(folder, recursive=False, exclude=None):

@@ -3,14 +3,14 @@
 TensorFlow prints oneDNN and CUDA notices to fd 2 before its logging is configured, so
 TF_CPP_MIN_LOG_LEVEL cannot hide them. They are captured here and shown only if the import
 fails (not when Ctrl-C interrupts it: that is one line). The process's temporary files go to
-its own folder from then on (scratch.private_tempdir).
+its own folder from then on (files.private_tempdir).
 """
 import contextlib
 import os
 import sys
 import tempfile
 
-from whitebox.base.scratch import private_tempdir
+from whitebox.base.files import private_tempdir
 
 
 @contextlib.contextmanager

@@ -25,7 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from whitebox.base.image_io import write_atomic, write_text_atomic
+from whitebox.base.files import write_text_atomic
+from whitebox.base.image_io import write_atomic
 from whitebox.cli import one_line
 from whitebox.train.config import TERMS, TrainConfig
 

@@ -12,12 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from whitebox.base.image_io import (
-    ImageError,
-    display_path,
-    list_images,
-    write_text_atomic,
-)
+from whitebox.base.files import write_text_atomic
+from whitebox.base.image_io import ImageError, display_path, list_images
 from whitebox.cli import output_problem
 from whitebox.evaluate.ablation import load_matrix, run_ablation, variant_configs
 from whitebox.evaluate.metrics import (

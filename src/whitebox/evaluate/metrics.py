@@ -36,13 +36,8 @@ import numpy as np
 import scipy.linalg
 from tqdm import tqdm
 
-from whitebox.base.image_io import (
-    ImageError,
-    atomic_file,
-    display_path,
-    list_images,
-    read_bgr,
-)
+from whitebox.base.files import atomic_file
+from whitebox.base.image_io import ImageError, display_path, list_images, read_bgr
 from whitebox.cli import one_line
 
 INPUT_TENSOR = "ExpandDims:0"

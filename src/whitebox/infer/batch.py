@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from whitebox.base.files import remove_stale_temporaries, write_bytes_atomic
 from whitebox.base.image_io import (
     IMAGE_EXTENSIONS,
     ImageError,
@@ -22,8 +23,6 @@ from whitebox.base.image_io import (
     encode,
     list_files,
     read_file,
-    remove_stale_temporaries,
-    write_bytes_atomic,
 )
 from whitebox.infer.defaults import MAX_SHORT_SIDE
 from whitebox.infer.video import DEFAULT_BATCH, VIDEO_EXTENSIONS, VideoError, is_video

@@ -17,10 +17,7 @@ branches are left to the caller there); their input is [1, H, W, 3] with H and W
 Every export is checked against TF on one image (`check_*`), in bytes after to_uint8.
 """
 import os
-import re
-import shutil
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -29,8 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 import whitebox.infer.weights
-from whitebox.base.image_io import to_uint8, to_unit_range, write_bytes_atomic
-from whitebox.base.leftovers import remove_dead_process_folders
+from whitebox.base.files import atomic_folder, write_bytes_atomic
+from whitebox.base.image_io import to_uint8, to_unit_range
 from whitebox.infer.defaults import (
     CROP_MULTIPLE,
     DEFAULT_OPSET,
@@ -205,45 +202,13 @@ def save_savedmodel(module, out_dir):
     return Path(out_dir)
 
 
-def _staging_prefix(out):
-    """The start of the names of the staging folders beside `out`: ".NAME.export-" (NAME cut
-    so that ".NAME.export-PID-XXXXXXXX-old" fits in 255 bytes); PID and mkdtemp's characters
-    follow."""
-    return f".{out.name[:150]}.export-"
-
-
-def remove_stale_staging(out):
-    """Delete the staging folders a killed export to `out` left beside it; returns them."""
-    out = Path(out).absolute()
-    pattern = re.compile(re.escape(_staging_prefix(out)) + r"(?P<pid>\d+)-.+")
-    return remove_dead_process_folders(out.parent, pattern)
-
-
 def save_savedmodel_atomic(module, out):
-    """`save_savedmodel` into a staging folder beside `out`, renamed to `out` once complete, so
-    that a failed or killed write never leaves a partial SavedModel at `out`. An existing `out`
-    (an earlier export or an empty folder, as `output_problem` allows) is replaced; through a
-    symbolic link, the folder it points to is."""
-    out = Path(os.path.realpath(out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(out)
-    staging = Path(tempfile.mkdtemp(prefix=f"{_staging_prefix(out)}{os.getpid()}-",
-                                    dir=out.parent))
-    try:
+    """`save_savedmodel` through `files.atomic_folder`, so that a failed or killed write never
+    leaves a partial SavedModel at `out`. An existing `out` (an earlier export or an empty
+    folder, as `output_problem` allows) is replaced; through a symbolic link, the folder it
+    points to is."""
+    with atomic_folder(os.path.realpath(out)) as staging:
         save_savedmodel(module, staging)
-        if out.is_dir() and any(out.iterdir()):
-            old = staging.with_name(staging.name + "-old")
-            os.rename(out, old)
-            try:
-                os.rename(staging, out)
-            except OSError:
-                os.rename(old, out)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def tflite_bytes(module, quantize="none"):

@@ -5,7 +5,7 @@ callable float32 [N, H, W, 3] BGR in [-1, 1] (H, W multiples of 4) -> float32 [N
 numpy array; `inference.Cartoonizer(runner=...)` does everything around it.
 
 OpenVINO and ONNX Runtime run a model converted from that function with N, H and W free. It is
-converted once and cached under `weights.home_dir()/runtimes/<runtime>/<key>/`, where the key
+converted once and cached under `files.home_dir()/runtimes/<runtime>/<key>/`, where the key
 hashes the checkpoint's files (sha256 of the .index and .data files), the runtime, the
 converter's version, the guided-filter switch and the precision. An entry is written in a
 temporary folder (locked while it is written; one a killed conversion left is removed by the next
@@ -24,22 +24,18 @@ import hashlib
 import importlib.util
 import io
 import json
-import os
-import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from whitebox.base.files import atomic_folder, home_dir, sha256_file, sweep
 from whitebox.base.image_io import to_unit_range
-from whitebox.base.scratch import lock_folder, remove_abandoned
 from whitebox.cli import one_line
 from whitebox.infer.defaults import MAX_SHORT_SIDE, RUNTIME_ORDER
 from whitebox.infer.inference import Cartoonizer, TFRunner, cartoon_network, resize_crop
 from whitebox.infer.samples import SAMPLE_PHOTOS, sample_photo
-from whitebox.infer.weights import home_dir
 from whitebox.model.precision import cpu_support, resolve_precision, support
 
 # What each runtime needs installed, and the precisions it runs.
@@ -54,8 +50,6 @@ MANIFEST = "manifest.json"
 # How the line `cached` prints before a conversion starts: news of a slow first run, not a
 # warning (cartoonize.py --quiet leaves it out).
 CONVERTING = "converting the network once into"
-# `cached`'s temporary folders: "." + key + "." + mkdtemp's 8 random characters + ".part".
-_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.part")
 
 
 class RuntimeUnavailable(Exception):
@@ -109,9 +103,7 @@ def checkpoint_digest(prefix):
     digest = hashlib.sha256()
     for path in [prefix + ".index", *sorted(glob.glob(glob.escape(prefix) + ".data-*"))]:
         digest.update(Path(path).name[len(Path(prefix).name):].encode() + b"\0")
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+        sha256_file(path, digest)
     return digest.hexdigest()
 
 
@@ -143,16 +135,8 @@ def cache_key(checkpoint, runtime, use_guided_filter, precision):
 
 
 def cache_root():
-    """Where converted models are cached: `weights.home_dir()/runtimes`."""
+    """Where converted models are cached: `files.home_dir()/runtimes`."""
     return home_dir() / "runtimes"
-
-
-def _file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_manifest(folder):
@@ -165,7 +149,7 @@ def _check_manifest(folder):
     for name, expected in files.items():
         if not (folder / name).is_file():
             raise ValueError(f"{name} is missing")
-        if _file_sha256(folder / name) != expected:
+        if sha256_file(folder / name).hexdigest() != expected:
             raise ValueError(f"{name} does not match its checksum")
 
 
@@ -188,23 +172,11 @@ def cached(folder, convert, load, warn=print):
                  f"converting again")
             shutil.rmtree(folder, ignore_errors=True)
     warn(f"{CONVERTING} {folder}")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    remove_abandoned(folder.parent, _TEMP_NAME)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".part", dir=folder.parent))
-    lock = lock_folder(tmp)
-    try:
+    sweep(folder.parent, folders=True)  # every key's: this is our cache
+    with atomic_folder(folder, replace=False) as tmp:
         convert(tmp)
-        files = {path.name: _file_sha256(path) for path in sorted(tmp.iterdir())}
+        files = {path.name: sha256_file(path).hexdigest() for path in sorted(tmp.iterdir())}
         (tmp / MANIFEST).write_text(json.dumps({"files": files}, indent=1))
-        try:
-            os.rename(tmp, folder)
-        except OSError:
-            if not folder.is_dir():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if lock is not None:
-            os.close(lock)
     return load(folder)
 
 

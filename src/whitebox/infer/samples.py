@@ -5,7 +5,8 @@ from pathlib import Path
 
 import cv2
 
-from whitebox.base.image_io import atomic_file, write_atomic
+from whitebox.base.files import atomic_file
+from whitebox.base.image_io import write_atomic
 
 SAMPLE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
 

@@ -18,7 +18,8 @@ import threading
 from fractions import Fraction
 from pathlib import Path
 
-from whitebox.base.image_io import atomic_file, display_path
+from whitebox.base.files import atomic_file
+from whitebox.base.image_io import display_path
 from whitebox.cli import one_line
 
 # FFmpeg's container format for each video extension (outputs are written under a temporary

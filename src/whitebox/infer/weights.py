@@ -10,8 +10,7 @@ returned prefix must be restored explicitly; do not go through ``tf.train.latest
 
 Environment variables:
 
-* ``WHITEBOX_HOME``: root folder for this project's cache (default: ``pooch.os_cache``, the
-  platform user cache folder, + ``whitebox-cartoon``). Weights live in
+* ``WHITEBOX_HOME``: root folder for this project's cache (`files.home_dir`). Weights live in
   ``<root>/weights/<WEIGHTS_SUBDIR>/``.
 * ``WHITEBOX_WEIGHTS_URL``: base URL the file names are appended to (default: GitHub raw URLs
   at the pinned commit); ``http(s)://``, ``ftp://`` and ``file://``.
@@ -26,13 +25,14 @@ import hashlib
 import os
 import shutil
 import sys
-import tempfile
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Mapping, Optional, Union
 
 import pooch
+
+from whitebox.base.files import ENV_HOME, home_dir, staging_folder
 
 AUTHORS_REPO = "SystemErrorWang/White-box-Cartoonization"
 PINNED_COMMIT = "ee97277d7fd873b89e9b8e1341efe74e10dd4124"
@@ -50,7 +50,6 @@ DEFAULT_BASE_URL = (
     f"https://raw.githubusercontent.com/{AUTHORS_REPO}/{PINNED_COMMIT}/{REMOTE_FOLDER}"
 )
 
-ENV_HOME = "WHITEBOX_HOME"
 ENV_WEIGHTS_URL = "WHITEBOX_WEIGHTS_URL"
 ENV_OFFLINE = "WHITEBOX_OFFLINE"
 
@@ -91,15 +90,6 @@ def git_blob_id(source: Union[str, os.PathLike, bytes, bytearray, memoryview]) -
     digest = hashlib.sha1(b"blob %d\0" % len(data))
     digest.update(data)
     return digest.hexdigest()
-
-
-def home_dir() -> Path:
-    """``$WHITEBOX_HOME`` if set, else ``pooch.os_cache("whitebox-cartoon")``: on Linux
-    ``$XDG_CACHE_HOME/whitebox-cartoon`` or ``~/.cache/whitebox-cartoon``, on macOS
-    ``~/Library/Caches/whitebox-cartoon``, on Windows
-    ``%LOCALAPPDATA%\\whitebox-cartoon\\whitebox-cartoon\\Cache``."""
-    override = os.environ.get(ENV_HOME)
-    return Path(override).expanduser() if override else pooch.os_cache("whitebox-cartoon")
 
 
 def cache_dir() -> Path:
@@ -175,101 +165,95 @@ def _move_aside(path: Path, got: str, blob: str) -> str:
     return f"{problem}; moved it aside to {target.name}."
 
 
-def _blob_check(blob: str, url: str):
-    """A pooch processor that raises WeightsVerificationError unless the download has `blob`."""
-    def check(path, action, fetcher):
-        got = git_blob_id(path)
-        if got != blob:
-            raise WeightsVerificationError(
-                f"{Path(path).name} from {url} failed verification: its git blob id is {got} "
-                f"but {blob} was expected. The downloaded file was deleted."
-            )
-        return path
-    return check
-
-
 def _copy_file_url(url: str, output_file: str, fetcher) -> None:
     """A pooch downloader for ``file://`` URLs."""
     shutil.copyfile(urllib.request.url2pathname(urllib.parse.urlparse(url).path), output_file)
 
 
-def ensure_official_weights(offline: Optional[bool] = None, progress: bool = True) -> Path:
-    """Return the checkpoint prefix ``cache_dir()/model-33999``, downloading what is missing.
-
-    Every cached file is checked against OFFICIAL_FILES; one that fails is moved aside to
-    ``NAME.rejected`` and fetched again. Each download goes through pooch (retried RETRIES times,
-    with a tqdm bar on stderr when `progress`) into a private folder, is verified there by its
-    blob id, and only then renamed into the cache, so concurrent first runs never see a partial
-    or unverified file. `offline` (default ``$WHITEBOX_OFFLINE``) never uses the network.
-
-    Raises WeightsUnavailable, whose message names the files still needed, the folders to put
-    them in and where to download them, or its subclass WeightsVerificationError when a file
-    failed verification.
-    """
-    folder = cache_dir()
-    base = official_base_url()
-    offline = offline_requested() if offline is None else offline
+def _check_cache(folder: Path, base: str):
+    """(names of OFFICIAL_FILES missing from `folder` or failing verification, messages for
+    those moved aside)."""
     needed, rejected = [], []
     for name, blob in OFFICIAL_FILES.items():
         path = folder / name
         if path.is_file():
             try:
                 got = git_blob_id(path)
+                if got == blob:
+                    continue
+                rejected.append(_move_aside(path, got, blob))
             except OSError as error:
                 raise WeightsUnavailable(_instructions(
                     folder, base, [name], f"cannot read {path} ({error}).")) from None
-            if got == blob:
-                continue
-            try:
-                rejected.append(_move_aside(path, got, blob))
             except WeightsVerificationError as error:
                 raise WeightsVerificationError(
                     _instructions(folder, base, [name], str(error))) from None
         needed.append(name)
+    return needed, rejected
+
+
+def _download(folder: Path, base: str, needed: list, progress: bool) -> None:
+    """Fetch `needed` from `base` with pooch into a `files.staging_folder`, and move each into
+    `folder` once its git blob id is verified."""
+    with staging_folder(folder / "download") as incoming:
+        fetcher = pooch.create(path=incoming, base_url=base, registry=dict.fromkeys(needed),
+                               retry_if_failed=RETRIES)
+        local = urllib.parse.urlparse(base).scheme == "file"
+        for position, name in enumerate(needed):
+            url = fetcher.get_url(name)
+            try:
+                path = fetcher.fetch(name, downloader=_copy_file_url if local else None,
+                                     progressbar=progress)
+                got = git_blob_id(path)
+                if got != OFFICIAL_FILES[name]:
+                    raise WeightsVerificationError(_instructions(
+                        folder, base, needed[position:],
+                        f"{name} from {url} failed verification: its git blob id is {got} but "
+                        f"{OFFICIAL_FILES[name]} was expected. The downloaded file was deleted.",
+                        served_bad=True))
+                os.chmod(path, 0o644)
+                os.replace(path, folder / name)
+            except (OSError, ValueError) as error:  # requests' errors are OSErrors
+                raise WeightsUnavailable(_instructions(
+                    folder, base, needed[position:], f"fetching {url} failed: {error}")) from None
+
+
+def ensure_official_weights(offline: Optional[bool] = None, progress: bool = True) -> Path:
+    """Return the checkpoint prefix ``cache_dir()/model-33999``, downloading what is missing.
+
+    Every cached file is checked against OFFICIAL_FILES; one that fails is moved aside to
+    ``NAME.rejected`` and fetched again (`_download`: retried RETRIES times, with a tqdm bar on
+    stderr when `progress`; concurrent first runs never see a partial or unverified file).
+    `offline` (default ``$WHITEBOX_OFFLINE``) never uses the network.
+
+    Raises WeightsUnavailable, whose message names the files still needed, the folders to put
+    them in and where to download them, or its subclass WeightsVerificationError when a file
+    failed verification.
+    """
+    folder, base = cache_dir(), official_base_url()
+    needed, rejected = _check_cache(folder, base)
     if not needed:
         return folder / CHECKPOINT_PREFIX
-    if offline:
+    if offline_requested() if offline is None else offline:
         if rejected:
             raise WeightsVerificationError(_instructions(
                 folder, base, needed,
                 " ".join(rejected) + " Offline mode, so nothing was downloaded."))
         raise WeightsUnavailable(_instructions(
             folder, base, needed, f"offline mode, and {', '.join(needed)} missing from {folder}."))
-
     for message in rejected:
         print(message + " Fetching it again.", file=sys.stderr)
     print(LICENCE_NOTICE, file=sys.stderr, flush=True)
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(level if progress else "WARNING")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        incoming = Path(tempfile.mkdtemp(prefix=".incoming-", dir=folder))
+        _download(folder, base, needed, progress)
     except OSError as error:
         raise WeightsUnavailable(
             _instructions(folder, base, needed, f"cannot write to {folder} ({error}).")) from None
-    fetcher = pooch.create(path=incoming, base_url=base, registry=dict.fromkeys(needed),
-                           retry_if_failed=RETRIES)
-    local = urllib.parse.urlparse(base).scheme == "file"
-    logger = pooch.get_logger()
-    level = logger.level
-    if not progress:
-        logger.setLevel("WARNING")
-    try:
-        for position, name in enumerate(needed):
-            url = fetcher.get_url(name)
-            try:
-                path = fetcher.fetch(name, processor=_blob_check(OFFICIAL_FILES[name], url),
-                                     downloader=_copy_file_url if local else None,
-                                     progressbar=progress)
-                os.chmod(path, 0o644)
-                os.replace(path, folder / name)
-            except WeightsVerificationError as error:
-                raise WeightsVerificationError(_instructions(
-                    folder, base, needed[position:], str(error), served_bad=True)) from None
-            except (OSError, ValueError) as error:  # requests' errors are OSErrors
-                raise WeightsUnavailable(_instructions(
-                    folder, base, needed[position:], f"fetching {url} failed: {error}")) from None
     finally:
         logger.setLevel(level)
-        shutil.rmtree(incoming, ignore_errors=True)
     return folder / CHECKPOINT_PREFIX
 
 

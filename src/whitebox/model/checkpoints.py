@@ -12,7 +12,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from whitebox.base.image_io import write_text_atomic
+from whitebox.base.files import write_text_atomic
 
 # The authors publish `model-33999`, but their `checkpoint` file also lists an unpublished
 # `model-37499`: prefer the published prefix whenever a folder has it.

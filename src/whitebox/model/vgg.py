@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from whitebox.base.image_io import atomic_file
+from whitebox.base.files import atomic_file
 
 LAYERS = ("conv1_1", "conv1_2", "conv2_1", "conv2_2",
           "conv3_1", "conv3_2", "conv3_3", "conv3_4",

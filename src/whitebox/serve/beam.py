@@ -41,15 +41,14 @@ from apache_beam.ml.inference.base import (
     RunInference,
 )
 
+from whitebox.base.files import private_tempdir, temporary_name
 from whitebox.base.image_io import (
     IMAGE_EXTENSIONS,
     PIXEL_LIMIT_ENV,
     ImageError,
     decode_bgr,
     encode,
-    temporary_name,
 )
-from whitebox.base.scratch import private_tempdir
 from whitebox.infer.batch import target_name
 from whitebox.infer.video import is_video
 
@@ -327,7 +326,7 @@ class Encode(beam.DoFn):
 
 
 def write_via_temporary(target, data):
-    """Write `data` to a hidden temporary name beside `target` (image_io.temporary_name, as
+    """Write `data` to a hidden temporary name beside `target` (files.temporary_name, as
     cartoonize.py's) through FileSystems, then rename it to `target`; the temporary is removed
     when anything fails."""
     folder, name = FileSystems.split(target)
@@ -432,7 +431,7 @@ def remove_stale_sink_folders(prefix):
 def run(pattern, settings, pipeline_options):
     """Run the pipeline to the end, after removing what a killed run left in PREFIX
     (`remove_stale_sink_folders`); returns `counts`. Its temporary files, and its worker
-    processes' (they inherit TMPDIR), go to this process's `scratch.private_tempdir`: Beam and
+    processes' (they inherit TMPDIR), go to this process's `files.private_tempdir`: Beam and
     its workers leave empty folders in TMPDIR otherwise."""
     remove_stale_sink_folders(settings.prefix)
     private_tempdir()

@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from whitebox.base.scratch import private_tempdir
+from whitebox.base.files import private_tempdir, write_bytes_atomic
 
 private_tempdir()  # before Gradio loads: it fixes its temporary folder then
 
@@ -32,7 +32,6 @@ from whitebox.base.image_io import (  # noqa: E402
     display_path,
     encode,
     read_file,
-    write_bytes_atomic,
 )
 from whitebox.infer.samples import write_sample_photos  # noqa: E402
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from whitebox.base.files import write_text_atomic
 from whitebox.base.image_io import (
     IMAGE_EXTENSIONS,
     ImageError,
@@ -25,7 +26,6 @@ from whitebox.base.image_io import (
     list_images,
     read_bgr,
     to_unit_range,
-    write_text_atomic,
 )
 
 DOMAINS = ("photo_face", "photo_scenery", "cartoon_face", "cartoon_scenery")

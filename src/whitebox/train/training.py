@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from whitebox.base.image_io import to_uint8, write_atomic, write_text_atomic
+from whitebox.base.files import write_text_atomic
+from whitebox.base.image_io import to_uint8, write_atomic
 from whitebox.model.checkpoints import (
     list_checkpoints,
     load_generator,
