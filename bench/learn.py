@@ -52,7 +52,7 @@ SCALES = {
                   train_crops=6, val_crops=2, val_size=32, pretrain_keep=2),
     "cpu": dict(patch=96, batch=4, pretrain_iterations=1000, iterations=600, every=50,
                 train_crops=150, val_crops=8, val_size=128, pretrain_keep=2),
-    # The cpu scale's first 60 iterations, for comparing arms (--arms) in minutes.
+    # The cpu scale's patch and batch, shorter and on fewer crops: arms (--arms) in minutes.
     "probe": dict(patch=96, batch=4, pretrain_iterations=300, iterations=60, every=15,
                   train_crops=40, val_crops=8, val_size=128, pretrain_keep=2),
     # The paper's patch and batch, its 50,000 + 100,000 iterations divided by 100.
@@ -78,10 +78,9 @@ LOSS_LINE = re.compile(r"^iter (\d+): (.*)$")
 
 
 def source_photos():
-    """Colour photos available offline: the reference's test photos in ../shared/images
-    (its extra/ folder holds photo/cartoon comparison grids and a drawing: left out) and the
-    sample photos that scikit-image and scikit-learn ship (charts, drawings, microscopy and
-    space pictures left out). Returns {name: path}, sorted by name."""
+    """{name: path} of the colour photos at hand offline, sorted: the reference's test photos
+    (not ../shared/images/extra: grids and a drawing) and scikit-image's and scikit-learn's
+    sample photos (not their charts, drawings, microscopy or space pictures)."""
     import skimage
 
     found = {}
@@ -142,9 +141,8 @@ def write_crops(sources, folder, count, size, rng):
 
 
 def launch(args, log_path, note="", own_group=False):
-    """Start a project command line (a list after the python executable), its output appended
-    to log_path; returns the Popen. `own_group`: in a new process group (which Ctrl-C on the
-    bench does not reach), so that the whole group can be killed."""
+    """Popen of a project command line (`args` after the python executable), output appended
+    to log_path; `own_group`: in a new process group, so that the whole group can be killed."""
     with open(log_path, "a") as log:
         log.write(f"$ {' '.join(map(str, args))}{note}\n")
         log.flush()
@@ -164,9 +162,8 @@ def command(args, log_path):
 
 
 def official_cartoonizer():
-    """(network.Generator holding the authors' weights, the cartoonizer that cartoonize.py
-    --precision fp32 --runtime tf builds around it). Loading another checkpoint into the
-    generator (checkpoints.load_generator) changes what the cartoonizer computes."""
+    """(generator with the authors' weights, cartoonize.py's fp32 tf cartoonizer around it);
+    loading another checkpoint into the generator changes what the cartoonizer computes."""
     from whitebox.infer.runtimes import make_cartoonizer
     from whitebox.infer.weights import load_generator_weights
 
@@ -176,8 +173,8 @@ def official_cartoonizer():
 
 
 def make_data(out, scale, seed, cartoonizer):
-    """Steps 1-2: crops of P, C and V, the official cartoons of C and V (cartoonize.py's loop,
-    whitebox.infer.batch, with `cartoonizer`), and the data lists (train.py make-lists' function)."""
+    """Steps 1-2: crops of P, C and V, the official cartoons of C and V (cartoonize.py's
+    loop) and the data lists (train.py make-lists' function)."""
     from whitebox.infer.batch import plan_jobs, run_plan
     from whitebox.train.data import make_lists
 
@@ -348,13 +345,11 @@ def resume_check(out, kill, twin_end):
     from whitebox.train.config import config_from_json
 
     weights = config_from_json((out / "fst" / "config.json").read_text()).active_weights()
-    first, last = {}, {}
-    for i, values in read_losses(out / "fst" / "log.txt"):
-        first.setdefault(i, values)
-        last[i] = values
+    rows = read_losses(out / "fst" / "log.txt")
+    first, last = dict(reversed(rows)), dict(rows)
     twice = sorted(i for i in first if first[i] is not last[i])
     resumed_at = min(twice, default=None)
-    twin = {i: v for i, v in read_losses(out / TWIN / "log.txt")}
+    twin = dict(read_losses(out / TWIN / "log.txt"))
     after = {i: v for i, v in last.items() if resumed_at is not None and i >= resumed_at}
     report = dict(
         kill, resumed_at_iteration=resumed_at,
@@ -462,8 +457,9 @@ def evaluate(out, scale, arms, strip_count, generator, cartoonizer):
     pre_prefix = str(out / "pretrain" / "checkpoints"
                      / f"ckpt-{checkpoint_numbers(out / 'pretrain')[-1]}")
     pre_images = scorer.cartoons(pre_prefix)
-    identity = scorer.score(scorer.photos)
-    del identity["psnr_to_photo"]  # infinite: the photo is its own output
+    with np.errstate(divide="ignore"):  # PSNR of the photo to itself: infinite
+        identity = scorer.score(scorer.photos)
+    del identity["psnr_to_photo"]
     baselines = dict(identity=identity, pretrained=scorer.score(pre_images))
     strips = {"photo": scorer.photos, "official": scorer.official, "pretrained": pre_images}
     curves = {}
@@ -476,7 +472,7 @@ def evaluate(out, scale, arms, strip_count, generator, cartoonizer):
             images = scorer.cartoons(str(prefix))
             curve.append(dict(iteration=it, **scorer.score(images)))
             if it in shown:
-                strips[f"{name}@{it}"] = images
+                strips[f"{SHORT[name]}@{it}"] = images
         curves[name] = curve
     sources = [name.rsplit("_", 1)[0] for name in scorer.names]
     rows = [k for k, source in enumerate(sources) if source not in sources[:k]]
@@ -486,10 +482,7 @@ def evaluate(out, scale, arms, strip_count, generator, cartoonizer):
 def loss_summary(rows, every):
     """Mean of each loss over each block of `every` iterations (the last value logged for an
     iteration counts), for the JSON."""
-    last = {}
-    for i, values in rows:
-        last[i] = values
-    blocks = {}
+    last, blocks = dict(rows), {}
     for i in sorted(last):
         blocks.setdefault(i // every, []).append(last[i])
     return [dict(iterations=[b * every, b * every + len(v) - 1],
@@ -504,6 +497,7 @@ PANELS = (("psnr", "PSNR to official (dB), higher is better"),
 RUN_LABELS = {"fst": "F_st in losses (reference)", "no_fst": "--no-fst-in-losses",
               "no_adversarial": "--no-surface --no-texture",
               "no_vgg": "--no-content --no-structure"}
+SHORT = {"fst": "F_st", "no_fst": "no F_st", "no_adversarial": "no adv.", "no_vgg": "no VGG"}
 
 
 def mosaic(strips, rows, gap=4):
@@ -552,8 +546,7 @@ def draw(path, report, strips, rows):
     ax.imshow(strip)
     tile = strip.shape[1] / len(strips)
     ax.set_xticks([tile * (c + 0.5) for c in range(len(strips))])
-    ax.set_xticklabels([c.replace("no_fst", "no F_st").replace("fst", "F_st") for c in strips],
-                       fontsize=8)
+    ax.set_xticklabels(list(strips), fontsize=8)
     ax.xaxis.tick_top()
     ax.set_yticks([])
     fig.suptitle(report["title"], fontsize=9)
@@ -577,14 +570,14 @@ def save_small_png(fig, path):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog="Wall times on 2 cores (AMD EPYC, avx512_bf16): docs/TRAINING.md.")
+        description=__doc__.split("\n\n")[0], epilog="Results: docs/TRAINING.md.")
     parser.add_argument("--scale", choices=sorted(SCALES), default="cpu",
-                        help="cpu (default): patch 96, batch 4, 1,000 + 2 x 600 iterations, "
-                             "about 35 min on 2 idle cores (estimated); quick: a check that "
-                             "every step runs, under a minute; probe: the cpu scale's first 60 "
-                             "iterations, for --arms, about 8 min; paper: for a GPU, patch 256, "
-                             "batch 16 (not run)")
+                        help="wall time on 2 shared cores. cpu (default): patch 96, batch 4, "
+                             "1,000 + 2 x 600 iterations, 30-40 min idle, about an hour under "
+                             "a load of 12 (both estimated); quick: a check that every step runs, "
+                             "74 s idle, 4 min under a load of 12; probe: patch 96, batch 4, "
+                             "300 + 60 iterations, for --arms, 12 min under a load of 12 with three "
+                             "arms; paper: patch 256, batch 16, for a GPU (not run)")
     parser.add_argument("--quick", dest="scale", action="store_const", const="quick",
                         help="same as --scale quick")
     parser.add_argument("--out", type=Path,
