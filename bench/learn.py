@@ -390,11 +390,13 @@ def health(out, scale, runs_rows):
                  for name, rows in runs_rows.items()}
     kept = {}
     for name in runs_rows:
-        keep, saves = ((scale["pretrain_keep"], saved_at(scale["pretrain_iterations"],
-                                                         pretrain_every(scale)))
-                       if name == "pretrain" else (train_keep(scale), saved_at(
-                           twin_iterations(scale) if name == TWIN else scale["iterations"],
-                           scale["every"])))
+        if name == "pretrain":
+            keep = scale["pretrain_keep"]
+            saves = saved_at(scale["pretrain_iterations"], pretrain_every(scale))
+        else:
+            keep = train_keep(scale)
+            saves = saved_at(twin_iterations(scale) if name == TWIN else scale["iterations"],
+                             scale["every"])
         found = checkpoint_numbers(out / name)
         kept[name] = dict(keep=keep, found=found, held=found == saves[-keep:])
     return dict(nonfinite_losses=nonfinite, checkpoints=kept,
