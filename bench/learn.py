@@ -577,7 +577,7 @@ def parse_args(argv=None):
                         help="wall time on 2 shared cores. cpu (default): patch 96, batch 4, "
                              "1,000 + 2 x 600 iterations, 30-40 min idle, about an hour under "
                              "a load of 12 (both estimated); quick: a check that every step runs, "
-                             "74 s idle, 4 min under a load of 12; probe: patch 96, batch 4, "
+                             "74 s idle, 2 min under a load of 5, 4 under 12; probe: patch 96, batch 4, "
                              "300 + 60 iterations, for --arms, 12 min under a load of 12 with three "
                              "arms; paper: patch 256, batch 16, for a GPU (not run)")
     parser.add_argument("--quick", dest="scale", action="store_const", const="quick",
