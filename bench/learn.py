@@ -1,39 +1,27 @@
 """Does training learn? An offline convergence experiment with the F_st ablation, at small scale.
 
-Prints one JSON object (also written to OUT/learn.json) and draws OUT/learn.png. Run from the
-repository root:
-    .venv/bin/python bench/learn.py --out runs/learn            # 1,000 + 2 x 600 iterations
-    .venv/bin/python bench/learn.py --quick --out runs/learn-q  # checks that it all runs
-    .venv/bin/python bench/learn.py --scale paper --out ...     # for a GPU: patch 256, batch 16
-    .venv/bin/python bench/learn.py --report-only --out runs/learn  # score and draw again
-Measured times and results: docs/TRAINING.md. `--side-by-side` runs the two adversarial runs
-at once (the quick scale always does).
-
-Nothing is downloaded. The steps, each through the project's own tools:
-1. data: the reference's test photos in ../shared/images, scikit-image's and scikit-learn's
-   sample photos, split by source photo into three disjoint sets: P (photo domain), C (cartoon
-   source) and V (validation). Random square crops at several scales, with horizontal flips,
-   are written as PNG files under OUT/data, so a few dozen photos give thousands of patches.
-2. the cartoon domain is the authors' official generator (../shared/weights/whitebox_official)
-   applied to the crops of C by cartoonize.py's cartoonizer and loop (--precision fp32
-   --runtime tf); the same is done to V, so the ideal output of every validation crop is
-   known. Lists: train.py make-lists' function (whitebox.train.data.make_lists).
-3. a stand-in VGG19: random He-normal weights with the real VGG19 shapes (whitebox.model.vgg
-   .random_weights), so the content and structure losses compare random features, not
-   ImageNet's.
-4. train.py pretrain, then train.py train --init-from twice from that same generator: the
-   reference's default (F_st in the losses) and --no-fst-in-losses. The reference's algorithm
-   and defaults except patch, batch and iteration counts; --precision bf16 (the CPU's native
-   bfloat16 where it has AVX512-BF16 or AMX, else fp32 with a notice in the run's log).
-5. every K iterations the checkpoints the runs wrote are scored on V against the official
-   cartoons: PSNR and SSIM (scikit-image) and KID on the stand-in Inception graph of the tests
-   (tests/inception_standin.py; a random network, so this KID is not the paper's FID), and
-   PSNR to the photo itself (how far the output moved from its input). The baselines are the
-   photo itself (identity) and the generator right after pre-training.
-6. long-run health: every logged loss is finite; the pretrain run keeps exactly --keep
-   checkpoints, the newest; the F_st run is killed once with SIGKILL at a random moment and
-   resumed with --resume, and the iterations it ran twice (from its last checkpoint to the
-   kill) must give the same losses in both processes, within a tolerance scaled to each loss.
+One command runs it all and writes OUT/learn.json (also printed) and OUT/learn.png:
+    .venv/bin/python bench/learn.py              # --scale cpu, into runs/learn-cpu
+    .venv/bin/python bench/learn.py --quick      # a check that every step runs
+Results and times: docs/TRAINING.md, "Does it learn?". Nothing is downloaded. The steps, each
+through the project's command lines or stable functions:
+1. data: the reference's test photos (../shared/images) and the sample photos of scikit-image
+   and scikit-learn, split by source photo into disjoint sets P (photos), C (cartoon source)
+   and V (validation); random square crops at several scales, flipped half the time (PNG).
+2. the cartoon domain: the authors' official generator applied to C (and V) by cartoonize.py's
+   cartoonizer and loop (fp32, tf): the ideal output of every V crop is known.
+3. a stand-in VGG19: random He-normal weights with VGG19's shapes (not ImageNet's features).
+4. train.py pretrain, then at once, each from that generator with --deterministic: train.py
+   train (F_st in the losses, the reference) killed once with SIGKILL at a random moment past
+   its first checkpoint and resumed; its uninterrupted twin (same seed) up to three
+   checkpoint intervals; train.py train --no-fst-in-losses (the ablation).
+5. every checkpoint scored on V against the official cartoons: PSNR, SSIM (scikit-image), KID
+   on the tests' stand-in Inception (not the paper's FID) and PSNR to the photo; baselines:
+   the photo itself and the pretrained generator.
+6. health: finite losses, checkpoints kept as --keep says; the iterations run both before the
+   kill and after the resume, and the twin's from the resume point on, give the same losses
+   (the tests' rule, tests/training_helpers.assert_losses_close) and the twin's last
+   checkpoint equals the resumed run's bit for bit.
 """
 import argparse
 import io
@@ -60,10 +48,13 @@ from whitebox.base.cpuinfo import cpu_info  # noqa: E402
 # evaluation (= checkpoint) interval, crops per source photo for P and C and for V, the size of
 # the V crops, and the checkpoints the pretrain run keeps.
 SCALES = {
-    "quick": dict(patch=32, batch=2, pretrain_iterations=8, iterations=18, every=6,
+    "quick": dict(patch=32, batch=2, pretrain_iterations=8, iterations=12, every=4,
                   train_crops=6, val_crops=2, val_size=32, pretrain_keep=2),
     "cpu": dict(patch=96, batch=4, pretrain_iterations=1000, iterations=600, every=50,
                 train_crops=150, val_crops=8, val_size=128, pretrain_keep=2),
+    # The cpu scale's patch and batch, shorter and on fewer crops: arms (--arms) in minutes.
+    "probe": dict(patch=96, batch=4, pretrain_iterations=300, iterations=60, every=15,
+                  train_crops=40, val_crops=8, val_size=128, pretrain_keep=2),
     # The paper's patch and batch, its 50,000 + 100,000 iterations divided by 100.
     "paper": dict(patch=256, batch=16, pretrain_iterations=500, iterations=1000, every=100,
                   train_crops=150, val_crops=8, val_size=256, pretrain_keep=2),
@@ -72,21 +63,24 @@ SCALES = {
 MIN_CROP_SHARE = 0.25
 # Shares of the source photos that go to V and to C; the rest is P.
 SPLIT = {"val": 0.25, "cartoon": 0.35}
-RUNS = {"fst": [], "no_fst": ["--no-fst-in-losses"]}
+# Adversarial arms: train.py train's extra flags. "fst" (the reference) always runs, and is the
+# one killed and resumed; TWIN is its uninterrupted copy.
+ARMS = {"fst": [], "no_fst": ["--no-fst-in-losses"],
+        "no_adversarial": ["--no-surface", "--no-texture"],
+        "no_vgg": ["--no-content", "--no-structure"]}
+DEFAULT_ARMS = ("fst", "no_fst")
+TWIN = "fst_twin"
 # learn.png's resolution (with 256 colours the figure stays well under 300 KB, for docs/).
 DPI = 80
 # What the data and training steps record for the report (read back by --report-only).
 STAGES = "stages.json"
 LOSS_LINE = re.compile(r"^iter (\d+): (.*)$")
-# Resume check: |a - b| <= RTOL * max(|a|, |b|) + FLOOR * (median |loss| over the run).
-RESUME_RTOL, RESUME_FLOOR = 1e-3, 1e-3
 
 
 def source_photos():
-    """Colour photos available offline: the reference's test photos in ../shared/images
-    (its extra/ folder holds photo/cartoon comparison grids and a drawing: left out) and the
-    sample photos that scikit-image and scikit-learn ship (charts, drawings, microscopy and
-    space pictures left out). Returns {name: path}, sorted by name."""
+    """{name: path} of the colour photos at hand offline, sorted: the reference's test photos
+    (not ../shared/images/extra: grids and a drawing) and scikit-image's and scikit-learn's
+    sample photos (not their charts, drawings, microscopy or space pictures)."""
     import skimage
 
     found = {}
@@ -147,9 +141,8 @@ def write_crops(sources, folder, count, size, rng):
 
 
 def launch(args, log_path, note="", own_group=False):
-    """Start a project command line (a list after the python executable), its output appended
-    to log_path; returns the Popen. `own_group`: in a new process group (which Ctrl-C on the
-    bench does not reach), so that the whole group can be killed."""
+    """Popen of a project command line (`args` after the python executable), output appended
+    to log_path; `own_group`: in a new process group, so that the whole group can be killed."""
     with open(log_path, "a") as log:
         log.write(f"$ {' '.join(map(str, args))}{note}\n")
         log.flush()
@@ -169,9 +162,8 @@ def command(args, log_path):
 
 
 def official_cartoonizer():
-    """(network.Generator holding the authors' weights, the cartoonizer that cartoonize.py
-    --precision fp32 --runtime tf builds around it). Loading another checkpoint into the
-    generator (checkpoints.load_generator) changes what the cartoonizer computes."""
+    """(generator with the authors' weights, cartoonize.py's fp32 tf cartoonizer around it);
+    loading another checkpoint into the generator changes what the cartoonizer computes."""
     from whitebox.infer.runtimes import make_cartoonizer
     from whitebox.infer.weights import load_generator_weights
 
@@ -181,8 +173,8 @@ def official_cartoonizer():
 
 
 def make_data(out, scale, seed, cartoonizer):
-    """Steps 1-2: crops of P, C and V, the official cartoons of C and V (cartoonize.py's loop,
-    whitebox.infer.batch, with `cartoonizer`), and the data lists (train.py make-lists' function)."""
+    """Steps 1-2: crops of P, C and V, the official cartoons of C and V (cartoonize.py's
+    loop) and the data lists (train.py make-lists' function)."""
     from whitebox.infer.batch import plan_jobs, run_plan
     from whitebox.train.data import make_lists
 
@@ -219,26 +211,17 @@ def read_losses(log_path):
     return rows
 
 
-def last_logged_iteration(log_path):
-    """The iteration of the last "iter N: ..." line of a run's log.txt (-1 before the first)."""
-    try:
-        lines = Path(log_path).read_text().splitlines()
-    except OSError:
-        return -1
-    for line in reversed(lines):
-        match = LOSS_LINE.match(line)
-        if match:
-            return int(match.group(1))
-    return -1
-
-
 def train_until_killed(args, run_dir, kill_at, rng, log_path):
     """Start train.py with `args`, SIGKILL it (its whole process group: the superpixel workers
     too) a random fraction of a second after it has logged iteration `kill_at`, and return the
     last iteration it logged."""
+    def last_logged():
+        rows = read_losses(run_dir / "log.txt") if (run_dir / "log.txt").is_file() else []
+        return rows[-1][0] if rows else -1
+
     proc = launch(args, log_path, f"   (killed after iteration {kill_at})", own_group=True)
     try:
-        while last_logged_iteration(run_dir / "log.txt") < kill_at:
+        while last_logged() < kill_at:
             if proc.poll() is not None:
                 raise RuntimeError(f"train.py ended (exit {proc.returncode}) before "
                                    f"iteration {kill_at}; see {log_path}")
@@ -248,7 +231,7 @@ def train_until_killed(args, run_dir, kill_at, rng, log_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    return last_logged_iteration(run_dir / "log.txt")
+    return last_logged()
 
 
 def pretrain_args(out, scale, seed):
@@ -257,24 +240,37 @@ def pretrain_args(out, scale, seed):
             "--batch-size", scale["batch"], "--patch-size", scale["patch"],
             "--iterations", scale["pretrain_iterations"], "--save-every", pretrain_every(scale),
             "--keep", scale["pretrain_keep"], "--sample-every", scale["pretrain_iterations"],
-            "--print-every", 1, "--seed", seed, "--precision", "bf16", "--no-progress"]
+            "--print-every", 1, "--seed", seed, "--precision", "bf16", "--no-progress",
+            "--deterministic"]
 
 
-def train_args(out, name, scale, seed, extra):
-    """train.py train's command line for the run `name` with the `extra` flags."""
+def train_args(out, name, scale, seed, iterations=None):
+    """train.py train's command line for the arm `name` (ARMS; TWIN: fst's), every checkpoint
+    kept for the evaluation; `iterations`: fewer than the scale's."""
     return ["train.py", "train", "--data-lists", out / "lists", "--out", out / name,
             "--init-from", out / "pretrain" / "checkpoints", "--vgg", out / "vgg_standin.npz",
             "--batch-size", scale["batch"], "--patch-size", scale["patch"],
-            "--iterations", scale["iterations"], "--save-every", scale["every"],
-            "--keep", train_keep(scale),
-            "--sample-every", scale["iterations"], "--print-every", 1, "--seed", seed,
-            "--precision", "bf16", "--no-progress", *extra]
+            "--iterations", iterations or scale["iterations"], "--save-every", scale["every"],
+            "--keep", train_keep(scale), "--sample-every", scale["iterations"],
+            "--print-every", 1, "--seed", seed, "--precision", "bf16", "--no-progress",
+            "--deterministic", *ARMS.get(name, [])]
 
 
-def train_runs(out, scale, seed, log_path, side_by_side):
-    """Step 4: pretrain, the two adversarial runs (the F_st one killed once and resumed), one
-    after the other or, with `side_by_side`, at once. Returns {phase: wall seconds} (side by
-    side, both count from the same start) and the kill record."""
+def twin_iterations(scale):
+    """The twin's length: three checkpoint intervals, past the kill (see kill_point)."""
+    return min(3 * scale["every"], scale["iterations"])
+
+
+def kill_point(scale, rng):
+    """A random iteration a quarter to half an interval past the first checkpoint: some
+    iterations run twice, the twin stays short and the resumed run continues for long."""
+    every = scale["every"]
+    return every + int(rng.integers(every // 4, every // 2 + 1))
+
+
+def train_runs(out, scale, seed, arms, log_path):
+    """Step 4: pretrain, then the arms and the twin at once, "fst" killed once and resumed.
+    Returns ({phase: wall seconds}, the kill record)."""
     from whitebox.model import vgg
 
     vgg.save_npz(vgg.random_weights(seed), out / "vgg_standin.npz")
@@ -282,57 +278,90 @@ def train_runs(out, scale, seed, log_path, side_by_side):
     command(pretrain_args(out, scale, seed), log_path)
     walls = dict(pretrain=time.perf_counter() - start)
     rng = np.random.default_rng(seed + 1)
-    every, total = scale["every"], scale["iterations"]
-    # A random iteration past the first checkpoint, not on a checkpoint boundary, so that some
-    # iterations run twice; the kill itself comes a random fraction of a second later.
-    kill_at = (int(rng.integers(1, total // every - 1)) * every
-               + int(rng.integers(every // 2, every - 1)))
+    kill_at = kill_point(scale, rng)
     start = time.perf_counter()
-    other = train_args(out, "no_fst", scale, seed, RUNS["no_fst"])
-    beside = launch(other, log_path) if side_by_side else None
+    others = [train_args(out, TWIN, scale, seed, twin_iterations(scale))]
+    others += [train_args(out, name, scale, seed) for name in arms if name != "fst"]
+    beside = [launch(args, log_path) for args in others]
     try:
-        kill = dict(run="fst", after_iteration=kill_at, last_logged=train_until_killed(
-            train_args(out, "fst", scale, seed, RUNS["fst"]), out / "fst", kill_at, rng,
-            log_path))
+        kill = dict(after_iteration=kill_at, last_logged=train_until_killed(
+            train_args(out, "fst", scale, seed), out / "fst", kill_at, rng, log_path))
         command(["train.py", "train", "--out", out / "fst", "--resume", "--no-progress"],
                 log_path)
-    except BaseException:
-        if beside is not None and beside.poll() is None:
-            beside.kill()
-            beside.wait()
-        raise
-    walls["fst"] = time.perf_counter() - start
-    if beside is None:
-        start = time.perf_counter()
-        command(other, log_path)
-    else:
-        finish(beside, other, log_path)
-    walls["no_fst"] = time.perf_counter() - start
+        for proc, args in zip(beside, others):
+            finish(proc, args, log_path)
+    finally:
+        for proc in beside:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    walls["adversarial"] = time.perf_counter() - start
     return walls, kill
 
 
-def resume_check(log_path, kill):
-    """Compare the losses of the iterations that the killed process and the resumed one both
-    ran. Returns a dict: iterations compared, worst difference over tolerance, whether it held."""
-    rows = read_losses(log_path)
-    seen, pairs = {}, []
-    for i, values in rows:
-        if i in seen:
-            pairs.append((i, seen[i], values))
-        seen[i] = values
-    scales = {k: float(np.median([abs(v[k]) for _, v in rows])) for k in rows[0][1]}
-    worst, worst_at = 0.0, None
-    for i, a, b in pairs:
-        for k in a:
-            tol = RESUME_RTOL * max(abs(a[k]), abs(b[k])) + RESUME_FLOOR * scales[k]
-            ratio = abs(a[k] - b[k]) / tol if tol > 0 else float(a[k] != b[k])
-            if ratio > worst:
-                worst, worst_at = ratio, f"iteration {i} {k}: {a[k]} vs {b[k]}"
-    resumed_from = min((i for i, _, _ in pairs), default=None)
-    return dict(kill, resumed_at_iteration=resumed_from, iterations_compared=len(pairs),
-                worst_diff_over_tolerance=worst, worst=worst_at,
-                tolerance=f"{RESUME_RTOL} x |loss| + {RESUME_FLOOR} x median |loss| of the run",
-                held=bool(pairs) and worst <= 1.0)
+def compare_losses(a, b, weights):
+    """The losses of the iterations both `a` and `b` hold ({iteration: {loss: value}}): how
+    many, the largest relative difference |x - y| / max(|x|, |y|) and where, and whether each
+    iteration agrees by the tests' rule (training_helpers.assert_losses_close, rtol 1e-5 of
+    the loss or of its share of the objective)."""
+    from tests.training_helpers import assert_losses_close
+
+    common = sorted(a.keys() & b.keys())
+    worst, where, held = 0.0, None, bool(common)
+    for i in common:
+        for k, x in a[i].items():
+            rel = abs(x - b[i][k]) / max(abs(x), abs(b[i][k])) if x != b[i][k] else 0.0
+            if rel > worst:
+                worst, where = rel, f"iteration {i} {k}: {x} vs {b[i][k]}"
+        try:
+            assert_losses_close(a[i], b[i], weights)
+        except AssertionError:
+            held = False
+    return dict(iterations=common[:1] + common[-1:], compared=len(common),
+                max_rel_diff=worst, worst=where, held=held)
+
+
+def compare_checkpoints(a, b):
+    """Every variable of the checkpoints with prefixes `a` and `b` (generator, discriminators,
+    Adam slots, colour-shift RNG, iteration): how many, the largest absolute difference, and
+    whether they are bit-equal (the same names, shapes and bytes)."""
+    import tensorflow as tf
+
+    ra, rb = tf.train.load_checkpoint(str(a)), tf.train.load_checkpoint(str(b))
+    names = sorted(n for n in ra.get_variable_to_shape_map() if "OBJECT_GRAPH" not in n)
+    if names != sorted(n for n in rb.get_variable_to_shape_map() if "OBJECT_GRAPH" not in n):
+        return dict(variables=len(names), max_abs_diff=None, bit_equal=False)
+    pairs = [(np.asarray(ra.get_tensor(n)), np.asarray(rb.get_tensor(n))) for n in names]
+    diffs = [float(np.max(np.abs(x.astype(np.float64) - y), initial=0.0)) for x, y in pairs]
+    return dict(variables=len(names), max_abs_diff=max(diffs),
+                bit_equal=all(x.dtype == y.dtype and x.tobytes() == y.tobytes()
+                              for x, y in pairs))
+
+
+def resume_check(out, kill, twin_end):
+    """fst's log: the iterations that the killed and the resumed process both ran give the same
+    losses; from the resume point on, fst's losses equal its uninterrupted twin's, and so does
+    the checkpoint at the twin's end."""
+    from whitebox.train.config import config_from_json
+
+    weights = config_from_json((out / "fst" / "config.json").read_text()).active_weights()
+    rows = read_losses(out / "fst" / "log.txt")
+    first, last = dict(reversed(rows)), dict(rows)
+    twice = sorted(i for i in first if first[i] is not last[i])
+    resumed_at = min(twice, default=None)
+    twin = dict(read_losses(out / TWIN / "log.txt"))
+    after = {i: v for i, v in last.items() if resumed_at is not None and i >= resumed_at}
+    report = dict(
+        kill, resumed_at_iteration=resumed_at,
+        killed_vs_resumed=compare_losses({i: first[i] for i in twice},
+                                         {i: last[i] for i in twice}, weights),
+        twin_vs_resumed=compare_losses(twin, after, weights),
+        twin_checkpoint=dict(iteration=twin_end, **compare_checkpoints(
+            out / TWIN / "checkpoints" / f"ckpt-{twin_end}",
+            out / "fst" / "checkpoints" / f"ckpt-{twin_end}")))
+    report["held"] = (report["killed_vs_resumed"]["held"] and report["twin_vs_resumed"]["held"]
+                      and report["twin_vs_resumed"]["iterations"][-1:] == [twin_end - 1])
+    return report
 
 
 def pretrain_every(scale):
@@ -360,11 +389,14 @@ def health(out, scale, runs_rows):
     nonfinite = {name: sum(not np.isfinite(v) for _, row in rows for v in row.values())
                  for name, rows in runs_rows.items()}
     kept = {}
-    pre_saves = saved_at(scale["pretrain_iterations"], pretrain_every(scale))
-    for name, keep, saves in (
-            ("pretrain", scale["pretrain_keep"], pre_saves),
-            *((run, train_keep(scale), saved_at(scale["iterations"], scale["every"]))
-              for run in RUNS)):
+    for name in runs_rows:
+        if name == "pretrain":
+            keep = scale["pretrain_keep"]
+            saves = saved_at(scale["pretrain_iterations"], pretrain_every(scale))
+        else:
+            keep = train_keep(scale)
+            saves = saved_at(twin_iterations(scale) if name == TWIN else scale["iterations"],
+                             scale["every"])
         found = checkpoint_numbers(out / name)
         kept[name] = dict(keep=keep, found=found, held=found == saves[-keep:])
     return dict(nonfinite_losses=nonfinite, checkpoints=kept,
@@ -417,8 +449,8 @@ class Scorer:
         return [self.cartoonizer.cartoonize(photo) for photo in self.photos]
 
 
-def evaluate(out, scale, strip_count, generator, cartoonizer):
-    """Step 5: the baselines and the curve of each run (every checkpoint present), and for the
+def evaluate(out, scale, arms, strip_count, generator, cartoonizer):
+    """Step 5: the baselines and the curve of each arm (every checkpoint present), and for the
     figure the V images {column: [BGR image per V crop]} of the photos, the official cartoons,
     the pretrained generator and `strip_count` evenly spaced checkpoints of each run, with the
     indices of the first crop of each V source photo. Returns (baselines, curves, strips,
@@ -427,21 +459,22 @@ def evaluate(out, scale, strip_count, generator, cartoonizer):
     pre_prefix = str(out / "pretrain" / "checkpoints"
                      / f"ckpt-{checkpoint_numbers(out / 'pretrain')[-1]}")
     pre_images = scorer.cartoons(pre_prefix)
-    identity = scorer.score(scorer.photos)
-    del identity["psnr_to_photo"]  # infinite: the photo is its own output
+    with np.errstate(divide="ignore"):  # PSNR of the photo to itself: infinite
+        identity = scorer.score(scorer.photos)
+    del identity["psnr_to_photo"]
     baselines = dict(identity=identity, pretrained=scorer.score(pre_images))
     strips = {"photo": scorer.photos, "official": scorer.official, "pretrained": pre_images}
     curves = {}
     every, total = scale["every"], scale["iterations"]
     shown = set(np.linspace(0, total, strip_count + 1).round().astype(int)[1:] // every * every)
-    for name in RUNS:
+    for name in arms:
         curve = [dict(iteration=0, **baselines["pretrained"])]
         for it in checkpoint_numbers(out / name):
             prefix = out / name / "checkpoints" / f"ckpt-{it}"
             images = scorer.cartoons(str(prefix))
             curve.append(dict(iteration=it, **scorer.score(images)))
             if it in shown:
-                strips[f"{name}@{it}"] = images
+                strips[f"{SHORT[name]}@{it}"] = images
         curves[name] = curve
     sources = [name.rsplit("_", 1)[0] for name in scorer.names]
     rows = [k for k, source in enumerate(sources) if source not in sources[:k]]
@@ -451,10 +484,7 @@ def evaluate(out, scale, strip_count, generator, cartoonizer):
 def loss_summary(rows, every):
     """Mean of each loss over each block of `every` iterations (the last value logged for an
     iteration counts), for the JSON."""
-    last = {}
-    for i, values in rows:
-        last[i] = values
-    blocks = {}
+    last, blocks = dict(rows), {}
     for i in sorted(last):
         blocks.setdefault(i // every, []).append(last[i])
     return [dict(iterations=[b * every, b * every + len(v) - 1],
@@ -466,7 +496,10 @@ PANELS = (("psnr", "PSNR to official (dB), higher is better"),
           ("ssim", "SSIM to official, higher is better"),
           ("kid", "KID to official (stand-in Inception)"),
           ("psnr_to_photo", "PSNR to the photo (dB)"))
-RUN_LABELS = {"fst": "F_st in losses (reference)", "no_fst": "--no-fst-in-losses"}
+RUN_LABELS = {"fst": "F_st in losses (reference)", "no_fst": "--no-fst-in-losses",
+              "no_adversarial": "--no-surface --no-texture",
+              "no_vgg": "--no-content --no-structure"}
+SHORT = {"fst": "F_st", "no_fst": "no F_st", "no_adversarial": "no adv.", "no_vgg": "no VGG"}
 
 
 def mosaic(strips, rows, gap=4):
@@ -515,8 +548,7 @@ def draw(path, report, strips, rows):
     ax.imshow(strip)
     tile = strip.shape[1] / len(strips)
     ax.set_xticks([tile * (c + 0.5) for c in range(len(strips))])
-    ax.set_xticklabels([c.replace("no_fst", "no F_st").replace("fst", "F_st") for c in strips],
-                       fontsize=8)
+    ax.set_xticklabels(list(strips), fontsize=8)
     ax.xaxis.tick_top()
     ax.set_yticks([])
     fig.suptitle(report["title"], fontsize=9)
@@ -539,23 +571,31 @@ def save_small_png(fig, path):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", required=True, type=Path,
-                        help="a new or empty folder for the data, runs, learn.json, learn.png")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], epilog="Results: docs/TRAINING.md.")
     parser.add_argument("--scale", choices=sorted(SCALES), default="cpu",
-                        help="cpu (default: about 30-40 min on 2 cores), paper (a GPU: patch "
-                             "256, batch 16) or quick")
+                        help="wall time on 2 shared cores. cpu (default): patch 96, batch 4, "
+                             "1,000 + 2 x 600 iterations, 30-40 min idle, about an hour under "
+                             "a load of 12 (both estimated); quick: a check that every step runs, "
+                             "74 s idle, 2 min under a load of 5, 4 under 12; probe: patch 96, batch 4, "
+                             "300 + 60 iterations, for --arms, 12 min under a load of 12 with three "
+                             "arms; paper: patch 256, batch 16, for a GPU (not run)")
     parser.add_argument("--quick", dest="scale", action="store_const", const="quick",
-                        help="same as --scale quick: a check that everything runs (< 2 min)")
+                        help="same as --scale quick")
+    parser.add_argument("--out", type=Path,
+                        help="a new or empty folder (default: runs/learn-SCALE)")
+    parser.add_argument("--arms", nargs="+", choices=list(ARMS), default=list(DEFAULT_ARMS),
+                        metavar="ARM",
+                        help=f"adversarial runs: {', '.join(ARMS)}; fst, the reference, always "
+                             "runs (default: fst no_fst)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--side-by-side", action="store_true",
-                        help="run the two adversarial runs at once (always with --quick, whose "
-                             "time is mostly start-up): for a busy or many-core machine")
     parser.add_argument("--strip", type=int, default=4, help="checkpoints shown per run")
     parser.add_argument("--report-only", action="store_true",
                         help="score the runs that an earlier learn.py left in --out again and "
                              "rewrite learn.json and learn.png (no data, no training)")
     args = parser.parse_args(argv)
+    args.out = args.out or REPO / "runs" / f"learn-{args.scale}"
+    args.arms = ["fst"] + [name for name in dict.fromkeys(args.arms) if name != "fst"]
     if args.report_only:
         if not (args.out / STAGES).is_file():
             parser.error(f"{args.out}: holds no finished training ({STAGES} is missing)")
@@ -566,17 +606,17 @@ def parse_args(argv=None):
     return args
 
 
-def train_stages(out, scale, seed, cartoonizer, side_by_side):
+def train_stages(out, args, cartoonizer):
     """Steps 1-4 into the new folder `out`; what they record, also written to out/STAGES."""
     out.mkdir(parents=True, exist_ok=True)
+    scale = SCALES[args.scale]
     start = time.perf_counter()
-    data = make_data(out, scale, seed, cartoonizer)
+    data = make_data(out, scale, args.seed, cartoonizer)
     walls = dict(data=time.perf_counter() - start)
-    run_walls, kill = train_runs(out, scale, seed, out / "commands.log", side_by_side)
+    run_walls, kill = train_runs(out, scale, args.seed, args.arms, out / "commands.log")
     walls.update(run_walls)
-    scale_name = next(name for name, values in SCALES.items() if values == scale)
-    stages = dict(scale=scale_name, seed=seed, data=data, kill=kill, wall_s=walls,
-                  side_by_side=side_by_side)
+    stages = dict(scale=args.scale, seed=args.seed, arms=args.arms, data=data, kill=kill,
+                  wall_s=walls)
     (out / STAGES).write_text(json.dumps(stages, indent=1))
     return stages
 
@@ -588,15 +628,15 @@ def make_report(out, stages, scored, logged):
     baselines, curves, n_val = scored
     cpu = cpu_info()
     flags = ", ".join(name for name, present in cpu["flags"].items() if present)
-    precisions = sorted({json.loads((out / name / "config.json").read_text())["precision"]
-                         for name in logged})
+    precision = {name: json.loads((out / name / "config.json").read_text())["precision"]
+                 for name in logged}
     return dict(
         title=f"bench/learn.py --scale {stages['scale']}: {scale['iterations']} adversarial "
               f"iterations, batch {scale['batch']}, patch {scale['patch']}, "
-              f"{'/'.join(precisions)}, stand-in VGG19 (random He-normal weights), "
-              f"V = {n_val} crops; {cpu['model']} ({flags})",
-        scale=stages["scale"], settings=dict(scale, seed=stages["seed"], precision="bf16",
-                                             side_by_side=stages.get("side_by_side", False)),
+              f"{'/'.join(sorted(set(precision.values())))}, stand-in VGG19 (random He-normal "
+              f"weights), V = {n_val} crops; {cpu['model']} ({flags})",
+        scale=stages["scale"], arms=stages["arms"],
+        settings=dict(scale, seed=stages["seed"], precision="bf16", deterministic=True),
         vgg="stand-in: random He-normal weights with the real VGG19 shapes "
             "(whitebox.model.vgg.random_weights), not ImageNet's",
         kid_features="stand-in Inception graph of the tests (tests/inception_standin.py, "
@@ -605,10 +645,9 @@ def make_report(out, stages, scored, logged):
                        "cartoonizer, --precision fp32 --runtime tf",
         data=stages["data"], n_val=n_val, baselines=baselines, curves=curves,
         losses={name: loss_summary(rows, scale["every"]) for name, rows in logged.items()},
-        precision_used={name: json.loads((out / name / "config.json").read_text())["precision"]
-                        for name in logged},
-        resume=resume_check(out / "fst" / "log.txt", stages["kill"]),
-        health=health(out, scale, logged), cpu=cpu_info(), wall_s=stages["wall_s"])
+        precision_used=precision,
+        resume=resume_check(out, stages["kill"], twin_iterations(scale)),
+        health=health(out, scale, logged), cpu=cpu, wall_s=stages["wall_s"])
 
 
 def main(argv=None):
@@ -622,16 +661,15 @@ def main(argv=None):
     if args.report_only:
         stages = json.loads((out / STAGES).read_text())
     else:
-        stages = train_stages(out, SCALES[args.scale], args.seed, cartoonizer,
-                              args.side_by_side or args.scale == "quick")
+        stages = train_stages(out, args, cartoonizer)
     start = time.perf_counter()
     baselines, curves, strips, strip_rows, n_val = evaluate(
-        out, SCALES[stages["scale"]], args.strip, generator, cartoonizer)
+        out, SCALES[stages["scale"]], stages["arms"], args.strip, generator, cartoonizer)
     walls = stages["wall_s"]
     walls["evaluate"] = time.perf_counter() - start
-    runs = (max if stages.get("side_by_side") else sum)(walls[name] for name in RUNS)
-    walls["total"] = walls["data"] + walls["pretrain"] + runs + walls["evaluate"]
-    logged = {name: read_losses(out / name / "log.txt") for name in ("pretrain", *RUNS)}
+    walls["total"] = sum(walls[k] for k in ("data", "pretrain", "adversarial", "evaluate"))
+    logged = {name: read_losses(out / name / "log.txt")
+              for name in ("pretrain", *stages["arms"], TWIN)}
     report = make_report(out, stages, (baselines, curves, n_val), logged)
     try:
         draw(out / "learn.png", report, strips, strip_rows)
