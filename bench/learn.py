@@ -652,7 +652,7 @@ def make_report(out, stages, scored, logged):
 
 def main(argv=None):
     args = parse_args(argv)
-    from whitebox.base.image_io import write_text_atomic
+    from whitebox.base.files import write_text_atomic
     from whitebox.base.quiet_tf import import_tensorflow
 
     out = args.out.resolve()
