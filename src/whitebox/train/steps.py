@@ -15,11 +15,12 @@ updates are the same.
 
 Losses are returned as {TensorBoard name: scalar}, under the reference's names.
 
-With a tf.distribute strategy (distribute.py) each replica runs the steps on its share of the
-global batch: every loss is a mean over the batch, so a replica scales its losses by its share
-(local batch / global batch), the gradients are summed over the replicas and Adam applies the
-sum once; the summed scaled losses are the global batch's. The colour-shift weights are drawn
-once per step outside the replicas and handed to all of them.
+The steps run on the replicas of a tf.distribute strategy (distribute.py; by default TF's
+default strategy, one device), each on its share of the global batch: every loss is a mean over
+the batch, so a replica scales its losses by its share (local batch / global batch), the
+gradients are summed over the replicas and Adam applies the sum once; the summed scaled losses
+are the global batch's. The colour-shift weights are drawn once per step outside the replicas
+and handed to all of them.
 
 With precision bf16 or fp16 the generator and the discriminators compute in that dtype (their
 inputs and kernels are cast at each convolution; network.run_in); their weights, Adam's slots,
@@ -124,15 +125,14 @@ class _Steps:
     """What the pre-training and adversarial steps share: how a step body runs.
 
     A body takes (*batch, shift) and returns {name: scalar loss}; it calls `self._update`
-    for each optimiser. Without a strategy a step is the body under tf.function. With one, the
-    step splits the global batch over the replicas, draws the colour shift once, runs the body
-    on every replica and sums the replicas' (scaled) losses. With xla the body is compiled with
-    XLA (jit_compile); the colour shift is still drawn outside it, by the same RNG ops.
+    for each optimiser. A step (a tf.function) splits the batch over the replicas, draws the
+    colour shift, runs the body on each replica and sums their losses. With xla the body is
+    compiled with XLA (jit_compile); the colour shift is still drawn outside it.
     """
 
     def __init__(self, strategy, precision="fp32", xla=False):
-        self.strategy = strategy
-        self.share = 1.0 / distribute.replicas(strategy)   # local batch / global batch
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.share = 1.0 / self.strategy.num_replicas_in_sync   # local batch / global batch
         self.dtype = DTYPES[precision]       # the networks' compute dtype
         self.fp16 = precision == "fp16"
         self.xla = xla
@@ -149,43 +149,31 @@ class _Steps:
         if self.xla:       # the body compiled; the colour shift is drawn outside it
             body = tf.function(body, jit_compile=True)
 
-        if strategy is None:
-            return tf.function(lambda *batch: body(*batch, self._draw_shift()))
-
+        @tf.function
         def cross_replica(*batch):
-            shift = self._draw_shift()
-            per_replica = strategy.run(body, args=(*batch, shift))
+            per_replica = strategy.run(body, args=(*batch, self._draw_shift()))
             return {k: strategy.reduce(distribute.SUM, v, axis=None)
                     for k, v in per_replica.items()}
 
-        graph = tf.function(cross_replica)
-        return lambda *batch: graph(*distribute.split_batch(strategy, *batch))
+        return lambda *batch: cross_replica(*distribute.split_batch(strategy, *batch))
 
     def _update(self, opt, tape, loss, loss_scale=None):
-        """One step of `opt` along the gradient of `loss`: on one device as it is; on several,
-        the gradient of loss * share summed over the replicas. With `loss_scale` (fp16) the
-        backward pass runs on loss * scale, the gradients are divided by it, and a step with a
-        non-finite gradient is skipped (see loss_scale.py)."""
+        """One step of `opt` along the gradient of loss * share summed over the replicas.
+        With `loss_scale` (fp16) the backward pass runs on loss * scale, the gradients are
+        divided by it, and a step with a non-finite gradient is skipped (see loss_scale.py)."""
         if loss_scale is None:
-            if self.strategy is None:
-                opt.apply(opt.gradients(tape, loss))
-            else:
-                opt.apply(distribute.all_reduce_sum(opt.gradients(tape, loss, self.share)))
+            opt.apply(distribute.all_reduce_sum(opt.gradients(tape, loss, self.share)))
             return
         scale = tf.identity(loss_scale.scale)
-        grads = opt.gradients(tape, loss, scale * self.share)
-        if self.strategy is not None:
-            grads = distribute.all_reduce_sum(grads)
+        grads = distribute.all_reduce_sum(opt.gradients(tape, loss, scale * self.share))
         grads = [g / scale for g in grads]
         finite = all_finite(grads)
         opt.apply(grads, finite)
         loss_scale.update(finite)
 
     def _scaled(self, scalars):
-        """The losses as the body returns them: on several replicas, scaled by the share so
-        that their sum over the replicas is the global batch's."""
-        if self.strategy is None:
-            return scalars
+        """The losses scaled by the share, so that their sum over the replicas is the global
+        batch's."""
         return {k: v * self.share for k, v in scalars.items()}
 
 
@@ -194,7 +182,8 @@ class PretrainStep(_Steps):
 
     def __init__(self, config, strategy=None):
         super().__init__(strategy, config.precision)
-        with distribute.Scope(strategy):
+        self.config = config
+        with distribute.scope(self.strategy):
             self.generator = Generator()
             self.opt_g = Adam.from_config(self.generator.trainable_variables, config,
                                           "adam_generator")
@@ -223,7 +212,7 @@ class AdversarialStep(_Steps):
     config: TrainConfig. vgg: a callable (BGR [-1, 1], compute dtype) -> float32 conv4_4
     features (vgg.VGG19Conv44), needed when the content or structure term is on. Terms
     switched off are not computed; a discriminator whose term is off is neither built nor
-    trained. strategy: a tf.distribute strategy, or None for one device.
+    trained. strategy: a tf.distribute strategy (None: the default strategy).
     """
 
     def __init__(self, config, vgg=None, strategy=None):
@@ -238,7 +227,7 @@ class AdversarialStep(_Steps):
         # Colour-shift weights are drawn from this generator; its state is checkpointed. It is
         # an ordinary variable, used only outside the replicas (one draw per step for all).
         self.rng = tf.random.Generator.from_seed(config.seed)
-        with distribute.Scope(strategy):
+        with distribute.scope(self.strategy):
             self.generator = Generator()
             self.disc_gray = (Discriminator(1, config.disc_channel, "disc_gray", config.sn_mode,
                                             self.dtype)
