@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from whitebox.base.errors import UsageError
 from whitebox.model import PRECISIONS, SN_MODES, SUPERPIXEL_METHODS
 
 # Loss terms of the generator objective, by the paper's names.
@@ -43,7 +44,7 @@ CHOICES = {"strategy": STRATEGIES, "precision": PRECISIONS, "loss_weights": tupl
            "superpixel": SUPERPIXEL_METHODS, "sn_mode": SN_MODES, "vgg_precision": VGG_PRECISIONS}
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """A configuration value that cannot work; the message names the field."""
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework.summary_pb2 import SummaryMetadata
 
+from whitebox.base.errors import Interrupted
 from whitebox.base.image_io import to_uint8, write_atomic, write_text_atomic
 from whitebox.model.checkpoints import list_checkpoints, restore_newest, set_aside
 from whitebox.train.config import ConfigError, read_run_config, resume_mismatches
@@ -206,9 +207,8 @@ class RunFolder:
             write_atomic(self.out / "images" / f"{i}_{domain}_photo.jpg", image_grid(photos))
 
     def interrupted(self, i):
-        """The KeyboardInterrupt of a run stopped before iteration `i`, naming where
-        --resume continues from."""
+        """Interrupted (Ctrl-C) before iteration `i`: where --resume continues from."""
         newest = self.unconfirmed or self.last_good
-        return KeyboardInterrupt(
+        return Interrupted(
             f"{self.config.command} stopped at iteration {i}; "
             + (f"--resume continues from {newest}" if newest else "no checkpoint was saved yet"))

@@ -7,32 +7,28 @@ One adversarial iteration (REFERENCE.md section 6), with P photos and C cartoons
   D step: out' = the same function of P with the UPDATED generator; the discriminator losses
           on out' and C; one Adam step on both discriminators.
 
-The reference runs the generator three times per iteration (once to feed the superpixel step,
-once in the G step, once in the D step) and recomputes every generator loss in its D-step run
-for the summaries. Here the G step's single forward pass feeds both the superpixel op and the
-losses (the weights are the same), and the logged generator losses are the G step's. The
-updates are the same.
+The reference runs the generator three times per iteration (for the superpixel step, the G
+step, the D step) and recomputes the generator losses in its D step for the summaries. Here
+the G step's one forward pass feeds both the superpixel op and the losses (the same weights),
+and the logged generator losses are the G step's; the updates are the same. Losses come as
+{TensorBoard name: scalar}, under the reference's names.
 
-Losses are returned as {TensorBoard name: scalar}, under the reference's names.
+The steps run on the replicas of a tf.distribute strategy (distribute.py; TF's default
+strategy: one device), each on its share of the global batch: a replica scales its (mean)
+losses by its share (local batch / global batch), the gradients are summed over the replicas
+and Adam applies the sum once, so the summed losses are the global batch's. The colour shift
+is drawn once per step, outside the replicas.
 
-The steps run on the replicas of a tf.distribute strategy (distribute.py; by default TF's
-default strategy, one device), each on its share of the global batch: every loss is a mean over
-the batch, so a replica scales its losses by its share (local batch / global batch), the
-gradients are summed over the replicas and Adam applies the sum once; the summed scaled losses
-are the global batch's. The colour-shift weights are drawn once per step outside the replicas
-and handed to all of them.
+With precision bf16 or fp16 the generator and the discriminators compute in that dtype
+(network.run_in); weights, Adam's slots, the guided filters, the colour shift, the superpixel
+input, the losses and the spectral norm's power iteration stay float32; VGG computes in
+config.vgg_dtype_name(). fp16 scales the losses dynamically (loss_scale.py), one scale per
+optimiser.
 
-With precision bf16 or fp16 the generator and the discriminators compute in that dtype (their
-inputs and kernels are cast at each convolution; network.run_in); their weights, Adam's slots,
-the guided filters, the colour shift, the superpixel input, the losses and the spectral
-norm's power iteration stay float32. VGG computes in config.vgg_dtype_name() (float32 with
-fp32; by default bfloat16 with bf16, see config.VGG_PRECISION_AUTO). fp16 scales the losses
-dynamically (loss_scale.py), one scale per optimiser.
-
-With config.xla the step bodies are compiled with XLA. The superpixel numpy_function cannot be
-compiled, so with the structure term on the G step becomes what the reference runs: a
-generator pass (`sample`, compiled too), the superpixel step on its output, then the compiled
-update with that target fed in. That adds one generator forward pass per iteration.
+With config.xla the step bodies are compiled with XLA. The superpixel numpy_function cannot be,
+so with the structure term on the G step is what the reference runs: a generator pass
+(`sample`), the superpixel step on its output, then the compiled update with that target fed
+in (one more generator pass per iteration).
 """
 import functools
 
@@ -110,11 +106,10 @@ class Adam(tf.Module):
         put(self.beta2_power, self.beta2_power * self.beta2)
         put(self.step, self.step + 1)
 
-    def gradients(self, tape, loss, scale=None):
-        """The gradients of `loss` (times `scale`, a float or scalar tensor, when given)
-        recorded on `tape` for every target (none may be None)."""
-        upstream = None if scale is None else tf.cast(scale, loss.dtype)
-        grads = tape.gradient(loss, self.targets, output_gradients=upstream)
+    def gradients(self, tape, loss, scale):
+        """The gradients of `loss` times `scale` (a float or scalar tensor) recorded on `tape`
+        for every target (none may be None)."""
+        grads = tape.gradient(loss, self.targets, output_gradients=tf.cast(scale, loss.dtype))
         missing = [v.name for v, g in zip(self.targets, grads) if g is None]
         if missing:
             raise ValueError(f"no gradient for {', '.join(missing)}")
@@ -130,7 +125,9 @@ class _Steps:
     compiled with XLA (jit_compile); the colour shift is still drawn outside it.
     """
 
-    def __init__(self, strategy, precision="fp32", xla=False):
+    def __init__(self, config, strategy, xla=False):
+        self.config = config
+        precision = config.precision
         self.strategy = strategy or tf.distribute.get_strategy()
         self.share = 1.0 / self.strategy.num_replicas_in_sync   # local batch / global batch
         self.dtype = DTYPES[precision]       # the networks' compute dtype
@@ -171,6 +168,11 @@ class _Steps:
         opt.apply(grads, finite)
         loss_scale.update(finite)
 
+    def checkpoint_objects(self):
+        """{name in the checkpoint: object} of what the step trains and keeps."""
+        return {name: getattr(self, attr) for name, attr in self.CHECKPOINTED.items()
+                if getattr(self, attr, None) is not None}
+
     def _scaled(self, scalars):
         """The losses scaled by the share, so that their sum over the replicas is the global
         batch's."""
@@ -179,10 +181,11 @@ class _Steps:
 
 class PretrainStep(_Steps):
     """`pretrain.py`: one Adam step on mean|P - G(P)| (raw generator, no guided filter)."""
+    CHECKPOINTED = {"generator": "generator", "optimizer_generator": "opt_g",
+                    "loss_scale_generator": "scale_g"}
 
     def __init__(self, config, strategy=None):
-        super().__init__(strategy, config.precision)
-        self.config = config
+        super().__init__(config, strategy)
         with distribute.scope(self.strategy):
             self.generator = Generator()
             self.opt_g = Adam.from_config(self.generator.trainable_variables, config,
@@ -200,11 +203,6 @@ class PretrainStep(_Steps):
     def iteration(self, photo):
         return self.step(photo)
 
-    def checkpoint_objects(self):
-        objects = {"generator": self.generator, "optimizer_generator": self.opt_g,
-                   "loss_scale_generator": self.scale_g}
-        return {name: obj for name, obj in objects.items() if obj is not None}
-
 
 class AdversarialStep(_Steps):
     """`train.py`: the G step and the D step (see the module docstring).
@@ -214,10 +212,12 @@ class AdversarialStep(_Steps):
     switched off are not computed; a discriminator whose term is off is neither built nor
     trained. strategy: a tf.distribute strategy (None: the default strategy).
     """
+    CHECKPOINTED = {**PretrainStep.CHECKPOINTED, "rng": "rng", "disc_gray": "disc_gray",
+                    "disc_blur": "disc_blur", "optimizer_discriminator": "opt_d",
+                    "loss_scale_discriminator": "scale_d"}
 
     def __init__(self, config, vgg=None, strategy=None):
-        super().__init__(strategy, config.precision, config.xla)
-        self.config = config
+        super().__init__(config, strategy, config.xla)
         self.vgg_dtype = DTYPES[config.vgg_dtype_name()]
         self.weights = config.active_weights()
         self.vgg_terms = [t for t in VGG_TERMS if t in self.weights]
@@ -313,14 +313,10 @@ class AdversarialStep(_Steps):
             targets["structure"] = target if target is not None else representations.structure(
                 out, self.config.superpixel, self.config.superpixel_jobs or None,
                 self.config.superpixel_segments)
-        features = tf.stop_gradient(self._vgg(tf.concat(list(targets.values()), axis=0)))
-        out_features = self._vgg(out)
+        features = tf.stop_gradient(self.vgg(tf.concat(list(targets.values()), 0), self.vgg_dtype))
+        out_features = self.vgg(out, self.vgg_dtype)
         return {t: losses.feature_l1(f, out_features)
                 for t, f in zip(targets, tf.split(features, len(targets)))}
-
-    def _vgg(self, images):
-        """float32 VGG conv4_4 features of `images` [N, H, W, 3], computed in self.vgg_dtype."""
-        return self.vgg(images, self.vgg_dtype)
 
     def _g_body(self, photo, cartoon, shift):
         return self._g_body_fed(photo, cartoon, None, shift)
@@ -365,9 +361,3 @@ class AdversarialStep(_Steps):
         scalars.update(self.d_step(photo, cartoon))
         return scalars
 
-    def checkpoint_objects(self):
-        objects = {"generator": self.generator, "optimizer_generator": self.opt_g,
-                   "rng": self.rng, "disc_gray": self.disc_gray, "disc_blur": self.disc_blur,
-                   "optimizer_discriminator": self.opt_d, "loss_scale_generator": self.scale_g,
-                   "loss_scale_discriminator": self.scale_d}
-        return {name: obj for name, obj in objects.items() if obj is not None}
