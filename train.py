@@ -114,7 +114,7 @@ def main(argv=None):
     import_tensorflow()
     from whitebox.model.checkpoints import CheckpointError
     from whitebox.model.vgg import VGGWeightsError, convert_npy_to_npz
-    from whitebox.train.training import TrainingDiverged
+    from whitebox.train.run_folder import TrainingDiverged
 
     try:
         if args.command == "convert-vgg":

@@ -451,7 +451,7 @@ def _gpu_combo(args, vgg_model, folder, batch, patch, strategy, precision, xla):
     trainer = make_trainer(batch, patch, args.superpixel_jobs, vgg_model,
                            (precision, "auto", xla), strategy=strategy)
     timing = data_path(trainer, batch, patch, args.repeats, folder)
-    return dict(timing, replicas=distribute.replicas(strategy),
+    return dict(timing, replicas=strategy.num_replicas_in_sync,
                 seconds_per_iteration=timing["iteration_wall_s"],
                 superpixel_share=round(timing["superpixel_in_step_s"]
                                        / timing["iteration_wall_s"], 3))

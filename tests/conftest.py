@@ -16,6 +16,15 @@ def shared_path(*parts):
     return path
 
 
+@pytest.fixture
+def plain_cpu(monkeypatch):
+    """Pretend this is a CPU without bfloat16 instructions and there is no GPU."""
+    from whitebox.model import precision
+
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
+    monkeypatch.setattr(precision, "gpu_compute_capabilities", list)
+
+
 def write_tf1_checkpoint(prefix, variables):
     """Write {name: array} as a TF1 checkpoint with tf.compat.v1.train.Saver, as the
     authors' code did; returns the prefix."""

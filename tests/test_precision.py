@@ -13,13 +13,6 @@ from whitebox.model.checkpoints import load_generator
 from whitebox.model.network import Generator
 
 
-@pytest.fixture
-def plain_cpu(monkeypatch):
-    """Pretend this is a CPU without bfloat16 instructions and there is no GPU."""
-    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
-    monkeypatch.setattr(precision, "gpu_compute_capabilities", list)
-
-
 def smooth_image(h=64, w=64):
     """Slow sinusoids in each channel: no texture the network could amplify."""
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)

@@ -11,10 +11,8 @@ from tests.training_helpers import (
     make_dataset,
     random_batches,
     tiny_adversarial_step,
-    tiny_vgg_weights,
 )
 from tests.training_helpers import run_iterations as _run
-from whitebox.model import precision, vgg
 from whitebox.train import training
 from whitebox.train.config import PretrainConfig, TrainConfig, resume_mismatches
 from whitebox.train.data import folders_under, make_lists
@@ -130,20 +128,18 @@ def test_fp16_checkpoints_its_loss_scale(tmp_path):
     assert "loss_scale_generator" not in PretrainStep(PretrainConfig()).checkpoint_objects()
 
 
-@pytest.fixture
-def plain_cpu(monkeypatch):
-    """A CPU without bfloat16 instructions and no GPU."""
-    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "fma"}))
-    monkeypatch.setattr(precision, "gpu_compute_capabilities", list)
-
-
-def test_unsupported_precision_falls_back_with_one_log_line(tmp_path, plain_cpu):
+def test_unsupported_precision_falls_back_with_one_log_line(tmp_path, plain_cpu, monkeypatch):
+    """...in the run's settled config; the config given to run stays as it was."""
     make_dataset(tmp_path / "dataset", count=2, size=32, face=False)
     make_lists(folders_under(tmp_path / "dataset"), tmp_path / "lists")
-    vgg.save_npz(tiny_vgg_weights(0), tmp_path / "vgg.npz")
-    config = PretrainConfig(data_lists=str(tmp_path / "lists"), out_dir=str(tmp_path / "run"),
-                            batch_size=2, patch_size=32, iterations=1, precision="fp16")
+    monkeypatch.chdir(tmp_path)
+    given = dict(data_lists="lists", out_dir="run", batch_size=2, patch_size=32, iterations=1,
+                 precision="fp16")
+    config = PretrainConfig(**given)
     trainer = training.run(config, echo=False, progress=False)
+    assert config == PretrainConfig(**given)
+    assert (trainer.config.precision, trainer.config.replicas) == ("fp32", 1)
+    assert trainer.config.out_dir == str(tmp_path / "run")
     assert trainer.dtype == tf.float32 and trainer.scale_g is None
     log = (tmp_path / "run/log.txt").read_text().splitlines()
     assert [line for line in log if "unavailable" in line] == [

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from tests.training_helpers import (
     assert_same_variables,
+    checkpoint_variables,
     make_dataset,
     tiny_run_folder,
     tiny_train_config,
@@ -15,7 +16,7 @@ from tests.training_helpers import (
 from whitebox.model import losses
 from whitebox.model.checkpoints import CheckpointError, list_checkpoints, load_generator
 from whitebox.model.network import Generator
-from whitebox.train import training
+from whitebox.train import run_folder, training
 from whitebox.train.config import ConfigError, PretrainConfig
 from whitebox.train.data import folders_under, make_lists
 
@@ -29,18 +30,12 @@ def _config(setup, out, **kw):
     return tiny_train_config(setup, out, **kw)
 
 
-def _variables(prefix):
-    reader = tf.train.load_checkpoint(prefix)
-    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
-            if k != "_CHECKPOINTABLE_OBJECT_GRAPH"}
-
-
 def test_resume_equals_straight_run(setup):
     training.run(_config(setup, "straight", iterations=4), echo=False, progress=False)
     training.run(_config(setup, "split", iterations=2), echo=False, progress=False)
     training.run(_config(setup, "split", iterations=4, resume=True), echo=False, progress=False)
-    a = _variables(tf.train.latest_checkpoint(str(setup / "straight/checkpoints")))
-    b = _variables(tf.train.latest_checkpoint(str(setup / "split/checkpoints")))
+    a = checkpoint_variables(setup / "straight/checkpoints")
+    b = checkpoint_variables(setup / "split/checkpoints")
     assert a.keys() == b.keys()
     assert any(k.startswith("generator/") for k in a) and any(k.startswith("disc_gray/") for k in a)
     assert any(k.startswith("rng/") for k in a)
@@ -64,7 +59,7 @@ def test_outputs_of_a_run(setup):
     for event in tf.compat.v1.train.summary_iterator(str(events[0])):
         for value in event.summary.value:
             tags.setdefault(value.tag, []).append(event.step)
-    assert set(tags) == set(training.SCALARS)
+    assert set(tags) == set(run_folder.SCALARS)
     assert all(steps == [0, 1] for steps in tags.values())
     # Checkpoints hold everything, and inference's loader reads the generator from them.
     from whitebox.model.checkpoints import load_generator
@@ -73,7 +68,7 @@ def test_outputs_of_a_run(setup):
     load_generator(g, out / "checkpoints")
     for a, b in zip(g.trainable_variables, trainer.generator.trainable_variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    keys = _variables(tf.train.latest_checkpoint(str(out / "checkpoints"))).keys()
+    keys = checkpoint_variables(out / "checkpoints").keys()
     for part in ("disc_blur/", "optimizer_generator/", "optimizer_discriminator/", "rng/"):
         assert any(k.startswith(part) for k in keys), part
 
@@ -101,7 +96,7 @@ def _poison_tv_after(monkeypatch, calls_before_nan):
 
 def test_nan_stops_naming_iteration_term_and_checkpoint(setup, monkeypatch):
     _poison_tv_after(monkeypatch, 2)
-    with pytest.raises(training.TrainingDiverged) as err:
+    with pytest.raises(run_folder.TrainingDiverged) as err:
         training.run(_config(setup, "nan", iterations=4, save_every=1), echo=False,
                      progress=False)
     message = str(err.value)
@@ -124,7 +119,7 @@ def test_nan_at_the_first_iteration_after_a_resume(setup, monkeypatch):
     training.run(_config(setup, "nan_resume", iterations=2, save_every=1), echo=False,
                  progress=False)
     _poison_tv_after(monkeypatch, 0)
-    with pytest.raises(training.TrainingDiverged) as err:
+    with pytest.raises(run_folder.TrainingDiverged) as err:
         training.run(_config(setup, "nan_resume", iterations=3, save_every=1, resume=True),
                      echo=False, progress=False)
     ckpt_dir = setup / "nan_resume/checkpoints"
@@ -139,12 +134,12 @@ def test_divergence_leaves_no_poisoned_checkpoint_in_the_folder(tmp_path):
     make_lists(folders_under(tmp_path / "ds"), tmp_path / "lists")
     config = PretrainConfig(data_lists=str(tmp_path / "lists"), out_dir=str(tmp_path / "pre"),
                             batch_size=2, patch_size=32, iterations=4, save_every=1, lr=1e36)
-    with pytest.raises(training.TrainingDiverged, match="iteration 1.*moved to") as err:
+    with pytest.raises(run_folder.TrainingDiverged, match="iteration 1.*moved to") as err:
         training.run(config, echo=False, progress=False)
     assert "Last good checkpoint: none" in str(err.value)
     ckpt_dir = tmp_path / "pre/checkpoints"
     assert list_checkpoints(ckpt_dir) == []
-    poisoned = _variables(str(ckpt_dir / "diverged/ckpt-1"))
+    poisoned = checkpoint_variables(ckpt_dir / "diverged/ckpt-1")
     assert max(np.abs(v).max() for k, v in poisoned.items() if k.startswith("generator/")) > 1e30
     with pytest.raises(CheckpointError, match="no checkpoint here"):
         load_generator(Generator(), ckpt_dir)
@@ -157,7 +152,7 @@ def three_checkpoints(setup):
                  progress=False)
     training.run(_config(setup, "four", iterations=4, save_every=1), echo=False,
                  progress=False)
-    return setup / "three", _variables(str(setup / "four/checkpoints/ckpt-4"))
+    return setup / "three", checkpoint_variables(setup / "four/checkpoints/ckpt-4")
 
 
 def _truncate(path):
@@ -200,7 +195,7 @@ def test_resume_skips_a_damaged_latest_checkpoint(setup, three_checkpoints, tmp_
                            + ("damaged data (checksum mismatch)"
                               if reason == "checksum mismatch" else reason)]
     # Nothing of the damaged checkpoint leaked in: the result equals the straight run.
-    resumed = _variables(str(ckpt_dir / "ckpt-4"))
+    resumed = checkpoint_variables(ckpt_dir / "ckpt-4")
     assert_same_variables(straight, resumed)
 
 

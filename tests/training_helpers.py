@@ -143,6 +143,16 @@ def assert_same_variables(a, b, lr=None, rtol=1e-5):
     assert lr is None or 0 < size and off <= 1e-3 * size, (off, size)
 
 
+def checkpoint_variables(path):
+    """{name: array} of the variables of checkpoint `path` (a prefix, or a folder: its newest
+    checkpoint), the object graph left out."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(path))
+    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+            if k != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+
+
 def tiny_adversarial_step(monkeypatch, calls=None, **overrides):
     """An AdversarialStep at batch 2, patch 32 (tiny VGG, discriminators of 8 channels, the
     fake superpixel step recording into `calls`), seeded with 0; `overrides` are TrainConfig

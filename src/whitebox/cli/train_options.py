@@ -8,15 +8,7 @@ import argparse
 import dataclasses
 
 from whitebox.cli import path_argument
-from whitebox.model import PRECISIONS, SN_MODES, SUPERPIXEL_METHODS
-from whitebox.train.config import (
-    PRESETS,
-    STRATEGIES,
-    TERM_MEANINGS,
-    TERM_SCALARS,
-    TERMS,
-    VGG_PRECISIONS,
-)
+from whitebox.train.config import CHOICES, TERM_MEANINGS, TERM_SCALARS, TERMS
 
 # field: (flag, metavar or None, help). The default, taken from the config class, is appended.
 # Fields not listed have no flag; a run's config.json holds them all.
@@ -80,9 +72,6 @@ FLAGS = {
             "compile the G and D updates with XLA (jit_compile); the superpixel step stays "
             "outside, fed by its own generator pass, as in the reference"),
 }
-CHOICES = {"loss_weights": tuple(PRESETS), "superpixel": SUPERPIXEL_METHODS,
-           "sn_mode": SN_MODES, "strategy": STRATEGIES, "precision": PRECISIONS,
-           "vgg_precision": VGG_PRECISIONS}
 
 
 def add_config_flags(parser, cls, names=None):

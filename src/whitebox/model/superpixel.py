@@ -29,8 +29,8 @@ import heapq
 import os
 
 import numpy as np
-from joblib import Parallel, delayed, parallel_config
-from joblib.externals.loky import BrokenProcessPool, cpu_count, get_reusable_executor
+from joblib import Parallel, delayed, effective_n_jobs, parallel_config
+from joblib.externals.loky import BrokenProcessPool, get_reusable_executor
 from scipy import ndimage as ndi
 from skimage.color import rgb2lab
 from skimage.segmentation import felzenszwalb, slic
@@ -583,14 +583,6 @@ def _one_image(image, method, options):
     return selective_adacolor(image, **options)
 
 
-def _resolve_workers(n_jobs) -> int:
-    """Worker count for ``n_jobs``: None or -1 one per usable CPU, -2 all but one, and so on."""
-    n_jobs = -1 if n_jobs is None else int(n_jobs)
-    if n_jobs == 0:
-        raise ValueError("n_jobs must not be 0")
-    return n_jobs if n_jobs > 0 else max(1, cpu_count() + 1 + n_jobs)
-
-
 def _in_pool(workers: int, tasks) -> list:
     """Results of joblib ``delayed`` tasks, in order, from ``workers`` processes.
 
@@ -645,7 +637,7 @@ def superpixel_batch(
         options.update(power=power, below_minus_one=below_minus_one)
         if below_minus_one not in _BELOW_MINUS_ONE:
             raise ValueError(f"below_minus_one must be one of {_BELOW_MINUS_ONE}, got {below_minus_one!r}")
-    workers = _resolve_workers(n_jobs)
+    workers = effective_n_jobs(-1 if n_jobs is None else n_jobs)  # joblib's rules, loky's CPUs
     inherited_pool = _pool_owner not in (None, os.getpid())
     if workers == 1 or len(arr) <= 1 or inherited_pool:
         results = [_one_image(image, method, options) for image in arr]

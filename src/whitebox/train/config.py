@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from whitebox.base.errors import UsageError
 from whitebox.model import PRECISIONS, SN_MODES, SUPERPIXEL_METHODS
 
 # Loss terms of the generator objective, by the paper's names.
@@ -38,9 +39,12 @@ STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 # which is VGG_PRECISION_AUTO[precision] (the choice is argued in docs/TRAINING.md).
 VGG_PRECISIONS = ("auto", "fp32", "same")
 VGG_PRECISION_AUTO = {"fp32": "fp32", "bf16": "same", "fp16": "fp32"}
+# The values allowed in the fields that take one of a few.
+CHOICES = {"strategy": STRATEGIES, "precision": PRECISIONS, "loss_weights": tuple(PRESETS),
+           "superpixel": SUPERPIXEL_METHODS, "sn_mode": SN_MODES, "vgg_precision": VGG_PRECISIONS}
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """A configuration value that cannot work; the message names the field."""
 
 
@@ -80,10 +84,10 @@ class CommonConfig:
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.strategy not in STRATEGIES:
-            raise ConfigError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        for name, allowed in CHOICES.items():
+            value = getattr(self, name, allowed[0])
+            if value not in allowed:
+                raise ConfigError(f"{name} must be one of {allowed}, got {value!r}")
 
     def to_json(self):
         return json.dumps({"command": self.command, **dataclasses.asdict(self)}, indent=2,
@@ -176,24 +180,13 @@ class TrainConfig(CommonConfig):
 
     def validate(self):
         super().validate()
-        if self.loss_weights not in PRESETS:
-            raise ConfigError(f"loss_weights must be one of {sorted(PRESETS)}, "
-                              f"got {self.loss_weights!r}")
         for term in list(self.weights) + list(self.disabled):
             if term not in TERMS:
                 raise ConfigError(f"unknown loss term {term!r}; terms are {', '.join(TERMS)}")
         if not self.active_weights():
             raise ConfigError("disabled: every loss term is switched off; keep at least one")
-        if self.superpixel not in SUPERPIXEL_METHODS:
-            raise ConfigError(f"superpixel must be one of {SUPERPIXEL_METHODS}, "
-                              f"got {self.superpixel!r}")
         if not self.fst_eps > 0:
             raise ConfigError(f"fst_eps must be > 0, got {self.fst_eps}")
-        if self.sn_mode not in SN_MODES:
-            raise ConfigError(f"sn_mode must be one of {SN_MODES}, got {self.sn_mode!r}")
-        if self.vgg_precision not in VGG_PRECISIONS:
-            raise ConfigError(f"vgg_precision must be one of {VGG_PRECISIONS}, "
-                              f"got {self.vgg_precision!r}")
         if not self.vgg and self.active_weights().keys() & {"content", "structure"}:
             raise ConfigError("vgg: a VGG19 weights file is needed for the content and "
                               "structure terms (--vgg PATH), or switch both terms off")

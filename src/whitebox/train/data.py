@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from whitebox.base.errors import InputError
 from whitebox.base.files import write_text_atomic
 from whitebox.base.image_io import (
     IMAGE_EXTENSIONS,
@@ -34,7 +35,7 @@ LIST_SUFFIX = ".txt"
 _TRAIN_STREAM, _SAMPLE_STREAM = 0, 1
 
 
-class DataError(Exception):
+class DataError(InputError):
     """Missing, empty, too small or unreadable training data; the message names the file."""
 
 
@@ -154,11 +155,6 @@ def read_image(path, patch_size, rng):
 
 # ---------------------------------------------------------------------------- sampling
 
-def is_face_iteration(iteration, use_face, face_every=5):
-    """The reference's schedule: face data on every `face_every`-th iteration (0, 5, 10, ...)."""
-    return bool(use_face) and iteration % face_every == 0
-
-
 class BatchSampler:
     """Draws the batches of a run from its domain lists.
 
@@ -182,7 +178,8 @@ class BatchSampler:
                                 f"{batch_size} (a batch has no repeats)")
 
     def domain(self, iteration):
-        return "face" if is_face_iteration(iteration, self.use_face, self.face_every) else "scenery"
+        """The reference's schedule: face on every face_every-th iteration (0, 5, 10, ...)."""
+        return "face" if self.use_face and iteration % self.face_every == 0 else "scenery"
 
     def _rng(self, iteration, stream):
         return np.random.default_rng([self.seed, stream, iteration])

@@ -1,7 +1,7 @@
 """Running the training steps on several devices or machines with tf.distribute.
 
 `--strategy` (config.STRATEGIES):
-  one          no strategy: the single-device code path, exactly as without this module;
+  one          TensorFlow's default strategy: one device;
   mirrored     tf.distribute.MirroredStrategy over the local GPUs, or over `--devices`;
   multiworker  tf.distribute.MultiWorkerMirroredStrategy, configured from TF_CONFIG;
   auto         mirrored when more than one GPU is visible, else one.
@@ -11,6 +11,7 @@ variables are created with aggregation ONLY_FIRST_REPLICA: the replicas compute 
 (from all-reduced gradients, or from weights alone for the power iteration), and an assignment
 made in replica context takes replica 0's value and writes it to every copy.
 """
+import contextlib
 import json
 import os
 import socket
@@ -24,7 +25,7 @@ SUM = tf.distribute.ReduceOp.SUM
 
 
 def make_strategy(name, devices="", peer_wait=CommonConfig.peer_wait):
-    """The tf.distribute.Strategy of `--strategy name` (None for one device).
+    """The tf.distribute.Strategy of `--strategy name`.
 
     devices: comma-separated device names for `mirrored` (e.g. "/gpu:0,/gpu:1"); empty for all
     local GPUs. peer_wait: seconds a `multiworker` worker waits for the others to start.
@@ -34,7 +35,7 @@ def make_strategy(name, devices="", peer_wait=CommonConfig.peer_wait):
     if name == "one":
         if devices:
             raise ConfigError("devices: only --strategy mirrored takes a device list")
-        return None
+        return tf.distribute.get_strategy()
     if name == "mirrored":
         names = [d.strip() for d in devices.split(",") if d.strip()] or None
         visible = {_type_and_index(d.name): d.name for d in tf.config.list_logical_devices()}
@@ -141,11 +142,6 @@ def _silent_peers(spec):
     return silent
 
 
-def replicas(strategy):
-    """Replicas in sync (1 without a strategy)."""
-    return 1 if strategy is None else strategy.num_replicas_in_sync
-
-
 def is_chief(strategy):
     """Whether this process writes the run's files: always, except on a multi-worker run's
     workers other than the chief (worker 0 when the cluster has no 'chief' task)."""
@@ -164,25 +160,13 @@ def _first_replica(next_creator, **kwargs):
     return next_creator(**kwargs)
 
 
-class Scope:
-    """`with Scope(strategy):` creates variables mirrored on every replica, each assignment in
-    replica context taking replica 0's value. Without a strategy it does nothing."""
-
-    def __init__(self, strategy):
-        self.strategy = strategy
-        self._stack = []
-
-    def __enter__(self):
-        if self.strategy is not None:
-            for cm in (self.strategy.scope(), tf.variable_creator_scope(_first_replica)):
-                cm.__enter__()
-                self._stack.append(cm)
-        return self
-
-    def __exit__(self, *exc):
-        while self._stack:
-            self._stack.pop().__exit__(*exc)
-        return False
+def scope(strategy):
+    """A context creating variables mirrored on every replica of `strategy`, each assignment
+    in replica context taking replica 0's value."""
+    stack = contextlib.ExitStack()
+    stack.enter_context(strategy.scope())
+    stack.enter_context(tf.variable_creator_scope(_first_replica))
+    return stack
 
 
 def split_batch(strategy, *batches):

@@ -7,31 +7,28 @@ One adversarial iteration (REFERENCE.md section 6), with P photos and C cartoons
   D step: out' = the same function of P with the UPDATED generator; the discriminator losses
           on out' and C; one Adam step on both discriminators.
 
-The reference runs the generator three times per iteration (once to feed the superpixel step,
-once in the G step, once in the D step) and recomputes every generator loss in its D-step run
-for the summaries. Here the G step's single forward pass feeds both the superpixel op and the
-losses (the weights are the same), and the logged generator losses are the G step's. The
-updates are the same.
+The reference runs the generator three times per iteration (for the superpixel step, the G
+step, the D step) and recomputes the generator losses in its D step for the summaries. Here
+the G step's one forward pass feeds both the superpixel op and the losses (the same weights),
+and the logged generator losses are the G step's; the updates are the same. Losses come as
+{TensorBoard name: scalar}, under the reference's names.
 
-Losses are returned as {TensorBoard name: scalar}, under the reference's names.
+The steps run on the replicas of a tf.distribute strategy (distribute.py; TF's default
+strategy: one device), each on its share of the global batch: a replica scales its (mean)
+losses by its share (local batch / global batch), the gradients are summed over the replicas
+and Adam applies the sum once, so the summed losses are the global batch's. The colour shift
+is drawn once per step, outside the replicas.
 
-With a tf.distribute strategy (distribute.py) each replica runs the steps on its share of the
-global batch: every loss is a mean over the batch, so a replica scales its losses by its share
-(local batch / global batch), the gradients are summed over the replicas and Adam applies the
-sum once; the summed scaled losses are the global batch's. The colour-shift weights are drawn
-once per step outside the replicas and handed to all of them.
+With precision bf16 or fp16 the generator and the discriminators compute in that dtype
+(network.run_in); weights, Adam's slots, the guided filters, the colour shift, the superpixel
+input, the losses and the spectral norm's power iteration stay float32; VGG computes in
+config.vgg_dtype_name(). fp16 scales the losses dynamically (loss_scale.py), one scale per
+optimiser.
 
-With precision bf16 or fp16 the generator and the discriminators compute in that dtype (their
-inputs and kernels are cast at each convolution; network.run_in); their weights, Adam's slots,
-the guided filters, the colour shift, the superpixel input, the losses and the spectral
-norm's power iteration stay float32. VGG computes in config.vgg_dtype_name() (float32 with
-fp32; by default bfloat16 with bf16, see config.VGG_PRECISION_AUTO). fp16 scales the losses
-dynamically (loss_scale.py), one scale per optimiser.
-
-With config.xla the step bodies are compiled with XLA. The superpixel numpy_function cannot be
-compiled, so with the structure term on the G step becomes what the reference runs: a
-generator pass (`sample`, compiled too), the superpixel step on its output, then the compiled
-update with that target fed in. That adds one generator forward pass per iteration.
+With config.xla the step bodies are compiled with XLA. The superpixel numpy_function cannot be,
+so with the structure term on the G step is what the reference runs: a generator pass
+(`sample`), the superpixel step on its output, then the compiled update with that target fed
+in (one more generator pass per iteration).
 """
 import functools
 
@@ -109,11 +106,10 @@ class Adam(tf.Module):
         put(self.beta2_power, self.beta2_power * self.beta2)
         put(self.step, self.step + 1)
 
-    def gradients(self, tape, loss, scale=None):
-        """The gradients of `loss` (times `scale`, a float or scalar tensor, when given)
-        recorded on `tape` for every target (none may be None)."""
-        upstream = None if scale is None else tf.cast(scale, loss.dtype)
-        grads = tape.gradient(loss, self.targets, output_gradients=upstream)
+    def gradients(self, tape, loss, scale):
+        """The gradients of `loss` times `scale` (a float or scalar tensor) recorded on `tape`
+        for every target (none may be None)."""
+        grads = tape.gradient(loss, self.targets, output_gradients=tf.cast(scale, loss.dtype))
         missing = [v.name for v, g in zip(self.targets, grads) if g is None]
         if missing:
             raise ValueError(f"no gradient for {', '.join(missing)}")
@@ -124,15 +120,16 @@ class _Steps:
     """What the pre-training and adversarial steps share: how a step body runs.
 
     A body takes (*batch, shift) and returns {name: scalar loss}; it calls `self._update`
-    for each optimiser. Without a strategy a step is the body under tf.function. With one, the
-    step splits the global batch over the replicas, draws the colour shift once, runs the body
-    on every replica and sums the replicas' (scaled) losses. With xla the body is compiled with
-    XLA (jit_compile); the colour shift is still drawn outside it, by the same RNG ops.
+    for each optimiser. A step (a tf.function) splits the batch over the replicas, draws the
+    colour shift, runs the body on each replica and sums their losses. With xla the body is
+    compiled with XLA (jit_compile); the colour shift is still drawn outside it.
     """
 
-    def __init__(self, strategy, precision="fp32", xla=False):
-        self.strategy = strategy
-        self.share = 1.0 / distribute.replicas(strategy)   # local batch / global batch
+    def __init__(self, config, strategy, xla=False):
+        self.config = config
+        precision = config.precision
+        self.strategy = strategy or tf.distribute.get_strategy()
+        self.share = 1.0 / self.strategy.num_replicas_in_sync   # local batch / global batch
         self.dtype = DTYPES[precision]       # the networks' compute dtype
         self.fp16 = precision == "fp16"
         self.xla = xla
@@ -149,52 +146,47 @@ class _Steps:
         if self.xla:       # the body compiled; the colour shift is drawn outside it
             body = tf.function(body, jit_compile=True)
 
-        if strategy is None:
-            return tf.function(lambda *batch: body(*batch, self._draw_shift()))
-
+        @tf.function
         def cross_replica(*batch):
-            shift = self._draw_shift()
-            per_replica = strategy.run(body, args=(*batch, shift))
+            per_replica = strategy.run(body, args=(*batch, self._draw_shift()))
             return {k: strategy.reduce(distribute.SUM, v, axis=None)
                     for k, v in per_replica.items()}
 
-        graph = tf.function(cross_replica)
-        return lambda *batch: graph(*distribute.split_batch(strategy, *batch))
+        return lambda *batch: cross_replica(*distribute.split_batch(strategy, *batch))
 
     def _update(self, opt, tape, loss, loss_scale=None):
-        """One step of `opt` along the gradient of `loss`: on one device as it is; on several,
-        the gradient of loss * share summed over the replicas. With `loss_scale` (fp16) the
-        backward pass runs on loss * scale, the gradients are divided by it, and a step with a
-        non-finite gradient is skipped (see loss_scale.py)."""
+        """One step of `opt` along the gradient of loss * share summed over the replicas.
+        With `loss_scale` (fp16) the backward pass runs on loss * scale, the gradients are
+        divided by it, and a step with a non-finite gradient is skipped (see loss_scale.py)."""
         if loss_scale is None:
-            if self.strategy is None:
-                opt.apply(opt.gradients(tape, loss))
-            else:
-                opt.apply(distribute.all_reduce_sum(opt.gradients(tape, loss, self.share)))
+            opt.apply(distribute.all_reduce_sum(opt.gradients(tape, loss, self.share)))
             return
         scale = tf.identity(loss_scale.scale)
-        grads = opt.gradients(tape, loss, scale * self.share)
-        if self.strategy is not None:
-            grads = distribute.all_reduce_sum(grads)
+        grads = distribute.all_reduce_sum(opt.gradients(tape, loss, scale * self.share))
         grads = [g / scale for g in grads]
         finite = all_finite(grads)
         opt.apply(grads, finite)
         loss_scale.update(finite)
 
+    def checkpoint_objects(self):
+        """{name in the checkpoint: object} of what the step trains and keeps."""
+        return {name: getattr(self, attr) for name, attr in self.CHECKPOINTED.items()
+                if getattr(self, attr, None) is not None}
+
     def _scaled(self, scalars):
-        """The losses as the body returns them: on several replicas, scaled by the share so
-        that their sum over the replicas is the global batch's."""
-        if self.strategy is None:
-            return scalars
+        """The losses scaled by the share, so that their sum over the replicas is the global
+        batch's."""
         return {k: v * self.share for k, v in scalars.items()}
 
 
 class PretrainStep(_Steps):
     """`pretrain.py`: one Adam step on mean|P - G(P)| (raw generator, no guided filter)."""
+    CHECKPOINTED = {"generator": "generator", "optimizer_generator": "opt_g",
+                    "loss_scale_generator": "scale_g"}
 
     def __init__(self, config, strategy=None):
-        super().__init__(strategy, config.precision)
-        with distribute.Scope(strategy):
+        super().__init__(config, strategy)
+        with distribute.scope(self.strategy):
             self.generator = Generator()
             self.opt_g = Adam.from_config(self.generator.trainable_variables, config,
                                           "adam_generator")
@@ -211,11 +203,6 @@ class PretrainStep(_Steps):
     def iteration(self, photo):
         return self.step(photo)
 
-    def checkpoint_objects(self):
-        objects = {"generator": self.generator, "optimizer_generator": self.opt_g,
-                   "loss_scale_generator": self.scale_g}
-        return {name: obj for name, obj in objects.items() if obj is not None}
-
 
 class AdversarialStep(_Steps):
     """`train.py`: the G step and the D step (see the module docstring).
@@ -223,12 +210,14 @@ class AdversarialStep(_Steps):
     config: TrainConfig. vgg: a callable (BGR [-1, 1], compute dtype) -> float32 conv4_4
     features (vgg.VGG19Conv44), needed when the content or structure term is on. Terms
     switched off are not computed; a discriminator whose term is off is neither built nor
-    trained. strategy: a tf.distribute strategy, or None for one device.
+    trained. strategy: a tf.distribute strategy (None: the default strategy).
     """
+    CHECKPOINTED = {**PretrainStep.CHECKPOINTED, "rng": "rng", "disc_gray": "disc_gray",
+                    "disc_blur": "disc_blur", "optimizer_discriminator": "opt_d",
+                    "loss_scale_discriminator": "scale_d"}
 
     def __init__(self, config, vgg=None, strategy=None):
-        super().__init__(strategy, config.precision, config.xla)
-        self.config = config
+        super().__init__(config, strategy, config.xla)
         self.vgg_dtype = DTYPES[config.vgg_dtype_name()]
         self.weights = config.active_weights()
         self.vgg_terms = [t for t in VGG_TERMS if t in self.weights]
@@ -238,7 +227,7 @@ class AdversarialStep(_Steps):
         # Colour-shift weights are drawn from this generator; its state is checkpointed. It is
         # an ordinary variable, used only outside the replicas (one draw per step for all).
         self.rng = tf.random.Generator.from_seed(config.seed)
-        with distribute.Scope(strategy):
+        with distribute.scope(self.strategy):
             self.generator = Generator()
             self.disc_gray = (Discriminator(1, config.disc_channel, "disc_gray", config.sn_mode,
                                             self.dtype)
@@ -324,14 +313,10 @@ class AdversarialStep(_Steps):
             targets["structure"] = target if target is not None else representations.structure(
                 out, self.config.superpixel, self.config.superpixel_jobs or None,
                 self.config.superpixel_segments)
-        features = tf.stop_gradient(self._vgg(tf.concat(list(targets.values()), axis=0)))
-        out_features = self._vgg(out)
+        features = tf.stop_gradient(self.vgg(tf.concat(list(targets.values()), 0), self.vgg_dtype))
+        out_features = self.vgg(out, self.vgg_dtype)
         return {t: losses.feature_l1(f, out_features)
                 for t, f in zip(targets, tf.split(features, len(targets)))}
-
-    def _vgg(self, images):
-        """float32 VGG conv4_4 features of `images` [N, H, W, 3], computed in self.vgg_dtype."""
-        return self.vgg(images, self.vgg_dtype)
 
     def _g_body(self, photo, cartoon, shift):
         return self._g_body_fed(photo, cartoon, None, shift)
@@ -376,9 +361,3 @@ class AdversarialStep(_Steps):
         scalars.update(self.d_step(photo, cartoon))
         return scalars
 
-    def checkpoint_objects(self):
-        objects = {"generator": self.generator, "optimizer_generator": self.opt_g,
-                   "rng": self.rng, "disc_gray": self.disc_gray, "disc_blur": self.disc_blur,
-                   "optimizer_discriminator": self.opt_d, "loss_scale_generator": self.scale_g,
-                   "loss_scale_discriminator": self.scale_d}
-        return {name: obj for name, obj in objects.items() if obj is not None}
