@@ -13,6 +13,7 @@ from tests.training_helpers import (
     tiny_vgg_weights,
 )
 from whitebox.evaluate import ablation
+from whitebox.train.config import ConfigError
 
 
 def test_builtin_matrices_and_files(tmp_path):
@@ -32,7 +33,7 @@ def test_builtin_matrices_and_files(tmp_path):
         ablation.load_matrix(str(bad))
     with pytest.raises(ablation.AblationError, match="neither a built-in"):
         ablation.load_matrix("nope")
-    with pytest.raises(ValueError, match="unknown TrainConfig fields"):
+    with pytest.raises(ConfigError, match="unknown TrainConfig fields"):
         ablation.variant_config({}, {"learning_rate": 1}, tmp_path / "v")
 
 

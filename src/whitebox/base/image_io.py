@@ -20,6 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from whitebox.base import OPENCV_PIXEL_LIMIT, PIXEL_LIMIT_ENV
+from whitebox.base.errors import InputError, one_line
+from whitebox.base.errors import display_path  # noqa: F401 (re-exported)
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: stale temporary files are left alone
@@ -32,8 +36,6 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".t
 
 PNG_END = b"IEND\xaeB`\x82"
 JPEG_START_OF_SCAN, JPEG_END = b"\xff\xda", b"\xff\xd9"
-PIXEL_LIMIT_ENV = "OPENCV_IO_MAX_IMAGE_PIXELS"
-OPENCV_PIXEL_LIMIT = 1 << 30
 _PIXEL_LIMIT_SYNTAX = re.compile(r"(\d+)(|KB|Kb|kb|MB|Mb|mb)")
 # atomic_file's temporary files (and Beam's): `temporary_name` of the output name
 _TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.part", re.DOTALL)  # names hold \n too
@@ -41,7 +43,7 @@ _TEMP_NAME = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.part", re.DOTALL)  # nam
 NAME_MAX = 255
 
 
-class ImageError(Exception):
+class ImageError(InputError):
     """An input or output image that cannot be used; str() is a one-line reason."""
 
 
@@ -80,20 +82,6 @@ def _quiet_stderr():
                 os.dup2(_quiet_saved, 2)
                 os.close(_quiet_saved)
                 _quiet_saved = None
-
-
-def display_path(path):
-    """`path` as one printable line: control characters (newlines, tabs, escapes) and bytes that
-    are not valid in the file system's encoding are shown as backslash escapes."""
-    shown = []
-    for ch in os.fsdecode(os.fspath(path)):
-        if ch.isprintable():
-            shown.append(ch)
-        elif "\udc80" <= ch <= "\udcff":  # an undecodable byte, as os.fsdecode keeps it
-            shown.append(f"\\x{ord(ch) - 0xdc00:02x}")
-        else:
-            shown.append(ch.encode("unicode_escape").decode("ascii"))
-    return "".join(shown)
 
 
 def pixel_limit():
@@ -203,7 +191,7 @@ def _check_size(data):
 
 def _opencv_failure(err, size):
     """A one-line ImageError for a cv2.error raised while decoding."""
-    text = " ".join(str(err).split())
+    text = one_line(err, "all")
     if "CV_IO_MAX_IMAGE" in text:
         declared = f"{size[0]} x {size[1]} declared; " if size else ""
         return ImageError(f"image too large ({declared}above the limit OpenCV was loaded with: "

@@ -15,19 +15,32 @@ Gradio. Child processes (Beam's workers) inherit the environment and import the 
   ``HF_HUB_DISABLE_TELEMETRY=1``.
 - Keras writes ``keras.json`` into ``$KERAS_HOME`` (else ``~/.keras``) when it loads, and
   Matplotlib (loaded by NNCF) its font cache into ``$MPLCONFIGDIR`` (else ``~/.cache`` and
-  ``~/.config``): both point into ``weights.home_dir()`` unless the user set them.
+  ``~/.config``): both point into ``home_dir()`` unless the user set them.
 """
 import os
 import sys
+from pathlib import Path
 
 # Set whatever the user's environment says: each turns something off.
 TELEMETRY_OFF = {"ORT_DISABLE_TELEMETRY": "1", "GRADIO_ANALYTICS_ENABLED": "False",
                  "HF_HUB_DISABLE_TELEMETRY": "1"}
 # The package that sends OpenVINO's and NNCF's events.
 OPENVINO_TELEMETRY = "openvino_telemetry"
-# Folders of weights.home_dir() that stand in for the ones dependencies make under HOME,
+# Folders of home_dir() that stand in for the ones dependencies make under HOME,
 # unless the user chose another through the variable.
 CACHE_FOLDERS = {"KERAS_HOME": "keras", "MPLCONFIGDIR": "matplotlib"}
+ENV_HOME = "WHITEBOX_HOME"
+
+
+def home_dir() -> Path:
+    """Our cache: ``$WHITEBOX_HOME`` if set, else ``pooch.os_cache("whitebox-cartoon")``: on
+    Linux ``$XDG_CACHE_HOME/whitebox-cartoon`` or ``~/.cache/whitebox-cartoon``, on macOS
+    ``~/Library/Caches/whitebox-cartoon``, on Windows
+    ``%LOCALAPPDATA%\\whitebox-cartoon\\whitebox-cartoon\\Cache``."""
+    import pooch
+
+    override = os.environ.get(ENV_HOME)
+    return Path(override).expanduser() if override else pooch.os_cache("whitebox-cartoon")
 
 
 def keep_local():
@@ -38,7 +51,5 @@ def keep_local():
         sys.modules[OPENVINO_TELEMETRY] = None  # import raises ImportError: the stub is used
     if all(name in os.environ for name in CACHE_FOLDERS):
         return
-    from whitebox.infer.weights import home_dir
-
     for name, folder in CACHE_FOLDERS.items():
         os.environ.setdefault(name, str(home_dir() / folder))

@@ -34,6 +34,9 @@ from typing import Mapping, Optional, Union
 
 import pooch
 
+from whitebox.base.errors import WeightsError
+from whitebox.base.privacy import ENV_HOME, home_dir
+
 AUTHORS_REPO = "SystemErrorWang/White-box-Cartoonization"
 PINNED_COMMIT = "ee97277d7fd873b89e9b8e1341efe74e10dd4124"
 REMOTE_FOLDER = "test_code/saved_models/"
@@ -50,7 +53,6 @@ DEFAULT_BASE_URL = (
     f"https://raw.githubusercontent.com/{AUTHORS_REPO}/{PINNED_COMMIT}/{REMOTE_FOLDER}"
 )
 
-ENV_HOME = "WHITEBOX_HOME"
 ENV_WEIGHTS_URL = "WHITEBOX_WEIGHTS_URL"
 ENV_OFFLINE = "WHITEBOX_OFFLINE"
 
@@ -70,7 +72,7 @@ LICENCE_NOTICE = (
 )
 
 
-class WeightsUnavailable(RuntimeError):
+class WeightsUnavailable(WeightsError):
     """The weights are not in the cache and could not be downloaded. The message is for the end
     user: which files to place in which folder, and where to download them from."""
 
@@ -91,15 +93,6 @@ def git_blob_id(source: Union[str, os.PathLike, bytes, bytearray, memoryview]) -
     digest = hashlib.sha1(b"blob %d\0" % len(data))
     digest.update(data)
     return digest.hexdigest()
-
-
-def home_dir() -> Path:
-    """``$WHITEBOX_HOME`` if set, else ``pooch.os_cache("whitebox-cartoon")``: on Linux
-    ``$XDG_CACHE_HOME/whitebox-cartoon`` or ``~/.cache/whitebox-cartoon``, on macOS
-    ``~/Library/Caches/whitebox-cartoon``, on Windows
-    ``%LOCALAPPDATA%\\whitebox-cartoon\\whitebox-cartoon\\Cache``."""
-    override = os.environ.get(ENV_HOME)
-    return Path(override).expanduser() if override else pooch.os_cache("whitebox-cartoon")
 
 
 def cache_dir() -> Path:

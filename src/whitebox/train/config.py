@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from whitebox.base.errors import UsageError
 from whitebox.model import PRECISIONS, SN_MODES, SUPERPIXEL_METHODS
 
 # Loss terms of the generator objective, by the paper's names.
@@ -40,7 +41,7 @@ VGG_PRECISIONS = ("auto", "fp32", "same")
 VGG_PRECISION_AUTO = {"fp32": "fp32", "bf16": "same", "fp16": "fp32"}
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """A configuration value that cannot work; the message names the field."""
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from whitebox.base.errors import UsageError
 from whitebox.base.image_io import (
     IMAGE_EXTENSIONS,
     ImageError,
@@ -34,7 +35,7 @@ LIST_SUFFIX = ".txt"
 _TRAIN_STREAM, _SAMPLE_STREAM = 0, 1
 
 
-class DataError(Exception):
+class DataError(UsageError):
     """Missing, empty, too small or unreadable training data; the message names the file."""
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from whitebox.base.errors import WhiteboxError
 from whitebox.base.image_io import to_uint8, write_atomic, write_text_atomic
 from whitebox.model.checkpoints import (
     list_checkpoints,
@@ -29,9 +30,10 @@ SCALARS = ("tv_loss", "photo_loss", "superpixel_loss", "recon_loss", "d_loss_gra
            "g_loss_gray", "d_loss_blur", "g_loss_blur", "d_loss_total", "g_loss_total")
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(WhiteboxError):
     """A loss became NaN or infinite; the message names the iteration, the term and the last
-    checkpoint."""
+    checkpoint (exit 3)."""
+    exit_code = 3
 
 
 # ---------------------------------------------------------------------------- outputs
