@@ -341,11 +341,3 @@ def test_remote_weights_are_copied_to_the_worker(tf1_checkpoint, as_prefix):
         assert np.array_equal(generator.named_variables()[name].numpy(), value), name
     with pytest.raises(CheckpointError, match="no checkpoint files there"):
         beam.stage_weights(f"{_PrefixedLocal.PREFIX}{folder}/nothing-here")
-
-
-def test_no_other_command_line_is_imported():
-    from tests.test_cli_imports import CLIS, _imported_modules
-
-    assert _imported_modules(REPO / "cartoonize_beam.py") & {c[:-len(".py")] for c in CLIS} \
-        == set()
-    assert "cartoonize" not in _imported_modules(REPO / "src" / "whitebox" / "beam.py")

@@ -115,11 +115,12 @@ def test_ctrl_c_in_a_script_is_one_line_and_exit_130(script, args, tmp_path):
 
 FLOORS = ("base", "model", "train", "infer", "evaluate", "serve", "cli")
 # Imports every module of each floor named, in that order; after each floor, names the modules
-# of the floors not named so far that are loaded. An optional package missing skips a module.
+# of the floors not named so far, and the command lines, that are loaded. An optional package
+# missing skips a module.
 PROBE = """\
 import importlib, pkgutil, sys
 sys.path.insert(0, "src")
-floors, order = sys.argv[1].split(","), sys.argv[2].split(",")
+floors, order, clis = (arg.split(",") for arg in sys.argv[1:])
 for i, floor in enumerate(order):
     package = importlib.import_module("whitebox." + floor)
     for info in pkgutil.iter_modules(package.__path__):
@@ -129,7 +130,7 @@ for i, floor in enumerate(order):
             if (err.name or "whitebox").startswith("whitebox"):
                 raise
     above = tuple(f"whitebox.{f}" for f in floors if f not in order[:i + 1])
-    loaded = sorted(m for m in sys.modules if m.startswith(above))
+    loaded = sorted(m for m in sys.modules if m.startswith(above) or m in clis)
     if loaded:
         print(floor, "loads", *loaded)
 """
@@ -138,9 +139,11 @@ for i, floor in enumerate(order):
 @pytest.mark.parametrize("order", [FLOORS[:-1], ("base", "model", "infer", "train")],
                          ids=["up to serve", "infer before train"])
 def test_no_floor_loads_a_higher_one_nor_the_command_lines(order):
-    """Lower floors never import higher ones; train and infer know nothing of each other."""
+    """Lower floors never import higher ones, nor a command line; train and infer know nothing
+    of each other."""
     env = {k: v for k, v in os.environ.items() if k not in CACHE_FOLDERS}  # as a fresh shell
-    result = subprocess.run([sys.executable, "-c", PROBE, ",".join(FLOORS), ",".join(order)],
+    clis = ",".join(Path(name).stem for name in CLIS + SCRIPTS)
+    result = subprocess.run([sys.executable, "-c", PROBE, ",".join(FLOORS), ",".join(order), clis],
                             capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout == "", result.stdout
