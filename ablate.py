@@ -43,7 +43,7 @@ TRAIN_FLAGS = ("data_lists", "init_from", "vgg", "trust_pickle", "seed", "batch_
 def parse_args(argv=None):
     from whitebox.cli import OneLineParser, output_problem, path_argument
     from whitebox.cli.train_options import add_config_flags
-    from whitebox.evaluate.metrics import DEFAULT_BATCH
+    from whitebox.evaluate import DEFAULT_BATCH
     from whitebox.train.config import TrainConfig
 
     p = OneLineParser(prog="ablate.py", description=DESCRIPTION, epilog=EPILOG,
@@ -85,6 +85,7 @@ def parse_args(argv=None):
 
 def base_config(args):
     """TrainConfig values shared by every variant."""
+    from whitebox.base.errors import UsageError
     from whitebox.cli.train_options import given_values
     from whitebox.train.config import TrainConfig
 
@@ -94,7 +95,7 @@ def base_config(args):
     for item in args.set:
         key, sep, text = item.partition("=")
         if not sep:
-            raise ValueError(f"--set {item!r}: expected FIELD=VALUE")
+            raise UsageError(f"--set {item!r}: expected FIELD=VALUE")
         try:
             base[key.strip()] = json.loads(text)
         except ValueError:
@@ -102,30 +103,26 @@ def base_config(args):
     return base
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def _run(args):
     from whitebox.base.quiet_tf import import_tensorflow
 
     import_tensorflow()
-    from whitebox.evaluate.ablation import AblationError
     from whitebox.evaluate.evaluation import ablate
-    from whitebox.evaluate.metrics import MetricsError
-    from whitebox.train.config import ConfigError
 
-    try:
-        rows = ablate(args.matrix, base_config(args), args.out, args.photos, args.cartoons,
-                      args.inception, fmt=args.format, grid=args.grid,
-                      batch_size=args.batch_size_eval, kid=args.kid,
-                      kid_subsets=args.kid_subsets, kid_subset_size=args.kid_subset_size,
-                      retry_failed=args.retry_failed, progress=not args.quiet)
-    except (AblationError, ConfigError, MetricsError, ValueError) as err:
-        print(f"ablate.py: error: {err}", file=sys.stderr)
-        return 2
+    rows = ablate(args.matrix, base_config(args), args.out, args.photos, args.cartoons,
+                  args.inception, fmt=args.format, grid=args.grid,
+                  batch_size=args.batch_size_eval, kid=args.kid, kid_subsets=args.kid_subsets,
+                  kid_subset_size=args.kid_subset_size, retry_failed=args.retry_failed,
+                  progress=not args.quiet)
     print((Path(args.out) / "ablation.md").read_text(encoding="utf-8"))
     return 0 if all(row["status"] == "done" for row in rows) else 1
 
 
-if __name__ == "__main__":
+def main(argv=None):
     from whitebox.cli import run_command
 
-    sys.exit(run_command(main))
+    return run_command(lambda: _run(parse_args(argv)), "ablate.py")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

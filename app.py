@@ -45,28 +45,29 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None):
-    """Serve until Ctrl-C; returns the exit code (2 when the page cannot start)."""
-    args = parse_args(argv)
+def _run(args):
+    """Serve until Ctrl-C; a page that cannot start raises UsageError (exit 2)."""
+    from whitebox.base.errors import UsageError, one_line
+
     try:
         from whitebox.serve import web
     except ModuleNotFoundError as err:
         if not (err.name or "").startswith("gradio"):
             raise
-        print("error: the web page needs Gradio: pip install -r requirements-web.txt",
-              file=sys.stderr)
-        return 2
+        raise UsageError("the web page needs Gradio: pip install -r requirements-web.txt") \
+            from None
     try:
         web.serve(args.weights, args.host, args.port, args.offline)
     except OSError as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+        raise UsageError(one_line(err, "all")) from None
     return 0
 
 
-if __name__ == "__main__":
+def main(argv=None):
     from whitebox.cli import run_command
 
-    sys.exit(run_command(main))
+    return run_command(lambda: _run(parse_args(argv)), "app.py")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

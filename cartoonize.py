@@ -48,7 +48,7 @@ example: python cartoonize.py --input clip.mp4 --output cartoons/ --precision bf
 
 
 def parse_args(argv=None):
-    from whitebox.base.image_io import OPENCV_PIXEL_LIMIT, PIXEL_LIMIT_ENV
+    from whitebox.base import OPENCV_PIXEL_LIMIT, PIXEL_LIMIT_ENV
     from whitebox.cli import (
         OneLineParser,
         output_problem,
@@ -63,8 +63,8 @@ def parse_args(argv=None):
         RUNTIMES,
         TILE_CORE,
         TILE_MARGIN,
+        VIDEO_BATCH,
     )
-    from whitebox.infer.video import DEFAULT_BATCH
 
     p = OneLineParser(
         prog="cartoonize.py", description=DESCRIPTION, epilog=EPILOG,
@@ -122,8 +122,8 @@ def parse_args(argv=None):
     p.add_argument("--xla", action="store_true",
                    help="compile the network with XLA (default off: slower on the CPUs "
                         "measured, see docs/DEPLOYMENT.md)")
-    p.add_argument("--video-batch", type=int, default=DEFAULT_BATCH, metavar="N",
-                   help=f"video frames per network call (default {DEFAULT_BATCH}); memory "
+    p.add_argument("--video-batch", type=int, default=VIDEO_BATCH, metavar="N",
+                   help=f"video frames per network call (default {VIDEO_BATCH}); memory "
                         f"grows with N")
     p.add_argument("--offline", action="store_true",
                    help="never download weights (also WHITEBOX_OFFLINE=1)")
@@ -152,12 +152,9 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None):
-    """Returns the exit code: 0 all done, 1 some input failed, 2 usage or weights error.
-
-    Ctrl-C raises KeyboardInterrupt, as batch.Interrupted once the folder loop has printed
-    its summary; the script turns either into exit code 130.
-    """
+def _run(argv):
+    """0 all done, 1 some input failed; a weights or runtime error raises (exit 2), and Ctrl-C
+    too, as batch.Interrupted once the folder loop has printed its summary (exit 130)."""
     from whitebox.cli import set_pixel_limit
 
     set_pixel_limit(sys.argv[1:] if argv is None else argv)
@@ -175,7 +172,11 @@ def main(argv=None):
         progress=not args.quiet, runtime=args.runtime)
 
 
-if __name__ == "__main__":
+def main(argv=None):
     from whitebox.cli import run_command
 
-    sys.exit(run_command(main))
+    return run_command(lambda: _run(argv), "cartoonize.py")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -129,9 +129,9 @@ def _run_quietly(beam, pattern, settings, options):
     return totals
 
 
-def main(argv=None):
-    """Returns the exit code: 0 nothing failed, 1 some input failed or the pipeline stopped,
-    2 usage or weights error; Ctrl-C raises KeyboardInterrupt."""
+def _run(argv):
+    """0 nothing failed, 1 some input failed; the pipeline stopping (exit 1), a weights error
+    (exit 2) and Ctrl-C raise."""
     parser, args, beam_args = parse_args(argv)
     if args.max_pixels is not None:
         os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(args.max_pixels)
@@ -151,11 +151,11 @@ def main(argv=None):
         StandardOptions,
     )
 
+    from whitebox.base.errors import WhiteboxError, one_line
     from whitebox.cli import output_problem
     from whitebox.infer import runtimes
     from whitebox.infer.inference import CROP_MULTIPLE
-    from whitebox.infer.weights import WeightsUnavailable, load_generator_weights
-    from whitebox.model.checkpoints import CheckpointError
+    from whitebox.infer.weights import load_generator_weights
     from whitebox.serve import beam
 
     if args.max_short_side is not None and 0 < args.max_short_side < CROP_MULTIPLE:
@@ -195,21 +195,16 @@ def main(argv=None):
         runtime=args.runtime,
         fmt=args.format, alpha=args.alpha, overwrite=args.overwrite,
         max_pixels=args.max_pixels, batch_size=args.batch_size or beam.DEFAULT_BATCH)
-    try:  # once here, so that a weights problem is a usage error and not a failed job
-        load_generator_weights(beam.stage_weights(args.weights), args.offline)
-        runtime, precision = runtimes.choose(args.runtime, args.precision, warn=_print)
-    except (CheckpointError, WeightsUnavailable, runtimes.RuntimeUnavailable) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    # once here, so that a weights problem is a usage error and not a failed job
+    load_generator_weights(beam.stage_weights(args.weights), args.offline)
+    runtime, precision = runtimes.choose(args.runtime, args.precision, warn=_print)
     _print(f"runtime {runtime}, precision {precision}")
     try:
         totals = _run_quietly(beam, pattern, settings, options)
     except Exception as err:  # the runner's own error: one line, not its traceback
         if _interrupted(err):
             raise KeyboardInterrupt from None
-        lines = str(err).strip().splitlines() or [type(err).__name__]
-        print(f"error: the pipeline stopped: {lines[-1]}", file=sys.stderr)
-        return 1
+        raise WhiteboxError(f"the pipeline stopped: {one_line(err, 'last')}") from None
     print(f"done {totals['done']}, skipped {totals['skipped']}, failed {totals['failed']}",
           file=sys.stderr)
     if totals["failed"]:
@@ -220,8 +215,13 @@ def main(argv=None):
     return 0 if totals["failed"] == 0 else 1
 
 
-if __name__ == "__main__":
+def main(argv=None):
     from whitebox.cli import run_command
 
-    sys.exit(run_command(main, note="outputs already renamed into place are complete; hidden "
-                                    ".part files beside them are not"))
+    return run_command(lambda: _run(argv), "cartoonize_beam.py",
+                       note="outputs already renamed into place are complete; hidden .part "
+                            "files beside them are not")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -37,7 +37,7 @@ See docs/EVALUATION.md for what is and is not comparable with the paper.
 
 def parse_args(argv=None):
     from whitebox.cli import OneLineParser, path_argument
-    from whitebox.evaluate.metrics import DEFAULT_BATCH
+    from whitebox.evaluate import DEFAULT_BATCH
 
     p = OneLineParser(prog="evaluate.py", description=DESCRIPTION, epilog=EPILOG,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -104,39 +104,36 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def _run(args):
     from whitebox.base.quiet_tf import import_tensorflow
 
     import_tensorflow()
     from whitebox.evaluate import evaluation
-    from whitebox.evaluate.metrics import MetricsError
 
     extractor = evaluation.Extractor(args.inception, args.batch_size)
     progress = not args.quiet
     kid = (dict(kid=args.kid, kid_subsets=args.kid_subsets,
                 kid_subset_size=args.kid_subset_size, seed=args.seed)
            if "kid" in args else {})
-    try:
-        if args.command == "fid":
-            report = evaluation.fid_report(args.a, args.b, extractor, args.recursive, progress,
-                                           **kid)
-        elif args.command == "stats":
-            report = evaluation.stats_report(args.folder, args.output, extractor,
-                                             args.recursive, progress, not args.no_features)
-        else:
-            report = evaluation.paper_report(
-                args.photos, args.cartoons, extractor, args.weights, args.output, args.format,
-                args.offline, args.markdown, args.recursive, progress,
-                overwrite=args.overwrite, **kid)
-    except MetricsError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.command == "fid":
+        report = evaluation.fid_report(args.a, args.b, extractor, args.recursive, progress, **kid)
+    elif args.command == "stats":
+        report = evaluation.stats_report(args.folder, args.output, extractor, args.recursive,
+                                         progress, not args.no_features)
+    else:
+        report = evaluation.paper_report(
+            args.photos, args.cartoons, extractor, args.weights, args.output, args.format,
+            args.offline, args.markdown, args.recursive, progress, overwrite=args.overwrite,
+            **kid)
     print(json.dumps(report, indent=2))
     return 0
 
 
-if __name__ == "__main__":
+def main(argv=None):
     from whitebox.cli import run_command
 
-    sys.exit(run_command(main))
+    return run_command(lambda: _run(parse_args(argv)), "evaluate.py")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -37,7 +37,7 @@ def parse_args(argv=None):
     from whitebox.infer.defaults import DEFAULT_OPSET, MAX_SHORT_SIDE, QUANTIZE
 
     p = OneLineParser(prog="export.py", description=DESCRIPTION,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("format", choices=["savedmodel", "tflite", "onnx"])
     p.add_argument("out", metavar="OUT", help="output folder (savedmodel) or file")
     p.add_argument("--weights", "-w", metavar="PATH", type=path_argument,
@@ -65,10 +65,9 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None):
-    """Returns the exit code: 0 written and checked, 1 writing or the check failed, 2 usage,
-    weights or a missing optional package."""
-    args = parse_args(argv)
+def _run(args):
+    """0 written and checked; writing or the check failing (exit 1), a weights error or a
+    missing optional package (exit 2) raise."""
     from whitebox.base.quiet_tf import import_tensorflow
 
     import_tensorflow()
@@ -80,7 +79,11 @@ def main(argv=None):
         use_guided_filter=not args.no_guided_filter, check=not args.no_check)
 
 
-if __name__ == "__main__":
+def main(argv=None):
     from whitebox.cli import run_command
 
-    sys.exit(run_command(main))
+    return run_command(lambda: _run(parse_args(argv)), "export.py")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -25,7 +25,7 @@ def build_parser():
     from whitebox.train.config import PretrainConfig, TrainConfig
 
     parser = OneLineParser(prog="train.py", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
     lists = sub.add_parser("make-lists", help="write data_lists/*.txt from image folders")
@@ -35,7 +35,8 @@ def build_parser():
     for domain in ("photo_face", "photo_scenery", "cartoon_face", "cartoon_scenery"):
         lists.add_argument(f"--{domain.replace('_', '-')}", dest=domain, metavar="DIR",
                            help=f"image folder for {domain} (overrides --dataset)")
-    lists.add_argument("--out", metavar="DIR", type=path_argument, help="where the lists go (default data_lists)")
+    lists.add_argument("--out", metavar="DIR", type=path_argument,
+                       help="where the lists go (default data_lists)")
     lists.add_argument("--absolute", action="store_true",
                        help="write absolute paths (default: relative to --out)")
 
@@ -95,45 +96,32 @@ def _make_lists(args):
     return 0
 
 
-def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-
-    from whitebox.train.config import ConfigError
-    from whitebox.train.data import DataError
-    try:
-        if args.command == "make-lists":
-            return _make_lists(args)
-        config = make_config(args) if args.command != "convert-vgg" else None
-    except (ConfigError, DataError) as err:
-        print(f"train.py: error: {err}", file=sys.stderr)
-        return 2
-
+def _run(args):
+    """The command's exit code; the library's errors go to `run_command`."""
+    if args.command == "make-lists":
+        return _make_lists(args)
+    config = make_config(args) if args.command != "convert-vgg" else None
     from whitebox.base.quiet_tf import import_tensorflow
-    import_tensorflow()
-    from whitebox.model.checkpoints import CheckpointError
-    from whitebox.model.vgg import VGGWeightsError, convert_npy_to_npz
-    from whitebox.train.run_folder import TrainingDiverged
 
-    try:
-        if args.command == "convert-vgg":
-            convert_npy_to_npz(args.src, args.dst, trust_pickle=args.trust_pickle)
-            print(f"wrote {args.dst}; use --vgg {args.dst} (no --trust-pickle needed)")
-            return 0
-        from whitebox.train import training
-        training.run(config, progress=not args.no_progress)
-        print(f"done: {config.out_dir}")
+    import_tensorflow()
+    if args.command == "convert-vgg":
+        from whitebox.model.vgg import convert_npy_to_npz
+
+        convert_npy_to_npz(args.src, args.dst, trust_pickle=args.trust_pickle)
+        print(f"wrote {args.dst}; use --vgg {args.dst} (no --trust-pickle needed)")
         return 0
-    except TrainingDiverged as err:
-        print(f"train.py: stopped: {err}", file=sys.stderr)
-        return 3
-    except (ConfigError, DataError, VGGWeightsError, CheckpointError) as err:
-        print(f"train.py: error: {err}", file=sys.stderr)
-        return 2
+    from whitebox.train import training
+
+    training.run(config, progress=not args.no_progress)
+    print(f"done: {config.out_dir}")
+    return 0
+
+
+def main(argv=None):
+    from whitebox.cli import run_command
+
+    return run_command(lambda: _run(build_parser().parse_args(argv)), "train.py")
 
 
 if __name__ == "__main__":
-    from whitebox.cli import run_command
-
-    sys.exit(run_command(main))
+    sys.exit(main())

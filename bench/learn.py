@@ -686,7 +686,7 @@ def main(argv=None):
 
 def guarded_main():
     """main(), with a failed step (a command that exited non-zero) on one line, exit 1."""
-    from whitebox.cli import one_line
+    from whitebox.base.errors import one_line
 
     try:
         return main()

@@ -60,7 +60,7 @@ from whitebox.base.quiet_tf import import_tensorflow  # noqa: E402
 
 tf = import_tensorflow()
 from whitebox.base.cpuinfo import cpu_info  # noqa: E402
-from whitebox.cli import one_line  # noqa: E402
+from whitebox.base.errors import one_line  # noqa: E402
 from whitebox.model import (
     losses,
     representations,

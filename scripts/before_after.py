@@ -28,14 +28,14 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None):
-    """Returns the exit code: 0 written, 1 an image cannot be read or the result written."""
-    args = parse_args(argv)
+def _run(args):
+    """0 written; an image that cannot be read, or the result not written, raises (exit 1)."""
     import cv2
     import numpy as np
 
+    from whitebox.base.errors import display_path
     from whitebox.base.files import write_bytes_atomic
-    from whitebox.base.image_io import ImageError, display_path, read_bgr
+    from whitebox.base.image_io import ImageError, read_bgr
     from whitebox.cli import script_write
 
     images = []
@@ -43,20 +43,22 @@ def main(argv=None):
         try:
             images.append(read_bgr(path))
         except ImageError as err:
-            print(f"error: {display_path(path)}: {err}", file=sys.stderr)
-            return 1
+            raise ImageError(f"{display_path(path)}: {err}") from None
     before, after = images
     h, w = after.shape[:2]
     if before.shape[0] < h or before.shape[1] < w:
-        print(f"error: {display_path(args.cartoon)} is larger than {display_path(args.photo)}",
-              file=sys.stderr)
-        return 1
+        raise ImageError(f"{display_path(args.cartoon)} is larger than "
+                         f"{display_path(args.photo)}")
     _, data = cv2.imencode(".jpg", np.hstack([before[:h, :w], after]),
                            [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     return script_write(lambda: write_bytes_atomic(args.out, data.tobytes()), args.out)
 
 
-if __name__ == "__main__":
+def main(argv=None):
     from whitebox.cli import run_command
 
-    sys.exit(run_command(main))
+    return run_command(lambda: _run(parse_args(argv)), "before_after.py")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,8 +13,7 @@ SUFFIXES = (".mp4", ".mov", ".mkv")
 def parse_args(argv=None):
     from whitebox.cli import OneLineParser, path_argument
 
-    p = OneLineParser(prog="sample_clip.py", description=DESCRIPTION,
-                      epilog=EPILOG)
+    p = OneLineParser(prog="sample_clip.py", description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("out", nargs="?", default="samples/clip.mp4", type=path_argument,
                    metavar="OUT", help=f"the clip to write, ending with {', '.join(SUFFIXES)} "
                                        f"(default samples/clip.mp4; replaced if it exists)")
@@ -24,17 +23,20 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None):
-    """Returns the exit code: 0 written, 1 the file cannot be written."""
-    out = parse_args(argv).out
-    from whitebox.base.image_io import display_path
+def _run(out):
+    """0 written; a file that cannot be written raises (exit 1)."""
+    from whitebox.base.errors import display_path
     from whitebox.cli import script_write
     from whitebox.infer.samples import write_sample_clip
 
     return script_write(lambda: f"{write_sample_clip(out)} frames in {display_path(out)}", out)
 
 
-if __name__ == "__main__":
+def main(argv=None):
     from whitebox.cli import run_command
 
-    sys.exit(run_command(main))
+    return run_command(lambda: _run(parse_args(argv).out), "sample_clip.py")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,8 +5,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 
-def main(argv=None):
-    """Returns the exit code: 0 written, 1 a photo cannot be written."""
+def _run(argv):
+    """0 written; a photo that cannot be written raises (exit 1)."""
     from whitebox.cli import OneLineParser, path_argument
 
     p = OneLineParser(prog="sample_photos.py", description="Write the colour photos that "
@@ -15,7 +15,7 @@ def main(argv=None):
     p.add_argument("folder", nargs="?", default="samples/photos", type=path_argument,
                    metavar="FOLDER", help="where to write them (default samples/photos)")
     folder = p.parse_args(argv).folder
-    from whitebox.base.image_io import display_path
+    from whitebox.base.errors import display_path
     from whitebox.cli import script_write
     from whitebox.infer.samples import write_sample_photos
 
@@ -23,7 +23,11 @@ def main(argv=None):
                                 f"{display_path(folder)}/", folder)
 
 
-if __name__ == "__main__":
+def main(argv=None):
     from whitebox.cli import run_command
 
-    sys.exit(run_command(main))
+    return run_command(lambda: _run(argv), "sample_photos.py")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

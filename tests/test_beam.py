@@ -157,7 +157,7 @@ def test_weights_and_usage_errors_exit_2(tmp_path, capsys):
                                  "--weights", str(tmp_path / "nowhere")])
     assert code == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "nowhere" in err and "\n" not in err
+    assert err.startswith("cartoonize_beam.py: error: ") and "nowhere" in err and "\n" not in err
     (tmp_path / "photos").mkdir()
     for argv, words in ([["--input", str(tmp_path / "missing.png")], "no such file"],
                         [["--input", str(tmp_path)], f"'{tmp_path / '**'}'"],
@@ -341,11 +341,3 @@ def test_remote_weights_are_copied_to_the_worker(tf1_checkpoint, as_prefix):
         assert np.array_equal(generator.named_variables()[name].numpy(), value), name
     with pytest.raises(CheckpointError, match="no checkpoint files there"):
         beam.stage_weights(f"{_PrefixedLocal.PREFIX}{folder}/nothing-here")
-
-
-def test_no_other_command_line_is_imported():
-    from tests.test_cli_imports import CLIS, _imported_modules
-
-    assert _imported_modules(REPO / "cartoonize_beam.py") & {c[:-len(".py")] for c in CLIS} \
-        == set()
-    assert "cartoonize" not in _imported_modules(REPO / "src" / "whitebox" / "beam.py")

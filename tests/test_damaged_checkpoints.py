@@ -7,7 +7,7 @@ import tensorflow as tf
 
 import cartoonize
 import export
-from tests.conftest import random_generator_values, write_tf1_checkpoint
+from tests.conftest import write_tf1_checkpoint
 from whitebox.model.checkpoints import (
     CheckpointError,
     list_checkpoints,
@@ -43,14 +43,17 @@ def own_checkpoint(folder):
         str(folder / "ckpt-1"))
 
 
-def tf1_checkpoint(folder):
-    return write_tf1_checkpoint(folder / "model-33999", random_generator_values(seed=3))
+def tf1_copy(folder, tf1_checkpoint):
+    """The session's TF1 checkpoint (the conftest fixture) written again in `folder`, to be
+    damaged; returns its prefix."""
+    return write_tf1_checkpoint(folder / "model-33999", tf1_checkpoint[1])
 
 
 @pytest.mark.parametrize("how", DAMAGES)
 @pytest.mark.parametrize("kind", ["tf1", "own"])
-def test_damaged_data_is_a_one_line_error_and_assigns_nothing(tmp_path, kind, how):
-    prefix = (tf1_checkpoint if kind == "tf1" else own_checkpoint)(tmp_path)
+def test_damaged_data_is_a_one_line_error_and_assigns_nothing(tmp_path, kind, how,
+                                                              tf1_checkpoint):
+    prefix = tf1_copy(tmp_path, tf1_checkpoint) if kind == "tf1" else own_checkpoint(tmp_path)
     damage(prefix, how)
     generator = Generator()
     before = [v.numpy().copy() for v in generator.trainable_variables]
@@ -73,19 +76,20 @@ def test_damaged_index_is_a_one_line_error(tmp_path):
     assert "\n" not in str(info.value)
 
 
-def test_cartoonize_and_export_exit_2_with_one_line(tmp_path, capsys):
-    prefix = tf1_checkpoint(tmp_path)
+def test_cartoonize_and_export_exit_2_with_one_line(tmp_path, capsys, tf1_checkpoint):
+    prefix = tf1_copy(tmp_path, tf1_checkpoint)
     damage(prefix, "flip")
     (tmp_path / "in").mkdir()
     assert cartoonize.main(["-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
                             "--weights", prefix, "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {prefix}: unreadable checkpoint") and err.count("\n") == 1
+    assert err.startswith(f"cartoonize.py: error: {prefix}: unreadable checkpoint")
+    assert err.count("\n") == 1
     assert export.main(["tflite", str(tmp_path / "m.tflite"), "--weights", prefix,
                         "--no-check"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {prefix}: unreadable checkpoint") and err.count("\n") == 1
-    assert not (tmp_path / "m.tflite").exists()
+    assert err.startswith(f"export.py: error: {prefix}: unreadable checkpoint")
+    assert err.count("\n") == 1 and not (tmp_path / "m.tflite").exists()
 
 
 def test_list_checkpoints_sees_files_beyond_a_broken_state_file(tmp_path):

@@ -364,13 +364,13 @@ def test_paper_refuses_outputs_that_would_replace_or_join_an_input(tmp_path, sta
                                             f"cartoon set {cartoons}")]:
         code, _, err = run_cli(base + ["--output", str(output), *extra], capsys)
         assert code == 2 and len(err.splitlines()) == 1, (output, err)
-        assert err.startswith(f"error: {photos}/") and reason in err, err
+        assert err.startswith(f"evaluate.py: error: {photos}/") and reason in err, err
         assert "choose another --output" in err
         assert (snapshot(photos), snapshot(cartoons)) == kept
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["01.png"]
     (tmp_path / "a_file").write_text("the user's")
     code, _, err = run_cli(base + ["--output", str(tmp_path / "a_file")], capsys)
-    assert code == 2 and err == f"error: --output {tmp_path / 'a_file'} is a file, not a folder\n"
+    assert code == 2 and err == f"evaluate.py: error: --output {tmp_path / 'a_file'} is a file, not a folder\n"
 
 
 def test_paper_refuses_a_markdown_file_that_is_an_input_or_an_output(tmp_path, standin,
@@ -387,7 +387,7 @@ def test_paper_refuses_a_markdown_file_that_is_an_input_or_an_output(tmp_path, s
                                   (tmp_path / "out" / "02.png", cartoons)]:
         code, _, err = run_cli(base + ["--cartoons", str(cartoon_set), "--markdown",
                                        str(markdown)], capsys)
-        assert code == 2 and err == (f"error: --markdown {markdown} would overwrite an input or "
+        assert code == 2 and err == (f"evaluate.py: error: --markdown {markdown} would overwrite an input or "
                                      f"an output of the run (choose another file)\n"), err
     assert kept == (snapshot(photos), snapshot(cartoons),
                     (tmp_path / "cartoons.npz").read_bytes())
@@ -401,7 +401,7 @@ def test_stats_replaces_a_cache_but_not_another_file(tmp_path, standin, capsys):
     base = ["stats", str(photos), "--inception", str(standin[0]), "-q", "-o"]
     for name in ["notes.npz", "link.npz"]:
         code, _, err = run_cli(base + [str(tmp_path / name)], capsys)
-        assert (code, err) == (2, f"error: {tmp_path / name} exists and is not a statistics "
+        assert (code, err) == (2, f"evaluate.py: error: {tmp_path / name} exists and is not a statistics "
                                   f"cache; choose a new name\n")
     assert (tmp_path / "notes.npz").read_text() == "the user's"
     for _ in range(2):  # written, then replaced
@@ -428,7 +428,7 @@ def test_damaged_tgz_is_one_line_naming_the_file(tmp_path, standin, capsys):
         code, _, err = run_cli(["fid", str(a), str(a), "--inception", str(path), "-q"], capsys)
         assert code == 2
         assert err.strip() == err.strip().splitlines()[0], err      # one line
-        assert err.startswith(f"error: {path}: {reason}"), err
+        assert err.startswith(f"evaluate.py: error: {path}: {reason}"), err
 
 
 def bad_caches(folder):
@@ -467,12 +467,12 @@ def test_garbage_caches_and_unwritable_outputs_are_one_line(tmp_path, standin, c
     a = image_folder(tmp_path / "a", 18, 3)
     for path, reason in bad_caches(tmp_path)[6:]:   # against a cache of the same network
         code, _, err = run_cli(["fid", str(tmp_path / "good.npz"), str(path)], capsys)
-        assert code == 2 and err.strip() == f"error: {path}: not a statistics cache ({reason})"
+        assert code == 2 and err.strip() == f"evaluate.py: error: {path}: not a statistics cache ({reason})"
     for path, reason in bad_caches(tmp_path):
         code, _, err = run_cli(["fid", str(a), str(path), "--inception", str(standin[0]),
                                 "-q"], capsys)
         assert code == 2 and err.strip() == err.strip().splitlines()[0], err
-        assert err.startswith(f"error: {path}: ") and reason in err, err
+        assert err.startswith(f"evaluate.py: error: {path}: ") and reason in err, err
     (tmp_path / "file.txt").write_text("x")
     (tmp_path / "folder.npz").mkdir()
     for output, reason in [(tmp_path / "file.txt" / "x.npz", "file.txt is not a folder"),
@@ -480,13 +480,13 @@ def test_garbage_caches_and_unwritable_outputs_are_one_line(tmp_path, standin, c
         code, _, err = run_cli(["stats", str(a), "--inception", str(standin[0]), "-o",
                                 str(output), "-q"], capsys)
         assert code == 2 and err.strip() == err.strip().splitlines()[0], err
-        assert err.startswith(f"error: {output}: ") and reason in err, err
+        assert err.startswith(f"evaluate.py: error: {output}: ") and reason in err, err
     with pytest.raises(metrics.MetricsError, match="is not a folder"):
         metrics.save_cache(tmp_path / "file.txt" / "x.npz",
                            metrics.load_cache(tmp_path / "good.npz"))
     code, _, err = run_cli(["fid", str(tmp_path / "good.npz"), str(tmp_path / "good.npz"),
                             "--inception", str(tmp_path / "missing.h5"), "-q"], capsys)
-    assert code == 2 and err.strip() == (f"error: {tmp_path / 'missing.h5'}: unreadable "
+    assert code == 2 and err.strip() == (f"evaluate.py: error: {tmp_path / 'missing.h5'}: unreadable "
                                          f"(No such file or directory)")
 
 
@@ -497,7 +497,7 @@ def test_paper_refuses_an_unwritable_markdown_before_cartoonizing(tmp_path, stan
                             str(photos), "--cartoons", str(photos), "--inception",
                             str(standin[0]), "--markdown", str(tmp_path / "file.txt" / "t.md"),
                             "-q"], capsys)
-    assert code == 2 and err.strip() == (f"error: {tmp_path / 'file.txt' / 't.md'}: cannot "
+    assert code == 2 and err.strip() == (f"evaluate.py: error: {tmp_path / 'file.txt' / 't.md'}: cannot "
                                          f"write ({tmp_path / 'file.txt'} is not a folder)")
 
 

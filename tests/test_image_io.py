@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from whitebox.base import files, image_io
+from whitebox.base import errors, files, image_io
 from whitebox.base.image_io import ImageError, read_bgr, write_atomic
 
 
@@ -199,9 +199,9 @@ def test_encoding_errors_are_silenced_and_one_line(tmp_path, photo, capfd):
 
 
 def test_display_path_keeps_every_name_on_one_line():
-    shown = image_io.display_path("in/new\nline\tx\x1b[31m\u2028é.png")
+    shown = errors.display_path("in/new\nline\tx\x1b[31m\u2028é.png")
     assert shown == "in/new\\nline\\tx\\x1b[31m\\u2028é.png"
-    assert image_io.display_path(os.fsdecode(b"raw\xff.png")) == "raw\\xff.png"
+    assert errors.display_path(os.fsdecode(b"raw\xff.png")) == "raw\\xff.png"
 
 
 @pytest.mark.skipif(os.name != "posix", reason="needs fcntl locks")

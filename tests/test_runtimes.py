@@ -70,7 +70,7 @@ def test_missing_runtime_is_a_one_line_usage_error(only, tmp_path, tf1_checkpoin
                             "-w", str(tf1_checkpoint[0]), "--runtime", "openvino", "-q"])
     err = capsys.readouterr().err
     assert code == 2 and not (tmp_path / "out").exists()
-    assert err.startswith("error: --runtime openvino needs") and err.count("\n") == 1
+    assert err.startswith("cartoonize.py: error: --runtime openvino needs") and err.count("\n") == 1
     assert "requirements-runtimes.txt" in err
 
 

@@ -153,15 +153,6 @@ def test_resume_with_every_checkpoint_damaged_exits_2(workdir, lists, capsys):
     assert "train.py: error:" in captured.err and "Traceback" not in captured.err
 
 
-def test_help_does_not_import_tensorflow():
-    for command in ([], ["pretrain"], ["train"], ["make-lists"], ["convert-vgg"]):
-        result = subprocess.run([sys.executable, "-X", "importtime", str(REPO / "train.py")]
-                                + command + ["--help"], capture_output=True, text=True,
-                                timeout=120)
-        assert result.returncode == 0 and "usage: train.py" in result.stdout
-        assert "tensorflow" not in result.stderr, command
-
-
 def test_ctrl_c_stops_training_on_one_line_naming_where_to_resume(lists, tmp_path):
     """A real SIGINT once checkpoints exist: exit 130, no traceback, and one line that names
     the newest checkpoint, from which --resume continues."""

@@ -1,8 +1,10 @@
-"""The errors the library raises for the command lines to report. The library never prints for
-the user and never returns exit codes: it raises one of these, and `whitebox.cli.run_command`
-turns it into one line on stderr and the exit code below. A message names the file, folder or
-option at fault and the reason, on one line.
+"""The errors the library raises for the command lines to report, and the two helpers that keep
+a message on one line. The library never prints for the user and never returns exit codes: it
+raises one of these, and `whitebox.cli.run_command` prints it as one line and exits with its
+`exit_code`. A message names the file, folder or option at fault and the reason.
 """
+import os
+from pathlib import Path
 
 
 class WhiteboxError(Exception):
@@ -18,7 +20,6 @@ class UsageError(WhiteboxError):
 class InputError(WhiteboxError):
     """An input the user gave (image, video, data list, cache file) cannot be used (exit 1:
     a run over many inputs reports it per file and goes on)."""
-    exit_code = 1
 
 
 class WeightsError(WhiteboxError):
@@ -30,3 +31,38 @@ class Interrupted(KeyboardInterrupt):
     """Ctrl-C, after the library has finished what it can (a summary, a checkpoint): the
     message says what was kept and how to resume (exit 130)."""
     exit_code = 130
+
+
+def one_line(err, keep="first"):
+    """An exception's message (or a string) on one line, white space runs made one space: its
+    `first` non-empty line, its `last` or `all` of them; the class name when it has none."""
+    lines = [" ".join(line.split()) for line in str(err).splitlines() if line.strip()]
+    return " ".join({"first": lines[:1], "last": lines[-1:], "all": lines}[keep]) or \
+        type(err).__name__
+
+
+def display_path(path):
+    """`path` as one printable line: control characters (newlines, tabs, escapes) and bytes that
+    are not valid in the file system's encoding are shown as backslash escapes."""
+    shown = []
+    for ch in os.fsdecode(os.fspath(path)):
+        if ch.isprintable():
+            shown.append(ch)
+        elif "\udc80" <= ch <= "\udcff":  # an undecodable byte, as os.fsdecode keeps it
+            shown.append(f"\\x{ord(ch) - 0xdc00:02x}")
+        else:
+            shown.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(shown)
+
+
+def output_problem(output, option="--output"):
+    """Why the `option` path cannot be a folder (it or a folder above it is a file or a broken
+    symbolic link), or None."""
+    for path in [Path(output), *Path(output).parents]:
+        if path.is_dir():
+            return None
+        if path.exists() or path.is_symlink():
+            where = "" if path == Path(output) else f": {display_path(path)}"
+            what = "a file" if path.exists() else "a broken symbolic link"
+            return f"{option} {display_path(output)}{where} is {what}, not a folder"
+    return None

@@ -21,6 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from whitebox.base import OPENCV_PIXEL_LIMIT, PIXEL_LIMIT_ENV
+from whitebox.base.errors import InputError, one_line
 from whitebox.base.files import write_bytes_atomic
 
 # The one set of image extensions: what a folder contributes to cartoonize.py, make-lists and
@@ -30,14 +32,12 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".t
 
 PNG_END = b"IEND\xaeB`\x82"
 JPEG_START_OF_SCAN, JPEG_END = b"\xff\xda", b"\xff\xd9"
-PIXEL_LIMIT_ENV = "OPENCV_IO_MAX_IMAGE_PIXELS"
-OPENCV_PIXEL_LIMIT = 1 << 30
 _PIXEL_LIMIT_SYNTAX = re.compile(r"(\d+)(|KB|Kb|kb|MB|Mb|mb)")
 # Pillow's names of the formats OpenCV decodes whose headers `declared_size` reads.
 SIZED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF", "PPM", "SUN", "JPEG2000")
 
 
-class ImageError(Exception):
+class ImageError(InputError):
     """An input or output image that cannot be used; str() is a one-line reason."""
 
 
@@ -78,20 +78,6 @@ def _quiet_stderr():
                 _quiet_saved = None
 
 
-def display_path(path):
-    """`path` as one printable line: control characters (newlines, tabs, escapes) and bytes that
-    are not valid in the file system's encoding are shown as backslash escapes."""
-    shown = []
-    for ch in os.fsdecode(os.fspath(path)):
-        if ch.isprintable():
-            shown.append(ch)
-        elif "\udc80" <= ch <= "\udcff":  # an undecodable byte, as os.fsdecode keeps it
-            shown.append(f"\\x{ord(ch) - 0xdc00:02x}")
-        else:
-            shown.append(ch.encode("unicode_escape").decode("ascii"))
-    return "".join(shown)
-
-
 def pixel_limit():
     """The most pixels (width x height) an image header may declare: OPENCV_IO_MAX_IMAGE_PIXELS
     read as OpenCV reads it (a whole number, optionally followed by KB or MB: times 1024 or
@@ -112,7 +98,10 @@ def _probes():
     _Parsed with the size it read before Pillow checks it (an empty image is then refused as
     unidentified, without its size) and before anything else happens. PIL.Image.open is not
     used: it refuses an image over its own pixel limit without saying its size."""
-    from PIL import Image, JpegImagePlugin  # here, not at import: --help never loads Pillow
+    from PIL import (  # here, not at import: --help never loads Pillow
+        Image,
+        JpegImagePlugin,
+    )
 
     Image.init()
     # Damaged EXIF or APNG chunks would print a warning: such files get OpenCV's verdict.
@@ -164,7 +153,7 @@ def _check_size(data):
 
 def _opencv_failure(err, size):
     """A one-line ImageError for a cv2.error raised while decoding."""
-    text = " ".join(str(err).split())
+    text = one_line(err, "all")
     if "CV_IO_MAX_IMAGE" in text:
         declared = f"{size[0]} x {size[1]} declared; " if size else ""
         return ImageError(f"image too large ({declared}above the limit OpenCV was loaded with: "

@@ -32,6 +32,7 @@ OPENVINO_TELEMETRY = "openvino_telemetry"
 CACHE_FOLDERS = {"KERAS_HOME": "keras", "MPLCONFIGDIR": "matplotlib"}
 
 
+
 def keep_local():
     """Turn every dependency's telemetry off and move its files into our cache. Effective for
     a dependency not loaded yet; safe to call again."""

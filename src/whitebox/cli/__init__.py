@@ -1,12 +1,19 @@
-"""What the command lines share before TensorFlow and OpenCV load: a parser whose usage errors
-take one line, an exception's message cut to one line, Ctrl-C as one line and exit code 130,
-and for cartoonize.py --max-pixels put where OpenCV reads its limit and the check of --output.
+"""What the command lines share, before TensorFlow and OpenCV load: one parser class whose usage
+errors take one line, `run_command`, which maps the library's errors to one line and an exit
+code, and the checks of a few options.
 """
 import argparse
 import os
 import signal
 import sys
-from pathlib import Path
+
+from whitebox.base import PIXEL_LIMIT_ENV
+from whitebox.base.errors import (
+    WhiteboxError,
+    display_path,
+    one_line,
+    output_problem,  # noqa: F401 (re-exported for the CLIs)
+)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -25,34 +32,13 @@ def path_argument(text):
     return text
 
 
-def one_line(err):
-    """The first line of an exception's message, or its class name when it has none."""
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
-
-
 def set_pixel_limit(argv):
-    """Put the value of --max-pixels N into OPENCV_IO_MAX_IMAGE_PIXELS before OpenCV is loaded:
-    OpenCV reads its limit from there once, when it loads. The parser checks the value."""
+    """Put the value of --max-pixels N where OpenCV reads its limit, once, when it loads: call
+    this before OpenCV is loaded. The parser checks the value."""
     for arg, following in zip(argv, [*argv[1:], ""]):
         name, _, value = arg.partition("=")
         if name == "--max-pixels" and (value or following).isdigit():
-            os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = value or following
-
-
-def output_problem(output, option="--output"):
-    """Why the `option` path cannot be a folder (it or a folder above it is a file or a broken
-    symbolic link), or None."""
-    from whitebox.base.image_io import display_path
-
-    for path in [Path(output), *Path(output).parents]:
-        if path.is_dir():
-            return None
-        if path.exists() or path.is_symlink():
-            where = "" if path == Path(output) else f": {display_path(path)}"
-            what = "a file" if path.exists() else "a broken symbolic link"
-            return f"{option} {display_path(output)}{where} is {what}, not a folder"
-    return None
+            os.environ[PIXEL_LIMIT_ENV] = value or following
 
 
 def precision_problem(precision, runtime):
@@ -62,15 +48,12 @@ def precision_problem(precision, runtime):
     return None
 
 
-def run_command(main, prog=None, note=""):
+def run_command(main, prog, note=""):
     """`main()`'s exit code, with the library's errors mapped for every command line: a
-    WhiteboxError becomes one line 'PROG: error: MESSAGE' on stderr and its `exit_code` (1 or
-    2); Ctrl-C (KeyboardInterrupt, base.errors.Interrupted) becomes 130 with one line,
-    'interrupted', then the interrupt's own message (e.g. where a run can resume) and `note`,
-    and no traceback. An interrupt whose `reported` attribute is true has said everything."""
-    from whitebox.base.errors import WhiteboxError
-
-    prog = prog or Path(sys.argv[0]).name
+    WhiteboxError becomes one line 'PROG: error: MESSAGE' on stderr and its `exit_code`; Ctrl-C
+    (KeyboardInterrupt, base.errors.Interrupted) becomes 130 with one line, 'interrupted', then
+    the interrupt's own message (e.g. where a run can resume) and `note`, and no traceback. An
+    interrupt whose `reported` attribute is true has said everything."""
     try:
         return main()
     except WhiteboxError as err:
@@ -84,16 +67,13 @@ def run_command(main, prog=None, note=""):
 
 
 def script_write(write, target):
-    """A sample script's exit code for `write()`, which writes `target` and returns a line to
-    print (or None): 0 once it has, 1 with one line on stderr when it raises OSError."""
-    from whitebox.base.image_io import display_path
-
+    """0 once `write()` has written `target` and its line (if any) is printed; an OSError is
+    a WhiteboxError naming `target` (exit 1)."""
     try:
         done = write()
     except OSError as err:
-        print(f"error: cannot write {display_path(target)}: {err.strerror or err}",
-              file=sys.stderr)
-        return 1
+        raise WhiteboxError(f"cannot write {display_path(target)}: {err.strerror or err}") \
+            from None
     if done:
         print(done)
     return 0

@@ -25,9 +25,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from whitebox.base.errors import UsageError, one_line
 from whitebox.base.files import write_text_atomic
 from whitebox.base.image_io import write_atomic
-from whitebox.cli import one_line
 from whitebox.train.config import TERMS, TrainConfig
 
 RESULT_FILE = "ablation_result.json"
@@ -52,7 +52,7 @@ COLUMNS = [("fid_to_cartoon", "FID to cartoon"), ("fid_to_photo", "FID to photo"
            ("kid_to_cartoon", "KID to cartoon ×10³"), ("kid_to_photo", "KID to photo ×10³")]
 
 
-class AblationError(ValueError):
+class AblationError(UsageError):
     """A matrix or output folder that cannot be used; the message says why."""
 
 

@@ -12,9 +12,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from whitebox.base.errors import display_path, output_problem
 from whitebox.base.files import write_text_atomic
-from whitebox.base.image_io import ImageError, display_path, list_images
-from whitebox.cli import output_problem
+from whitebox.base.image_io import ImageError, list_images
 from whitebox.evaluate.ablation import load_matrix, run_ablation, variant_configs
 from whitebox.evaluate.metrics import (
     DEFAULT_BATCH,
@@ -152,9 +152,9 @@ def plan_photos(photos, out, fmt="same", recursive=False, overwrite=False, carto
     A whitebox.infer.batch.Plan whose jobs and failed entries are images only.
 
     Raises MetricsError, before anything is written, when `photos` is not a folder or cannot
-    be read, when `out` cannot be a folder (cli.output_problem), when an output would replace a photo or a file of the cartoon set `cartoons` (a
-    folder or a cache; None: no such set), or would join that set's folder, and when an output
-    exists already unless `overwrite`.
+    be read, when `out` cannot be a folder (`output_problem`), when an output would replace a
+    photo or a file of the cartoon set `cartoons` (a folder or a cache; None: no such set), or
+    would join that set's folder, and when an output exists already unless `overwrite`.
     """
     if not Path(photos).is_dir():
         raise MetricsError(f"{photos}: no such folder of photos")

@@ -36,9 +36,10 @@ import numpy as np
 import scipy.linalg
 from tqdm import tqdm
 
+from whitebox.base.errors import UsageError, display_path, one_line
 from whitebox.base.files import atomic_file
-from whitebox.base.image_io import ImageError, display_path, list_images, read_bgr
-from whitebox.cli import one_line
+from whitebox.base.image_io import ImageError, list_images, read_bgr
+from whitebox.evaluate import DEFAULT_BATCH
 
 INPUT_TENSOR = "ExpandDims:0"
 OUTPUT_TENSOR = "pool_3:0"
@@ -51,12 +52,11 @@ KERAS_EXTENSIONS = (".h5", ".keras")
 PAPER_VALUES = {"fid_to_cartoon": 101.31, "fid_to_photo": 28.79}
 
 CACHE_FORMAT = 1
-DEFAULT_BATCH = 32
 SQRTM_OFFSET = 1e-6
 IMAGINARY_TOLERANCE = 1e-3
 
 
-class MetricsError(Exception):
+class MetricsError(UsageError):
     """A network file, cache or image set that cannot be used; str() says why."""
 
 

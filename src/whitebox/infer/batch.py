@@ -14,12 +14,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from whitebox.base.errors import display_path
 from whitebox.base.files import remove_stale_temporaries, write_bytes_atomic
 from whitebox.base.image_io import (
     IMAGE_EXTENSIONS,
     ImageError,
     decode_bgr,
-    display_path,
     encode,
     list_files,
     read_file,
@@ -227,7 +227,7 @@ def run_plan(plan, cartoonize, progress=True, alpha="ignore", video=None):
     First removes the temporary files that a killed run left in the output folders (image_io's
     `remove_stale_temporaries`), saying so. Prints one line per skipped or failed input
     ('skipped PATH: reason' / 'failed PATH: reason', paths escaped onto one line by
-    image_io.display_path) and a closing summary, all to stderr; with `progress` false, no
+    errors.display_path) and a closing summary, all to stderr; with `progress` false, no
     progress bar and only the failures and the summary. `alpha` goes to
     image_io.decode_bgr. Video jobs go to `video(source, target, progress)`, which raises
     VideoError on failure (without it they fail). Returns the counts as a dict: done,
@@ -306,27 +306,18 @@ def cartoonize_paths(inputs, output, weights=None, offline=False, fmt="same", re
     or the hardware lacks falls back to fp32 with one line on stderr), then one line on stderr
     names both unless `progress` is false (quiet: failures, fallbacks and the summary only);
     `xla` compiles TF's network with XLA. Returns the exit code: 0 when every input
-    succeeded, 1 when one failed, 2 when the weights cannot be loaded or the runtime is not
-    installed (one line on stderr). Ctrl-C raises batch.Interrupted once the folder loop has
-    printed its summary (KeyboardInterrupt before that).
+    succeeded, 1 when one failed; raises WeightsError when the weights cannot be loaded,
+    RuntimeUnavailable when the runtime is not installed. Ctrl-C raises batch.Interrupted once
+    the folder loop has printed its summary (KeyboardInterrupt before that).
     """
     from whitebox.infer import runtimes
-    from whitebox.infer.weights import (
-        WeightsUnavailable,
-        load_generator_weights,
-        resolve_weights,
-    )
-    from whitebox.model.checkpoints import CheckpointError
+    from whitebox.infer.weights import load_generator_weights, resolve_weights
 
     warn = stderr_warner(progress)
-    try:
-        prefix = resolve_weights(weights, offline, progress=progress)
-        generator = load_generator_weights(prefix, offline, progress=progress)
-        cartoonizer, runtime, precision = runtimes.make_cartoonizer(
-            generator, prefix, runtime, precision, use_guided_filter, max_short_side, xla, warn)
-    except (CheckpointError, WeightsUnavailable, runtimes.RuntimeUnavailable) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    prefix = resolve_weights(weights, offline, progress=progress)
+    generator = load_generator_weights(prefix, offline, progress=progress)
+    cartoonizer, runtime, precision = runtimes.make_cartoonizer(
+        generator, prefix, runtime, precision, use_guided_filter, max_short_side, xla, warn)
     if progress:
         warn(f"runtime {runtime}, precision {precision}")
     plan = plan_jobs(inputs, output, fmt=fmt, recursive=recursive, overwrite=overwrite)

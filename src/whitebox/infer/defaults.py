@@ -24,3 +24,6 @@ RUNTIMES = ("auto", "tf", "openvino", "onnxruntime")
 # Precisions cartoonize.py takes: the training ones plus int8, which OpenVINO runs on a generator
 # quantized by NNCF (never chosen unless asked for).
 INFERENCE_PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+
+# Video frames per network call.
+VIDEO_BATCH = 2

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 import whitebox.infer.weights
+from whitebox.base.errors import UsageError, WhiteboxError, one_line
 from whitebox.base.files import atomic_folder, write_bytes_atomic
 from whitebox.base.image_io import to_uint8, to_unit_range
 from whitebox.infer.defaults import (
@@ -35,7 +36,6 @@ from whitebox.infer.defaults import (
     QUANTIZE,
 )
 from whitebox.infer.inference import Cartoonizer, cartoon_network, resize_crop
-from whitebox.model.checkpoints import CheckpointError
 
 # Accepted max difference against TF, in levels of the 8-bit output. Float exports are held to
 # 1 level. Quantized weights change the network itself, so they are held to a PSNR instead (see
@@ -44,12 +44,13 @@ MAX_LEVELS = 1
 QUANTIZED_MIN_PSNR = {"fp16": 45.0, "dynamic": 30.0}
 
 
-class ExportError(Exception):
-    """An export that failed or did not match TF; str() is the reason."""
+class ExportError(WhiteboxError):
+    """An export that failed or did not match TF; str() is the reason (exit 1)."""
 
 
 class MissingDependency(ExportError):
-    """An optional package (tf2onnx, onnxruntime) is not installed."""
+    """An optional package (tf2onnx, onnxruntime) is not installed (exit 2)."""
+    exit_code = 2
 
 
 # OpenCV's INTER_AREA downscale, in TF ops. A factor that is an integer on both axes (within
@@ -465,35 +466,25 @@ def export_and_verify(fmt, out, weights=None, offline=False, quantize="none",
     (`weights.load_generator_weights`) to the path `out` as `fmt`, then `verify_export` it
     unless `check` is false. The options are export.py's (see its --help).
 
-    Returns the exit code: 0 written (and within tolerance, or the check skipped for a missing
-    runtime), 1 when writing failed or the export differs from TF, 2 when `out` cannot take the
-    export, the weights cannot be loaded or tf2onnx is missing. Every problem is one line on
-    stderr.
+    Returns 0: written, and within tolerance or the check skipped for a missing runtime.
+    Raises ExportError when writing failed or the export differs from TF (exit 1), UsageError
+    when `out` cannot take the export, WeightsError, MissingDependency for tf2onnx (exit 2).
     """
     problem = output_problem(str(out), fmt)
     if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 2
+        raise UsageError(problem)
     out = Path(out)
-    try:
-        if fmt == "onnx":
-            import_tf2onnx()
-        generator = whitebox.infer.weights.load_generator_weights(weights, offline)
-    except (MissingDependency, CheckpointError, whitebox.infer.weights.WeightsUnavailable) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if fmt == "onnx":
+        import_tf2onnx()
+    generator = whitebox.infer.weights.load_generator_weights(weights, offline)
     module = ExportModule(generator, max_short_side=max_short_side,
                           use_guided_filter=use_guided_filter)
     start = time.perf_counter()
     try:
         write_export(module, fmt, out, quantize, opset)
-    except MissingDependency as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
     except (OSError, tf.errors.OpError) as err:
-        reason = getattr(err, "strerror", None) or getattr(err, "message", None) or str(err)
-        print(f"error: cannot write {out}: {reason.splitlines()[0]}", file=sys.stderr)
-        return 1
+        reason = getattr(err, "strerror", None) or getattr(err, "message", None) or err
+        raise ExportError(f"cannot write {out}: {one_line(reason)}") from None
     print(f"wrote {out} ({fmt}) in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     if not check:
         return 0
@@ -501,8 +492,4 @@ def export_and_verify(fmt, out, weights=None, offline=False, quantize="none",
         verify_export(module, fmt, out, quantize)
     except MissingDependency as err:
         print(f"check skipped: {err}", file=sys.stderr)
-        return 0
-    except ExportError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
     return 0

@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from whitebox.base.errors import UsageError, one_line
 from whitebox.base.files import atomic_folder, home_dir, sha256_file, sweep
 from whitebox.base.image_io import to_unit_range
-from whitebox.cli import one_line
 from whitebox.infer.defaults import MAX_SHORT_SIDE, RUNTIME_ORDER
 from whitebox.infer.inference import Cartoonizer, TFRunner, cartoon_network, resize_crop
 from whitebox.infer.samples import SAMPLE_PHOTOS, sample_photo
@@ -52,7 +52,7 @@ MANIFEST = "manifest.json"
 CONVERTING = "converting the network once into"
 
 
-class RuntimeUnavailable(Exception):
+class RuntimeUnavailable(UsageError):
     """A runtime asked for by name that is not installed; str() says what to install."""
 
 
@@ -261,9 +261,8 @@ def _compile(core, xml, config):
     try:
         return core.compile_model(str(xml), "CPU", config)
     except RuntimeError as err:
-        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        why = f" ({lines[-1]})" if lines else ""
-        raise RuntimeError(f"could not read the cached model {xml}{why}") from None
+        raise RuntimeError(f"could not read the cached model {xml} ({one_line(err, 'last')})") \
+            from None
 
 
 def onnxruntime_runner(generator, checkpoint, use_guided_filter=True, precision="fp32",

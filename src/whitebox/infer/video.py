@@ -18,15 +18,14 @@ import threading
 from fractions import Fraction
 from pathlib import Path
 
+from whitebox.base.errors import InputError, display_path, one_line
 from whitebox.base.files import atomic_file
-from whitebox.base.image_io import display_path
-from whitebox.cli import one_line
+from whitebox.infer.defaults import VIDEO_BATCH as DEFAULT_BATCH
 
 # FFmpeg's container format for each video extension (outputs are written under a temporary
 # name, so the format cannot be guessed from it).
 CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".avi": "avi", ".mkv": "matroska", ".webm": "webm"}
 VIDEO_EXTENSIONS = set(CONTAINERS)
-DEFAULT_BATCH = 2
 
 # Encoder settings per output container: (codec, options). Visually lossless-ish settings, as
 # the cartoon's flat areas show blocking quickly.
@@ -44,7 +43,7 @@ QUEUE_DEPTH = 8
 _END = object()
 
 
-class VideoError(Exception):
+class VideoError(InputError):
     """A video that cannot be read or written; str() is a one-line reason."""
 
 

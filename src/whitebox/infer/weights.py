@@ -32,6 +32,7 @@ from typing import Mapping, Optional, Union
 
 import pooch
 
+from whitebox.base.errors import WeightsError
 from whitebox.base.files import ENV_HOME, home_dir, staging_folder
 
 AUTHORS_REPO = "SystemErrorWang/White-box-Cartoonization"
@@ -69,7 +70,7 @@ LICENCE_NOTICE = (
 )
 
 
-class WeightsUnavailable(RuntimeError):
+class WeightsUnavailable(WeightsError):
     """The weights are not in the cache and could not be downloaded. The message is for the end
     user: which files to place in which folder, and where to download them from."""
 

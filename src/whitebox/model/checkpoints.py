@@ -12,6 +12,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from whitebox.base.errors import WeightsError, one_line
 from whitebox.base.files import write_text_atomic
 
 # The authors publish `model-33999`, but their `checkpoint` file also lists an unpublished
@@ -20,7 +21,7 @@ OFFICIAL_PREFIX = "model-33999"
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
 
-class CheckpointError(Exception):
+class CheckpointError(WeightsError):
     """A checkpoint that cannot be found or does not fit the model; the message says why."""
 
 
@@ -92,8 +93,8 @@ def _reason(err):
         return "truncated file"
     if "sstable" in text or "Perhaps the file is corrupt" in text:
         return "damaged index file"
-    line = re.sub(r"\{\{[^}]*\}\}\s*", "", text).strip().split("\n")[0]
-    return f"{err.__class__.__name__}: {line[:200]}" if line else err.__class__.__name__
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", text).strip()
+    return f"{err.__class__.__name__}: {one_line(text)[:200]}" if text else type(err).__name__
 
 
 def read_all(prefix):

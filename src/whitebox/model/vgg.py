@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from whitebox.base.errors import WeightsError, one_line
 from whitebox.base.files import atomic_file
 
 LAYERS = ("conv1_1", "conv1_2", "conv2_1", "conv2_2",
@@ -30,7 +31,7 @@ REAL_CHANNELS = {"conv1": 64, "conv2": 128, "conv3": 256, "conv4": 512}
 VGG_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
-class VGGWeightsError(Exception):
+class VGGWeightsError(WeightsError):
     """A VGG weights file that is refused, unreadable or incomplete; the message says why."""
 
 
@@ -117,9 +118,8 @@ def load_weights(path, trust_pickle=False):
     except VGGWeightsError:
         raise
     except Exception as err:  # a corrupt file: name it and the reason
-        first = (str(err).strip().splitlines() or [""])[0]
         raise VGGWeightsError(f"{path}: unreadable VGG weights ({err.__class__.__name__}: "
-                              f"{first})") from None
+                              f"{one_line(err)})") from None
     raise VGGWeightsError(f"{path}: unknown VGG weights format {suffix!r} "
                           "(expected .npz, .npy or .h5)")
 

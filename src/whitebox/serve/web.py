@@ -25,11 +25,11 @@ private_tempdir()  # before Gradio loads: it fixes its temporary folder then
 
 import gradio as gr  # noqa: E402
 
+from whitebox.base.errors import display_path  # noqa: E402
 from whitebox.base.image_io import (  # noqa: E402
     ImageError,
     declared_size,
     decode_bgr,
-    display_path,
     encode,
     read_file,
 )

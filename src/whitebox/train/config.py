@@ -44,7 +44,7 @@ CHOICES = {"strategy": STRATEGIES, "precision": PRECISIONS, "loss_weights": tupl
            "superpixel": SUPERPIXEL_METHODS, "sn_mode": SN_MODES, "vgg_precision": VGG_PRECISIONS}
 
 
-class ConfigError(UsageError, ValueError):
+class ConfigError(UsageError):
     """A configuration value that cannot work; the message names the field."""
 
 

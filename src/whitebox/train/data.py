@@ -18,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from whitebox.base.errors import InputError
+from whitebox.base.errors import UsageError, display_path
 from whitebox.base.files import write_text_atomic
 from whitebox.base.image_io import (
     IMAGE_EXTENSIONS,
     ImageError,
-    display_path,
     list_images,
     read_bgr,
     to_unit_range,
@@ -35,7 +34,7 @@ LIST_SUFFIX = ".txt"
 _TRAIN_STREAM, _SAMPLE_STREAM = 0, 1
 
 
-class DataError(InputError):
+class DataError(UsageError):
     """Missing, empty, too small or unreadable training data; the message names the file."""
 
 

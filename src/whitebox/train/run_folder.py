@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework.summary_pb2 import SummaryMetadata
 
-from whitebox.base.errors import Interrupted
+from whitebox.base.errors import Interrupted, WhiteboxError
 from whitebox.base.files import write_text_atomic
 from whitebox.base.image_io import to_uint8, write_atomic
 from whitebox.model.checkpoints import list_checkpoints, restore_newest, set_aside
@@ -29,9 +29,10 @@ SCALARS = ("tv_loss", "photo_loss", "superpixel_loss", "recon_loss", "d_loss_gra
 _SCALAR_METADATA = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="scalars"))
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(WhiteboxError):
     """A loss became NaN or infinite; the message names the iteration, the term and the last
-    checkpoint."""
+    checkpoint (exit 3)."""
+    exit_code = 3
 
 
 def image_grid(batch, columns=4, max_images=16):
