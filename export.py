@@ -34,10 +34,15 @@ fp16/dynamic, if the PSNR is under 45/30 dB instead) or if writing failed. Exit 
 
 def parse_args(argv=None):
     from whitebox.cli import OneLineParser, path_argument
-    from whitebox.infer.defaults import DEFAULT_OPSET, MAX_SHORT_SIDE, QUANTIZE
+    from whitebox.infer.options import (
+        DEFAULT_OPSET,
+        MAX_SHORT_SIDE,
+        QUANTIZE,
+        InferenceOptions,
+    )
 
     p = OneLineParser(prog="export.py", description=DESCRIPTION,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("format", choices=["savedmodel", "tflite", "onnx"])
     p.add_argument("out", metavar="OUT", help="output folder (savedmodel) or file")
     p.add_argument("--weights", "-w", metavar="PATH", type=path_argument,
@@ -60,27 +65,49 @@ def parse_args(argv=None):
                 f".{args.format}")
     if args.quantize != "none" and args.format != "tflite":
         p.error("--quantize applies to tflite only")
-    if args.max_short_side < 0:
-        p.error("--max-short-side must be 0 or positive")
-    return args
+    options = InferenceOptions(max_short_side=args.max_short_side,
+                               guided_filter=not args.no_guided_filter)
+    if options.problem():
+        p.error(options.problem())
+    return args, options
 
 
 def main(argv=None):
     """Returns the exit code: 0 written and checked, 1 writing or the check failed, 2 usage,
     weights or a missing optional package."""
-    args = parse_args(argv)
+    from whitebox.cli import run_command
+
+    args, options = parse_args(argv)
+    return run_command(lambda: export(args, options), "export.py")
+
+
+def export(args, options):
+    import time
+
     from whitebox.base.quiet_tf import import_tensorflow
 
     import_tensorflow()
-    from whitebox.infer.export import export_and_verify
+    from whitebox.infer import export
 
-    return export_and_verify(
-        args.format, args.out, weights=args.weights, offline=args.offline,
-        quantize=args.quantize, opset=args.opset, max_short_side=args.max_short_side,
-        use_guided_filter=not args.no_guided_filter, check=not args.no_check)
+    module = export.export_module(args.format, args.out, args.weights, options, args.offline)
+    start = time.perf_counter()
+    export.write_export(module, args.format, args.out, args.quantize, args.opset)
+    print(f"wrote {args.out} ({args.format}) in {time.perf_counter() - start:.1f} s",
+          file=sys.stderr)
+    if args.no_check:
+        return 0
+    try:
+        lines, problem = export.verify_export(module, args.format, args.out, args.quantize)
+    except export.MissingDependency as err:
+        print(f"check skipped: {err}", file=sys.stderr)
+        return 0
+    print("\n".join(lines))
+    if problem:
+        raise problem
+    return 0
 
 
 if __name__ == "__main__":
     from whitebox.cli import run_command
 
-    sys.exit(run_command(main))
+    sys.exit(run_command(main, "export.py"))

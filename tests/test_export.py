@@ -196,7 +196,7 @@ def test_unusable_out_is_a_usage_error(tmp_path, monkeypatch, capsys, fmt, out, 
                         lambda *a, **k: pytest.fail("weights loaded"))
     assert export.main([fmt, out]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: ") and reason in err[0]
+    assert len(err) == 1 and err[0].startswith("export.py: error: ") and reason in err[0]
     assert (tmp_path / "a_file").read_bytes() == b"mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "a_folder.tflite"]
 
@@ -230,7 +230,7 @@ def test_out_over_a_users_files_is_refused(tmp_path, monkeypatch, capsys, fmt, o
                         lambda *a, **k: pytest.fail("weights loaded"))
     assert export.main([fmt, out]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: ") and reason in err[0]
+    assert len(err) == 1 and err[0].startswith("export.py: error: ") and reason in err[0]
     assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["p.onnx", "p.png",
                                                                         "p.tflite"]
     assert all(p.read_bytes() == jpeg for p in (tmp_path / "photos").iterdir())
@@ -271,7 +271,8 @@ def test_a_failed_savedmodel_write_leaves_nothing_and_a_rerun_succeeds(tmp_path,
     monkeypatch.setattr(tf.saved_model, "save", disk_full_after_the_variables)
     argv = ["savedmodel", str(out), "--weights", str(tf1_checkpoint[0]), "--no-check"]
     assert export.main(argv) == 1
-    assert capsys.readouterr().err.strip() == f"error: cannot write {out}: No space left on device"
+    assert capsys.readouterr().err.strip() == (f"export.py: error: cannot write {out}: No "
+                                                  f"space left on device")
     assert not any(tmp_path.iterdir())
     killed = tmp_path / ".sm.export-999999999-x1"        # no such process
     (killed / "variables" / "variables_temp").mkdir(parents=True)
