@@ -147,13 +147,14 @@ def test_subprocess_exit_codes_and_bad_weights(tmp_path, photos, tf1_checkpoint)
     bad = subprocess.run(cmd + ["-w", str(tmp_path / "nowhere")], env=env,
                          capture_output=True, text=True)
     assert bad.returncode == 2
-    assert bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("cartoonize.py: error:") and "Traceback" not in bad.stderr
     no_index = tmp_path / "no_index"  # a state file naming a checkpoint that is not there
     no_index.mkdir()
     (no_index / "checkpoint").write_text('model_checkpoint_path: "model-5"\n')
     bad = subprocess.run(cmd + ["-w", str(no_index)], env=env, capture_output=True, text=True)
     assert bad.returncode == 2
-    assert bad.stderr == f"error: {no_index}: no checkpoint here (no '*.index' file)\n"
+    assert bad.stderr == (f"cartoonize.py: error: {no_index}: no checkpoint here (no "
+                          f"'*.index' file)\n")
 
 
 @pytest.fixture
@@ -204,7 +205,7 @@ def test_offline_with_empty_cache_is_a_clear_error(tmp_path, photos, weights_ser
     code = cartoonize.main(["-i", str(photos), "-o", str(tmp_path / "out"), "--offline"])
     err = capsys.readouterr().err
     assert code == 2 and not weights_server
-    assert err.startswith("error:") and "offline" in err and "model-33999.index" in err
+    assert err.startswith("cartoonize.py: error:") and "offline" in err and "model-33999.index" in err
 
 
 def test_every_failure_line_reaches_stderr_and_decoder_noise_does_not(tmp_path, photos,

@@ -80,12 +80,13 @@ def test_cartoonize_and_export_exit_2_with_one_line(tmp_path, capsys):
     assert cartoonize.main(["-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
                             "--weights", prefix, "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {prefix}: unreadable checkpoint") and err.count("\n") == 1
+    assert err.startswith(f"cartoonize.py: error: {prefix}: unreadable checkpoint")
+    assert err.count("\n") == 1
     assert export.main(["tflite", str(tmp_path / "m.tflite"), "--weights", prefix,
                         "--no-check"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {prefix}: unreadable checkpoint") and err.count("\n") == 1
-    assert not (tmp_path / "m.tflite").exists()
+    assert err.startswith(f"export.py: error: {prefix}: unreadable checkpoint")
+    assert err.count("\n") == 1 and not (tmp_path / "m.tflite").exists()
 
 
 def test_list_checkpoints_sees_files_beyond_a_broken_state_file(tmp_path):
