@@ -157,7 +157,7 @@ def test_weights_and_usage_errors_exit_2(tmp_path, capsys):
                                  "--weights", str(tmp_path / "nowhere")])
     assert code == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "nowhere" in err and "\n" not in err
+    assert err.startswith("cartoonize_beam.py: error: ") and "nowhere" in err and "\n" not in err
     (tmp_path / "photos").mkdir()
     for argv, words in ([["--input", str(tmp_path / "missing.png")], "no such file"],
                         [["--input", str(tmp_path)], f"'{tmp_path / '**'}'"],
