@@ -173,7 +173,7 @@ def image_rows(gen, image, repeats, tmp):
         runners[f"tflite_{quantize}"] = lambda run=run: run(photo)
         outputs[f"tflite_{quantize}"] = to_uint8(run(photo)[0])
     try:
-        run = ex.onnx_runner(ex.onnx_bytes(module))
+        run = ex.onnx_runner(ex.onnx_bytes(module.cartoonize_float))
         runners["onnxruntime"] = lambda: run(photo)
         outputs["onnxruntime"] = to_uint8(run(photo)[0])
     except ex.MissingDependency as err:
