@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
 """Cartoonize photos with the White-box Cartoonization generator (see --help)."""
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -48,24 +47,20 @@ example: python cartoonize.py --input clip.mp4 --output cartoons/ --precision bf
 
 
 def parse_args(argv=None):
+    """(args, InferenceOptions) from the command line."""
     from whitebox.base import OPENCV_PIXEL_LIMIT, PIXEL_LIMIT_ENV
-    from whitebox.cli import (
-        OneLineParser,
-        output_problem,
-        path_argument,
-        precision_problem,
-    )
-    from whitebox.infer.defaults import (
-        CROP_MULTIPLE,
+    from whitebox.cli import OneLineParser, output_problem, path_argument
+    from whitebox.infer.options import (
         INFERENCE_PRECISIONS,
         MAX_SHORT_SIDE,
-        RUNTIME_ORDER,
         RUNTIMES,
         TILE_CORE,
         TILE_MARGIN,
         VIDEO_BATCH,
+        InferenceOptions,
     )
 
+    window = TILE_CORE + 2 * TILE_MARGIN
     p = OneLineParser(
         prog="cartoonize.py", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -91,11 +86,10 @@ def parse_args(argv=None):
     p.add_argument("--max-short-side", type=int, default=MAX_SHORT_SIDE, metavar="N",
                    help=f"downscale images whose short side exceeds N pixels (default "
                         f"{MAX_SHORT_SIDE}, as the reference). 0 keeps full resolution: images "
-                        f"larger than one {TILE_CORE + 2 * TILE_MARGIN}x"
-                        f"{TILE_CORE + 2 * TILE_MARGIN} window run in {TILE_CORE}-pixel tiles "
-                        f"with {TILE_MARGIN}-pixel overlaps, so the network's working memory "
-                        f"stays that of one window whatever the image size (memory figures in "
-                        f"README.md, 'Full resolution')")
+                        f"larger than one {window}x{window} window run in {TILE_CORE}-pixel "
+                        f"tiles with {TILE_MARGIN}-pixel overlaps, so the network's working "
+                        f"memory stays that of one window whatever the image size (memory "
+                        f"figures in README.md, 'Full resolution')")
     p.add_argument("--alpha", choices=["ignore", "white"], default="ignore",
                    help="images with an alpha channel: 'ignore' drops it and keeps the colour "
                         "under transparent pixels, as OpenCV and the reference do (default); "
@@ -114,7 +108,7 @@ def parse_args(argv=None):
                         "used")
     p.add_argument("--runtime", choices=RUNTIMES, default="auto",
                    help=f"what runs the network: 'auto' (default) takes the first installed of "
-                        f"{', '.join(RUNTIME_ORDER)}; openvino and onnxruntime are optional "
+                        f"{', '.join(RUNTIMES[1:])}; openvino and onnxruntime are optional "
                         f"(pip install -r requirements-runtimes.txt), convert the network once "
                         f"per weights file into the weights cache, and give the same output "
                         f"(README.md, 'Runtimes'). One line at start names the runtime and "
@@ -131,51 +125,42 @@ def parse_args(argv=None):
                    help="no progress bar, and on stderr only the failed inputs, fallbacks from "
                         "the --runtime or --precision asked for, and the summary")
     args = p.parse_args(argv)
-    if args.max_short_side < 0:
-        p.error("--max-short-side must be 0 or positive")
-    if 0 < args.max_short_side < CROP_MULTIPLE:
-        p.error(f"--max-short-side {args.max_short_side} would shrink every image it resizes "
-                f"below the {CROP_MULTIPLE}x{CROP_MULTIPLE} pixels the network needs: use 0 or "
-                f"at least {CROP_MULTIPLE}")
-    problem = precision_problem(args.precision, args.runtime)
-    if problem:
-        p.error(problem)
-    if args.video_batch < 1:
-        p.error("--video-batch must be at least 1")
-    if args.max_pixels is not None:
-        if args.max_pixels < 1:
-            p.error("--max-pixels must be positive")
-        os.environ[PIXEL_LIMIT_ENV] = str(args.max_pixels)
-    problem = output_problem(args.output)
-    if problem:
-        p.error(problem)
-    return args
-
-
-def _run(argv):
-    """0 all done, 1 some input failed; a weights or runtime error raises (exit 2), and Ctrl-C
-    too, as batch.Interrupted once the folder loop has printed its summary (exit 130)."""
-    from whitebox.cli import set_pixel_limit
-
-    set_pixel_limit(sys.argv[1:] if argv is None else argv)
-    args = parse_args(argv)
-    from whitebox.base.quiet_tf import import_tensorflow
-
-    import_tensorflow()
-    from whitebox.infer.batch import cartoonize_paths
-
-    return cartoonize_paths(
-        args.input, args.output, weights=args.weights, offline=args.offline, fmt=args.format,
-        recursive=args.recursive, overwrite=args.overwrite, alpha=args.alpha,
-        max_short_side=args.max_short_side, use_guided_filter=not args.no_guided_filter,
-        precision=args.precision, xla=args.xla, video_batch=args.video_batch,
-        progress=not args.quiet, runtime=args.runtime)
+    options = InferenceOptions(
+        runtime=args.runtime, precision=args.precision, max_short_side=args.max_short_side,
+        guided_filter=not args.no_guided_filter, alpha=args.alpha, max_pixels=args.max_pixels,
+        xla=args.xla)
+    for problem in (options.problem(), args.video_batch < 1 and "--video-batch must be at least 1",
+                    output_problem(args.output)):
+        if problem:
+            p.error(problem)
+    return args, options
 
 
 def main(argv=None):
-    from whitebox.cli import run_command
+    """Returns the exit code: 0 all done, 1 some input failed, 2 usage or weights error, 130
+    Ctrl-C (after the summary so far)."""
+    from whitebox.cli import run_command, set_pixel_limit
 
-    return run_command(lambda: _run(argv), "cartoonize.py")
+    set_pixel_limit(sys.argv[1:] if argv is None else argv)
+    args, options = parse_args(argv)
+    return run_command(lambda: cartoonize(args, options), "cartoonize.py")
+
+
+def cartoonize(args, options):
+    from whitebox.base.quiet_tf import import_tensorflow
+
+    import_tensorflow()
+    from whitebox.infer.batch import plan_jobs, run_plan, say_above_bar, video_runner
+    from whitebox.infer.runtimes import load_cartoonizer
+
+    cartoonizer = load_cartoonizer(args.weights, options, args.offline, say_above_bar,
+                                   not args.quiet)
+    if not args.quiet:
+        say_above_bar(f"runtime {cartoonizer.runtime}, precision {cartoonizer.precision}")
+    plan = plan_jobs(args.input, args.output, args.format, args.recursive, args.overwrite)
+    summary = run_plan(plan, cartoonizer, say_above_bar, not args.quiet, options.alpha,
+                       video_runner(cartoonizer, args.video_batch))
+    return 0 if summary["failed"] == 0 else 1
 
 
 if __name__ == "__main__":

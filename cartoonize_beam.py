@@ -48,8 +48,13 @@ example: python cartoonize_beam.py --input 'photos/**' --output cartoons/ \\
 
 def parse_args(argv=None):
     """(our options, Beam's arguments): argparse only, nothing heavy imported."""
-    from whitebox.cli import OneLineParser, path_argument, precision_problem
-    from whitebox.infer.defaults import INFERENCE_PRECISIONS, RUNTIMES
+    from whitebox.cli import OneLineParser, path_argument
+    from whitebox.infer.options import (
+        INFERENCE_PRECISIONS,
+        MAX_SHORT_SIDE,
+        RUNTIMES,
+        InferenceOptions,
+    )
 
     p = OneLineParser(prog="cartoonize_beam.py", description=DESCRIPTION, epilog=EPILOG,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,9 +69,10 @@ def parse_args(argv=None):
                    help="output format, as cartoonize.py: 'same' keeps each input's format "
                         "(grey-only .pgm/.pbm become .ppm), 'png' or 'jpg' replace the "
                         "extension")
-    p.add_argument("--max-short-side", type=int, metavar="N",
-                   help="downscale images whose short side exceeds N pixels (default: "
-                        "cartoonize.py's, the reference's cap); 0 keeps full resolution")
+    p.add_argument("--max-short-side", type=int, default=MAX_SHORT_SIDE, metavar="N",
+                   help=f"downscale images whose short side exceeds N pixels (default "
+                        f"{MAX_SHORT_SIDE}, as cartoonize.py and the reference); 0 keeps full "
+                        f"resolution")
     p.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="fp32",
                    help="dtype of the generator's convolutions, as cartoonize.py (default "
                         "fp32, the reference); each worker falls back to fp32 where its "
@@ -89,16 +95,14 @@ def parse_args(argv=None):
     p.add_argument("--offline", action="store_true",
                    help="never download weights (also WHITEBOX_OFFLINE=1)")
     args, beam_args = p.parse_known_args(argv)
-    if args.max_short_side is not None and args.max_short_side < 0:
-        p.error("--max-short-side must be 0 or positive")
-    if args.max_pixels is not None and args.max_pixels < 1:
-        p.error("--max-pixels must be positive")
-    if args.batch_size is not None and args.batch_size < 1:
-        p.error("--batch-size must be at least 1")
-    problem = precision_problem(args.precision, args.runtime)
-    if problem:
-        p.error(problem)
-    return p, args, beam_args
+    options = InferenceOptions(runtime=args.runtime, precision=args.precision,
+                               max_short_side=args.max_short_side, alpha=args.alpha,
+                               max_pixels=args.max_pixels)
+    for problem in (options.problem(), (args.batch_size or 1) < 1
+                    and "--batch-size must be at least 1"):
+        if problem:
+            p.error(problem)
+    return p, args, options, beam_args
 
 
 def _interrupted(err):
@@ -129,18 +133,25 @@ def _run_quietly(beam, pattern, settings, options):
     return totals
 
 
-def _run(argv):
-    """0 nothing failed, 1 some input failed; the pipeline stopping (exit 1), a weights error
-    (exit 2) and Ctrl-C raise."""
-    parser, args, beam_args = parse_args(argv)
-    if args.max_pixels is not None:
-        os.environ["OPENCV_IO_MAX_IMAGE_PIXELS"] = str(args.max_pixels)
+def main(argv=None):
+    """Returns the exit code: 0 nothing failed, 1 some input failed or the pipeline stopped,
+    2 usage or weights error, 130 Ctrl-C."""
+    from whitebox.cli import run_command, set_pixel_limit
+
+    set_pixel_limit(sys.argv[1:] if argv is None else argv)
+    parser, args, options, beam_args = parse_args(argv)
+    return run_command(lambda: cartoonize(parser, args, options, beam_args),
+                       "cartoonize_beam.py", NOTE)
+
+
+def cartoonize(parser, args, options, beam_args):
     # Worker processes of the DirectRunner import whitebox from here.
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])
     # Beam logs a failed step's traceback; the error is reported on one line below instead.
     logging.basicConfig(format="%(message)s", level=logging.CRITICAL)
     from whitebox.base.files import private_tempdir
+
     from whitebox.base.quiet_tf import import_tensorflow
 
     import_tensorflow()
@@ -151,18 +162,12 @@ def _run(argv):
         StandardOptions,
     )
 
-    from whitebox.base.errors import WhiteboxError, one_line
     from whitebox.cli import output_problem
-    from whitebox.infer import runtimes
-    from whitebox.infer.inference import CROP_MULTIPLE
-    from whitebox.infer.weights import load_generator_weights
+    from whitebox.infer.runtimes import load_generator
+    from whitebox.model.precision import choose
     from whitebox.serve import beam
 
-    if args.max_short_side is not None and 0 < args.max_short_side < CROP_MULTIPLE:
-        parser.error(f"--max-short-side {args.max_short_side} would shrink every image it "
-                     f"resizes below the {CROP_MULTIPLE}x{CROP_MULTIPLE} pixels the network "
-                     f"needs: use 0 or at least {CROP_MULTIPLE}")
-    options = PipelineOptions(beam_args)
+    inference, options = options, PipelineOptions(beam_args)
     runner = options.view_as(StandardOptions).runner
     if (runner is None or runner.lower() in ("direct", "directrunner")) and \
             options.view_as(PrismRunnerOptions).prism_location is None:
@@ -190,21 +195,21 @@ def _run(argv):
         if not FileSystems.exists(pattern):
             parser.error(f"--input {pattern}: no such file (quote a glob such as 'photos/**')")
     settings = beam.Settings(
-        prefix=prefix, base=beam.pattern_base(pattern), weights=args.weights,
-        offline=args.offline, max_short_side=args.max_short_side, precision=args.precision,
-        runtime=args.runtime,
-        fmt=args.format, alpha=args.alpha, overwrite=args.overwrite,
-        max_pixels=args.max_pixels, batch_size=args.batch_size or beam.DEFAULT_BATCH)
+        prefix=prefix, base=beam.pattern_base(pattern), options=inference,
+        weights=args.weights, offline=args.offline, fmt=args.format, overwrite=args.overwrite,
+        batch_size=args.batch_size or beam.DEFAULT_BATCH)
     # once here, so that a weights problem is a usage error and not a failed job
-    load_generator_weights(beam.stage_weights(args.weights), args.offline)
-    runtime, precision = runtimes.choose(args.runtime, args.precision, warn=_print)
+    load_generator(beam.stage_weights(args.weights), args.offline)
+    runtime, precision = choose(inference.runtime, inference.precision, warn=_print)
     _print(f"runtime {runtime}, precision {precision}")
     try:
         totals = _run_quietly(beam, pattern, settings, options)
     except Exception as err:  # the runner's own error: one line, not its traceback
         if _interrupted(err):
             raise KeyboardInterrupt from None
-        raise WhiteboxError(f"the pipeline stopped: {one_line(err, 'last')}") from None
+        lines = str(err).strip().splitlines() or [type(err).__name__]
+        print(f"error: the pipeline stopped: {lines[-1]}", file=sys.stderr)
+        return 1
     print(f"done {totals['done']}, skipped {totals['skipped']}, failed {totals['failed']}",
           file=sys.stderr)
     if totals["failed"]:
@@ -215,12 +220,7 @@ def _run(argv):
     return 0 if totals["failed"] == 0 else 1
 
 
-def main(argv=None):
-    from whitebox.cli import run_command
-
-    return run_command(lambda: _run(argv), "cartoonize_beam.py",
-                       note="outputs already renamed into place are complete; hidden .part "
-                            "files beside them are not")
+NOTE = "outputs already renamed into place are complete; hidden .part files beside them are not"
 
 
 if __name__ == "__main__":

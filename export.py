@@ -34,7 +34,12 @@ fp16/dynamic, if the PSNR is under 45/30 dB instead) or if writing failed. Exit 
 
 def parse_args(argv=None):
     from whitebox.cli import OneLineParser, path_argument
-    from whitebox.infer.defaults import DEFAULT_OPSET, MAX_SHORT_SIDE, QUANTIZE
+    from whitebox.infer.options import (
+        DEFAULT_OPSET,
+        MAX_SHORT_SIDE,
+        QUANTIZE,
+        InferenceOptions,
+    )
 
     p = OneLineParser(prog="export.py", description=DESCRIPTION,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -60,29 +65,46 @@ def parse_args(argv=None):
                 f".{args.format}")
     if args.quantize != "none" and args.format != "tflite":
         p.error("--quantize applies to tflite only")
-    if args.max_short_side < 0:
-        p.error("--max-short-side must be 0 or positive")
-    return args
-
-
-def _run(args):
-    """0 written and checked; writing or the check failing (exit 1), a weights error or a
-    missing optional package (exit 2) raise."""
-    from whitebox.base.quiet_tf import import_tensorflow
-
-    import_tensorflow()
-    from whitebox.infer.export import export_and_verify
-
-    return export_and_verify(
-        args.format, args.out, weights=args.weights, offline=args.offline,
-        quantize=args.quantize, opset=args.opset, max_short_side=args.max_short_side,
-        use_guided_filter=not args.no_guided_filter, check=not args.no_check)
+    options = InferenceOptions(max_short_side=args.max_short_side,
+                               guided_filter=not args.no_guided_filter)
+    if options.problem():
+        p.error(options.problem())
+    return args, options
 
 
 def main(argv=None):
+    """Returns the exit code: 0 written and checked, 1 writing or the check failed, 2 usage,
+    weights or a missing optional package."""
     from whitebox.cli import run_command
 
-    return run_command(lambda: _run(parse_args(argv)), "export.py")
+    args, options = parse_args(argv)
+    return run_command(lambda: export(args, options), "export.py")
+
+
+def export(args, options):
+    import time
+
+    from whitebox.base.quiet_tf import import_tensorflow
+
+    import_tensorflow()
+    from whitebox.infer import export
+
+    module = export.export_module(args.format, args.out, args.weights, options, args.offline)
+    start = time.perf_counter()
+    export.write_export(module, args.format, args.out, args.quantize, args.opset)
+    print(f"wrote {args.out} ({args.format}) in {time.perf_counter() - start:.1f} s",
+          file=sys.stderr)
+    if args.no_check:
+        return 0
+    try:
+        lines, problem = export.verify_export(module, args.format, args.out, args.quantize)
+    except export.MissingDependency as err:
+        print(f"check skipped: {err}", file=sys.stderr)
+        return 0
+    print("\n".join(lines))
+    if problem:
+        raise problem
+    return 0
 
 
 if __name__ == "__main__":

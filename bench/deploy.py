@@ -47,14 +47,12 @@ from whitebox.base.cpuinfo import cpu_info  # noqa: E402
 from whitebox.base.image_io import to_uint8, to_unit_range  # noqa: E402
 from whitebox.infer import export as ex  # noqa: E402
 from whitebox.infer import runtimes  # noqa: E402
-from whitebox.infer.defaults import (
-    QUANTIZE,  # noqa: E402
-    RUNTIME_ORDER,  # noqa: E402
-)
 from whitebox.infer.inference import Cartoonizer, TFRunner  # noqa: E402
+from whitebox.infer.options import QUANTIZE  # noqa: E402
+from whitebox.model import PRECISIONS, RUNTIME_PRECISIONS  # noqa: E402
+from whitebox.model import precision as capability  # noqa: E402
 from whitebox.model.checkpoints import load_generator  # noqa: E402
 from whitebox.model.network import Generator  # noqa: E402
-from whitebox.model.precision import PRECISIONS, support  # noqa: E402
 
 SHARED_IMAGES = REPO.parent / "shared" / "images"
 H, W = 720, 1280
@@ -101,7 +99,7 @@ def add_openvino_whole(gen, x, runners, outputs, rows):
     try:
         import openvino as ov
     except ImportError:
-        rows["openvino_whole"] = {"skipped": f"openvino is not installed ({runtimes.INSTALL_HINT})"}
+        rows["openvino_whole"] = {"skipped": f"openvino is not installed ({capability.INSTALL_HINT})"}
         return
     function = TFRunner(gen).function.get_concrete_function()
     model = ov.convert_model(function, input=[1, *x.shape])
@@ -118,12 +116,12 @@ def runtime_rows(gen, checkpoint, image, repeats):
     every precision it runs here, timed round-robin with the OpenVINO hint-only baseline:
     megapixels/s, the ratio to TF fp32 and PSNR against TF fp32. Also what `auto` picks."""
     runners, outputs, rows = {}, {}, {}
-    for runtime in ("tf", *(r for r in RUNTIME_ORDER if r != "tf")):
-        if not runtimes.installed(runtime):
-            rows[runtime] = {"skipped": f"not installed ({runtimes.INSTALL_HINT})"}
+    for runtime in ("tf", *(r for r in RUNTIME_PRECISIONS if r != "tf")):
+        if not capability.installed(runtime):
+            rows[runtime] = {"skipped": f"not installed ({capability.INSTALL_HINT})"}
             continue
-        for precision in runtimes.RUNTIME_PRECISIONS[runtime]:
-            ok, why = runtimes.supports(runtime, precision)
+        for precision in RUNTIME_PRECISIONS[runtime]:
+            ok, why = capability.supports(runtime, precision)
             name = f"{runtime}_{precision}"
             if not ok:
                 rows[name] = {"skipped": why}
@@ -143,7 +141,7 @@ def runtime_rows(gen, checkpoint, image, repeats):
                       "vs_tf_fp32": round(best["tf_fp32"][0] / wall, 2),
                       "psnr_vs_tf_fp32_db": "identical" if same else
                       round(ex.psnr(outputs[name], reference), 2)}
-    rows["auto"] = {precision: "{}_{}".format(*runtimes.choose("auto", precision,
+    rows["auto"] = {precision: "{}_{}".format(*capability.choose("auto", precision,
                                                                    warn=lambda line: None))
                     for precision in PRECISIONS}
     return rows
@@ -155,7 +153,7 @@ def image_rows(gen, image, repeats, tmp):
     photo = x[None]
     runners, outputs, rows = {}, {}, {}
     for precision in PRECISIONS:
-        ok, where = support(precision)
+        ok, where = capability.supports("tf", precision)
         if not ok:
             rows[f"tf_{precision}"] = {"skipped": where}
             continue
@@ -175,7 +173,7 @@ def image_rows(gen, image, repeats, tmp):
         runners[f"tflite_{quantize}"] = lambda run=run: run(photo)
         outputs[f"tflite_{quantize}"] = to_uint8(run(photo)[0])
     try:
-        run = ex.onnx_runner(ex.onnx_bytes(module))
+        run = ex.onnx_runner(ex.onnx_bytes(module.cartoonize_float))
         runners["onnxruntime"] = lambda: run(photo)
         outputs["onnxruntime"] = to_uint8(run(photo)[0])
     except ex.MissingDependency as err:
@@ -194,7 +192,7 @@ def photo_psnr(gen):
     files = sorted(glob.glob(str(SHARED_IMAGES / "*" / "*.jpg")))
     if not files:
         return {"skipped": f"no photos in {SHARED_IMAGES}"}
-    if not support("bf16")[0]:
+    if not capability.supports("tf", "bf16")[0]:
         return {"skipped": "bf16 unsupported here"}
     fp32, bf16 = Cartoonizer(gen), Cartoonizer(gen, precision="bf16")
     values, worst = [], 0
@@ -242,7 +240,7 @@ def video_rows(gen, image, frames, tmp, batch, rounds):
     make_clip(clip, image, frames)
     rows = {"frames": frames, "size": f"{W}x{H}", "batch": batch, "rounds": rounds}
     for precision in PRECISIONS:
-        if not support(precision)[0]:
+        if not capability.supports("tf", precision)[0]:
             continue
         car = Cartoonizer(gen, precision=precision)
         car.cartoonize_batch([image] * batch)  # trace and warm up outside the timing
@@ -289,7 +287,7 @@ def main():
         weights, checkpoint = args.weights, runtimes.checkpoint_digest(prefix)
     image, source = test_image()
     result = {"tensorflow": tf.__version__, "cpus": os.cpu_count(), "cpu": cpu_info(),
-              "bf16": support("bf16"), "weights": weights, "image": source,
+              "bf16": capability.supports("tf", "bf16"), "weights": weights, "image": source,
               "repeats": args.repeats}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -162,14 +162,14 @@ def command(args, log_path):
 
 
 def official_cartoonizer():
-    """(generator with the authors' weights, cartoonize.py's fp32 tf cartoonizer around it);
-    loading another checkpoint into the generator changes what the cartoonizer computes."""
-    from whitebox.infer.runtimes import make_cartoonizer
-    from whitebox.infer.weights import load_generator_weights
+    """(network.Generator holding the authors' weights, the cartoonizer that cartoonize.py
+    --precision fp32 --runtime tf builds around it). Loading another checkpoint into the
+    generator (checkpoints.load_generator) changes what the cartoonizer computes."""
+    from whitebox.infer.options import InferenceOptions
+    from whitebox.infer.runtimes import load_generator, make_cartoonizer
 
-    generator = load_generator_weights(OFFICIAL, offline=True, progress=False)
-    return generator, make_cartoonizer(generator, str(OFFICIAL), runtime="tf",
-                                       precision="fp32")[0]
+    generator, prefix = load_generator(OFFICIAL, offline=True, progress=False)
+    return generator, make_cartoonizer(generator, prefix, InferenceOptions(runtime="tf"))
 
 
 def make_data(out, scale, seed, cartoonizer):
@@ -698,4 +698,4 @@ def guarded_main():
 if __name__ == "__main__":
     from whitebox.cli import run_command
 
-    sys.exit(run_command(guarded_main))
+    sys.exit(run_command(guarded_main, "learn.py"))

@@ -69,7 +69,7 @@ from whitebox.model import (
 )
 from whitebox.model.guided_filter import guided_filter  # noqa: E402
 from whitebox.model.network import run_in  # noqa: E402
-from whitebox.model.precision import DTYPES, support  # noqa: E402
+from whitebox.model.precision import DTYPES, supports  # noqa: E402
 from whitebox.train import data
 from whitebox.train.config import PRECISIONS, TrainConfig  # noqa: E402
 from whitebox.train.steps import AdversarialStep  # noqa: E402
@@ -506,7 +506,7 @@ def main():
     args = parse_args()
     available, unavailable = [], {}
     for precision in args.precisions.split(","):
-        ok, where = support(precision)
+        ok, where = supports("tf", precision)
         if ok:
             available.append(precision)
         else:

@@ -329,8 +329,8 @@ def test_a_killed_runs_sink_objects_under_a_remote_prefix_are_removed(tmp_path):
 
 @pytest.mark.parametrize("as_prefix", [False, True])
 def test_remote_weights_are_copied_to_the_worker(tf1_checkpoint, as_prefix):
+    from whitebox.base.errors import WeightsError
     from whitebox.infer.weights import load_generator_weights
-    from whitebox.model.checkpoints import CheckpointError
 
     folder, values = tf1_checkpoint
     remote = f"{_PrefixedLocal.PREFIX}{folder}" + ("/model-33999" if as_prefix else "")
@@ -339,5 +339,5 @@ def test_remote_weights_are_copied_to_the_worker(tf1_checkpoint, as_prefix):
     generator = load_generator_weights(staged, offline=True, progress=False)
     for name, value in values.items():
         assert np.array_equal(generator.named_variables()[name].numpy(), value), name
-    with pytest.raises(CheckpointError, match="no checkpoint files there"):
+    with pytest.raises(WeightsError, match="no checkpoint files there"):
         beam.stage_weights(f"{_PrefixedLocal.PREFIX}{folder}/nothing-here")

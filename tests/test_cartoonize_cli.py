@@ -153,7 +153,8 @@ def test_subprocess_exit_codes_and_bad_weights(tmp_path, photos, tf1_checkpoint)
     (no_index / "checkpoint").write_text('model_checkpoint_path: "model-5"\n')
     bad = subprocess.run(cmd + ["-w", str(no_index)], env=env, capture_output=True, text=True)
     assert bad.returncode == 2
-    assert bad.stderr == f"cartoonize.py: error: {no_index}: no checkpoint here (no '*.index' file)\n"
+    assert bad.stderr == (f"cartoonize.py: error: {no_index}: no checkpoint here (no "
+                          f"'*.index' file)\n")
 
 
 @pytest.fixture
@@ -380,7 +381,7 @@ def test_run_plan_stops_on_ctrl_c_with_the_summary_and_callers_stop_too(tmp_path
                                                                        capsys):
     """In process: Ctrl-C inside the generator call of the second image; the first output is
     complete, nothing else is written, and batch.Interrupted carries the summary."""
-    from whitebox.infer.batch import Interrupted, plan_jobs, run_plan
+    from whitebox.infer.batch import Interrupted, plan_jobs, run_plan, say_above_bar
 
     cv2.imwrite(str(photos / "c.png"), np.zeros((16, 16, 3), np.uint8))
     calls = []
@@ -394,7 +395,7 @@ def test_run_plan_stops_on_ctrl_c_with_the_summary_and_callers_stop_too(tmp_path
     out = tmp_path / "out"
     plan = plan_jobs([photos], out)
     with pytest.raises(Interrupted) as stop:
-        run_plan(plan, cartoonize_then_interrupt, progress=False)
+        run_plan(plan, cartoonize_then_interrupt, say_above_bar, progress=False)
     assert stop.value.args[0]["done"] == 1 and stop.value.args[0]["failed"] == 0
     assert [p.name for p in out.iterdir()] == ["a.jpg"]
     assert cv2.imread(str(out / "a.jpg")).shape == (40, 48, 3)

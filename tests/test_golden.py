@@ -6,12 +6,12 @@ import pytest
 
 import cartoonize
 from tests.conftest import shared_path
-from whitebox.infer import runtimes
+from whitebox.model import precision
 
 
 @pytest.mark.parametrize("runtime", ["tf", "openvino", "onnxruntime"])
 def test_reference_test_images_match_golden(tmp_path, official_weights, runtime):
-    if not runtimes.installed(runtime):
+    if not precision.installed(runtime):
         pytest.skip(f"{runtime} is not installed (pip install -r requirements-runtimes.txt)")
     photos = shared_path("images", "reference_test_images")
     golden = shared_path("golden", "reference_test_images")

@@ -13,16 +13,17 @@ from whitebox.base.files import lock, sha256_file
 from whitebox.base.image_io import to_uint8, to_unit_range
 from whitebox.infer import runtimes
 from whitebox.infer.inference import Cartoonizer, TFRunner
-from whitebox.model.precision import cpu_support
+from whitebox.infer.options import InferenceOptions
+from whitebox.model import precision
 
 CONVERTED = ("openvino", "onnxruntime")
+OPENVINO = InferenceOptions(runtime="openvino")
 
 
 def need(runtime):
     """Skip unless `runtime`'s packages are installed."""
-    if not runtimes.installed(runtime):
-        missing = [m for m in runtimes.REQUIRES[runtime] if importlib.util.find_spec(m) is None]
-        pytest.skip(f"{' and '.join(missing)} not installed (pip install -r "
+    if not precision.installed(runtime):
+        pytest.skip(f"{' and '.join(precision.missing(runtime))} not installed (pip install -r "
                     f"requirements-runtimes.txt)")
 
 
@@ -30,36 +31,36 @@ def need(runtime):
 def only(monkeypatch):
     """only(*names): pretend that just these runtimes are installed."""
     def pretend(*names):
-        monkeypatch.setattr(runtimes, "installed", lambda name: name in (*names, "tf"))
+        monkeypatch.setattr(precision, "missing",
+                            lambda name: [] if name in (*names, "tf") else [name])
     return pretend
 
 
 def test_auto_takes_openvino_then_onnxruntime_then_tf(only):
     only("openvino", "onnxruntime")
-    assert runtimes.choose("auto", "fp32") == ("openvino", "fp32")
+    assert precision.choose("auto", "fp32") == ("openvino", "fp32")
     only("onnxruntime")
-    assert runtimes.choose("auto", "fp32") == ("onnxruntime", "fp32")
+    assert precision.choose("auto", "fp32") == ("onnxruntime", "fp32")
     only()
-    assert runtimes.choose("auto", "fp32") == ("tf", "fp32")
+    assert precision.choose("auto", "fp32") == ("tf", "fp32")
 
 
 def test_auto_skips_a_runtime_without_the_precision(only, monkeypatch):
-    monkeypatch.setattr(runtimes, "cpu_support", lambda p: (True, "CPU with AVX512_BF16"))
-    monkeypatch.setattr(runtimes, "resolve_precision", lambda p, warn: p)
-    monkeypatch.setattr(runtimes, "support", lambda p: (p != "fp16", "needs a GPU"))
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    monkeypatch.setattr(precision, "gpu_compute_capabilities", list)
     only("onnxruntime")  # float32 only: TF runs bf16 natively here
-    assert runtimes.choose("auto", "bf16") == ("tf", "bf16")
+    assert precision.choose("auto", "bf16") == ("tf", "bf16")
     only("openvino", "onnxruntime")
-    assert runtimes.choose("auto", "bf16") == ("openvino", "bf16")
+    assert precision.choose("auto", "bf16") == ("openvino", "bf16")
     lines = []  # fp16 runs nowhere here: the first installed runtime, in fp32
-    assert runtimes.choose("auto", "fp16", warn=lines.append) == ("openvino", "fp32")
+    assert precision.choose("auto", "fp16", warn=lines.append) == ("openvino", "fp32")
     assert len(lines) == 1 and "fp16 unavailable with openvino" in lines[0]
 
 
 def test_unsupported_precision_falls_back_with_one_line(only):
     only("onnxruntime")
     lines = []
-    assert runtimes.choose("onnxruntime", "bf16", warn=lines.append) == ("onnxruntime", "fp32")
+    assert precision.choose("onnxruntime", "bf16", warn=lines.append) == ("onnxruntime", "fp32")
     assert len(lines) == 1 and "bf16 unavailable with onnxruntime" in lines[0]
 
 
@@ -202,7 +203,7 @@ def test_cartoonizer_tiles_through_a_runtime(runtime, random_generator):
 
 def test_openvino_bf16_keeps_the_filter_in_float32(random_generator):
     need("openvino")
-    ok, why = cpu_support("bf16")
+    ok, why = precision.supports("openvino", "bf16")
     if not ok:
         pytest.skip(f"bf16: {why}")
     runner = runtimes.make_runner("openvino", random_generator, "2" * 64, precision="bf16",
@@ -222,19 +223,19 @@ def need_int8():
 
 def test_int8_is_never_chosen_unless_asked_and_falls_back_without_nncf(only, monkeypatch):
     only("openvino", "onnxruntime")
-    assert runtimes.choose("auto", "fp32") == ("openvino", "fp32")
+    assert precision.choose("auto", "fp32") == ("openvino", "fp32")
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name: object() if name == "nncf" else real_find_spec(name))
-    assert runtimes.choose("auto", "int8") == ("openvino", "int8")
+    assert precision.choose("auto", "int8") == ("openvino", "int8")
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name: None if name == "nncf" else real_find_spec(name))
     lines = []
-    assert runtimes.choose("auto", "int8", warn=lines.append) == ("openvino", "fp32")
+    assert precision.choose("auto", "int8", warn=lines.append) == ("openvino", "fp32")
     assert len(lines) == 1 and "int8 unavailable with openvino (needs nncf" in lines[0]
     only()
     lines = []
-    assert runtimes.choose("auto", "int8", warn=lines.append) == ("tf", "fp32")
+    assert precision.choose("auto", "int8", warn=lines.append) == ("tf", "fp32")
     assert len(lines) == 1 and "int8 runs on --runtime openvino only" in lines[0]
 
 
@@ -313,15 +314,15 @@ def test_openvino_reasons_say_in_words_what_failed(random_generator, tf1_checkpo
     prefix = str(tf1_checkpoint[0] / "model-33999")
     with monkeypatch.context() as patch:
         patch.setattr(files, "staging_folder", disk_full)
-        _, runtime, _ = runtimes.make_cartoonizer(random_generator, prefix, "openvino",
-                                                  warn=lines.append)
+        runtime = runtimes.make_cartoonizer(random_generator, prefix, OPENVINO,
+                                            warn=lines.append).runtime
     assert runtime == "tf"
     assert f"could not write the converted model to {runtime_cache / 'openvino'} (disk full" \
         in lines[-1]
     assert "iostream" not in lines[-1] and "\n" not in lines[-1]
 
     lines.clear()
-    runtimes.make_cartoonizer(random_generator, prefix, "openvino", warn=lines.append)
+    runtimes.make_cartoonizer(random_generator, prefix, OPENVINO, warn=lines.append)
     (entry,) = [path for path in (runtime_cache / "openvino").iterdir()
                 if (path / "generator.xml").is_file()
                 and json.loads((path / "key.json").read_text())["checkpoint_sha256"]
@@ -331,8 +332,8 @@ def test_openvino_reasons_say_in_words_what_failed(random_generator, tf1_checkpo
     manifest["files"]["generator.xml"] = sha256_file(entry / "generator.xml").hexdigest()
     (entry / runtimes.MANIFEST).write_text(json.dumps(manifest))
     lines.clear()
-    _, runtime, _ = runtimes.make_cartoonizer(random_generator, prefix, "openvino",
-                                              warn=lines.append)
+    runtime = runtimes.make_cartoonizer(random_generator, prefix, OPENVINO,
+                                        warn=lines.append).runtime
     assert runtime == "openvino"
     assert lines[0].startswith(f"cached model {entry} is damaged (could not "
                                f"read the cached model {entry / 'generator.xml'} (")

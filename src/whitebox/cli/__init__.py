@@ -41,13 +41,6 @@ def set_pixel_limit(argv):
             os.environ[PIXEL_LIMIT_ENV] = value or following
 
 
-def precision_problem(precision, runtime):
-    """Why --precision cannot go with --runtime, or None: int8 runs on OpenVINO only."""
-    if precision == "int8" and runtime not in ("auto", "openvino"):
-        return f"--precision int8 runs on --runtime openvino (or auto) only, not {runtime}"
-    return None
-
-
 def run_command(main, prog, note=""):
     """`main()`'s exit code, with the library's errors mapped for every command line: a
     WhiteboxError becomes one line 'PROG: error: MESSAGE' on stderr and its `exit_code`; Ctrl-C

@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from whitebox.base.errors import display_path, output_problem
+from whitebox.base.errors import WhiteboxError, display_path, output_problem
 from whitebox.base.files import write_text_atomic
 from whitebox.base.image_io import ImageError, list_images
 from whitebox.evaluate.ablation import load_matrix, run_ablation, variant_configs
@@ -30,15 +30,10 @@ from whitebox.evaluate.metrics import (
     network_sha256,
     save_cache,
 )
-from whitebox.infer.batch import OVERWRITES_INPUT, plan_jobs, run_plan, stderr_warner
-from whitebox.infer.runtimes import RuntimeUnavailable, make_cartoonizer
+from whitebox.infer.batch import OVERWRITES_INPUT, plan_jobs, run_plan, say_above_bar
+from whitebox.infer.options import InferenceOptions
+from whitebox.infer.runtimes import load_cartoonizer
 from whitebox.infer.video import is_video
-from whitebox.infer.weights import (
-    WeightsUnavailable,
-    load_generator_weights,
-    resolve_weights,
-)
-from whitebox.model.checkpoints import CheckpointError
 
 
 class Extractor:
@@ -195,14 +190,12 @@ def embed_photos(plan, net, source, progress=True):
     return features_to_set(features, net, source, "folder", skipped)
 
 
-def load_cartoonizer(weights=None, offline=False, progress=True):
+def cartoonizer_for(weights=None, offline=False, progress=True):
     """cartoonize.py's Cartoonizer (its defaults) for the checkpoint `weights` (None: as
     cartoonize.py finds one). Raises MetricsError when the weights cannot be loaded."""
     try:
-        prefix = resolve_weights(weights, offline, progress)
-        generator = load_generator_weights(prefix, offline, progress)
-        return make_cartoonizer(generator, prefix, warn=stderr_warner(progress))[0]
-    except (CheckpointError, WeightsUnavailable, RuntimeUnavailable) as err:
+        return load_cartoonizer(weights, InferenceOptions(), offline, say_above_bar, progress)
+    except WhiteboxError as err:
         raise MetricsError(f"could not load the weights: {err}") from None
 
 
@@ -225,7 +218,7 @@ def cartoonize_and_embed(plan, cartoonizer, out, net, progress=True):
     counts dict: photos, cartoonized, failed, not_cartoonized: the failed photos' paths).
     """
     before = {job.target: _identity(job.target) for job in plan.jobs}
-    run_plan(plan, cartoonizer.cartoonize, progress=progress)
+    run_plan(plan, cartoonizer, say_above_bar, progress)
     done = [job for job in plan.jobs
             if _identity(job.target) not in (None, before[job.target])]
     written = {job.source for job in done}
@@ -314,7 +307,7 @@ def paper_report(photos, cartoons, extractor, weights=None, output=None, fmt="sa
         if markdown:
             check_not_an_input(markdown, plan, cartoons, recursive)
         net = extractor()  # fail on a bad network file before the long work
-        cartoonizer = load_cartoonizer(weights, offline, progress)
+        cartoonizer = cartoonizer_for(weights, offline, progress)
         photo_set = embed_photos(plan, net, photos, progress)
         generated, counts = cartoonize_and_embed(plan, cartoonizer, out, net, progress)
         if not output:
@@ -364,7 +357,7 @@ class CheckpointScorer:
 
     def __call__(self, checkpoint, out):
         plan = plan_photos(self.photos, out, self.fmt, overwrite=True)
-        cartoonizer = load_cartoonizer(checkpoint, offline=True, progress=self.progress)
+        cartoonizer = cartoonizer_for(checkpoint, offline=True, progress=self.progress)
         generated, counts = cartoonize_and_embed(plan, cartoonizer, out, self.net,
                                                  self.progress)
         scores = paper_scores(generated, self.cartoons, self.photo_set, counts, *self.kid)

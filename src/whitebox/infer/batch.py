@@ -1,6 +1,5 @@
-"""cartoonize.py's job: which output each input gets, then read -> cartoonize -> write for
-every file, one failure never stopping the others (`cartoonize_paths` builds the cartoonizer and
-runs the whole job).
+"""cartoonize.py's job: which output each input gets (`plan_jobs`), then read -> cartoonize ->
+write for every file, one failure never stopping the others (`run_plan`).
 
 Reading of the next files and writing of the last output run in worker threads while the
 generator works on the current image. Videos (by extension) keep their name and container
@@ -14,6 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from whitebox.base.errors import Interrupted as Stopped
 from whitebox.base.errors import display_path
 from whitebox.base.files import remove_stale_temporaries, write_bytes_atomic
 from whitebox.base.image_io import (
@@ -24,7 +24,6 @@ from whitebox.base.image_io import (
     list_files,
     read_file,
 )
-from whitebox.infer.defaults import MAX_SHORT_SIDE
 from whitebox.infer.video import DEFAULT_BATCH, VIDEO_EXTENSIONS, VideoError, is_video
 
 FORMATS = {"png": ".png", "jpg": ".jpg"}
@@ -35,8 +34,8 @@ GREY_ONLY = {".pgm": ".ppm", ".pbm": ".ppm"}
 OVERWRITES_INPUT = "would overwrite an input"
 
 
-class Interrupted(KeyboardInterrupt):
-    """Ctrl-C stopped `run_plan` after it printed the summary so far; args[0] is that summary."""
+class Interrupted(Stopped):
+    """Ctrl-C stopped `run_plan` after it said the summary so far; args[0] is that summary."""
     reported = True
 
 
@@ -160,21 +159,16 @@ def _save(job, data):
 
 
 class _Report:
-    """The counts of a run and its lines on stderr ('skipped PATH: reason', 'failed PATH:
-    reason', 'PATH: note'), printed above the progress bar; only the failures unless
-    `verbose`."""
+    """The counts of a run and its lines ('skipped PATH: reason', 'failed PATH: reason', 'PATH:
+    note') through `say`; only the failures unless `verbose`."""
 
-    def __init__(self, plan, verbose=True):
+    def __init__(self, plan, say, verbose=True):
         self.done, self.skipped, self.failed = 0, list(plan.skipped), []
-        self.verbose = verbose
+        self.line, self.verbose = say, verbose
         for path, reason in self.skipped:
             self.note(f"skipped {display_path(path)}: {reason}")
         for path, reason in plan.failed:
             self.fail(path, reason)
-
-    @staticmethod
-    def line(text):
-        tqdm.write(text, file=sys.stderr)
 
     def note(self, text):
         if self.verbose:
@@ -221,23 +215,28 @@ def _run_images(jobs, cartoonize, alpha, report, bar):
                 report.finish(job, future.result())
 
 
-def run_plan(plan, cartoonize, progress=True, alpha="ignore", video=None):
+def say_above_bar(line):
+    """A `say` for `run_plan`: the line on stderr, above the progress bar."""
+    tqdm.write(line, file=sys.stderr)
+
+
+def run_plan(plan, cartoonize, say, progress=True, alpha="ignore", video=None):
     """Run every job with `cartoonize` (uint8 BGR -> uint8 BGR); report and count.
 
     First removes the temporary files that a killed run left in the output folders (image_io's
-    `remove_stale_temporaries`), saying so. Prints one line per skipped or failed input
+    `remove_stale_temporaries`), saying so. Gives `say` one line per skipped or failed input
     ('skipped PATH: reason' / 'failed PATH: reason', paths escaped onto one line by
-    errors.display_path) and a closing summary, all to stderr; with `progress` false, no
-    progress bar and only the failures and the summary. `alpha` goes to
-    image_io.decode_bgr. Video jobs go to `video(source, target, progress)`, which raises
-    VideoError on failure (without it they fail). Returns the counts as a dict: done,
-    skipped, failed, seconds. Ctrl-C stops the run: the outputs being written are completed, a
-    line says how many inputs were left, the summary follows, and Interrupted is raised.
+    errors.display_path) and a closing summary; with `progress` false, no progress bar (on
+    stderr) and only the failures and the summary. `alpha` goes to image_io.decode_bgr. Video
+    jobs go to `video(source, target, progress)`, which raises VideoError on failure (without
+    it they fail). Returns the counts as a dict: done, skipped, failed, seconds. Ctrl-C stops
+    the run: the outputs being written are completed, a line says how many inputs were left,
+    the summary follows, and Interrupted is raised.
     """
     start = time.perf_counter()
     images = [job for job in plan.jobs if not is_video(job.source)]
     videos = [job for job in plan.jobs if is_video(job.source)]
-    report = _Report(plan, verbose=progress)
+    report = _Report(plan, say, verbose=progress)
     for folder in sorted({job.target.parent for job in plan.jobs}):
         for path in remove_stale_temporaries(folder, IMAGE_EXTENSIONS | VIDEO_EXTENSIONS):
             report.note(f"removed {display_path(path)}: a temporary file left by an "
@@ -272,56 +271,14 @@ def run_plan(plan, cartoonize, progress=True, alpha="ignore", video=None):
     return summary
 
 
-def _run_video(cartoonizer, source, target, batch_size, progress):
-    """One video through `cartoonizer`, `batch_size` frames per network call, with a progress
-    bar in frames unless `progress` is false."""
+def video_runner(cartoonizer, batch_size=DEFAULT_BATCH):
+    """`run_plan`'s `video`: one video through `cartoonizer`, `batch_size` frames per network
+    call, with a progress bar in frames (on stderr) unless `progress` is false."""
     from whitebox.infer.video import cartoonize_video, frame_count
 
-    with tqdm(total=frame_count(source), unit="frame", desc=Path(source).name,
-              disable=not progress, dynamic_ncols=True) as bar:
-        cartoonize_video(source, target, cartoonizer.cartoonize_batch, batch_size,
-                         progress=bar.update)
-
-
-def stderr_warner(progress=True):
-    """A `warn` callable for runtimes.make_cartoonizer: each line to stderr, except, when not
-    `progress` (quiet), the news that the network is being converted."""
-    from whitebox.infer.runtimes import CONVERTING
-
-    def warn(line):
-        if progress or not line.startswith(CONVERTING):
-            print(line, file=sys.stderr)
-    return warn
-
-
-def cartoonize_paths(inputs, output, weights=None, offline=False, fmt="same", recursive=False,
-                     overwrite=False, alpha="ignore", max_short_side=MAX_SHORT_SIDE,
-                     use_guided_filter=True, precision="fp32", xla=False,
-                     video_batch=DEFAULT_BATCH, progress=True, runtime="tf"):
-    """cartoonize.py's job: cartoonize the image and video files and folders `inputs` into the
-    folder `output` with the generator `weights` names (`weights.resolve_weights`).
-
-    The options are cartoonize.py's (see its --help). `runtime` ('auto', 'tf', 'openvino',
-    'onnxruntime') and `precision` are settled by `runtimes.choose` (a precision the runtime
-    or the hardware lacks falls back to fp32 with one line on stderr), then one line on stderr
-    names both unless `progress` is false (quiet: failures, fallbacks and the summary only);
-    `xla` compiles TF's network with XLA. Returns the exit code: 0 when every input
-    succeeded, 1 when one failed; raises WeightsError when the weights cannot be loaded,
-    RuntimeUnavailable when the runtime is not installed. Ctrl-C raises batch.Interrupted once
-    the folder loop has printed its summary (KeyboardInterrupt before that).
-    """
-    from whitebox.infer import runtimes
-    from whitebox.infer.weights import load_generator_weights, resolve_weights
-
-    warn = stderr_warner(progress)
-    prefix = resolve_weights(weights, offline, progress=progress)
-    generator = load_generator_weights(prefix, offline, progress=progress)
-    cartoonizer, runtime, precision = runtimes.make_cartoonizer(
-        generator, prefix, runtime, precision, use_guided_filter, max_short_side, xla, warn)
-    if progress:
-        warn(f"runtime {runtime}, precision {precision}")
-    plan = plan_jobs(inputs, output, fmt=fmt, recursive=recursive, overwrite=overwrite)
-    summary = run_plan(plan, cartoonizer.cartoonize, progress=progress, alpha=alpha,
-                       video=lambda source, target, progress: _run_video(
-                           cartoonizer, source, target, video_batch, progress))
-    return 0 if summary["failed"] == 0 else 1
+    def run(source, target, progress):
+        with tqdm(total=frame_count(source), unit="frame", desc=Path(source).name,
+                  disable=not progress, dynamic_ncols=True) as bar:
+            cartoonize_video(source, target, cartoonizer.cartoonize_batch, batch_size,
+                             progress=bar.update)
+    return run

@@ -17,25 +17,23 @@ branches are left to the caller there); their input is [1, H, W, 3] with H and W
 Every export is checked against TF on one image (`check_*`), in bytes after to_uint8.
 """
 import os
-import sys
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-import whitebox.infer.weights
-from whitebox.base.errors import UsageError, WhiteboxError, one_line
+from whitebox.base.errors import UsageError, WhiteboxError
 from whitebox.base.files import atomic_folder, write_bytes_atomic
 from whitebox.base.image_io import to_uint8, to_unit_range
-from whitebox.infer.defaults import (
+from whitebox.infer.inference import Cartoonizer, cartoon_network, resize_crop
+from whitebox.infer.options import (
     CROP_MULTIPLE,
     DEFAULT_OPSET,
     MAX_SHORT_SIDE,
     QUANTIZE,
+    InferenceOptions,
 )
-from whitebox.infer.inference import Cartoonizer, cartoon_network, resize_crop
 
 # Accepted max difference against TF, in levels of the 8-bit output. Float exports are held to
 # 1 level. Quantized weights change the network itself, so they are held to a PSNR instead (see
@@ -45,12 +43,11 @@ QUANTIZED_MIN_PSNR = {"fp16": 45.0, "dynamic": 30.0}
 
 
 class ExportError(WhiteboxError):
-    """An export that failed or did not match TF; str() is the reason (exit 1)."""
+    """An export that could not be written or does not match TF (exit 1)."""
 
 
-class MissingDependency(ExportError):
+class MissingDependency(UsageError):
     """An optional package (tf2onnx, onnxruntime) is not installed (exit 2)."""
-    exit_code = 2
 
 
 # OpenCV's INTER_AREA downscale, in TF ops. A factor that is an integer on both axes (within
@@ -282,12 +279,11 @@ def import_tf2onnx():
     return tf2onnx
 
 
-def onnx_bytes(module, opset=DEFAULT_OPSET):
-    """The float function as ONNX through tf2onnx (optional dependency)."""
-    tf2onnx = import_tf2onnx()
-    spec = (tf.TensorSpec([1, None, None, 3], tf.float32, name="photo"),)
-    model, _ = tf2onnx.convert.from_function(
-        module.cartoonize_float, input_signature=spec, opset=opset)
+def onnx_bytes(function, opset=DEFAULT_OPSET):
+    """The tf.function `function` (with its input signature) as a serialized ONNX model,
+    converted by tf2onnx (optional): export.py's model and the ONNX Runtime runner's."""
+    model, _ = import_tf2onnx().convert.from_function(
+        function, input_signature=function.input_signature, opset=opset)
     return model.SerializeToString()
 
 
@@ -416,35 +412,57 @@ def reference_output(module, image):
     return module.cartoonize_float(tf.constant(to_unit_range(image)[None]))["output"].numpy()
 
 
+def export_module(fmt, out, weights=None, options=InferenceOptions(), offline=False):
+    """The ExportModule of the generator `weights` names (as cartoonize.py finds it) with the
+    cap and filter of `options` (InferenceOptions), once `out` is known to take a `fmt` export
+    (else UsageError) and tf2onnx to be there for ONNX (else MissingDependency). Raises
+    WeightsError."""
+    from whitebox.infer.runtimes import load_generator
+
+    problem = output_problem(str(out), fmt)
+    if problem:
+        raise UsageError(problem)
+    if fmt == "onnx":
+        import_tf2onnx()
+    return ExportModule(load_generator(weights, offline)[0], options.max_short_side,
+                        options.guided_filter)
+
+
 def write_export(module, fmt, out, quantize="none", opset=DEFAULT_OPSET):
     """Write `module` to the path `out` as `fmt` ('savedmodel', 'tflite' with `quantize`, or
-    'onnx' with `opset`). Raises MissingDependency, OSError or tf.errors.OpError."""
-    if fmt == "savedmodel":
-        save_savedmodel_atomic(module, out)
-    elif fmt == "tflite":
-        write_bytes_atomic(out, tflite_bytes(module, quantize))
-    else:
-        write_bytes_atomic(out, onnx_bytes(module, opset))
+    'onnx' with `opset`). Raises MissingDependency, or ExportError saying why it could not be
+    written."""
+    try:
+        if fmt == "savedmodel":
+            save_savedmodel_atomic(module, out)
+        else:
+            write_bytes_atomic(out, tflite_bytes(module, quantize) if fmt == "tflite" else
+                               onnx_bytes(module.cartoonize_float, opset))
+    except (OSError, tf.errors.OpError) as err:
+        reason = getattr(err, "strerror", None) or getattr(err, "message", None) or str(err)
+        raise ExportError(f"cannot write {out}: {reason.splitlines()[0]}") from None
 
 
 def verify_export(module, fmt, out, quantize="none"):
-    """Run the `fmt` export at the path `out`, written from `module`, on its check image next to TF.
+    """Run the `fmt` export at the path `out`, written from `module`, on its check image next
+    to TF: a SavedModel runs `check_savedmodel` on `capped_check_image`; TFLite and ONNX run
+    the float function on `check_image`.
 
-    A SavedModel runs `check_savedmodel` on `capped_check_image`; TFLite and ONNX run the float
-    function on `check_image`. Prints one line per signature compared (stdout), giving the max
-    difference in 8-bit levels and the PSNR. Raises MissingDependency when the runtime the check
-    needs is missing, ExportError when the export does not run as TF does or differs from it by
-    more than `check_tolerance` allows (after the lines are printed).
+    Returns (lines, problem): one line per signature compared, with the max difference in
+    8-bit levels and the PSNR, and the ExportError of `check_tolerance` (None within it).
+    Raises MissingDependency when the runtime the check needs is missing, ExportError when the
+    export does not run as TF does.
     """
     label = {"savedmodel": "savedmodel cartoonize_float (float)",
              "tflite": f"tflite --quantize {quantize}", "onnx": "onnx"}[fmt]
+    lines = []
     if fmt == "savedmodel":
         result = check_savedmodel(out, module.generator, module.max_short_side,
                                   module.use_guided_filter)
         size = "{}x{}".format(*result["resized"])
-        print("check savedmodel serving_default (uint8): max difference {} levels against "
-              "cartoonize.py on {}x{} ({} after the cap and crop)".format(
-                  result["uint8_levels"], *result["input"], size))
+        lines.append("check savedmodel serving_default (uint8): max difference {} levels "
+                     "against cartoonize.py on {}x{} ({} after the cap and crop)".format(
+                         result["uint8_levels"], *result["input"], size))
         levels, db = result["float_levels"], result["psnr"]
         worst = max(levels, result["uint8_levels"])
     else:
@@ -454,42 +472,10 @@ def verify_export(module, fmt, out, quantize="none"):
         got = runner(Path(out).read_bytes())(to_unit_range(image)[None])
         levels, db = compare(reference_output(module, image), got)
         worst = levels
-    print(f"check {label}: max difference {levels} levels, PSNR {db:.1f} dB against TF on "
-          f"{size}")
-    check_tolerance(fmt if quantize == "none" else quantize, worst, db)
-
-
-def export_and_verify(fmt, out, weights=None, offline=False, quantize="none",
-                      opset=DEFAULT_OPSET, max_short_side=MAX_SHORT_SIDE, use_guided_filter=True,
-                      check=True):
-    """export.py's job: write the cartoonizer with the generator `weights` names
-    (`weights.load_generator_weights`) to the path `out` as `fmt`, then `verify_export` it
-    unless `check` is false. The options are export.py's (see its --help).
-
-    Returns 0: written, and within tolerance or the check skipped for a missing runtime.
-    Raises ExportError when writing failed or the export differs from TF (exit 1), UsageError
-    when `out` cannot take the export, WeightsError, MissingDependency for tf2onnx (exit 2).
-    """
-    problem = output_problem(str(out), fmt)
-    if problem:
-        raise UsageError(problem)
-    out = Path(out)
-    if fmt == "onnx":
-        import_tf2onnx()
-    generator = whitebox.infer.weights.load_generator_weights(weights, offline)
-    module = ExportModule(generator, max_short_side=max_short_side,
-                          use_guided_filter=use_guided_filter)
-    start = time.perf_counter()
+    lines.append(f"check {label}: max difference {levels} levels, PSNR {db:.1f} dB against "
+                 f"TF on {size}")
     try:
-        write_export(module, fmt, out, quantize, opset)
-    except (OSError, tf.errors.OpError) as err:
-        reason = getattr(err, "strerror", None) or getattr(err, "message", None) or err
-        raise ExportError(f"cannot write {out}: {one_line(reason)}") from None
-    print(f"wrote {out} ({fmt}) in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    if not check:
-        return 0
-    try:
-        verify_export(module, fmt, out, quantize)
-    except MissingDependency as err:
-        print(f"check skipped: {err}", file=sys.stderr)
-    return 0
+        check_tolerance(fmt if quantize == "none" else quantize, worst, db)
+    except ExportError as err:
+        return lines, err
+    return lines, None

@@ -7,16 +7,19 @@ float only while it runs, so that memory stays bounded by the tile; the margin e
 network's receptive field, so tiles join without seams.
 """
 
+import logging
+
 import cv2
 import numpy as np
 import tensorflow as tf
 
 from whitebox.base.image_io import to_uint8, to_unit_range
-from whitebox.infer.defaults import (
+from whitebox.infer.options import (
     CROP_MULTIPLE,
     MAX_SHORT_SIDE,
     TILE_CORE,
     TILE_MARGIN,
+    InferenceOptions,
 )
 from whitebox.model.guided_filter import guided_filter
 from whitebox.model.network import run_in
@@ -98,13 +101,15 @@ class TFRunner:
 class Cartoonizer:
     """Generator plus optional photo-guided filter, run for any image size.
 
-    `generator` is a network.Generator with weights loaded. Call `cartoonize(image)` with an
-    HxWx3 uint8 BGR image; the result is uint8 BGR of the resized and cropped size.
+    The Python API: `Cartoonizer.from_pretrained(runtime="auto")`, then `cartoonizer(image)`
+    (`cartoonize`) with an HxWx3 uint8 BGR image; the result is uint8 BGR of the resized and
+    cropped size, the bytes cartoonize.py writes with the same options.
 
-    `precision` ('fp32', the reference, or 'bf16' / 'fp16') is the dtype of the generator's
-    convolutions; the guided filter always runs in float32. It is used as given: choose it with
-    `whitebox.model.precision.resolve_precision`. `jit_compile` compiles the forward pass with XLA
-    (once per input size).
+    `generator` is a network.Generator with weights loaded. `precision` ('fp32', the reference,
+    or 'bf16' / 'fp16') is the dtype of the generator's convolutions, used as given
+    (`whitebox.model.precision.choose` settles it); the guided filter always runs in float32.
+    `jit_compile` compiles the forward pass with XLA (once per input size). `runtime` names
+    what runs the network.
 
     `runner`, when given, runs the network instead of TensorFlow (`whitebox.infer.runtimes` makes
     them for OpenVINO and ONNX Runtime): a callable float32 [N, H, W, 3] BGR in [-1, 1] ->
@@ -115,14 +120,14 @@ class Cartoonizer:
 
     def __init__(self, generator=None, use_guided_filter=True, max_short_side=MAX_SHORT_SIDE,
                  tile_core=TILE_CORE, tile_margin=TILE_MARGIN, precision="fp32",
-                 jit_compile=False, runner=None):
+                 jit_compile=False, runner=None, runtime="tf"):
         if tile_core % 4 or tile_margin % 4:
             raise ValueError("tile core and margin must be multiples of 4")
         self.generator = generator
         self.use_guided_filter = use_guided_filter
         self.max_short_side = max_short_side
         self.tile_core, self.tile_margin = tile_core, tile_margin
-        self.precision = precision
+        self.precision, self.runtime = precision, runtime
         self.runner = runner or TFRunner(generator, use_guided_filter, precision, jit_compile)
         self._run = self.runner
 
@@ -175,6 +180,25 @@ class Cartoonizer:
         Raises ValueError when the image is smaller than 8x8 pixels after resizing.
         """
         return self.run_uint8(self._prepare(image))
+
+    __call__ = cartoonize
+
+    @classmethod
+    def from_pretrained(cls, weights=None, offline=False, warn=None, **options):
+        """The cartoonizer cartoonize.py runs: the checkpoint folder or prefix `weights` (None:
+        pretrained/, else the authors' checkpoint, downloaded once into the user cache unless
+        `offline`), with InferenceOptions' fields as keywords (runtime='auto', precision='fp32',
+        max_short_side=720, guided_filter=True, xla=False, ...). `warn` gets the one-line
+        notices: a fallback, a first conversion (default: the 'whitebox' logger). Raises
+        base.errors.WeightsError, UsageError (bad options, a runtime not installed)."""
+        from whitebox.base.errors import UsageError
+        from whitebox.infer.runtimes import load_cartoonizer
+
+        options = InferenceOptions(**options)
+        if options.problem():
+            raise UsageError(options.problem())
+        return load_cartoonizer(weights, options, offline,
+                                warn or logging.getLogger("whitebox").warning)
 
     def cartoonize_batch(self, images):
         """A list of HxWx3 uint8 BGR images of one size -> the list of their cartoons.

@@ -21,80 +21,30 @@ ONNX Runtime runs float32 only.
 import contextlib
 import glob
 import hashlib
-import importlib.util
 import io
 import json
+import logging
 import shutil
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from whitebox.base.errors import UsageError, one_line
+from whitebox.base.errors import WeightsError, one_line
 from whitebox.base.files import atomic_folder, home_dir, sha256_file, sweep
 from whitebox.base.image_io import to_unit_range
-from whitebox.infer.defaults import MAX_SHORT_SIDE, RUNTIME_ORDER
+from whitebox.infer.export import onnx_bytes
 from whitebox.infer.inference import Cartoonizer, TFRunner, cartoon_network, resize_crop
+from whitebox.infer.options import DEFAULT_OPSET, InferenceOptions
 from whitebox.infer.samples import SAMPLE_PHOTOS, sample_photo
-from whitebox.model.precision import cpu_support, resolve_precision, support
+from whitebox.model.precision import choose
 
-# What each runtime needs installed, and the precisions it runs.
-REQUIRES = {"tf": (), "openvino": ("openvino",), "onnxruntime": ("onnxruntime", "tf2onnx")}
-RUNTIME_PRECISIONS = {"tf": ("fp32", "bf16", "fp16"), "openvino": ("fp32", "bf16", "int8"),
-                      "onnxruntime": ("fp32",)}
-INSTALL_HINT = "pip install -r requirements-runtimes.txt"
-OPSET = 17
 # Bumped when the layout of a cache entry changes.
 CACHE_FORMAT = 1
 MANIFEST = "manifest.json"
 # How the line `cached` prints before a conversion starts: news of a slow first run, not a
 # warning (cartoonize.py --quiet leaves it out).
 CONVERTING = "converting the network once into"
-
-
-class RuntimeUnavailable(UsageError):
-    """A runtime asked for by name that is not installed; str() says what to install."""
-
-
-def installed(runtime):
-    """Whether the packages `runtime` needs import here (without importing them)."""
-    return all(importlib.util.find_spec(name) is not None for name in REQUIRES[runtime])
-
-
-def supports(runtime, precision):
-    """(supported, why not): whether `runtime` runs `precision` natively on this machine."""
-    if precision not in RUNTIME_PRECISIONS[runtime]:
-        return False, f"{runtime} on this project runs {'/'.join(RUNTIME_PRECISIONS[runtime])}"
-    if precision == "int8":
-        if importlib.util.find_spec("nncf") is None:
-            return False, f"needs nncf, which is not installed: {INSTALL_HINT}"
-        return True, "generator quantized by NNCF"
-    return support(precision) if runtime == "tf" else cpu_support(precision)
-
-
-def choose(runtime, precision, warn=print):
-    """(runtime, precision) to use for the requested ones.
-
-    'auto' takes the first installed runtime of RUNTIME_ORDER that runs `precision` natively
-    here, else the first installed one (int8: OpenVINO with NNCF, else fp32 with one line). A
-    named runtime that is not installed raises RuntimeUnavailable. A precision the chosen
-    runtime or the machine cannot run falls back to fp32 with one line through `warn`.
-    """
-    if runtime == "auto":
-        present = [name for name in RUNTIME_ORDER if installed(name)]
-        native = [name for name in present if supports(name, precision)[0]]
-        runtime = (native or present)[0]
-    elif not installed(runtime):
-        missing = [name for name in REQUIRES[runtime] if importlib.util.find_spec(name) is None]
-        raise RuntimeUnavailable(f"--runtime {runtime} needs {' and '.join(missing)}, which "
-                                 f"is not installed: {INSTALL_HINT}")
-    if runtime == "tf":
-        return runtime, resolve_precision(precision, warn=warn)
-    ok, why = supports(runtime, precision)
-    if not ok:
-        warn(f"precision {precision} unavailable with {runtime} ({why}); using fp32")
-        precision = "fp32"
-    return runtime, precision
 
 
 def checkpoint_digest(prefix):
@@ -121,7 +71,7 @@ def converter_version(runtime, precision="fp32"):
         return version
     import onnxruntime
     import tf2onnx
-    return (f"tf2onnx {tf2onnx.__version__} opset {OPSET}; onnxruntime "
+    return (f"tf2onnx {tf2onnx.__version__} opset {DEFAULT_OPSET}; onnxruntime "
             f"{onnxruntime.__version__}; tensorflow {tf.__version__}")
 
 
@@ -270,7 +220,6 @@ def onnxruntime_runner(generator, checkpoint, use_guided_filter=True, precision=
     """A runner on ONNX Runtime's CPU provider, float32, from `cartoon_network` converted by
     tf2onnx. Converted models come from `cached`."""
     import onnxruntime
-    import tf2onnx
 
     key, fields = cache_key(checkpoint, "onnxruntime", use_guided_filter, precision)
 
@@ -280,8 +229,7 @@ def onnxruntime_runner(generator, checkpoint, use_guided_filter=True, precision=
         function = tf.function(
             lambda photo: cartoon_network(generator, photo, use_guided_filter),
             input_signature=spec)
-        model, _ = tf2onnx.convert.from_function(function, input_signature=spec, opset=OPSET)
-        (path / "model.onnx").write_bytes(model.SerializeToString())
+        (path / "model.onnx").write_bytes(onnx_bytes(function))
 
     def load(path):
         return onnxruntime.InferenceSession(str(path / "model.onnx"),
@@ -294,8 +242,8 @@ def onnxruntime_runner(generator, checkpoint, use_guided_filter=True, precision=
 
 def make_runner(runtime, generator, checkpoint, use_guided_filter=True, precision="fp32",
                 jit_compile=False, warn=print):
-    """The runner of `runtime` ('tf', 'openvino', 'onnxruntime'; already chosen, see `choose`)
-    for `generator`, whose checkpoint files have the sha256 `checkpoint`
+    """The runner of `runtime` ('tf', 'openvino', 'onnxruntime'; already chosen, see
+    `precision.choose`) for `generator`, whose checkpoint files have the sha256 `checkpoint`
     (`checkpoint_digest`). `jit_compile` (XLA) applies to TF only."""
     if runtime == "tf":
         return TFRunner(generator, use_guided_filter, precision, jit_compile=jit_compile)
@@ -303,32 +251,58 @@ def make_runner(runtime, generator, checkpoint, use_guided_filter=True, precisio
     return make(generator, checkpoint, use_guided_filter, precision, warn)
 
 
-
-def make_cartoonizer(generator, prefix, runtime="auto", precision="fp32", use_guided_filter=True,
-                     max_short_side=MAX_SHORT_SIDE, xla=False, warn=print):
-    """(inference.Cartoonizer, runtime, precision): the cartoonizer every entry point builds
-    (cartoonize.py, evaluate.py paper, the web page, the Beam pipeline), so that the same
-    options give the same bytes whichever of them runs.
-
-    `generator` holds the weights of the checkpoint `prefix` (whose files key the conversion
-    cache). `runtime` and `precision` are settled by `choose`; a converter that fails leaves
-    TensorFlow running, with one line through `warn`. Raises RuntimeUnavailable for a named
-    runtime that is not installed.
-    """
-    requested = precision
-    runtime, precision = choose(runtime, precision, warn=warn)
-    if xla and runtime != "tf":
+def make_cartoonizer(generator, prefix, options=InferenceOptions(), warn=print):
+    """The inference.Cartoonizer of `options` for `generator`, which holds the weights of the
+    checkpoint `prefix` (its files key the conversion cache); its `runtime` and `precision` are
+    those `precision.choose` settled. A converter that fails leaves TF running, with one line
+    through `warn`. Raises RuntimeUnavailable for a named runtime that is not installed."""
+    runtime, precision = choose(options.runtime, options.precision, warn)
+    if options.xla and runtime != "tf":
         warn(f"--xla applies to --runtime tf only; {runtime} runs without it")
+
+    def runner(checkpoint):
+        return make_runner(runtime, generator, checkpoint, options.guided_filter, precision,
+                           options.xla, warn)
     try:
-        checkpoint = checkpoint_digest(prefix) if runtime != "tf" else None
-        runner = make_runner(runtime, generator, checkpoint, use_guided_filter, precision,
-                             jit_compile=xla, warn=warn)
+        run = runner(checkpoint_digest(prefix) if runtime != "tf" else None)
     except Exception as err:  # a converter or a cache folder failing in its own way
         if runtime == "tf":
             raise
         reason = f"{type(err).__name__}: {one_line(err)}"
-        failed, (runtime, precision) = runtime, choose("tf", requested, warn=warn)
+        failed, (runtime, precision) = runtime, choose("tf", options.precision, warn)
         warn(f"{failed} failed ({reason}); using runtime {runtime}, precision {precision}")
-        runner = make_runner(runtime, generator, None, use_guided_filter, precision,
-                             jit_compile=xla)
-    return Cartoonizer(max_short_side=max_short_side, runner=runner), runtime, precision
+        run = runner(None)
+    return Cartoonizer(max_short_side=options.max_short_side, tile_core=options.tile_core,
+                       tile_margin=options.tile_margin, precision=precision, runner=run,
+                       runtime=runtime)
+
+
+def load_generator(weights=None, offline=False, progress=True):
+    """(network.Generator, checkpoint prefix) for the weights `weights` names
+    (weights.resolve_weights: a checkpoint folder or prefix, else pretrained/, else the
+    authors' checkpoint, downloaded once unless `offline`; `progress` shows the download).
+    Raises WeightsError for weights that are missing, damaged or do not fit."""
+    from whitebox.infer.weights import (
+        WeightsUnavailable,
+        load_generator_weights,
+        resolve_weights,
+    )
+    from whitebox.model.checkpoints import CheckpointError
+
+    try:
+        prefix = resolve_weights(weights, offline, progress)
+        return load_generator_weights(prefix, offline, progress), prefix
+    except (CheckpointError, WeightsUnavailable) as err:
+        if isinstance(err, WeightsError):
+            raise
+        raise WeightsError(str(err)) from None
+
+
+def load_cartoonizer(weights=None, options=InferenceOptions(), offline=False,
+                     warn=logging.getLogger("whitebox").warning, progress=True):
+    """The cartoonizer every entry point builds (cartoonize.py, evaluate.py paper, the web
+    page, Beam, `Cartoonizer.from_pretrained`), so that the same options give the same bytes:
+    `make_cartoonizer` of `load_generator`'s weights. Without `progress`, `warn` is spared the
+    news of a first conversion. Raises WeightsError and precision.RuntimeUnavailable."""
+    say = warn if progress else lambda line: line.startswith(CONVERTING) or warn(line)
+    return make_cartoonizer(*load_generator(weights, offline, progress), options, say)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from whitebox.base.errors import InputError, display_path, one_line
 from whitebox.base.files import atomic_file
-from whitebox.infer.defaults import VIDEO_BATCH as DEFAULT_BATCH
+from whitebox.infer.options import VIDEO_BATCH as DEFAULT_BATCH
 
 # FFmpeg's container format for each video extension (outputs are written under a temporary
 # name, so the format cannot be guessed from it).

@@ -7,3 +7,7 @@ SN_MODES = ("joint", "separate")
 SUPERPIXEL_METHODS = ("slic", "selective")
 # Compute precisions of the networks (precision.py); fp32 is the reference's.
 PRECISIONS = ("fp32", "bf16", "fp16")
+# The runtimes that run the generator and the precisions each runs, in the order `auto` tries
+# them (precision.py's capability table; int8: the generator quantized for OpenVINO).
+RUNTIME_PRECISIONS = {"openvino": ("fp32", "bf16", "int8"), "onnxruntime": ("fp32",),
+                      "tf": PRECISIONS}

@@ -1,81 +1,116 @@
-"""Reduced precision (inference and training): which precisions this machine runs well, and
-their dtypes.
+"""What runs here: the one capability table of runtime x precision x hardware, and the
+precisions' dtypes.
 
-fp32 is the reference's precision and the default everywhere. At inference bf16 and fp16 run
-only the generator's convolutions in the lower precision (training: steps.py); the input, the
-guided filter and the mapping back to bytes stay in float32 (the filter divides by a local
-variance plus eps=5e-3, which bfloat16's 8-bit mantissa cannot resolve).
+fp32 is the reference's precision and the default everywhere. bf16 and fp16 run only the
+networks' convolutions in the lower precision (training: steps.py); the input, the guided
+filter and the mapping back to bytes stay float32 (the filter divides by a local variance plus
+eps=5e-3, which bfloat16's 8-bit mantissa cannot resolve).
 
-A precision is "supported" where the hardware computes it natively:
-- bf16: a CPU with AVX512-BF16 or AMX-BF16 (read from /proc/cpuinfo), or an NVIDIA GPU of
-  compute capability 8.0 or later. Elsewhere TF emulates bfloat16 through float32 conversions,
-  which is slower than float32 itself.
-- fp16: an NVIDIA GPU (tensor cores from compute capability 7.0). TF's CPU kernels for float16
-  convolutions are scalar fallbacks, many times slower than float32.
-- int8: never on TensorFlow; `runtimes` runs it on OpenVINO.
-An unsupported request falls back to fp32 with a one-line notice (see `resolve_precision`).
+A runtime runs a precision of its row of `whitebox.model.RUNTIME_PRECISIONS` where the hardware
+computes it natively (`supports`):
+- bf16: a CPU with AVX512-BF16 or AMX-BF16 (/proc/cpuinfo), or for TF an NVIDIA GPU of compute
+  capability 8.0+. Elsewhere bfloat16 is emulated through float32, slower than float32 itself.
+- fp16: TF on an NVIDIA GPU (TF's CPU float16 convolutions are scalar fallbacks).
+- int8: OpenVINO with NNCF installed (the generator quantized once).
+`choose` settles a request for `auto`, the command lines, the web page and training alike: a
+precision that cannot run falls back to fp32 with one line.
 """
+import importlib.util
+
 import tensorflow as tf
 
 from whitebox.base.cpuinfo import CPU_BF16_FLAGS, cpu_flags
-from whitebox.model import PRECISIONS
+from whitebox.base.errors import UsageError
+from whitebox.model import PRECISIONS, RUNTIME_PRECISIONS
 
-DTYPES = {"fp32": tf.float32, "bf16": tf.bfloat16, "fp16": tf.float16}
+DTYPES = dict(zip(PRECISIONS, (tf.float32, tf.bfloat16, tf.float16)))
+# The packages each runtime needs.
+REQUIRES = {"tf": (), "openvino": ("openvino",), "onnxruntime": ("onnxruntime", "tf2onnx")}
+INSTALL_HINT = "pip install -r requirements-runtimes.txt"
+
+
+class RuntimeUnavailable(UsageError):
+    """A runtime asked for by name that is not installed; the message says what to install."""
+
+
+def missing(runtime):
+    """The packages `runtime` needs that are not installed (found without importing them)."""
+    return [name for name in REQUIRES[runtime] if importlib.util.find_spec(name) is None]
+
+
+def installed(runtime):
+    return not missing(runtime)
 
 
 def gpu_compute_capabilities():
     """[(major, minor)] for each visible GPU TF can use ((0, 0) where TF does not say)."""
-    caps = []
-    for device in tf.config.list_physical_devices("GPU"):
-        details = tf.config.experimental.get_device_details(device)
-        caps.append(tuple(details.get("compute_capability", (0, 0))))
-    return caps
+    return [tuple(tf.config.experimental.get_device_details(device).get("compute_capability",
+                                                                        (0, 0)))
+            for device in tf.config.list_physical_devices("GPU")]
 
 
-def cpu_support(precision):
-    """(supported, where) for a CPU runtime (OpenVINO, ONNX Runtime): fp32 everywhere, bf16 on
-    a CPU with AVX512-BF16 or AMX-BF16, fp16 nowhere."""
+def supports(runtime, precision):
+    """(runs, where or why not): whether `runtime` runs `precision` natively on this machine."""
+    if precision not in RUNTIME_PRECISIONS[runtime]:
+        if precision == "int8":
+            return False, "int8 runs on --runtime openvino only"
+        return False, f"{runtime} on this project runs {'/'.join(RUNTIME_PRECISIONS[runtime])}"
     if precision == "fp32":
         return True, "float32"
-    if precision == "bf16":
-        flags = cpu_flags() & set(CPU_BF16_FLAGS)
-        if flags:
-            return True, "CPU with " + "/".join(sorted(flags)).upper()
-        return False, "needs a CPU with AVX512-BF16 or AMX-BF16"
-    return False, "needs a GPU"
-
-
-def support(precision):
-    """(supported, where): whether `precision` runs natively here, and on what, in words."""
-    if precision == "fp32":
-        return True, "float32"
-    gpus = gpu_compute_capabilities()
-    if precision == "bf16":
-        if any(cap >= (8, 0) for cap in gpus):
-            return True, "GPU with bfloat16 (compute capability 8.0+)"
-        if not gpus:
-            ok, where = cpu_support("bf16")
-            if ok:
-                return ok, where
-        return False, ("needs a CPU with AVX512-BF16 or AMX-BF16, or a GPU of compute "
-                       "capability 8.0+")
+    if precision == "int8":
+        if importlib.util.find_spec("nncf") is None:
+            return False, f"needs nncf, which is not installed: {INSTALL_HINT}"
+        return True, "generator quantized by NNCF"
+    gpus = gpu_compute_capabilities() if runtime == "tf" else []
     if precision == "fp16":
         if gpus:
             return True, "GPU"
         return False, "needs a GPU (TF's float16 convolutions on CPU are slow fallbacks)"
-    if precision == "int8":
-        return False, "int8 runs on --runtime openvino only"
-    raise ValueError(f"unknown precision {precision!r}; choose from {', '.join(PRECISIONS)}")
+    if any(cap >= (8, 0) for cap in gpus):
+        return True, "GPU with bfloat16 (compute capability 8.0+)"
+    flags = cpu_flags() & set(CPU_BF16_FLAGS)
+    if flags and not gpus:
+        return True, "CPU with " + "/".join(sorted(flags)).upper()
+    gpu = ", or a GPU of compute capability 8.0+" if runtime == "tf" else ""
+    return False, f"needs a CPU with AVX512-BF16 or AMX-BF16{gpu}"
+
+
+def choose(runtime, precision, warn=print):
+    """(runtime, precision) that run here for the requested ones.
+
+    'auto' takes the first installed runtime of RUNTIME_PRECISIONS that runs `precision`
+    natively, else the first installed one. A named runtime that is not installed raises
+    RuntimeUnavailable. A precision the runtime or the hardware cannot run falls back to fp32
+    with one line through `warn`.
+    """
+    if runtime == "auto":
+        present = [name for name in RUNTIME_PRECISIONS if installed(name)]
+        runtime = next((name for name in present if supports(name, precision)[0]), present[0])
+    elif missing(runtime):
+        raise RuntimeUnavailable(f"--runtime {runtime} needs {' and '.join(missing(runtime))}, "
+                                 f"which is not installed: {INSTALL_HINT}")
+    ok, why = supports(runtime, precision)
+    if not ok:
+        where = "" if runtime == "tf" else f" with {runtime}"
+        warn(f"precision {precision} unavailable{where} ({why}); using fp32")
+        precision = "fp32"
+    return runtime, precision
+
+
+def runnable(precisions):
+    """[(precision, where)]: those of `precisions` that an installed runtime runs natively
+    here, so that `choose('auto', precision)` runs them without a fallback."""
+    found = []
+    for precision in precisions:
+        native = [why for name in RUNTIME_PRECISIONS if installed(name)
+                  for ok, why in [supports(name, precision)] if ok]
+        found += [(precision, native[0])] if native else []
+    return found
 
 
 def resolve_precision(requested, warn=print):
-    """The precision to use for `requested`: itself when supported, else 'fp32' after one
-    line through `warn` ('precision bf16 unavailable (reason); using fp32')."""
-    ok, where = support(requested)
-    if ok:
-        return requested
-    warn(f"precision {requested} unavailable ({where}); using fp32")
-    return "fp32"
+    """The precision TF runs here for `requested` (training): `choose('tf', requested)`'s."""
+    return choose("tf", requested, warn)[1]
 
 
 def resolve_xla(xla, precision, warn=print):

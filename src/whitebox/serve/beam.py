@@ -41,6 +41,7 @@ from apache_beam.ml.inference.base import (
     RunInference,
 )
 
+from whitebox.base.errors import WeightsError
 from whitebox.base.files import private_tempdir, temporary_name
 from whitebox.base.image_io import (
     IMAGE_EXTENSIONS,
@@ -50,6 +51,7 @@ from whitebox.base.image_io import (
     encode,
 )
 from whitebox.infer.batch import target_name
+from whitebox.infer.options import InferenceOptions
 from whitebox.infer.video import is_video
 
 NAMESPACE = "whitebox"
@@ -66,19 +68,14 @@ _SINK_TEMP = re.compile(rf"beam-temp-{FAILED_NAME}-[0-9a-f]{{32}}")
 @dataclass(frozen=True)
 class Settings:
     """What every worker needs: the output PREFIX, the pattern's folder (`base`, ending with a
-    separator) and cartoonize.py's options. `max_short_side` None keeps Cartoonizer's
-    default; `max_pixels` None keeps image_io's pixel limit."""
+    separator), the InferenceOptions and the rest of cartoonize.py's options."""
     prefix: str
     base: str
+    options: InferenceOptions = InferenceOptions()
     weights: Optional[str] = None
     offline: bool = False
-    max_short_side: Optional[int] = None
-    precision: str = "fp32"
-    runtime: str = "auto"
     fmt: str = "same"
-    alpha: str = "ignore"
     overwrite: bool = False
-    max_pixels: Optional[int] = None
     batch_size: int = DEFAULT_BATCH
 
 
@@ -205,8 +202,8 @@ class Decode(beam.DoFn):
         self.settings = settings
 
     def setup(self):
-        if self.settings.max_pixels is not None:
-            os.environ[PIXEL_LIMIT_ENV] = str(self.settings.max_pixels)
+        if self.settings.options.max_pixels is not None:  # a worker of its own, maybe remote
+            os.environ[PIXEL_LIMIT_ENV] = str(self.settings.options.max_pixels)
 
     def process(self, readable):
         source = readable.metadata.path
@@ -219,7 +216,7 @@ class Decode(beam.DoFn):
         try:
             if not data:
                 raise ImageError("empty file (0 bytes)")
-            yield (source, target), decode_bgr(data, self.settings.alpha)
+            yield (source, target), decode_bgr(data, self.settings.options.alpha)
         except ImageError as err:
             yield beam.pvalue.TaggedOutput(_FAILED, failure(source, str(err)))
 
@@ -227,9 +224,8 @@ class Decode(beam.DoFn):
 def stage_weights(requested):
     """`requested` as load_generator_weights takes it: a local path unchanged; a remote
     checkpoint folder (gs://.../saved_models) or prefix (gs://.../model-33999) copied through
-    FileSystems into a local temporary folder first. None stays None."""
-    from whitebox.model.checkpoints import CheckpointError
-
+    FileSystems into a local temporary folder first. None stays None. Raises WeightsError
+    when there are no files there."""
     if not requested or not is_remote(requested):
         return requested
     stripped = requested.rstrip("/")
@@ -238,7 +234,7 @@ def stage_weights(requested):
         if files:
             break
     else:
-        raise CheckpointError(f"{requested}: no checkpoint files there")
+        raise WeightsError(f"{requested}: no checkpoint files there")
     folder = tempfile.mkdtemp(prefix="whitebox-weights-")
     for metadata in files:
         name = posixpath.basename(metadata.path)
@@ -246,21 +242,6 @@ def stage_weights(requested):
                 as src, open(os.path.join(folder, name), "wb") as dst:
             shutil.copyfileobj(src, dst)
     return folder if as_folder else os.path.join(folder, posixpath.basename(stripped))
-
-
-def load_cartoonizer(settings, warn=logging.warning):
-    """The inference.Cartoonizer cartoonize.py builds for these options
-    (runtimes.make_cartoonizer), with the weights `settings.weights` names, copied here first
-    when remote. Raises WeightsUnavailable, CheckpointError or runtimes.RuntimeUnavailable."""
-    from whitebox.infer.defaults import MAX_SHORT_SIDE
-    from whitebox.infer.runtimes import make_cartoonizer
-    from whitebox.infer.weights import load_generator_weights, resolve_weights
-
-    prefix = resolve_weights(stage_weights(settings.weights), settings.offline, progress=False)
-    generator = load_generator_weights(prefix, settings.offline, progress=False)
-    cap = MAX_SHORT_SIDE if settings.max_short_side is None else settings.max_short_side
-    return make_cartoonizer(generator, prefix, settings.runtime, settings.precision,
-                            max_short_side=cap, warn=warn)[0]
 
 
 class CartoonizerHandler(ModelHandler):
@@ -278,7 +259,10 @@ class CartoonizerHandler(ModelHandler):
         from whitebox.base.quiet_tf import import_tensorflow
 
         import_tensorflow()
-        return load_cartoonizer(self.settings)
+        from whitebox.infer.runtimes import load_cartoonizer
+
+        return load_cartoonizer(stage_weights(self.settings.weights), self.settings.options,
+                                self.settings.offline, logging.warning, progress=False)
 
     def run_inference(self, batch, model, inference_args=None):
         outputs = [None] * len(batch)

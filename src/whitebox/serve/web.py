@@ -41,7 +41,8 @@ GRADIO_CACHE_ENV = "GRADIO_TEMP_DIR"
 QUEUE_SIZE = 16
 # Uploads larger than this are refused by gradio before they reach the model.
 MAX_UPLOAD = "200mb"
-# Result folders and gradio's cached uploads are deleted this many seconds after they were made.
+# Gradio's cached uploads and copies of results are deleted this many seconds after they were
+# made.
 KEEP_SECONDS = 3600
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
 SYSTEM_MONO_FONTS = ["ui-monospace", "monospace"]
@@ -56,7 +57,7 @@ class Engine:
     """The generator, loaded once, and one Cartoonizer per choice of options (all sharing it).
 
     `problem` is None while the weights are loaded, else the one-paragraph message that
-    weights.load_generator_weights raised (the command line's instructions).
+    loading them raised (the command line's instructions).
     """
 
     def __init__(self, weights=None, offline=False):
@@ -67,49 +68,41 @@ class Engine:
 
     def load(self):
         """Load the weights unless already loaded; returns whether they are."""
-        from whitebox.infer.weights import (
-            WeightsUnavailable,
-            load_generator_weights,
-            resolve_weights,
-        )
-        from whitebox.model.checkpoints import CheckpointError
+        from whitebox.base.errors import WeightsError
+        from whitebox.infer.runtimes import load_generator
 
         with self._lock:
             if self.generator is None:
                 try:
-                    self.prefix = resolve_weights(self.weights, self.offline)
-                    self.generator = load_generator_weights(self.prefix, self.offline)
+                    self.generator, self.prefix = load_generator(self.weights, self.offline)
                     self.problem = None
-                except (CheckpointError, WeightsUnavailable) as err:
+                except WeightsError as err:
                     self.problem = f"error: {err}"
         return self.generator is not None
 
     def cartoonizer(self, resolution, guided_filter, precision):
         """The Cartoonizer for these options (`resolution` a key of RESOLUTIONS), built as
         cartoonize.py builds it (runtime auto); call `load` first."""
-        from whitebox.infer.defaults import MAX_SHORT_SIDE
+        from whitebox.infer.options import MAX_SHORT_SIDE, InferenceOptions
         from whitebox.infer.runtimes import make_cartoonizer
 
-        key = (resolution, bool(guided_filter), precision)
+        options = InferenceOptions(precision=precision, guided_filter=bool(guided_filter),
+                                   max_short_side=MAX_SHORT_SIDE if resolution == "cap" else 0)
         with self._lock:
-            if key not in self._cartoonizers:
-                self._cartoonizers[key] = make_cartoonizer(
-                    self.generator, self.prefix, "auto", precision, bool(guided_filter),
-                    MAX_SHORT_SIDE if resolution == "cap" else 0, warn=print)[0]
-            return self._cartoonizers[key]
+            if options not in self._cartoonizers:
+                self._cartoonizers[options] = make_cartoonizer(self.generator, self.prefix,
+                                                               options, warn=print)
+            return self._cartoonizers[options]
 
 
 def supported_precisions():
-    """[(label, precision)] for the precisions this machine runs natively, fp32 first."""
-    from whitebox.model import PRECISIONS
-    from whitebox.model.precision import support
+    """[(label, precision)] for the precisions the page's runtime (auto) runs natively here
+    (precision.runnable), fp32 first."""
+    from whitebox.infer.options import INFERENCE_PRECISIONS
+    from whitebox.model.precision import runnable
 
-    choices = []
-    for precision in PRECISIONS:
-        ok, where = support(precision)
-        if ok:
-            choices.append((f"{precision} ({where})", precision))
-    return choices
+    return [(f"{precision} ({where})", precision)
+            for precision, where in runnable(INFERENCE_PRECISIONS)]
 
 
 def cartoonize_file(cartoonizer, source, folder):
@@ -147,25 +140,20 @@ def check_full_resolution(size, known=False):
 
 
 class Results:
-    """Where result folders go (one per photo, under `root`), and their removal after
-    KEEP_SECONDS."""
+    """Where a request's result folders go (one per photo, under `root`). Gradio copies every
+    result it shows into its cache, which it empties itself (gr.Blocks' delete_cache), so the
+    folders of a request are removed when the next one starts (requests run one at a time)."""
 
     def __init__(self, root):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def new_folder(self):
-        self._prune()
-        return Path(tempfile.mkdtemp(dir=self.root))
+    def start(self):
+        for folder in self.root.glob("result-*"):
+            shutil.rmtree(folder, ignore_errors=True)
 
-    def _prune(self):
-        cutoff = time.time() - KEEP_SECONDS
-        for folder in self.root.iterdir():
-            try:
-                if folder.stat().st_mtime < cutoff:
-                    shutil.rmtree(folder, ignore_errors=True)
-            except OSError:
-                continue
+    def new_folder(self):
+        return Path(tempfile.mkdtemp(prefix="result-", dir=self.root))
 
 
 def cartoonize_files(engine, results, sources, resolution, guided_filter, precision,
@@ -181,6 +169,7 @@ def cartoonize_files(engine, results, sources, resolution, guided_filter, precis
     if not engine.load():
         return [], [], engine.problem
     start = time.perf_counter()
+    results.start()
     cartoonizer = engine.cartoonizer(resolution, guided_filter, precision)
     gallery, downloads, lines = [], [], []
     for i, source in enumerate(sources):
