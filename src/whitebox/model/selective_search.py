@@ -1,0 +1,267 @@
+"""The paper's structure representation: selective-search adaptive colouring (REFERENCE.md section 7).
+
+Felzenszwalb over-segmentation, hierarchical grouping down to ``seg_num`` neighbour pairs, the
+final regions painted with their mean colour, then a power curve; the reference's numbers and
+quirks with the pinned scikit-image and NumPy (docs/SUPERPIXEL.md).  Its full sort of every pair
+per merge is a heap here, and its per-region loops are :mod:`whitebox.model.regions`.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.color import rgb2lab
+from skimage.segmentation import felzenszwalb
+
+from whitebox.model.regions import Regions, as_image, compact, histograms_of_codes, histograms_of_constant_regions
+
+BELOW_MINUS_ONE = ("clip", "nan")
+
+
+def _lbp_codes(image: np.ndarray) -> np.ndarray:
+    """(H, W, C) uint8 per-channel LBP codes, scikit-image's ``local_binary_pattern`` (P=8, R=1).
+
+    Neighbours off the grid count as 0.  Each sample is bilinearly interpolated with the float64
+    expression scikit-image evaluates per pixel -- ``(1 - dr) * ((1 - dc) * a + dc * b) + dr *
+    ((1 - dc) * c + dc * d)``, the weights taken from ``r + offset`` minus its floor, so they
+    vary slightly with the row and column -- and a bit is set when the sample is >= the centre.
+    The horizontal step is shared by the two diagonal samples with the same column offset.
+    Work is done channels-first so that every inner loop runs along a whole image row.
+    """
+    img = np.ascontiguousarray(np.moveaxis(np.asarray(image, dtype=np.float64), -1, 0))
+    channels, rows, cols = img.shape
+    padded = np.zeros((channels, rows + 2, cols + 2), dtype=np.float64)
+    padded[:, 1:-1, 1:-1] = img
+    row_pos = np.arange(rows, dtype=np.float64)
+    col_pos = np.arange(cols, dtype=np.float64)
+    code = np.zeros(img.shape, dtype=np.uint8)
+    bit_set = np.empty(img.shape, dtype=bool)
+    shifted = np.empty(img.shape, dtype=np.uint8)
+    sample = np.empty(img.shape, dtype=np.float64)
+    scratch = np.empty(img.shape, dtype=np.float64)
+    horizontal = {}
+    # The 8 circular samples at radius 1, offsets rounded to 5 decimals like scikit-image.
+    angle = 2 * np.pi * np.arange(8, dtype=np.double) / 8
+    row_off, col_off = np.round(-np.sin(angle), 5), np.round(np.cos(angle), 5)
+    for bit, (dr_off, dc_off) in enumerate(zip(row_off.tolist(), col_off.tolist())):
+        if dr_off == np.floor(dr_off) and dc_off == np.floor(dc_off):
+            # Integer offset: the weights are exactly 1 and 0, the sample is the pixel itself.
+            orow, ocol = int(dr_off), int(dc_off)
+            value = padded[:, 1 + orow:1 + orow + rows, 1 + ocol:1 + ocol + cols]
+        else:
+            if dc_off not in horizontal:
+                c = col_pos + dc_off
+                c_lo = np.floor(c)
+                o_lo, o_hi = int(c_lo[0]), int(np.ceil(c[0]))
+                wc = c - c_lo
+                # Interpolated along the row for every padded row (the off-grid rows stay 0).
+                across = np.multiply(1 - wc, padded[:, :, 1 + o_lo:1 + o_lo + cols])
+                across += wc * padded[:, :, 1 + o_hi:1 + o_hi + cols]
+                horizontal[dc_off] = across
+            across = horizontal[dc_off]
+            r = row_pos + dr_off
+            r_lo = np.floor(r)
+            o_lo, o_hi = int(r_lo[0]), int(np.ceil(r[0]))
+            wr = (r - r_lo)[:, None]
+            np.multiply(1 - wr, across[:, 1 + o_lo:1 + o_lo + rows], out=sample)
+            np.multiply(wr, across[:, 1 + o_hi:1 + o_hi + rows], out=scratch)
+            value = np.add(sample, scratch, out=sample)
+        np.greater_equal(value, img, out=bit_set)
+        np.left_shift(bit_set.view(np.uint8), np.uint8(bit), out=shifted)
+        code |= shifted
+    return np.moveaxis(code, 0, -1)
+
+
+def _adjacent_pairs(labels_2d: np.ndarray, n: int) -> np.ndarray:
+    """Sorted (i < j) pairs of labels that touch through a 4-neighbour pixel edge.
+
+    This is the set the reference builds with ``find_boundaries(mode='outer')`` per region.
+    """
+    lab = labels_2d.astype(np.int64, copy=False)
+    a = np.concatenate([lab[:, :-1].ravel(), lab[:-1, :].ravel()])
+    b = np.concatenate([lab[:, 1:].ravel(), lab[1:, :].ravel()])
+    differ = a != b
+    a, b = a[differ], b[differ]
+    key = np.unique(np.minimum(a, b) * n + np.maximum(a, b))
+    return np.stack([key // n, key % n], axis=1)
+
+
+def _sequential_sum_of_min(h_a: np.ndarray, h_b: np.ndarray) -> np.ndarray:
+    """Row-wise ``sum(min(x, y) for x, y in zip(a, b))`` accumulated left to right."""
+    return np.cumsum(np.minimum(h_a, h_b), axis=-1)[..., -1]
+
+
+def _group_regions(colour_hist, texture_hist, boxes, region_size, image_size, pairs, seg_num):
+    """Merge regions like the reference's hierarchical grouping; return each region's final id.
+
+    The reference sorts its dict of neighbour-pair similarities before every merge and merges the
+    last pair: the most similar, among equals the one inserted last.  A heap keyed by
+    (-similarity, -insertion number) pops the same pair; entries of merged regions are skipped.
+    ``region_size``: every initial region's size; ``image_size``: H * W * 3.  Similarities are
+    summed in the reference's order, ((colour + texture) + size) + fill, each intersection left to
+    right; the size and fill terms are correctly rounded quotients of integers in Python and
+    NumPy alike.
+    """
+    n = colour_hist.shape[0]
+    n_pairs = len(pairs)
+    capacity = n + max(n_pairs, 1)
+    # Both histograms of a region side by side, the shorter one padded with -0.0: x + -0.0 == x
+    # and min(-0.0, -0.0) == -0.0, so one cumulative sum gives both intersections unchanged.
+    width = max(colour_hist.shape[1], texture_hist.shape[1])
+    hist = np.full((capacity, 2, width), -0.0)
+    hist[:n, 0, :colour_hist.shape[1]] = colour_hist
+    hist[:n, 1, :texture_hist.shape[1]] = texture_hist
+    size = [int(region_size)] * n
+    box = [tuple(b) for b in np.asarray(boxes, dtype=np.int64).reshape(n, 4).tolist()]
+    parent = list(range(n))
+    alive = [True] * n
+    neighbours = [set() for _ in range(n)]
+
+    heap = []
+    if n_pairs:
+        a, b = pairs[:, 0], pairs[:, 1]
+        overlap = _sequential_sum_of_min(hist[a], hist[b])
+        bx = np.asarray(boxes, dtype=np.int64).reshape(n, 4)
+        both = np.full(n_pairs, 2 * int(region_size), dtype=np.int64)
+        bbox = (np.maximum(bx[a, 2], bx[b, 2]) - np.minimum(bx[a, 0], bx[b, 0])) * (
+            np.maximum(bx[a, 3], bx[b, 3]) - np.minimum(bx[a, 1], bx[b, 1])
+        )
+        sim = ((overlap[:, 0] + overlap[:, 1]) + (1.0 - both / image_size)) + (
+            1.0 - (bbox - both) / image_size
+        )
+        a_list, b_list = a.tolist(), b.tolist()
+        for i, j in zip(a_list, b_list):
+            neighbours[i].add(j)
+            neighbours[j].add(i)
+        heap = list(zip((-sim).tolist(), range(0, -n_pairs, -1), a_list, b_list))
+        heapq.heapify(heap)
+    counter = n_pairs
+
+    live_pairs = n_pairs
+    while live_pairs > seg_num:
+        _, _, i, j = heapq.heappop(heap)
+        if not (alive[i] and alive[j]):
+            continue
+        new = len(size)
+        si, sj = size[i], size[j]
+        merged = si + sj
+        hist[new] = (hist[i] * si + hist[j] * sj) / merged
+        bi, bj = box[i], box[j]
+        x0 = bi[0] if bi[0] < bj[0] else bj[0]
+        y0 = bi[1] if bi[1] < bj[1] else bj[1]
+        x1 = bi[2] if bi[2] > bj[2] else bj[2]
+        y1 = bi[3] if bi[3] > bj[3] else bj[3]
+        box.append((x0, y0, x1, y1))
+        size.append(merged)
+        parent.append(new)
+        alive.append(True)
+        parent[i] = parent[j] = new
+        alive[i] = alive[j] = False
+        around = (neighbours[i] | neighbours[j]) - {i, j}
+        live_pairs -= len(neighbours[i]) + len(neighbours[j]) - 1
+        neighbours[i] = neighbours[j] = set()
+        for k in around:
+            nk = neighbours[k]
+            nk.discard(i)
+            nk.discard(j)
+            nk.add(new)
+        neighbours.append(around)
+        if around:
+            order = sorted(around)
+            overlap = _sequential_sum_of_min(hist[new], hist[order]).tolist()
+            for k, (c, t) in zip(order, overlap):
+                bk = box[k]
+                both = merged + size[k]
+                width_k = (x1 if x1 > bk[2] else bk[2]) - (x0 if x0 < bk[0] else bk[0])
+                height_k = (y1 if y1 > bk[3] else bk[3]) - (y0 if y0 < bk[1] else bk[1])
+                s = ((c + t) + (1.0 - both / image_size)) + (1.0 - (width_k * height_k - both) / image_size)
+                heapq.heappush(heap, (-s, -counter, k, new))
+                counter += 1
+            live_pairs += len(order)
+
+    # Resolve every initial region to the region it ended in.
+    final = np.empty(n, dtype=np.intp)
+    for r in range(n):
+        top = r
+        while parent[top] != top:
+            top = parent[top]
+        final[r] = top
+    return final
+
+
+def selective_adacolor(image, seg_num: int = 200, power: float = 1.2, below_minus_one: str = "clip") -> np.ndarray:
+    """Selective-search adaptive colouring (the paper's structure representation).
+
+    ``image``: HxWx3 float32 (BGR, roughly [-1, 1]). Returns an HxWx3 float32 array equal to the
+    reference's ``color_ss_map(image, seg_num, power)``:
+
+    1. ``felzenszwalb(image, scale=10, sigma=0.8, min_size=100)``;
+    2. every segment painted with its mean colour (the reference's 'mix' colouring; on data
+       whose per-segment standard deviation is below 20 -- always so in [-1, 1] -- that is the
+       mean), converted to Lab with the BGR image taken as RGB;
+    3. hierarchical grouping with similarity colour + texture + size + fill: 25-bin Lab and
+       10-bin LBP(8, 1) histograms per channel over each region's own min..max, L1-normalised;
+       every initial region's size is the pixel count of label 1 and the image size is
+       H * W * 3; merged histograms are size-weighted averages; the most similar neighbouring
+       pair is merged (among equals, the pair that entered the table last) while the number of
+       neighbouring *pairs* is above ``seg_num``;
+    4. every final region painted with its mean colour, then
+       ``x -> ((x + 1) / 2) ** power / max * 2 - 1``.
+
+    ``below_minus_one`` decides what happens to colours below -1 in step 4, where
+    ``(x + 1) / 2`` is negative and the power is undefined:
+
+    * ``'clip'`` (default): ``(x + 1) / 2`` is raised to 0 before the power, i.e. such colours
+      count as -1; if the whole image is then 0 it is returned as -1 everywhere instead of
+      0 / 0.  Whenever the reference's result is finite (no final colour below -1, some colour
+      above -1) the output is identical to it; the segmentation is never changed.
+    * ``'nan'``: the reference's behaviour: one region below -1 makes its pixels NaN, the
+      maximum NaN, and so the whole image NaN (likewise an image that is -1 everywhere).
+    """
+    if below_minus_one not in BELOW_MINUS_ONE:
+        raise ValueError(f"below_minus_one must be one of {BELOW_MINUS_ONE}, got {below_minus_one!r}")
+    if seg_num < 0:
+        raise ValueError("seg_num must be >= 0")
+    img = as_image(image)
+    rows, cols, _ = img.shape
+    pixels = img.reshape(-1, 3)
+
+    seg = felzenszwalb(img, scale=10, sigma=0.8, min_size=100).ravel()
+    region_size = int(np.count_nonzero(seg == 1))
+    labels, n = compact(seg)
+    regions = Regions(labels, n)
+
+    lab = rgb2lab(regions.means(pixels)[labels].reshape(img.shape))
+    lab_flat = lab.reshape(-1, 3)
+    lab_of_region = lab_flat[regions.first_pixel]
+    if np.array_equal(lab_of_region[labels], lab_flat):
+        # Painted regions are constant, so their Lab values are too (checked, not assumed).
+        colour_hist = histograms_of_constant_regions(lab_of_region, regions.counts, 25)
+    else:
+        colour_hist = regions.histograms(lab_flat, 25)
+    texture_hist = histograms_of_codes(_lbp_codes(lab).reshape(-1, 3), labels, n, 10)
+
+    label_img = labels.reshape(rows, cols)
+    slices = ndi.find_objects(label_img + 1)
+    boxes = np.array([(s[1].start, s[0].start, s[1].stop, s[0].stop) for s in slices], dtype=np.int64)
+    pairs = _adjacent_pairs(label_img, n)
+
+    final = _group_regions(colour_hist, texture_hist, boxes, region_size, rows * cols * 3, pairs, seg_num)
+    final, m = compact(final[labels])
+    colours = _power_curve(Regions(final, m).means(pixels), power, below_minus_one)
+    return colours[final].reshape(img.shape)
+
+
+def _power_curve(colours: np.ndarray, power: float, below_minus_one: str) -> np.ndarray:
+    """``((x + 1) / 2) ** power / max * 2 - 1`` in float32, as the reference (see above)."""
+    x = (colours + 1) / 2
+    if below_minus_one == "nan":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x = x ** power
+            return x / np.max(x) * 2 - 1
+    x = np.maximum(x, np.float32(0)) ** power
+    peak = np.max(x)
+    return x / peak * 2 - 1 if peak > 0 else np.full_like(x, -1)
+
