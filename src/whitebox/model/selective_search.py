@@ -23,12 +23,10 @@ BELOW_MINUS_ONE = ("clip", "nan")
 def _lbp_codes(image: np.ndarray) -> np.ndarray:
     """(H, W, C) uint8 per-channel LBP codes, scikit-image's ``local_binary_pattern`` (P=8, R=1).
 
-    Neighbours off the grid count as 0.  Each sample is bilinearly interpolated with the float64
-    expression scikit-image evaluates per pixel -- ``(1 - dr) * ((1 - dc) * a + dc * b) + dr *
-    ((1 - dc) * c + dc * d)``, the weights taken from ``r + offset`` minus its floor, so they
-    vary slightly with the row and column -- and a bit is set when the sample is >= the centre.
-    The horizontal step is shared by the two diagonal samples with the same column offset.
-    Work is done channels-first so that every inner loop runs along a whole image row.
+    Neighbours off the grid count as 0.  Each sample is interpolated with scikit-image's float64
+    expression ``(1 - dr) * ((1 - dc) * a + dc * b) + dr * ((1 - dc) * c + dc * d)``, the weights
+    being ``r + offset`` minus its floor (so they vary slightly with the row and column); a bit
+    is set when the sample is >= the centre.  Two diagonal samples share their horizontal step.
     """
     img = np.ascontiguousarray(np.moveaxis(np.asarray(image, dtype=np.float64), -1, 0))
     channels, rows, cols = img.shape
@@ -115,8 +113,7 @@ def _group_regions(colour_hist, texture_hist, boxes, region_size, image_size, pa
     hist[:n, 1, :texture_hist.shape[1]] = texture_hist
     size = [int(region_size)] * n
     box = [tuple(b) for b in np.asarray(boxes, dtype=np.int64).reshape(n, 4).tolist()]
-    parent = list(range(n))
-    alive = [True] * n
+    parent = list(range(n))  # a region is alive while it is its own parent
     neighbours = [set() for _ in range(n)]
 
     heap = []
@@ -142,23 +139,18 @@ def _group_regions(colour_hist, texture_hist, boxes, region_size, image_size, pa
     live_pairs = n_pairs
     while live_pairs > seg_num:
         _, _, i, j = heapq.heappop(heap)
-        if not (alive[i] and alive[j]):
+        if parent[i] != i or parent[j] != j:
             continue
         new = len(size)
         si, sj = size[i], size[j]
         merged = si + sj
         hist[new] = (hist[i] * si + hist[j] * sj) / merged
         bi, bj = box[i], box[j]
-        x0 = bi[0] if bi[0] < bj[0] else bj[0]
-        y0 = bi[1] if bi[1] < bj[1] else bj[1]
-        x1 = bi[2] if bi[2] > bj[2] else bj[2]
-        y1 = bi[3] if bi[3] > bj[3] else bj[3]
+        x0, y0, x1, y1 = min(bi[0], bj[0]), min(bi[1], bj[1]), max(bi[2], bj[2]), max(bi[3], bj[3])
         box.append((x0, y0, x1, y1))
         size.append(merged)
         parent.append(new)
-        alive.append(True)
         parent[i] = parent[j] = new
-        alive[i] = alive[j] = False
         around = (neighbours[i] | neighbours[j]) - {i, j}
         live_pairs -= len(neighbours[i]) + len(neighbours[j]) - 1
         neighbours[i] = neighbours[j] = set()
@@ -174,21 +166,16 @@ def _group_regions(colour_hist, texture_hist, boxes, region_size, image_size, pa
             for k, (c, t) in zip(order, overlap):
                 bk = box[k]
                 both = merged + size[k]
-                width_k = (x1 if x1 > bk[2] else bk[2]) - (x0 if x0 < bk[0] else bk[0])
-                height_k = (y1 if y1 > bk[3] else bk[3]) - (y0 if y0 < bk[1] else bk[1])
-                s = ((c + t) + (1.0 - both / image_size)) + (1.0 - (width_k * height_k - both) / image_size)
+                fill = (max(x1, bk[2]) - min(x0, bk[0])) * (max(y1, bk[3]) - min(y0, bk[1])) - both
+                s = ((c + t) + (1.0 - both / image_size)) + (1.0 - fill / image_size)
                 heapq.heappush(heap, (-s, -counter, k, new))
                 counter += 1
             live_pairs += len(order)
 
-    # Resolve every initial region to the region it ended in.
-    final = np.empty(n, dtype=np.intp)
-    for r in range(n):
-        top = r
-        while parent[top] != top:
-            top = parent[top]
-        final[r] = top
-    return final
+    # Every parent has a higher id than its children: resolve from the top down.
+    for r in range(len(parent) - 1, -1, -1):
+        parent[r] = parent[parent[r]]
+    return np.array(parent[:n], dtype=np.intp)
 
 
 def selective_adacolor(image, seg_num: int = 200, power: float = 1.2, below_minus_one: str = "clip") -> np.ndarray:
