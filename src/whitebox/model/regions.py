@@ -76,8 +76,8 @@ class Regions:
             p_hi = run_start[hi - 1] + sorted_counts[hi - 1]
             self.blocks.append((int(lo), int(hi), int(p_lo), int(p_hi), int(sorted_counts[lo:hi].max())))
 
-    def sequential_sums(self, values: np.ndarray) -> np.ndarray:
-        """(n, C) sums of (N, C) values per region, accumulated like ``arr.sum(axis=0)``."""
+    def means(self, values: np.ndarray) -> np.ndarray:
+        """(n, C) means of (N, C) values equal to ``values[mask].mean(axis=0)`` for every region."""
         vals = values[self.pixel_order]
         channels = vals.shape[1]
         sums = np.empty((self.n, channels), dtype=vals.dtype)
@@ -85,20 +85,12 @@ class Regions:
             block = np.full((rows, hi - lo, channels), -0.0, dtype=vals.dtype)
             block[self.row_in_run[p_lo:p_hi], self.run_of_pixel[p_lo:p_hi] - lo] = vals[p_lo:p_hi]
             sums[self.region_order[lo:hi]] = block.sum(axis=0)
-        return sums
-
-    def means(self, values: np.ndarray) -> np.ndarray:
-        """(n, C) means equal to ``values[mask].mean(axis=0)`` for every region."""
         # np.mean divides the float32 sum by an intp count: the division is done in float64.
-        out = self.sequential_sums(values).astype(np.float64) / self.counts[:, None]
-        return out.astype(values.dtype)
+        return (sums.astype(np.float64) / self.counts[:, None]).astype(values.dtype)
 
     def histograms(self, values: np.ndarray, bins: int) -> np.ndarray:
-        """Per-region, per-channel ``np.histogram(values, bins)`` counts, L1-normalised.
-
-        Every region and channel gets its own range (its minimum to its maximum), as in the
-        reference; the result is (n, C * bins) float64 with channel-major bins.
-        """
+        """(n, C * bins) float64 ``np.histogram(values, bins)`` counts per region and channel,
+        each over its own min..max as in the reference, channel-major, L1-normalised."""
         vals = values[self.pixel_order]
         channels = vals.shape[1]
         run = self.run_of_pixel
@@ -112,13 +104,12 @@ class Regions:
 
 
 def histogram_bin_index(values, first, last, bins: int) -> np.ndarray:
-    """Bin index that ``np.histogram(a, bins)`` gives each element of ``a``, element-wise.
+    """The bin ``np.histogram(a, bins)`` gives each element of ``values``, whose array ``a`` has
+    minimum ``first`` and maximum ``last`` (broadcast to ``values``' shape).
 
-    ``first`` and ``last`` are the minimum and maximum of the array each element belongs to
-    (broadcast to the shape of ``values``).  This follows the pinned NumPy's equal-width path step by
-    step in the dtype of ``values`` -- the range widened by 0.5 when it is empty, the edges from
-    ``linspace`` (``k * step + first``, last edge set to ``last``), the scaled-index guess and
-    its one-step corrections -- so the bins agree exactly, not just to rounding.
+    The pinned NumPy's equal-width path step by step in ``values``' dtype (an empty range widened
+    by 0.5, ``linspace`` edges ``k * step + first`` with the last set to ``last``, the scaled
+    guess and its one-step corrections), so the bins agree exactly.
     """
     dtype = values.dtype
     half = dtype.type(0.5)

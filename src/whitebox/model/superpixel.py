@@ -1,11 +1,10 @@
 """Structure representation: the superpixel step of the training loop (REFERENCE.md section 7).
 
-Turns a generator output (HxWx3 float32, BGR, roughly in [-1, 1]) into a piecewise constant
-image, with the reference's numbers (docs/SUPERPIXEL.md): :func:`slic_superpixel`, the reference
-training code's default, or :func:`~whitebox.model.selective_search.selective_adacolor`, the
-paper's.  :func:`superpixel_batch` runs either over a batch in joblib's reusable process pool (the
-training step calls it through ``tf.numpy_function``).  No TensorFlow here: the workers need only
-NumPy, SciPy and scikit-image.
+A generator output (HxWx3 float32, BGR, roughly in [-1, 1]) becomes a piecewise constant image
+with the reference's numbers (docs/SUPERPIXEL.md): :func:`slic_superpixel` (the reference code's
+default) or :func:`~whitebox.model.selective_search.selective_adacolor` (the paper's), over a
+batch in joblib's reusable process pool.  No TensorFlow here: the workers need only NumPy, SciPy
+and scikit-image.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from skimage.segmentation import slic
 
 from whitebox.model import SUPERPIXEL_METHODS
 from whitebox.model.regions import Regions, as_image, compact
-from whitebox.model.selective_search import BELOW_MINUS_ONE, selective_adacolor
+from whitebox.model.selective_search import selective_adacolor
 
 __all__ = ["slic_superpixel", "selective_adacolor", "superpixel_batch", "shutdown_pool"]
 
@@ -47,14 +46,8 @@ def _one_image(image, method, options):
 
 
 def _in_pool(workers: int, tasks) -> list:
-    """Results of joblib ``delayed`` tasks, in order, from ``workers`` processes.
-
-    joblib's loky pool keeps its processes for the next call (resized when ``workers`` changes,
-    idle ones leaving after joblib's idle timeout); one that was shut down or broken (a worker
-    killed) is replaced by a fresh one.  Each worker runs one thread (the work is single-threaded
-    and the workers share the cores); every task is queued at once, one image each, sent as it
-    is rather than memory-mapped.
-    """
+    """Results of joblib ``delayed`` tasks, in order, from loky's reusable pool of ``workers``
+    one-thread processes, every task (one image) queued at once and sent, not memory-mapped."""
     global _pool_owner
     _pool_owner = os.getpid()
     with parallel_config(backend="loky", inner_max_num_threads=1):
@@ -67,30 +60,19 @@ def shutdown_pool() -> None:
         get_reusable_executor(reuse=True).shutdown(wait=True)
 
 
-def superpixel_batch(batch, method: str = "slic", n_jobs: int | None = None, *, seg_num: int = 200,
-                     power: float = 1.2, below_minus_one: str = "clip") -> np.ndarray:
-    """Apply :func:`slic_superpixel` or :func:`selective_adacolor` to every image of a batch.
+def superpixel_batch(batch, method: str = "slic", n_jobs: int | None = None, **options) -> np.ndarray:
+    """:func:`slic_superpixel` or (``method='selective'``) :func:`selective_adacolor` with
+    ``options`` of every image of an NxHxWx3 float32 batch, as NxHxWx3 float32.
 
-    ``batch``: NxHxWx3 float32; returns NxHxWx3 float32.  ``method``: ``'slic'`` or
-    ``'selective'`` (with ``power`` and ``below_minus_one``); ``seg_num``: the SLIC segment count
-    or the selective-search pair count.
-
-    ``n_jobs``: worker processes, joblib's rules (``None`` or -1: one per usable CPU; -2: all but
-    one; 1: serial in this process).  The workers start on the first call and are kept for later
-    ones (the reference started one process per image every step); :func:`shutdown_pool` stops
-    them.  A batch of one image, or any batch in a process forked after the pool was started, is
-    processed in this process.  The output does not depend on ``n_jobs``.
+    ``n_jobs``: worker processes by joblib's rules (``None``: one per usable CPU; 1: serial).
+    The workers start on the first call and are kept (docs/SUPERPIXEL.md); a batch of one, or in
+    a process forked after the pool started, runs here.  The output does not depend on ``n_jobs``.
     """
     if method not in SUPERPIXEL_METHODS:
         raise ValueError(f"method must be one of {SUPERPIXEL_METHODS}, got {method!r}")
     arr = np.ascontiguousarray(batch, dtype=np.float32)
     if arr.ndim != 4 or arr.shape[-1] != 3:
         raise ValueError(f"expected an NxHxWx3 batch, got shape {arr.shape}")
-    options = {"seg_num": seg_num}
-    if method == "selective":
-        options.update(power=power, below_minus_one=below_minus_one)
-        if below_minus_one not in BELOW_MINUS_ONE:
-            raise ValueError(f"below_minus_one must be one of {BELOW_MINUS_ONE}, got {below_minus_one!r}")
     workers = effective_n_jobs(-1 if n_jobs is None else n_jobs)  # joblib's rules, loky's CPUs
     if workers == 1 or len(arr) <= 1 or _pool_owner not in (None, os.getpid()):
         results = [_one_image(image, method, options) for image in arr]
