@@ -7,11 +7,8 @@ import tensorflow as tf
 
 
 def box_filter(x, r):
-    """Mean over a (2r+1)x(2r+1) window with zero padding, as a sum times 1/(2r+1)^2.
-
-    x: [N, H, W, C] float -> same shape. Near the borders the zeros outside count in the
-    denominator; `guided_filter` divides by the box of ones to undo that.
-    """
+    """[N, H, W, C] sums over (2r+1)x(2r+1) windows, zero-padded, times 1/(2r+1)^2 (the
+    padding counts; `guided_filter` divides by the box of ones)."""
     size = 2 * r + 1
     channels = x.shape[-1]
     kernel = tf.fill([size, size, channels, 1], tf.constant(1.0 / size**2, x.dtype))

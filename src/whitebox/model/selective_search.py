@@ -181,31 +181,24 @@ def _group_regions(colour_hist, texture_hist, boxes, region_size, image_size, pa
 def selective_adacolor(image, seg_num: int = 200, power: float = 1.2, below_minus_one: str = "clip") -> np.ndarray:
     """Selective-search adaptive colouring (the paper's structure representation).
 
-    ``image``: HxWx3 float32 (BGR, roughly [-1, 1]). Returns an HxWx3 float32 array equal to the
-    reference's ``color_ss_map(image, seg_num, power)``:
+    HxWx3 float32 (BGR, roughly [-1, 1]) -> HxWx3 float32, the reference's
+    ``color_ss_map(image, seg_num, power)``:
 
     1. ``felzenszwalb(image, scale=10, sigma=0.8, min_size=100)``;
-    2. every segment painted with its mean colour (the reference's 'mix' colouring; on data
-       whose per-segment standard deviation is below 20 -- always so in [-1, 1] -- that is the
-       mean), converted to Lab with the BGR image taken as RGB;
-    3. hierarchical grouping with similarity colour + texture + size + fill: 25-bin Lab and
-       10-bin LBP(8, 1) histograms per channel over each region's own min..max, L1-normalised;
-       every initial region's size is the pixel count of label 1 and the image size is
-       H * W * 3; merged histograms are size-weighted averages; the most similar neighbouring
-       pair is merged (among equals, the pair that entered the table last) while the number of
-       neighbouring *pairs* is above ``seg_num``;
+    2. every segment painted with its mean colour (the reference's 'mix', which is the mean for
+       a per-segment standard deviation below 20, always so in [-1, 1]), converted to Lab with
+       the BGR image taken as RGB;
+    3. hierarchical grouping by colour + texture + size + fill: 25-bin Lab and 10-bin LBP(8, 1)
+       histograms per channel over each region's own min..max, L1-normalised; every initial
+       region's size is the pixel count of label 1, the image size H * W * 3; merged histograms
+       are size-weighted averages; the most similar neighbouring pair (among equals, the last
+       entered) is merged while the number of neighbouring *pairs* is above ``seg_num``;
     4. every final region painted with its mean colour, then
        ``x -> ((x + 1) / 2) ** power / max * 2 - 1``.
 
-    ``below_minus_one`` decides what happens to colours below -1 in step 4, where
-    ``(x + 1) / 2`` is negative and the power is undefined:
-
-    * ``'clip'`` (default): ``(x + 1) / 2`` is raised to 0 before the power, i.e. such colours
-      count as -1; if the whole image is then 0 it is returned as -1 everywhere instead of
-      0 / 0.  Whenever the reference's result is finite (no final colour below -1, some colour
-      above -1) the output is identical to it; the segmentation is never changed.
-    * ``'nan'``: the reference's behaviour: one region below -1 makes its pixels NaN, the
-      maximum NaN, and so the whole image NaN (likewise an image that is -1 everywhere).
+    ``below_minus_one``: colours below -1 in step 4, where the power is undefined, count as -1
+    (``'clip'``, an all -1 image staying -1; identical to the reference wherever its result is
+    finite) or make the whole image NaN (``'nan'``, the reference); docs/SUPERPIXEL.md.
     """
     if below_minus_one not in BELOW_MINUS_ONE:
         raise ValueError(f"below_minus_one must be one of {BELOW_MINUS_ONE}, got {below_minus_one!r}")
@@ -242,7 +235,7 @@ def selective_adacolor(image, seg_num: int = 200, power: float = 1.2, below_minu
 
 
 def _power_curve(colours: np.ndarray, power: float, below_minus_one: str) -> np.ndarray:
-    """``((x + 1) / 2) ** power / max * 2 - 1`` in float32, as the reference (see above)."""
+    """Step 4's curve in float32."""
     x = (colours + 1) / 2
     if below_minus_one == "nan":
         with np.errstate(invalid="ignore", divide="ignore"):
