@@ -18,8 +18,9 @@ from joblib import delayed
 from skimage.feature import local_binary_pattern
 from skimage.segmentation import felzenszwalb, slic
 
-from whitebox.model import regions, superpixel as sp
+from whitebox.model import regions
 from whitebox.model import selective_search as ss
+from whitebox.model import superpixel as sp
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_GOLDEN = REPO.parent / "shared" / "golden" / "superpixel"

@@ -31,8 +31,8 @@ def indexed(prefix):
 
 
 def checkpoint_state(folder):
-    """The `checkpoint` state file of `folder` (tf.train.CheckpointState, paths absolute), or None
-    when missing or garbled; TensorFlow's log lines about it are held back (callers say why)."""
+    """The `checkpoint` state file of `folder` (paths absolute), or None when missing or garbled,
+    without TensorFlow's log lines (callers say why)."""
     logger = tf.get_logger()
     level = logger.level
     logger.setLevel(logging.CRITICAL)
@@ -121,9 +121,8 @@ def checkpoint_number(prefix):
 
 
 def list_checkpoints(folder):
-    """Prefixes (str) of the checkpoints in `folder`, newest (highest number) first: from the
-    `*.index` and `*.data-*` files and the state file, so a garbled state file hides none. A
-    prefix whose index is gone is still listed (it will fail to read, saying so)."""
+    """Prefixes of the checkpoints in `folder`, newest first, from the files and the state file
+    (a garbled state file hides none; one whose index is gone fails to read, saying so)."""
     folder = Path(folder)
     prefixes = {str(p)[: -len(".index")] for p in folder.glob("*.index") if p.is_file()}
     prefixes |= {str(p).rsplit(".data-", 1)[0] for p in folder.glob("*.data-*-of-*")
@@ -138,11 +137,8 @@ def list_checkpoints(folder):
 
 
 def load_generator(generator, path):
-    """Fill `generator` (network.Generator) from `path`; returns the prefix it read.
-
-    A missing or mis-shaped variable, or an unreadable or damaged file, raises CheckpointError
-    saying why, and nothing is assigned.
-    """
+    """Fill `generator` from `path` and return the prefix read; CheckpointError (nothing
+    assigned) for a missing or mis-shaped variable or a damaged file."""
     prefix = resolve_prefix(path)
     values = read_all(prefix)
     named = generator.named_variables()
@@ -177,9 +173,8 @@ def _load_object_graph(generator, prefix):
 
 
 def write_state(folder, prefixes):
-    """Rewrite `folder`'s `checkpoint` state file to list `prefixes` (oldest first, all in
-    `folder`) as tf.train.CheckpointManager writes it, so its --keep limit still counts them;
-    without prefixes it is removed."""
+    """Rewrite `folder`'s state file to list `prefixes` (oldest first) as CheckpointManager
+    does, so that its --keep limit counts them; removed when there are none."""
     state = Path(folder) / "checkpoint"
     if not prefixes:
         state.unlink(missing_ok=True)
@@ -195,12 +190,9 @@ def write_state(folder, prefixes):
 
 def restore_newest(checkpoint, prefixes, ckpt_dir, log, update_state=True):
     """Restore `checkpoint` from the newest of `prefixes` (newest first) that reads fully and
-    fits, `log` getting a line per one skipped; returns its prefix. With `update_state` (not on a
-    multi-worker run's other workers) `ckpt_dir`'s state file then lists it and the older ones.
-
-    Every tensor is checked before anything is assigned. A restore that still fails part way is
-    undone by the next that succeeds (it assigns every variable); when none succeeds the error
-    stops the run before any training.
+    fits, `log` getting a line per one skipped; returns its prefix, which with `update_state`
+    `ckpt_dir`'s state file then lists with the older ones. Every tensor is checked first; a
+    restore failing part way is overwritten by the next that succeeds, or stops the run.
     """
     for prefix in prefixes:
         try:

@@ -16,10 +16,8 @@ def box_filter(x, r):
 
 
 def guided_filter(guide, src, r, eps):
-    """Filter `src` with the edges of `guide`, each channel on its own.
-
-    guide, src: [N, H, W, C] float (C equal, 3 in every use here). Returns [N, H, W, C]:
-    mean(A) * guide + mean(b), with A = cov(guide, src) / (var(guide) + eps) and
+    """[N, H, W, C] `src` filtered per channel with the edges of `guide` (same shape):
+    mean(A) * guide + mean(b), A = cov(guide, src) / (var(guide) + eps),
     b = mean(src) - A * mean(guide) over (2r+1)^2 windows.
     """
     shape = tf.shape(guide)

@@ -49,7 +49,7 @@ def upsample2x(x):
 
 
 class Generator(tf.Module):
-    """The reference's U-Net generator (channel=32, num_blocks=4): 1,467,075 parameters.
+    """The reference's U-Net generator: 1,467,075 parameters at the defaults.
 
     Input: [N, H, W, 3] BGR in [-1, 1], H and W divisible by 4. Output: [N, H, W, 3], unbounded
     (no tanh, no clip), meant to be read as BGR in about [-1, 1].
@@ -108,12 +108,10 @@ def _l2_normalize_all(t):
 class SpectralConv2D(tf.Module):
     """A convolution whose kernel is divided by an estimate of its largest singular value.
 
-    Variables: `<scope>/kernel` [k, k, in, out] (Glorot uniform), `<scope>/bias` [out] (zeros),
-    `<scope>/u` [1, out] (standard normal, not trainable). Every call runs one power iteration
-    on the kernel as a [k*k*in, out] matrix W from the stored u:
+    `<scope>/kernel` and `/bias` as Conv2D's, `<scope>/u` [1, out] (standard normal, not
+    trainable). Each call runs one power iteration on the kernel as a [k*k*in, out] matrix W:
         v = normalise(u W^T),  u' = normalise(v W),  sigma = v W u'^T  (u', v without gradient)
-    stores u', and convolves with W / sigma. The gradient reaches W directly and through sigma;
-    W is never overwritten (unlike Keras's SpectralNormalization).
+    stores u', and convolves with W / sigma (W itself is never overwritten, unlike Keras's).
     """
 
     def __init__(self, scope, kernel_size, in_channels, out_channels, stride=1):
@@ -151,12 +149,10 @@ class SpectralConv2D(tf.Module):
 class Discriminator(tf.Module):
     """The reference's `disc_sn` with patch=True, spectral norm on every conv.
 
-    For k in 0, 1, 2: conv 3x3 stride 2 with channel*2^k filters -> lrelu -> conv 3x3 stride 1
-    -> lrelu; then conv 1x1 -> 1 channel. Variables `<name>/conv{k}_{1,2}/{kernel,bias,u}` and
-    `<name>/conv_out/...`, as the reference's scopes (`disc_gray`, `disc_blur`) name them.
-    [N, H, W, in_channels] -> float32 patch logits [N, ceil(H/8), ceil(W/8), 1], no sigmoid;
-    the convolutions compute in `compute_dtype`.
-    A training step sees a real and a fake batch; `sn_mode` says how u advances over the two:
+    For k in 0, 1, 2: conv 3x3 stride 2 (channel*2^k) -> lrelu -> conv 3x3 -> lrelu; then conv
+    1x1 -> 1, as `<name>/conv{k}_{1,2}/...` and `<name>/conv_out/...`. [N, H, W, in_channels]
+    -> float32 patch logits [N, ceil(H/8), ceil(W/8), 1], computed in `compute_dtype`.
+    `sn_mode` says how u advances over a step's real and fake batches:
       joint: the reference's two calls per graph run both start from the same stored u, which
              one call on the batch concatenation [real; fake] reproduces: u advances once.
       separate: two calls, real then fake (plain eager semantics): u advances twice.

@@ -1,9 +1,8 @@
 """Per-region reductions of an image, in NumPy's own floating-point order (REFERENCE.md section 7).
 
-The reference's superpixel code loops over labels in Python (a mean colour per region, one
-``np.histogram`` per region and channel).  These grouped array operations give the same numbers:
-every floating-point operation that can influence a result is done in the same order and dtype.
-NumPy, SciPy and scikit-image only (no TensorFlow): the superpixel workers import this.
+The reference's superpixel code loops over labels (a mean, one ``np.histogram`` per region and
+channel); these grouped array operations do every operation that can change a result in the
+same order and dtype.  NumPy only: the superpixel workers import it.
 """
 
 from __future__ import annotations
@@ -35,11 +34,10 @@ def compact(labels: np.ndarray) -> tuple[np.ndarray, int]:
 class Regions:
     """Pixels grouped by region label 0..n-1 (each used at least once).
 
-    The reference paints a region with ``image[mask].mean(axis=0)``: NumPy sums an (n, 3) float32
-    array in float32, pixel after pixel in row-major order.  ``np.add.reduceat`` and ``bincount``
-    round differently, so sums are taken along axis 0 of (rows, regions, channels) blocks padded
-    with -0.0 (which leaves every sum unchanged), reduced in that same order.  A block holds the
-    regions of one power-of-two size class, so padding at most doubles the memory.
+    ``image[mask].mean(axis=0)`` sums float32 pixels one after the other in row-major order;
+    ``reduceat`` and ``bincount`` round differently, so sums run along axis 0 of (rows, regions,
+    channels) blocks padded with -0.0 (which changes no sum).  A block holds one power-of-two
+    size class of regions, so padding at most doubles the memory.
     """
 
     def __init__(self, labels: np.ndarray, n: int):
@@ -107,9 +105,8 @@ def histogram_bin_index(values, first, last, bins: int) -> np.ndarray:
     """The bin ``np.histogram(a, bins)`` gives each element of ``values``, whose array ``a`` has
     minimum ``first`` and maximum ``last`` (broadcast to ``values``' shape).
 
-    The pinned NumPy's equal-width path step by step in ``values``' dtype (an empty range widened
-    by 0.5, ``linspace`` edges ``k * step + first`` with the last set to ``last``, the scaled
-    guess and its one-step corrections), so the bins agree exactly.
+    The pinned NumPy's path step by step in ``values``' dtype (an empty range widened by 0.5,
+    ``linspace`` edges, the scaled guess and its one-step corrections): the bins agree exactly.
     """
     dtype = values.dtype
     half = dtype.type(0.5)
@@ -138,10 +135,8 @@ def histogram_bin_index(values, first, last, bins: int) -> np.ndarray:
 
 
 def histograms_of_constant_regions(values: np.ndarray, counts: np.ndarray, bins: int) -> np.ndarray:
-    """:meth:`Regions.histograms` of constant regions: ``values`` (n, C), ``counts`` (n,) pixels.
-
-    All of a constant array's elements fall in its value's bin of the widened range value +- 0.5.
-    """
+    """:meth:`Regions.histograms` of constant regions: ``values`` (n, C), ``counts`` (n,) pixels,
+    all in their value's bin of the widened range value +- 0.5."""
     n, channels = values.shape
     index = histogram_bin_index(values, values, values, bins)
     hist = np.zeros((n, channels * bins), dtype=np.float64)

@@ -1,9 +1,7 @@
 """The paper's structure representation: selective-search adaptive colouring (REFERENCE.md section 7).
 
-Felzenszwalb over-segmentation, hierarchical grouping down to ``seg_num`` neighbour pairs, the
-final regions painted with their mean colour, then a power curve; the reference's numbers and
-quirks with the pinned scikit-image and NumPy (docs/SUPERPIXEL.md).  Its full sort of every pair
-per merge is a heap here, and its per-region loops are :mod:`whitebox.model.regions`.
+The reference's numbers and quirks with the pinned scikit-image and NumPy (docs/SUPERPIXEL.md);
+its full sort of every pair per merge is a heap here, its per-region loops :mod:`regions`.
 """
 
 from __future__ import annotations
@@ -15,7 +13,13 @@ from scipy import ndimage as ndi
 from skimage.color import rgb2lab
 from skimage.segmentation import felzenszwalb
 
-from whitebox.model.regions import Regions, as_image, compact, histograms_of_codes, histograms_of_constant_regions
+from whitebox.model.regions import (
+    Regions,
+    as_image,
+    compact,
+    histograms_of_codes,
+    histograms_of_constant_regions,
+)
 
 BELOW_MINUS_ONE = ("clip", "nan")
 
@@ -23,10 +27,9 @@ BELOW_MINUS_ONE = ("clip", "nan")
 def _lbp_codes(image: np.ndarray) -> np.ndarray:
     """(H, W, C) uint8 per-channel LBP codes, scikit-image's ``local_binary_pattern`` (P=8, R=1).
 
-    Neighbours off the grid count as 0.  Each sample is interpolated with scikit-image's float64
-    expression ``(1 - dr) * ((1 - dc) * a + dc * b) + dr * ((1 - dc) * c + dc * d)``, the weights
-    being ``r + offset`` minus its floor (so they vary slightly with the row and column); a bit
-    is set when the sample is >= the centre.  Two diagonal samples share their horizontal step.
+    Neighbours off the grid count as 0; samples use scikit-image's float64 expression
+    ``(1 - dr) * ((1 - dc) * a + dc * b) + dr * ((1 - dc) * c + dc * d)``, the weights being
+    ``r + offset`` minus its floor (they vary slightly with the row and column).
     """
     img = np.ascontiguousarray(np.moveaxis(np.asarray(image, dtype=np.float64), -1, 0))
     channels, rows, cols = img.shape
@@ -92,15 +95,13 @@ def _sequential_sum_of_min(h_a: np.ndarray, h_b: np.ndarray) -> np.ndarray:
 
 
 def _group_regions(colour_hist, texture_hist, boxes, region_size, image_size, pairs, seg_num):
-    """Merge regions like the reference's hierarchical grouping; return each region's final id.
+    """Each region's final id after the reference's hierarchical grouping.
 
-    The reference sorts its dict of neighbour-pair similarities before every merge and merges the
-    last pair: the most similar, among equals the one inserted last.  A heap keyed by
-    (-similarity, -insertion number) pops the same pair; entries of merged regions are skipped.
-    ``region_size``: every initial region's size; ``image_size``: H * W * 3.  Similarities are
-    summed in the reference's order, ((colour + texture) + size) + fill, each intersection left to
-    right; the size and fill terms are correctly rounded quotients of integers in Python and
-    NumPy alike.
+    The reference sorts its pair similarities before every merge and merges the last pair (the
+    most similar, among equals the last inserted): a heap keyed by (-similarity, -insertion
+    number) pops the same one.  Similarities are summed in its order, ((colour + texture) + size)
+    + fill, each intersection left to right; size and fill are correctly rounded integer
+    quotients, in Python as in NumPy.
     """
     n = colour_hist.shape[0]
     n_pairs = len(pairs)
@@ -112,7 +113,8 @@ def _group_regions(colour_hist, texture_hist, boxes, region_size, image_size, pa
     hist[:n, 0, :colour_hist.shape[1]] = colour_hist
     hist[:n, 1, :texture_hist.shape[1]] = texture_hist
     size = [int(region_size)] * n
-    box = [tuple(b) for b in np.asarray(boxes, dtype=np.int64).reshape(n, 4).tolist()]
+    bx = np.asarray(boxes, dtype=np.int64).reshape(n, 4)
+    box = [tuple(b) for b in bx.tolist()]
     parent = list(range(n))  # a region is alive while it is its own parent
     neighbours = [set() for _ in range(n)]
 
@@ -120,7 +122,6 @@ def _group_regions(colour_hist, texture_hist, boxes, region_size, image_size, pa
     if n_pairs:
         a, b = pairs[:, 0], pairs[:, 1]
         overlap = _sequential_sum_of_min(hist[a], hist[b])
-        bx = np.asarray(boxes, dtype=np.int64).reshape(n, 4)
         both = np.full(n_pairs, 2 * int(region_size), dtype=np.int64)
         bbox = (np.maximum(bx[a, 2], bx[b, 2]) - np.minimum(bx[a, 0], bx[b, 0])) * (
             np.maximum(bx[a, 3], bx[b, 3]) - np.minimum(bx[a, 1], bx[b, 1])
@@ -134,9 +135,7 @@ def _group_regions(colour_hist, texture_hist, boxes, region_size, image_size, pa
             neighbours[j].add(i)
         heap = list(zip((-sim).tolist(), range(0, -n_pairs, -1), a_list, b_list))
         heapq.heapify(heap)
-    counter = n_pairs
-
-    live_pairs = n_pairs
+    counter = live_pairs = n_pairs
     while live_pairs > seg_num:
         _, _, i, j = heapq.heappop(heap)
         if parent[i] != i or parent[j] != j:

@@ -20,21 +20,15 @@ from whitebox.model import SUPERPIXEL_METHODS
 from whitebox.model.regions import Regions, as_image, compact
 from whitebox.model.selective_search import selective_adacolor
 
-__all__ = ["slic_superpixel", "selective_adacolor", "superpixel_batch", "shutdown_pool"]
-
 _pool_owner = None  # the process that last used the pool; a forked child cannot use it
 
 
 def slic_superpixel(image, seg_num: int = 200) -> np.ndarray:
     """SLIC superpixels painted with their mean colour (the reference's default variant).
 
-    ``image``: HxWx3 float32 (BGR, roughly [-1, 1], not clipped). Returns an HxWx3 float32 array.
-
-    Segmentation: ``slic(image, n_segments=seg_num, sigma=1, compactness=10, convert2lab=True)``;
-    ``start_label=0`` numbers the segments from 0 as the reference's scikit-image did (the
-    segments are the same).  Colouring: every segment gets the mean of its pixels, which is what
-    ``label2rgb(kind='mix')`` did there (any kind other than 'overlay' meant 'avg', with no
-    background label), with the same float32 arithmetic.
+    HxWx3 float32 (BGR, roughly [-1, 1], not clipped) -> HxWx3 float32.  Segments numbered from 0
+    as the reference's scikit-image did; its ``label2rgb(kind='mix')`` meant 'avg' (no background
+    label): the mean, with the same float32 arithmetic.
     """
     img = as_image(image)
     labels, n = compact(slic(img, n_segments=seg_num, sigma=1, compactness=10, convert2lab=True, start_label=0))
@@ -64,9 +58,8 @@ def superpixel_batch(batch, method: str = "slic", n_jobs: int | None = None, **o
     """:func:`slic_superpixel` or (``method='selective'``) :func:`selective_adacolor` with
     ``options`` of every image of an NxHxWx3 float32 batch, as NxHxWx3 float32.
 
-    ``n_jobs``: worker processes by joblib's rules (``None``: one per usable CPU; 1: serial).
-    The workers start on the first call and are kept (docs/SUPERPIXEL.md); a batch of one, or in
-    a process forked after the pool started, runs here.  The output does not depend on ``n_jobs``.
+    ``n_jobs``: worker processes by joblib's rules (``None``: one per usable CPU; 1: serial),
+    started on the first call and kept (docs/SUPERPIXEL.md).  The output does not depend on it.
     """
     if method not in SUPERPIXEL_METHODS:
         raise ValueError(f"method must be one of {SUPERPIXEL_METHODS}, got {method!r}")

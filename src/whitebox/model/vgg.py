@@ -5,9 +5,8 @@ Weights, {layer: (kernel [3, 3, in, out], bias [out])}, come from a local file:
 * `.npz` (safe, this project's format): arrays `<layer>/kernel` and `<layer>/bias`.
 * `.npy`: the reference's `vgg19_no_fc.npy`, a pickled dict {layer: [kernel, bias]}; a pickle
   can run code, so it is refused unless `trust_pickle=True`.
-* `.h5`: Keras's `vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5` (h5py), `block{b}_conv{c}`
-  as `conv{b}_{c}`. Also a conversion of the Caffe VGG19 (BGR, mean-subtracted, 0..255), like
-  the .npy; their equality is unverified (the files were not available to compare).
+* `.h5`: Keras's `vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`, `block{b}_conv{c}` as
+  `conv{b}_{c}`; also from the Caffe VGG19 like the .npy, but their equality is unverified.
 
 Channel counts are read from the arrays, so small stand-in weights of the same layout work.
 """
@@ -125,8 +124,8 @@ def save_npz(weights, path):
 
 
 def convert_npy_to_npz(src, dst, trust_pickle=False):
-    """Convert the pickled .npy once into a .npz that loads without pickle (VGGWeightsError for
-    a bad `src`, or a `dst` that is `src` or cannot be written)."""
+    """Convert the pickled .npy once into a .npz that loads without pickle; VGGWeightsError for a
+    bad `src`, or a `dst` that is `src` or unwritable."""
     if Path(src).suffix.lower() != ".npy":
         raise VGGWeightsError(f"{src}: convert-vgg reads the reference's pickled .npy")
     if Path(dst).exists() and Path(dst).resolve() == Path(src).resolve():

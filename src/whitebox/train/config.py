@@ -120,10 +120,8 @@ SEED_LIMIT = 2 ** 32                    # numpy's seeds are below it
 
 def _of_type(value, kind):
     """Whether a JSON value fits a field of type `kind` (an int is a float; a bool is no int)."""
-    if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+    if kind in (int, float):
+        return isinstance(value, (int, kind)) and not isinstance(value, bool)
     return not isinstance(kind, type) or isinstance(value, kind)
 
 
@@ -217,11 +215,8 @@ def config_from_json(text):
 
 
 def read_run_config(out_dir):
-    """The config saved in run folder `out_dir` (its config.json), paths made absolute.
-
-    Relative paths (of a run saved before paths were stored absolute) are taken from the folder
-    the run was started in (see `_start_folder`), else from the current folder. ConfigError,
-    naming the folder and why, when there is no such folder, no config.json or a damaged one."""
+    """The config.json of run folder `out_dir`, paths absolute (an old run's relative ones from
+    `_start_folder`, else the current folder); ConfigError naming the folder and why."""
     out = Path(out_dir)
     path = out / "config.json"
     if not out.is_dir():
@@ -238,8 +233,8 @@ def read_run_config(out_dir):
 
 
 def _start_folder(saved_out, out):
-    """The folder a run saved with out_dir `saved_out`, now at `out`, was started in; None when
-    `saved_out` is absolute or the run folder has moved since."""
+    """The folder a run saved with out_dir `saved_out`, now at `out`, was started in (None: not
+    known)."""
     saved_parts, now = Path(saved_out).parts, Path(os.path.abspath(out))
     if Path(saved_out).is_absolute() or ".." in saved_parts or not saved_parts:
         return None
@@ -256,8 +251,7 @@ def resumed_config(saved, strategy=None):
     return dataclasses.replace(saved, strategy=strategy, devices="")
 
 
-# Fields that may differ between a run and its resumption. out_dir is where the run folder is
-# now: a copied or moved run folder is the same run. A run saved with N replicas resumes with M.
+# Fields that may differ on resumption (a moved run folder, N replicas resuming with M, ...).
 RESUMABLE_CHANGES = ("resume", "iterations", "print_every", "sample_every", "out_dir",
                      "strategy", "devices", "replicas", "peer_wait", "xla", "vgg_precision")
 
@@ -265,8 +259,7 @@ RESUMABLE_CHANGES = ("resume", "iterations", "print_every", "sample_every", "out
 def resume_mismatches(saved, current):
     """Names of fields (other than RESUMABLE_CHANGES) that differ between two configs.
 
-    precision may change between fp32 and bf16 (both checkpoint only float32 weights and Adam
-    slots), not to or from fp16, whose loss scale is part of the checkpoint."""
+    fp32 and bf16 checkpoint the same state; fp16 adds its loss scale."""
     a, b = dataclasses.asdict(saved), dataclasses.asdict(current)
     diff = {k for k in a if k not in RESUMABLE_CHANGES and a[k] != b.get(k)}
     if "fp16" not in (a.get("precision"), b.get("precision")):

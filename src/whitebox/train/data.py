@@ -1,15 +1,10 @@
 """Training data: the four domain lists, the face/scenery schedule, batches through tf.data.
 
-A list file `data_lists/<domain>.txt` holds one image path per line, relative to the list file's
-folder or absolute; blank lines and lines starting with '#' are ignored. Domains:
-photo_face, photo_scenery, cartoon_face, cartoon_scenery. Scenery is required; the face pair is
-optional (without it every iteration uses scenery).
-
-Batches are drawn as the reference's `next_batch` does: photos and cartoons sampled
-independently and without repeats from the list of the iteration's domain (face when
-iteration % 5 == 0). A larger image than the patch gets a random crop (an extension: the
-reference requires 256x256 files). The draws of iteration i depend only on (seed, i), so a
-resumed run sees the same batches as an uninterrupted one.
+A list file `<domain>.txt` holds one image path per line, absolute or relative to its folder
+('#' lines and blank ones ignored). Batches are drawn as the reference's `next_batch` does:
+photos and cartoons sampled independently, without repeats, from the iteration's domain (face
+when iteration % 5 == 0). A larger image than the patch gets a random crop (an extension). The
+draws of iteration i depend only on (seed, i), so a resumed run sees the same batches.
 """
 import os
 from pathlib import Path
@@ -65,10 +60,8 @@ def read_list(path):
 
 
 def make_lists(folders, out_dir, absolute=False):
-    """Write a list file per domain of `folders` ({domain: folder}, listed by
-    image_io.list_images), paths relative to `out_dir` unless `absolute`; returns {domain:
-    number of images}. A folder that is missing or holds no image is a DataError.
-    """
+    """Write a list file per domain of `folders` ({domain: folder}), paths relative to
+    `out_dir` unless `absolute`; returns {domain: image count}. DataError for an empty folder."""
     counts = {}
     out_dir = Path(out_dir)
     for domain, folder in folders.items():
@@ -97,9 +90,8 @@ def folders_under(root):
 
 
 def load_lists(list_dir, with_cartoons):
-    """The domain lists of a run: (lists {domain: paths}, use_face, note). Scenery is required;
-    face lists are used when all are present, `note` says so when none is, and a partial face
-    pair is an error."""
+    """(lists {domain: paths}, use_face, note): scenery required, face lists used when all are
+    present (`note` says so when none is; a partial pair is an error)."""
     kinds = ("photo", "cartoon") if with_cartoons else ("photo",)
     lists = {f"{k}_scenery": read_list(list_path(list_dir, f"{k}_scenery")) for k in kinds}
     face = [f"{k}_face" for k in kinds]
@@ -119,8 +111,8 @@ def load_lists(list_dir, with_cartoons):
 
 
 def read_image(path, patch_size, rng):
-    """[patch, patch, 3] float32 BGR in [-1, 1] from image_io.read_bgr; a larger image is
-    cropped where `rng` (np.random.Generator) says; a smaller or unreadable one is a DataError."""
+    """[patch, patch, 3] float32 BGR in [-1, 1] (image_io.read_bgr), a larger image cropped where
+    `rng` says; DataError for a smaller or unreadable one."""
     try:
         image = read_bgr(path)
     except ImageError as err:

@@ -84,10 +84,9 @@ def _check_tf_config():
 def _join_cluster(spec, peer_wait):
     """MultiWorkerMirroredStrategy of TF_CONFIG `spec`, made once every other task answers.
 
-    TensorFlow's own wait for the other tasks holds the interpreter (Ctrl-C cannot stop it) and
-    never ends. So each task first listens on its address and waits in Python until every other
-    address takes a TCP connection, for at most `peer_wait` seconds, else ConfigError naming
-    the silent ones."""
+    TensorFlow's own wait holds the interpreter (Ctrl-C cannot stop it) and never ends, so each
+    task first listens on its address and waits until every other takes a TCP connection, at
+    most `peer_wait` seconds."""
     task = spec["task"]
     own = spec["cluster"][task["type"]][task["index"]]
     try:
@@ -130,8 +129,8 @@ def _silent_peers(spec):
 
 
 def is_chief(strategy):
-    """Whether this process writes the run's files: all but a multi-worker run's non-chief
-    workers (the chief is worker 0 when the cluster has no 'chief' task)."""
+    """Whether this process writes the run's files: not a multi-worker run's non-chief workers
+    (worker 0 is chief when the cluster has no 'chief' task)."""
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return True
     resolver = strategy.cluster_resolver
@@ -157,7 +156,7 @@ def scope(strategy):
 
 def split_batch(strategy, *batches):
     """Per-replica slices of global batches [B, ...]: replica r gets rows r*B/R .. (r+1)*B/R-1
-    (every worker reads the same global batch, so the replicas see the one-device batch)."""
+    of the batch every worker reads."""
     n = strategy.num_replicas_in_sync
     size = int(batches[0].shape[0])
     if size % n:

@@ -18,7 +18,12 @@ from tensorflow.core.framework.summary_pb2 import SummaryMetadata
 from whitebox.base.errors import Interrupted, WhiteboxError
 from whitebox.base.files import write_text_atomic
 from whitebox.base.image_io import to_uint8, write_atomic
-from whitebox.model.checkpoints import indexed, list_checkpoints, restore_newest, set_aside
+from whitebox.model.checkpoints import (
+    indexed,
+    list_checkpoints,
+    restore_newest,
+    set_aside,
+)
 from whitebox.train.config import ConfigError, read_run_config, resume_mismatches
 
 # The reference's TensorBoard scalar names, in the order it declares them.
@@ -68,8 +73,8 @@ class RunLog:
 
 
 def _check_folder(config):
-    """(checkpoints found in the run folder, a note if it moved since saved, else None);
-    ConfigError when a new run would mix with saved checkpoints or a resume does not fit."""
+    """(the run folder's checkpoints, a note if it moved, else None); ConfigError when a new run
+    would mix with saved checkpoints or a resume does not fit."""
     out = Path(config.out_dir)
     found = list_checkpoints(out / "checkpoints")
     if not config.resume:
@@ -100,13 +105,9 @@ def _same_folder(a, b):
 
 
 class RunFolder:
-    """The folder of a run of `config` (its out_dir); on exit the scalars are flushed and a
-    worker's temporary folder removed. chief: whether this process writes the folder; notes:
-    lines for the log.
-
-    A checkpoint is confirmed by a finite loss from its weights: `unconfirmed` is the one that
-    has not given one yet (the one resumed from, or the newest saved), `last_good` the newest
-    that has.
+    """The folder of a run of `config`, written by the chief; notes: lines for the log. A
+    checkpoint is confirmed by a finite loss from its weights: `unconfirmed` is the one that has
+    not given one yet (resumed from, or the newest saved), `last_good` the newest that has.
     """
 
     def __init__(self, config, chief=True, echo=True, notes=()):
@@ -154,8 +155,8 @@ class RunFolder:
         return int(self.iteration)
 
     def record(self, i, values):
-        """The losses of iteration `i` ({name: float}): TrainingDiverged at a non-finite one,
-        else they confirm their checkpoint and go to TensorBoard and (every print_every) the log."""
+        """Losses {name: float} of iteration `i` to TensorBoard and the log, confirming their
+        checkpoint; TrainingDiverged at a non-finite one."""
         for name, value in values.items():
             if not math.isfinite(value):
                 raise self._diverged(f"iteration {i}: loss {name} is {value}; training stopped")
@@ -170,8 +171,8 @@ class RunFolder:
             self.log(f"iter {i}: " + ", ".join(f"{k} {values[k]:.6g}" for k in ordered))
 
     def _diverged(self, stop):
-        """TrainingDiverged saying `stop`; the unconfirmed checkpoint, whose weights gave the
-        loss, is set aside so that --resume, --init-from and --weights do not pick it up."""
+        """TrainingDiverged saying `stop`; the unconfirmed checkpoint (its weights gave the loss)
+        is set aside from --resume, --init-from and --weights."""
         if not self.chief:
             return TrainingDiverged(f"{stop} (the chief keeps the checkpoints)")
         last_good, moved = self.last_good, ""

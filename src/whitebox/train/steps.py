@@ -8,13 +8,10 @@ One adversarial iteration (REFERENCE.md section 6), with P photos and C cartoons
           on out' and C; one Adam step on both discriminators.
 
 The reference runs the generator three times per iteration and recomputes the generator losses
-in its D step for the summaries; here the G step's one pass feeds the superpixel op and the
-losses (same weights, same updates), and the logged generator losses are the G step's. Losses
-come as {TensorBoard name: scalar}, under the reference's names.
-
-Each replica of the tf.distribute strategy (distribute.py) scales its mean losses by its share
-(local batch / global batch); the gradients are summed over the replicas and Adam applies the
-sum once. The colour shift is drawn once per step, outside the replicas.
+in its D step; here the G step's one pass feeds the superpixel op and the losses (the same
+updates), and those are logged. Each replica scales its mean losses by its share of the batch;
+the gradients are summed over the replicas and applied once. The colour shift is drawn once per
+step, outside the replicas.
 
 With bf16 or fp16 only the generator and discriminators compute in that dtype (network.run_in;
 docs/TRAINING.md, "Mixed-precision training"); fp16 has a loss scale per optimiser.
@@ -48,8 +45,8 @@ class Adam(tf.Module):
         m = m + (g - m) * (1 - beta1);   v = v + (g^2 - v) * (1 - beta2)
         theta = theta - lr_t * m / (sqrt(v) + epsilon)
 
-    with beta^t kept as running products, as TF1 keeps them (Keras uses `pow`, epsilon 1e-7).
-    The slots are created up front, so they checkpoint and restore before the first step.
+    with beta^t kept as running products like TF1 (Keras uses `pow`); the slots exist up front,
+    so they restore before the first step.
     """
 
     def __init__(self, variables, lr=2e-4, beta1=0.5, beta2=0.99, epsilon=1e-8, name="adam"):
@@ -74,12 +71,8 @@ class Adam(tf.Module):
     def apply(self, gradients, finite=None):
         """One update of every target with `gradients` (same order); where `finite` (a boolean
         scalar, or None) is False, every variable keeps its value (a skipped step)."""
-        if finite is None:
-            def put(var, value):
-                var.assign(value)
-        else:
-            def put(var, value):
-                var.assign(tf.where(finite, value, var))
+        def put(var, value):
+            var.assign(value if finite is None else tf.where(finite, value, var))
         lr_t = self.lr * tf.sqrt(1.0 - self.beta2_power) / (1.0 - self.beta1_power)
         for g, var, m, v in zip(gradients, self.targets, self.m, self.v):
             put(m, m + (g - m) * (1.0 - self.beta1))
@@ -112,7 +105,7 @@ class _Steps:
         self.xla = xla
 
     def _loss_scale(self, name):
-        """A DynamicLossScale for fp16, else None (create it inside the strategy's scope)."""
+        """A DynamicLossScale for fp16, else None (create it in the strategy's scope)."""
         return DynamicLossScale(name=name) if self.fp16 else None
 
     def _draw_shift(self):
@@ -180,12 +173,8 @@ class PretrainStep(_Steps):
 
 
 class AdversarialStep(_Steps):
-    """`train.py`: the G step and the D step (see the module docstring).
-
-    vgg: a callable (BGR [-1, 1], compute dtype) -> float32 conv4_4 features (vgg.VGG19Conv44),
-    needed by the content and structure terms. Terms switched off are not computed; a
-    discriminator whose term is off is neither built nor trained.
-    """
+    """`train.py`: the G step and the D step; vgg (vgg.VGG19Conv44) for the content and
+    structure terms. Terms switched off are not computed, nor their discriminators built."""
     CHECKPOINTED = {**PretrainStep.CHECKPOINTED, "rng": "rng", "disc_gray": "disc_gray",
                     "disc_blur": "disc_blur", "optimizer_discriminator": "opt_d",
                     "loss_scale_discriminator": "scale_d"}
@@ -221,8 +210,8 @@ class AdversarialStep(_Steps):
         self.d_step = self._step(self._d_body)
 
     def _g_step_fed(self):
-        """The G step as the reference runs it: a generator pass (`sample`), the superpixel
-        step on its output, then the update with that target as an input."""
+        """The G step as the reference runs it: `sample`, the superpixel step on its output, then
+        the update with that target fed in."""
         update = self._step(self._g_body_fed)
         return lambda photo, cartoon: update(photo, cartoon, self._structure(self.sample(photo)))
 
@@ -247,9 +236,8 @@ class AdversarialStep(_Steps):
     # -- G step
 
     def generator_losses(self, out, photo, cartoon, shift=None, target=None):
-        """Each active term of generator output `out` under its TensorBoard name, recon_loss
-        (content + structure) and g_loss_total (the weighted sum). shift: the colour-shift
-        weights (None: drawn from the run's RNG); target: the superpixel image (None: from out)."""
+        """Each active term of generator output `out` by its TensorBoard name, recon_loss and
+        g_loss_total; shift: the colour shift (None: drawn); target: the superpixel image."""
         vgg_l1 = functools.cache(lambda: self._vgg_l1(out, photo, target))   # one pass for both
         term = {   # computed and summed in this order
             "surface": lambda: losses.lsgan_g_loss(

@@ -27,9 +27,8 @@ def build_trainer(config, vgg=None, strategy=None):
 
 
 def settle(config):
-    """(a settled copy of `config`, lines for the log, its tf.distribute strategy). Settled:
-    paths absolute, the precision and XLA this machine runs (precision.resolve_precision),
-    replicas: the strategy's replica count."""
+    """(a copy of `config` with absolute paths, the precision and XLA this machine runs and the
+    replica count; lines for the log; the tf.distribute strategy)."""
     config = dataclasses.replace(config)
     config.validate()
     config.make_paths_absolute()
