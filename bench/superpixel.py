@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from joblib import effective_n_jobs
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -116,7 +117,7 @@ def main():
         "batch": args.batch,
         "repeats": args.repeats,
         "inputs": source,
-        "pool_workers": superpixel._resolve_workers(args.n_jobs),
+        "pool_workers": effective_n_jobs(-1 if args.n_jobs is None else args.n_jobs),
         "cpus": os.cpu_count(),
         "cpu": cpu_info(),
         "machine": platform.processor() or platform.machine(),

@@ -1,4 +1,4 @@
-"""Tests for whitebox.model.superpixel (the structure representation).
+"""Tests for whitebox.model.superpixel, selective_search and regions (the structure representation).
 
 Golden tests compare with the reference's own outputs: ../shared/golden/superpixel/*.npz (made by
 the project, see ../shared/golden/README.md) when that folder exists, and
@@ -18,6 +18,8 @@ from joblib import delayed
 from skimage.feature import local_binary_pattern
 from skimage.segmentation import felzenszwalb, slic
 
+from whitebox.model import regions
+from whitebox.model import selective_search as ss
 from whitebox.model import superpixel as sp
 
 REPO = Path(__file__).resolve().parents[1]
@@ -207,7 +209,7 @@ def test_ties_merge_the_pair_inserted_last():
     hist_t = np.full((4, 30), 1 / 30)
     boxes = np.array([(0, 0, 1, 1), (1, 0, 2, 1), (0, 1, 1, 2), (1, 1, 2, 2)])
     pairs = np.array([(0, 1), (0, 2), (1, 3), (2, 3)])
-    final = sp._group_regions(hist_c, hist_t, boxes, 1, 12, pairs, seg_num=3)
+    final = ss._group_regions(hist_c, hist_t, boxes, 1, 12, pairs, seg_num=3)
     assert final.tolist() == [0, 1, 4, 4]
 
 
@@ -231,7 +233,7 @@ def test_region_means_equal_numpy_mean():
     labels = rng.integers(0, 40, 5000)
     labels[:40] = np.arange(40)
     values = rng.normal(0, 1, (5000, 3)).astype(np.float32)
-    means = sp._Regions(labels, 40).means(values)
+    means = regions.Regions(labels, 40).means(values)
     expected = np.stack([values[labels == k].mean(axis=0) for k in range(40)])
     assert means.dtype == np.float32
     assert np.array_equal(means, expected)  # bit for bit, not just close
@@ -243,7 +245,7 @@ def test_region_histograms_equal_numpy_histogram():
     labels[:30] = np.arange(30)
     values = rng.normal(0, 10, (3000, 3)).astype(np.float32)
     values[labels == 3] = 7.5  # a constant region: numpy widens its range by 0.5
-    hist = sp._Regions(labels, 30).histograms(values, 25)
+    hist = regions.Regions(labels, 30).histograms(values, 25)
     for k in range(30):
         counts = np.concatenate([np.histogram(values[labels == k, c], 25)[0] for c in range(3)])
         assert np.array_equal(hist[k], counts / counts.sum())
@@ -258,7 +260,7 @@ def test_histogram_bin_index_matches_numpy():
             a = rng.integers(0, 256, a.size).astype(dtype)
         bins = [10, 25][trial % 2]
         first, last = np.full_like(a, a.min()), np.full_like(a, a.max())
-        index = sp._histogram_bin_index(a, first, last, bins)
+        index = regions.histogram_bin_index(a, first, last, bins)
         assert np.array_equal(np.bincount(index, minlength=bins), np.histogram(a, bins)[0])
 
 
@@ -268,7 +270,7 @@ def test_code_histograms_equal_numpy_histogram():
     labels[:20] = np.arange(20)
     codes = rng.choice([0, 3, 17, 128, 200, 255], size=(2000, 3)).astype(np.uint8)
     codes[labels == 5, 1] = 255
-    hist = sp._histograms_of_codes(codes, labels, 20, 10)
+    hist = regions.histograms_of_codes(codes, labels, 20, 10)
     for k in range(20):
         counts = np.concatenate([np.histogram(codes[labels == k, c].astype(np.float64), 10)[0] for c in range(3)])
         assert np.array_equal(hist[k], counts / counts.sum())
@@ -283,7 +285,7 @@ def test_lbp_codes_equal_scikit_image(kind):
     else:
         blocks = rng.integers(0, 12, (6, 8))
         img = rng.normal(0, 40, (12, 3)).astype(np.float32)[np.kron(blocks, np.ones((7, 7), int))]
-    codes = sp._lbp_codes(img)
+    codes = ss._lbp_codes(img)
     expected = np.stack([local_binary_pattern(img[:, :, c], 8, 1) for c in range(3)], axis=-1)
     assert codes.dtype == np.uint8
     assert np.array_equal(codes.astype(np.float64), expected)

@@ -1,8 +1,8 @@
-"""Loading generator weights: the authors' TF1 checkpoints by variable name, and our own
-`tf.train.Checkpoint` files by object graph.
+"""Checkpoints: the generator's weights from the authors' TF1 checkpoints (by variable name) or
+ours (`tf.train.Checkpoint`, by object graph); a run's checkpoint folder, read and restored.
 
-Accepted locations: a folder holding a `checkpoint` file or `*.index` files, or a checkpoint
-prefix (`.../model-33999`, with or without `.index`).
+A location is a folder holding a `checkpoint` file or `*.index` files, or a prefix
+(`.../model-33999`, with or without `.index`).
 """
 import json
 import logging
@@ -25,10 +25,14 @@ class CheckpointError(WeightsError):
     """A checkpoint that cannot be found or does not fit the model; the message says why."""
 
 
+def indexed(prefix):
+    """Whether checkpoint `prefix` has its .index file."""
+    return Path(str(prefix) + ".index").is_file()
+
+
 def checkpoint_state(folder):
-    """The `checkpoint` state file of `folder` (tf.train.CheckpointState, whose paths are made
-    absolute), or None when it is missing or cannot be parsed. TensorFlow's log lines about a
-    bad state file are held back: the callers say what is wrong, on one line."""
+    """The `checkpoint` state file of `folder` (paths absolute), or None when missing or garbled,
+    without TensorFlow's log lines (callers say why)."""
     logger = tf.get_logger()
     level = logger.level
     logger.setLevel(logging.CRITICAL)
@@ -45,11 +49,11 @@ def resolve_prefix(path):
     path = Path(path)
     if path.is_dir():
         official = path / OFFICIAL_PREFIX
-        if Path(str(official) + ".index").is_file():
+        if indexed(official):
             return str(official)
         state = checkpoint_state(path)
         latest = state.model_checkpoint_path if state else None
-        if latest and Path(latest + ".index").is_file():
+        if latest and indexed(latest):
             return latest
         indexes = sorted(path.glob("*.index"), key=os.path.getmtime)
         if indexes:
@@ -57,14 +61,14 @@ def resolve_prefix(path):
         raise CheckpointError(f"{path}: no checkpoint here (no '*.index' file)")
     if path.suffix == ".index" and path.is_file():
         return str(path)[: -len(".index")]
-    if Path(str(path) + ".index").is_file():
+    if indexed(path):
         return str(path)
     raise CheckpointError(f"{path}: no such checkpoint (neither a folder nor a prefix with .index)")
 
 
 def _read_by_name(values, named_variables, prefix):
-    """Values for every variable from the tensors of a name-keyed (TF1) checkpoint
-    ({name: array}, as `read_all` returns), or a listed error."""
+    """{name: array} for every variable from `values` (`read_all` of a TF1 checkpoint), or a
+    CheckpointError listing what does not fit."""
     shapes = {name: value.shape for name, value in values.items()}
     missing, misshaped = [], []
     for name, var in named_variables.items():
@@ -83,7 +87,6 @@ def _read_by_name(values, named_variables, prefix):
     return {name: values[name] for name in named_variables}
 
 
-
 def _reason(err):
     """One line saying why reading a checkpoint failed."""
     text = str(err)
@@ -98,16 +101,12 @@ def _reason(err):
 
 
 def read_all(prefix):
-    """{key: array} of every tensor stored under `prefix`.
-
-    Reading every tensor checks each one against the checksum stored in the index, so a
-    truncated, zero-filled or altered file raises CheckpointError naming the prefix and the
-    reason, before any variable is assigned.
-    """
-    if not Path(str(prefix) + ".index").is_file():
+    """{key: array} of every tensor under `prefix`, each checked against the index's checksum:
+    a truncated, zero-filled or altered file raises CheckpointError saying why."""
+    if not indexed(prefix):
         raise CheckpointError(f"{prefix}: unreadable checkpoint: no .index file")
-    # Reading is the only thing done here: whatever it raises (OpError, IndexError from a
-    # short file, a protobuf error from a garbled index) means the files are unreadable.
+    # Whatever reading raises (OpError, IndexError from a short file, a protobuf error from a
+    # garbled index) means the files are unreadable.
     try:
         reader = tf.train.load_checkpoint(prefix)
         return {key: reader.get_tensor(key) for key in reader.get_variable_to_shape_map()}
@@ -122,12 +121,8 @@ def checkpoint_number(prefix):
 
 
 def list_checkpoints(folder):
-    """Prefixes (str) of the checkpoints in `folder`, newest (highest number) first.
-
-    Found from the `*.index` and `*.data-*` files on disk and from the `checkpoint` state file
-    when it can be parsed, so a garbled state file hides no checkpoint. A prefix whose index
-    is gone is still listed (it will fail to read, saying so).
-    """
+    """Prefixes of the checkpoints in `folder`, newest first, from the files and the state file
+    (a garbled state file hides none; one whose index is gone fails to read, saying so)."""
     folder = Path(folder)
     prefixes = {str(p)[: -len(".index")] for p in folder.glob("*.index") if p.is_file()}
     prefixes |= {str(p).rsplit(".data-", 1)[0] for p in folder.glob("*.data-*-of-*")
@@ -142,13 +137,8 @@ def list_checkpoints(folder):
 
 
 def load_generator(generator, path):
-    """Fill `generator` (network.Generator) from `path`; returns the prefix it read.
-
-    TF1 checkpoints are matched by variable name (`generator/Conv/weights`, ...). Our own
-    checkpoints (written by training through tf.train.Checkpoint with a `generator` attribute)
-    are matched by object graph. Any missing or mis-shaped variable, and any unreadable or
-    damaged file, raises CheckpointError saying why; nothing is assigned then.
-    """
+    """Fill `generator` from `path` and return the prefix read; CheckpointError (nothing
+    assigned) for a missing or mis-shaped variable or a damaged file."""
     prefix = resolve_prefix(path)
     values = read_all(prefix)
     named = generator.named_variables()
@@ -163,11 +153,8 @@ def load_generator(generator, path):
 
 
 def _load_object_graph(generator, prefix):
-    """Restore from a tf.train.Checkpoint whose root has a `generator` attribute.
-
-    The checkpoint is read into a fresh generator, and copied into `generator` only once the
-    whole read has succeeded and matched.
-    """
+    """Restore from a tf.train.Checkpoint with a `generator`: read into a fresh generator, then
+    copied into `generator` once the whole read has succeeded and matched."""
     from whitebox.model.network import Generator
 
     fresh = Generator(channel=generator.head[0].weights.shape[-1],
@@ -186,10 +173,8 @@ def _load_object_graph(generator, prefix):
 
 
 def write_state(folder, prefixes):
-    """Rewrite `folder`'s `checkpoint` state file to list `prefixes` (oldest first, all in
-    `folder`; the last is the latest), by file name and with the index files' times, as
-    tf.train.CheckpointManager writes it, so that its --keep limit still counts them. Without
-    prefixes the state file is removed."""
+    """Rewrite `folder`'s state file to list `prefixes` (oldest first) as CheckpointManager
+    does, so that its --keep limit counts them; removed when there are none."""
     state = Path(folder) / "checkpoint"
     if not prefixes:
         state.unlink(missing_ok=True)
@@ -205,14 +190,9 @@ def write_state(folder, prefixes):
 
 def restore_newest(checkpoint, prefixes, ckpt_dir, log, update_state=True):
     """Restore `checkpoint` from the newest of `prefixes` (newest first) that reads fully and
-    fits; `log` (a callable) gets one line per checkpoint skipped. Returns the prefix restored.
-    The state file of `ckpt_dir` is rewritten to list it and the older ones (unless not
-    `update_state`: a multi-worker run's non-chief workers only read).
-
-    Every tensor is read and checked before anything is assigned. Should a restore still fail
-    part way (the files changed in between, or they do not fit), the next one that succeeds
-    assigns every variable again (assert_existing_objects_matched), and when none succeeds
-    the error stops the run before any training.
+    fits, `log` getting a line per one skipped; returns its prefix, which with `update_state`
+    `ckpt_dir`'s state file then lists with the older ones. Every tensor is checked first; a
+    restore failing part way is overwritten by the next that succeeds, or stops the run.
     """
     for prefix in prefixes:
         try:
@@ -226,19 +206,18 @@ def restore_newest(checkpoint, prefixes, ckpt_dir, log, update_state=True):
             continue
         if update_state:
             older = [p for p in prefixes if checkpoint_number(p) <= checkpoint_number(prefix)]
-            write_state(ckpt_dir, [p for p in older if Path(p + ".index").is_file()][::-1])
+            write_state(ckpt_dir, [p for p in older if indexed(p)][::-1])
         return prefix
     raise CheckpointError(f"{ckpt_dir}: none of its {len(prefixes)} checkpoint(s) could be "
                           "restored (the reasons are above)")
 
 
 def set_aside(prefix, ckpt_dir):
-    """Move the files of checkpoint `prefix` into `ckpt_dir`/diverged/ and drop it from the
-    state file; returns the folder it went to."""
+    """Move checkpoint `prefix` into `ckpt_dir`/diverged/, out of the state file; returns that
+    folder."""
     aside = Path(ckpt_dir) / "diverged"
     aside.mkdir(exist_ok=True)
     for path in Path(ckpt_dir).glob(Path(prefix).name + ".*"):
         path.replace(aside / path.name)
-    remaining = [p for p in list_checkpoints(ckpt_dir) if Path(p + ".index").is_file()]
-    write_state(ckpt_dir, remaining[::-1])
+    write_state(ckpt_dir, [p for p in list_checkpoints(ckpt_dir) if indexed(p)][::-1])
     return aside

@@ -7,11 +7,8 @@ import tensorflow as tf
 
 
 def box_filter(x, r):
-    """Mean over a (2r+1)x(2r+1) window with zero padding, as a sum times 1/(2r+1)^2.
-
-    x: [N, H, W, C] float -> same shape. Near the borders the zeros outside count in the
-    denominator; `guided_filter` divides by the box of ones to undo that.
-    """
+    """[N, H, W, C] sums over (2r+1)x(2r+1) windows, zero-padded, times 1/(2r+1)^2 (the
+    padding counts; `guided_filter` divides by the box of ones)."""
     size = 2 * r + 1
     channels = x.shape[-1]
     kernel = tf.fill([size, size, channels, 1], tf.constant(1.0 / size**2, x.dtype))
@@ -19,10 +16,8 @@ def box_filter(x, r):
 
 
 def guided_filter(guide, src, r, eps):
-    """Filter `src` with the edges of `guide`, each channel on its own.
-
-    guide, src: [N, H, W, C] float (C equal, 3 in every use here). Returns [N, H, W, C]:
-    mean(A) * guide + mean(b), with A = cov(guide, src) / (var(guide) + eps) and
+    """[N, H, W, C] `src` filtered per channel with the edges of `guide` (same shape):
+    mean(A) * guide + mean(b), A = cov(guide, src) / (var(guide) + eps),
     b = mean(src) - A * mean(guide) over (2r+1)^2 windows.
     """
     shape = tf.shape(guide)

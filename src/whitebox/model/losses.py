@@ -17,12 +17,8 @@ def lsgan_g_loss(fake_logits):
 
 
 def feature_l1(features_a, features_b):
-    """mean|a - b| divided again by h*w*c of the feature map (the reference's normalisation).
-
-    features_a, features_b: [N, h, w, c] (VGG conv4_4 maps). The mean already divides by
-    N*h*w*c; the reference divides the mean once more by h*w*c, so the term is tiny and its
-    weight (200) large.
-    """
+    """mean|a - b| of [N, h, w, c] maps divided again by h*w*c, as the reference does (so the
+    term is tiny and its weight, 200, large)."""
     h, w, c = features_a.shape[1:]
     return tf.reduce_mean(tf.abs(features_a - features_b)) / float(h * w * c)
 

@@ -1,22 +1,16 @@
-"""The cartoon generator of the reference (`unet_generator`), as a `tf.Module`.
+"""The reference's generator (`unet_generator`) and discriminator (`disc_sn`) as `tf.Module`s.
 
-Every variable is named exactly as in the authors' TF1 checkpoint (`generator/Conv/weights`,
-`generator/block_0/conv1/biases`, ...), so `checkpoints.py` can map that checkpoint by name.
-The same module serves inference and training.
+Every variable is named as in the authors' TF1 checkpoint (`generator/Conv/weights`, ...), so
+`checkpoints.py` maps that checkpoint by name.
 """
 import tensorflow as tf
 
 from whitebox.model import SN_MODES
 
-LEAKY_SLOPE = 0.2
-
 
 class Conv2D(tf.Module):
-    """A 2-D convolution with bias, stride 1 or 2, TF 'SAME' padding, Glorot-uniform kernel.
-
-    Variables: `weights` [kh, kw, in, out] and `biases` [out], named `<scope>/weights` and
-    `<scope>/biases` as slim named them.
-    """
+    """slim's conv: `<scope>/weights` [k, k, in, out] (Glorot uniform), `<scope>/biases` [out],
+    stride 1 or 2, 'SAME' padding."""
 
     def __init__(self, scope, kernel_size, in_channels, out_channels, stride=1):
         super().__init__(name=None)
@@ -35,23 +29,19 @@ class Conv2D(tf.Module):
 
 
 def run_in(dtype, network, x):
-    """network(x) computed in `dtype`: x cast to it, the result cast back to float32. The
-    layers cast their float32 variables to the input's dtype, so the weights stay float32."""
+    """network(x) computed in `dtype`, the result float32; the layers cast their float32
+    variables to the input's dtype."""
     return tf.cast(network(tf.cast(x, dtype)), tf.float32)
 
 
 def lrelu(x):
-    """Leaky ReLU with the reference's slope 0.2."""
-    return tf.nn.leaky_relu(x, alpha=LEAKY_SLOPE)
+    return tf.nn.leaky_relu(x, alpha=0.2)
 
 
 def upsample2x(x):
-    """Bilinear 2x resize as TF1's `resize_bilinear` did it (no half-pixel centres).
-
-    x: [N, H, W, C] -> [N, 2H, 2W, C]. Even output rows copy input rows; odd rows average their
-    two neighbours, and the last odd row repeats the last input row. TF2's `tf.image.resize`
-    uses half-pixel centres and gives other numbers.
-    """
+    """[N, H, W, C] -> [N, 2H, 2W, C], bilinear as TF1's `resize_bilinear` (no half-pixel
+    centres, unlike TF2's `tf.image.resize`): even rows copy, odd rows average two neighbours,
+    the last odd row repeats the last input row."""
     size = 2 * tf.shape(x)[1:3]
     y = tf.raw_ops.ResizeBilinear(
         images=x, size=size, align_corners=False, half_pixel_centers=False)
@@ -59,7 +49,7 @@ def upsample2x(x):
 
 
 class Generator(tf.Module):
-    """The reference's U-Net generator (channel=32, num_blocks=4): 1,467,075 parameters.
+    """The reference's U-Net generator: 1,467,075 parameters at the defaults.
 
     Input: [N, H, W, 3] BGR in [-1, 1], H and W divisible by 4. Output: [N, H, W, 3], unbounded
     (no tanh, no clip), meant to be read as BGR in about [-1, 1].
@@ -90,7 +80,6 @@ class Generator(tf.Module):
         ]
 
     def __call__(self, x):
-        """x: [N, H, W, 3] BGR in [-1, 1] -> [N, H, W, 3] (see the class docstring)."""
         conv, conv_1, conv_2, conv_3, conv_4 = self.head
         conv_5, conv_6, conv_7, conv_8, conv_9 = self.tail
 
@@ -111,26 +100,18 @@ class Generator(tf.Module):
         return {v.name.split(":")[0]: v for v in self.trainable_variables}
 
 
-# --------------------------------------------------------------------------------------------
-# Discriminator (`disc_sn`, patch=True, channel=32) with the reference's spectral normalisation.
-# --------------------------------------------------------------------------------------------
-
 def _l2_normalize_all(t):
-    """Divide `t` by its Frobenius norm (over every element), floor 1e-12 on the squared norm."""
+    """`t` over its Frobenius norm, floor 1e-12 on the squared norm."""
     return t * tf.math.rsqrt(tf.maximum(tf.reduce_sum(tf.square(t)), 1e-12))
 
 
 class SpectralConv2D(tf.Module):
     """A convolution whose kernel is divided by an estimate of its largest singular value.
 
-    Trainable variables: the raw kernel `<scope>/kernel` [k, k, in, out] (Glorot uniform) and
-    `<scope>/bias` [out] (zeros). Non-trainable: `<scope>/u` [1, out] (standard normal), the
-    power-iteration vector. Every call runs one power iteration on the kernel viewed as a
-    [k*k*in, out] matrix W, starting from the stored u:
+    `<scope>/kernel` and `/bias` as Conv2D's, `<scope>/u` [1, out] (standard normal, not
+    trainable). Each call runs one power iteration on the kernel as a [k*k*in, out] matrix W:
         v = normalise(u W^T),  u' = normalise(v W),  sigma = v W u'^T  (u', v without gradient)
-    stores u' in `u`, and convolves with W / sigma. The gradient reaches W both directly and
-    through sigma; W itself is never overwritten (unlike tfa/Keras SpectralNormalization, which
-    write W/sigma back into the kernel).
+    stores u', and convolves with W / sigma (W itself is never overwritten, unlike Keras's).
     """
 
     def __init__(self, scope, kernel_size, in_channels, out_channels, stride=1):
@@ -159,26 +140,19 @@ class SpectralConv2D(tf.Module):
         return self.kernel / sigma[0, 0]
 
     def __call__(self, x):
-        """x: [N, H, W, in] -> [N, ceil(H/stride), ceil(W/stride), out] in x's dtype; advances
-        u once. The power iteration and kernel / sigma are float32; the result is then cast
-        to x's dtype for the convolution."""
+        """As Conv2D's, advancing u once; the power iteration and kernel / sigma are float32."""
         kernel = tf.cast(self.normalized_kernel(), x.dtype)
         y = tf.nn.conv2d(x, kernel, strides=self.stride, padding="SAME")
         return y + tf.cast(self.bias, x.dtype)
 
 
 class Discriminator(tf.Module):
-    """The reference's `disc_sn` with patch=True: a patch discriminator with spectral norm.
+    """The reference's `disc_sn` with patch=True, spectral norm on every conv.
 
-    For k in 0, 1, 2: conv 3x3 stride 2 with channel*2^k filters -> lrelu -> conv 3x3 stride 1
-    -> lrelu; then conv 1x1 -> 1 channel. Variables `<name>/conv{k}_{1,2}/{kernel,bias,u}` and
-    `<name>/conv_out/...`, as the reference's scopes (`disc_gray`, `disc_blur`) name them.
-
-    Input [N, H, W, in_channels] -> patch logits [N, ceil(H/8), ceil(W/8), 1], no sigmoid.
-    `compute_dtype` (float32, bfloat16 or float16) is the dtype of the convolutions: the input
-    is cast to it and the logits back to float32.
-    Every call advances each layer's u by one power iteration. A training step sees a real and
-    a fake batch; `sn_mode` (config.SN_MODES) says how u advances over the two:
+    For k in 0, 1, 2: conv 3x3 stride 2 (channel*2^k) -> lrelu -> conv 3x3 -> lrelu; then conv
+    1x1 -> 1, as `<name>/conv{k}_{1,2}/...` and `<name>/conv_out/...`. [N, H, W, in_channels]
+    -> float32 patch logits [N, ceil(H/8), ceil(W/8), 1], computed in `compute_dtype`.
+    `sn_mode` says how u advances over a step's real and fake batches:
       joint: the reference's two calls per graph run both start from the same stored u, which
              one call on the batch concatenation [real; fake] reproduces: u advances once.
       separate: two calls, real then fake (plain eager semantics): u advances twice.
@@ -216,16 +190,11 @@ class Discriminator(tf.Module):
         return both[:n], both[n:]
 
     def fake_logits(self, fake):
-        """The fake logits of `logits(real, fake)` without computing the real ones; u advances
-        as there (the power iteration does not depend on the input)."""
-        if self.sn_mode == "separate":
-            self.advance_u()
+        """The fake logits of `logits(real, fake)`, u advanced as there, without the real ones."""
+        if self.sn_mode == "separate":   # one power iteration on every layer
+            for layer in self.layers + [self.out]:
+                layer.normalized_kernel()
         return self(fake)
-
-    def advance_u(self):
-        """One power iteration on every layer, as one call would run it."""
-        for layer in self.layers + [self.out]:
-            layer.normalized_kernel()
 
     def named_variables(self):
         """{reference name: tf.Variable} for kernels, biases and u vectors."""

@@ -1,12 +1,5 @@
-"""The paper's three white-box representations as tensor functions.
-
-surface   : edge-preserving blur, the self-guided filter gf(x, x, r=5, eps=0.2);
-texture   : random colour shift to one grey channel, weights drawn anew on every call;
-structure : superpixel colouring (SLIC or selective search), computed on the CPU by
-            `whitebox.model.superpixel` through `tf.numpy_function`, without gradient.
-
-Images are [N, H, W, 3] BGR float32 in about [-1, 1].
-"""
+"""The paper's three white-box representations of [N, H, W, 3] BGR float32 in about [-1, 1]:
+surface (self-guided filter), texture (random colour shift to grey), structure (superpixels)."""
 import importlib
 
 import tensorflow as tf
@@ -21,23 +14,20 @@ COLOR_SHIFT_RANGES = ((0.014, 0.214), (0.487, 0.687), (0.199, 0.399))
 
 
 def surface(image):
-    """Surface representation: gf(image, image, r=5, eps=0.2); same shape as `image`."""
+    """gf(image, image, r=5, eps=0.2)."""
     return guided_filter(image, image, SURFACE_RADIUS, SURFACE_EPS)
 
 
 def draw_color_shift_weights(rng):
-    """Three scalars (wb, wg, wr) from COLOR_SHIFT_RANGES, drawn from tf.random.Generator `rng`."""
+    """[3] weights (wb, wg, wr) in COLOR_SHIFT_RANGES from tf.random.Generator `rng`."""
     lo = tf.constant([r[0] for r in COLOR_SHIFT_RANGES], tf.float32)
     hi = tf.constant([r[1] for r in COLOR_SHIFT_RANGES], tf.float32)
     return lo + (hi - lo) * rng.uniform([3], dtype=tf.float32)
 
 
 def texture(image_a, image_b, rng=None, weights=None):
-    """Texture representation of two batches with ONE shared set of random weights.
-
-    image_a, image_b: [N, H, W, 3] BGR. Returns two [N, H, W, 1] tensors
-    (wb*B + wg*G + wr*R) / (wb + wg + wr). `weights` ([3], B, G, R) overrides the draw from `rng`.
-    """
+    """Two [N, H, W, 1] (wb*B + wg*G + wr*R) / (wb + wg + wr) of BGR batches, with ONE set of
+    weights: `weights`, else drawn from `rng`."""
     if weights is None:
         weights = draw_color_shift_weights(rng)
     weights = tf.cast(weights, image_a.dtype)
@@ -57,13 +47,8 @@ def _superpixel_module():
 
 
 def structure(image, method="slic", n_jobs=None, seg_num=200):
-    """Structure representation of a batch: every superpixel filled with a colour from `image`.
-
-    image: [N, H, W, 3] BGR in about [-1, 1]. The gradient is stopped: the result is a target,
-    as the reference feeds it through a placeholder. Runs `superpixel.superpixel_batch` on the
-    host (its worker pool spreads the images over CPU workers). seg_num: SLIC segment count, or
-    the number of neighbour pairs selective search stops at.
-    """
+    """`superpixel.superpixel_batch` of `image` on the host, without gradient (a target, as the
+    reference feeds it through a placeholder)."""
     module = _superpixel_module()
     target = tf.stop_gradient(image)
 

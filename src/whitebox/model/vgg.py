@@ -1,15 +1,12 @@
 """VGG19 up to conv4_4 (before its ReLU), frozen, for the content and structure losses.
 
-Weights come from a local file, in one of three formats:
+Weights, {layer: (kernel [3, 3, in, out], bias [out])}, come from a local file:
 
-* `.npz` (safe, this project's format): arrays `<layer>/kernel` [3, 3, in, out] and
-  `<layer>/bias` [out] for the layers in LAYERS. `convert_npy_to_npz` writes it.
-* `.npy`: the reference's `vgg19_no_fc.npy`, a pickled dict {layer: [kernel, bias]}. Loading a
-  pickle can run arbitrary code, so it is refused unless `trust_pickle=True`.
-* `.h5`: Keras's `vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`, read with h5py (installed
-  with TensorFlow/Keras). Layer `block{b}_conv{c}` maps to `conv{b}_{c}`. Keras's weights are also
-  a conversion of the Caffe VGG19 (BGR, mean-subtracted, 0..255), like the .npy; the two files
-  were not available to compare here, so their equality is unverified.
+* `.npz` (safe, this project's format): arrays `<layer>/kernel` and `<layer>/bias`.
+* `.npy`: the reference's `vgg19_no_fc.npy`, a pickled dict {layer: [kernel, bias]}; a pickle
+  can run code, so it is refused unless `trust_pickle=True`.
+* `.h5`: Keras's `vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`, `block{b}_conv{c}` as
+  `conv{b}_{c}`; also from the Caffe VGG19 like the .npy, but their equality is unverified.
 
 Channel counts are read from the arrays, so small stand-in weights of the same layout work.
 """
@@ -50,21 +47,16 @@ def _check(weights, source):
 
 
 def load_npz(path):
-    """{layer: (kernel, bias)} from this project's .npz (no pickle involved)."""
+    """The weights of this project's .npz (no pickle involved)."""
     with np.load(path, allow_pickle=False) as data:
-        weights = {}
-        for name in LAYERS:
-            if f"{name}/kernel" in data and f"{name}/bias" in data:
-                weights[name] = (np.asarray(data[f"{name}/kernel"], np.float32),
-                                 np.asarray(data[f"{name}/bias"], np.float32))
+        weights = {name: tuple(np.asarray(data[f"{name}/{part}"], np.float32)
+                               for part in ("kernel", "bias"))
+                   for name in LAYERS if f"{name}/kernel" in data and f"{name}/bias" in data}
     return _check(weights, path)
 
 
 def load_npy(path, trust_pickle=False):
-    """{layer: (kernel, bias)} from the reference's pickled `vgg19_no_fc.npy`.
-
-    Refused (VGGWeightsError) unless trust_pickle: unpickling a file can execute code.
-    """
+    """The weights of the reference's pickled `vgg19_no_fc.npy`, refused unless trust_pickle."""
     if not trust_pickle:
         raise VGGWeightsError(
             f"{path}: a .npy VGG file is a Python pickle, which can run code when loaded. "
@@ -81,15 +73,14 @@ def load_npy(path, trust_pickle=False):
 
 
 def load_h5(path):
-    """{layer: (kernel, bias)} from Keras's VGG19 notop .h5, read with h5py."""
+    """The weights of Keras's VGG19 notop .h5."""
     import h5py  # a dependency of Keras, so present wherever TensorFlow is
 
     weights = {}
     with h5py.File(path, "r") as f:
         root = f["model_weights"] if "model_weights" in f else f
         for name in LAYERS:
-            block, conv = name[4:].split("_")
-            keras_name = f"block{block}_conv{conv}"
+            keras_name = "block{}_conv{}".format(*name[4:].split("_"))
             if keras_name not in root:
                 continue
             group = root[keras_name]
@@ -97,13 +88,12 @@ def load_h5(path):
                      for n in group.attrs.get("weight_names", [])]
             if len(names) != 2:
                 raise VGGWeightsError(f"{path}: layer {keras_name} has weight names {names}")
-            kernel, bias = (np.asarray(group[n], np.float32) for n in names)
-            weights[name] = (kernel, bias)
+            weights[name] = tuple(np.asarray(group[n], np.float32) for n in names)
     return _check(weights, path)
 
 
 def load_weights(path, trust_pickle=False):
-    """{layer: (kernel, bias)} from a .npz, .npy (needs trust_pickle) or .h5 file."""
+    """The weights of a .npz, .npy (needs trust_pickle) or .h5 file."""
     path = str(path)
     if not Path(path).is_file():
         raise VGGWeightsError(f"{path}: no such VGG weights file")
@@ -125,7 +115,7 @@ def load_weights(path, trust_pickle=False):
 
 
 def save_npz(weights, path):
-    """Write {layer: (kernel, bias)} as this project's safe .npz, atomically."""
+    """Write `weights` as this project's .npz, atomically."""
     arrays = {}
     for name in LAYERS:
         arrays[f"{name}/kernel"], arrays[f"{name}/bias"] = weights[name]
@@ -134,10 +124,8 @@ def save_npz(weights, path):
 
 
 def convert_npy_to_npz(src, dst, trust_pickle=False):
-    """One-time conversion of the pickled .npy into a .npz that loads without pickle.
-
-    A missing, unreadable or incomplete `src`, a `dst` naming `src` itself, or a `dst` that
-    cannot be written raises VGGWeightsError."""
+    """Convert the pickled .npy once into a .npz that loads without pickle; VGGWeightsError for a
+    bad `src`, or a `dst` that is `src` or unwritable."""
     if Path(src).suffix.lower() != ".npy":
         raise VGGWeightsError(f"{src}: convert-vgg reads the reference's pickled .npy")
     if Path(dst).exists() and Path(dst).resolve() == Path(src).resolve():
@@ -150,10 +138,8 @@ def convert_npy_to_npz(src, dst, trust_pickle=False):
 
 
 def random_weights(seed=0, channels=None):
-    """Stand-in weights of the VGG19 layout (He-normal kernels, small biases), for tests/bench.
-
-    channels: {block prefix: width}, e.g. {"conv1": 4, ...}; default the real widths.
-    """
+    """Stand-in weights of the VGG19 layout (He-normal kernels, small biases) for tests and
+    benches; channels: {block prefix: width}, e.g. {"conv1": 4, ...} (default the real ones)."""
     channels = channels or REAL_CHANNELS
     rng = np.random.default_rng(seed)
     weights, in_ch = {}, 3
@@ -166,12 +152,10 @@ def random_weights(seed=0, channels=None):
 
 
 class VGG19Conv44(tf.Module):
-    """Frozen VGG19 to conv4_4, pre-ReLU.
-
-    Input: [N, H, W, 3] BGR in [-1, 1]. It is mapped to (x + 1) * 127.5 minus the Caffe means,
-    then 3x3 SAME convs with ReLU between them and 2x2 stride-2 SAME max pools after conv1_2,
-    conv2_2 and conv3_4. Output: conv4_4 before its ReLU, [N, ceil(H/8), ceil(W/8), C4].
-    The weights are constants, not variables: they are never trained nor checkpointed.
+    """Frozen VGG19 to conv4_4, pre-ReLU: [N, H, W, 3] BGR in [-1, 1], mapped to (x + 1) * 127.5
+    minus the Caffe means -> [N, ceil(H/8), ceil(W/8), C4]. 3x3 SAME convs with ReLU between
+    them, 2x2 stride-2 SAME max pools after POOL_AFTER. The weights are constants: never trained
+    nor checkpointed.
     """
 
     def __init__(self, weights):
@@ -186,9 +170,8 @@ class VGG19Conv44(tf.Module):
         return cls(load_weights(path, trust_pickle))
 
     def __call__(self, image, dtype=tf.float32):
-        """image: float32. dtype: what the convolutions compute in (float32, bfloat16 or
-        float16): the input is mapped to 0..255 minus the means in float32, then it and the
-        constants are cast to `dtype`. The features come back in float32."""
+        """float32 image -> float32 features; the mean is taken off in float32, the convolutions
+        compute in `dtype`."""
         x = tf.cast((image + 1.0) * 127.5 - self._mean, dtype)
         for name, kernel, bias in self._layers:
             x = tf.nn.bias_add(tf.nn.conv2d(x, tf.cast(kernel, dtype), 1, "SAME"),

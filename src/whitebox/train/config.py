@@ -14,9 +14,9 @@ from pathlib import Path
 from whitebox.base.errors import UsageError
 from whitebox.model import PRECISIONS, SN_MODES, SUPERPIXEL_METHODS
 
-# Loss terms of the generator objective, by the paper's names.
+# Loss terms of the generator objective, by the paper's names; the reference's TensorBoard name
+# of each, and what it compares.
 TERMS = ("surface", "texture", "structure", "content", "tv")
-# The reference's TensorBoard name of each term, and what the term compares.
 TERM_SCALARS = {"surface": "g_loss_blur", "texture": "g_loss_gray",
                 "structure": "superpixel_loss", "content": "photo_loss", "tv": "tv_loss"}
 TERM_MEANINGS = {"surface": "surface representation, D_blur",
@@ -27,19 +27,17 @@ TERM_MEANINGS = {"surface": "surface representation, D_blur",
 # g_total = 1e4*tv + 0.1*g_blur + 1*g_gray + 200*(photo + superpixel), as train.py writes it.
 CODE_WEIGHTS = {"surface": 0.1, "texture": 1.0, "structure": 200.0, "content": 200.0,
                 "tv": 1e4}
-# lambda_1..lambda_5 of the paper, as REFERENCE.md section 8 lists them. Up to a factor 10 on the
-# adversarial and VGG terms they equal the code's; the tv weight is relatively 10x smaller.
+# lambda_1..lambda_5 of the paper (REFERENCE.md section 8): the code's, times 10 but for tv.
 PAPER_WEIGHTS = {"surface": 1.0, "texture": 10.0, "structure": 2000.0, "content": 2000.0,
                  "tv": 1e4}
 PRESETS = {"code": CODE_WEIGHTS, "paper": PAPER_WEIGHTS}
 
-# tf.distribute strategies (see distribute.py); "one" is the single-device path.
+# tf.distribute strategies (distribute.py).
 STRATEGIES = ("auto", "one", "mirrored", "multiworker")
 # The dtype VGG19 computes in: fp32 (the reference's), same (the run's precision), or auto,
 # which is VGG_PRECISION_AUTO[precision] (the choice is argued in docs/TRAINING.md).
 VGG_PRECISIONS = ("auto", "fp32", "same")
 VGG_PRECISION_AUTO = {"fp32": "fp32", "bf16": "same", "fp16": "fp32"}
-# The values allowed in the fields that take one of a few.
 CHOICES = {"strategy": STRATEGIES, "precision": PRECISIONS, "loss_weights": tuple(PRESETS),
            "superpixel": SUPERPIXEL_METHODS, "sn_mode": SN_MODES, "vgg_precision": VGG_PRECISIONS}
 
@@ -50,7 +48,6 @@ class ConfigError(UsageError):
 
 @dataclass
 class CommonConfig:
-    """Fields shared by both commands."""
     data_lists: str = "data_lists"
     out_dir: str = "runs/pretrain"
     batch_size: int = 16
@@ -106,8 +103,7 @@ class CommonConfig:
         return cls(**{k: v for k, v in values.items() if k in fields})
 
     def make_paths_absolute(self, origin=None):
-        """Make the PATH_FIELDS absolute: relative ones are taken from `origin` (default the
-        current folder); empty ones stay empty. Returns self."""
+        """Make the PATH_FIELDS absolute from `origin` (default: the current folder). Returns self."""
         origin = os.path.abspath(origin or os.curdir)
         for name in PATH_FIELDS:
             if getattr(self, name, ""):
@@ -124,16 +120,14 @@ SEED_LIMIT = 2 ** 32                    # numpy's seeds are below it
 
 def _of_type(value, kind):
     """Whether a JSON value fits a field of type `kind` (an int is a float; a bool is no int)."""
-    if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
+    if kind in (int, float):
+        return isinstance(value, (int, kind)) and not isinstance(value, bool)
     return not isinstance(kind, type) or isinstance(value, kind)
 
 
 def _check_numbers(config):
-    """ConfigError unless every float field (and loss weight) is finite and every integer field
-    is at least its minimum (INT_MINIMUMS, else 1)."""
+    """ConfigError unless every float field and loss weight is finite and every int field is at
+    least its INT_MINIMUMS entry (else 1)."""
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if f.type is float and not math.isfinite(value):
@@ -221,13 +215,8 @@ def config_from_json(text):
 
 
 def read_run_config(out_dir):
-    """The config saved in run folder `out_dir` (its config.json), paths made absolute.
-
-    A run saved before paths were stored absolute has its relative paths taken from the folder
-    it was started in: the one that `out_dir` (now absolute) was reached from through the saved
-    relative out_dir; when it no longer is, from the current folder. ConfigError, naming the
-    folder and what is wrong with it, when there is no such folder, no config.json, or a
-    damaged one."""
+    """The config.json of run folder `out_dir`, paths absolute (an old run's relative ones from
+    `_start_folder`, else the current folder); ConfigError naming the folder and why."""
     out = Path(out_dir)
     path = out / "config.json"
     if not out.is_dir():
@@ -244,8 +233,8 @@ def read_run_config(out_dir):
 
 
 def _start_folder(saved_out, out):
-    """The folder a run saved with out_dir `saved_out` was started in, given that its folder is
-    now `out`; None when `saved_out` is absolute or the run folder has moved since."""
+    """The folder a run saved with out_dir `saved_out`, now at `out`, was started in (None: not
+    known)."""
     saved_parts, now = Path(saved_out).parts, Path(os.path.abspath(out))
     if Path(saved_out).is_absolute() or ".." in saved_parts or not saved_parts:
         return None
@@ -255,25 +244,22 @@ def _start_folder(saved_out, out):
 
 
 def resumed_config(saved, strategy=None):
-    """The saved config `saved` as the base of its resumption under `strategy` (None: the
-    saved one): a device list belongs to the strategy it was given with and is dropped under
-    another."""
+    """`saved` as the base of its resumption under `strategy` (None: the saved one); a device
+    list belongs to its strategy and is dropped under another."""
     if strategy is None or strategy == saved.strategy:
         return saved
     return dataclasses.replace(saved, strategy=strategy, devices="")
 
 
-# Fields that may differ between a run and its resumption. out_dir is where the run folder is
-# now: a copied or moved run folder is the same run. A run saved with N replicas resumes with M.
+# Fields that may differ on resumption (a moved run folder, N replicas resuming with M, ...).
 RESUMABLE_CHANGES = ("resume", "iterations", "print_every", "sample_every", "out_dir",
                      "strategy", "devices", "replicas", "peer_wait", "xla", "vgg_precision")
 
 
 def resume_mismatches(saved, current):
-    """Names of fields (other than RESUMABLE_CHANGES) whose values differ between two configs.
+    """Names of fields (other than RESUMABLE_CHANGES) that differ between two configs.
 
-    precision may change between fp32 and bf16 (both keep float32 weights and Adam slots and
-    nothing else), not to or from fp16, whose loss scale is part of the checkpoint."""
+    fp32 and bf16 checkpoint the same state; fp16 adds its loss scale."""
     a, b = dataclasses.asdict(saved), dataclasses.asdict(current)
     diff = {k for k in a if k not in RESUMABLE_CHANGES and a[k] != b.get(k)}
     if "fp16" not in (a.get("precision"), b.get("precision")):

@@ -1,17 +1,10 @@
 """Training data: the four domain lists, the face/scenery schedule, batches through tf.data.
 
-A list file `data_lists/<domain>.txt` holds one image path per line, relative to the list file's
-folder or absolute; blank lines and lines starting with '#' are ignored. Domains:
-photo_face, photo_scenery, cartoon_face, cartoon_scenery. Scenery is required; the face pair is
-optional (without it every iteration uses scenery).
-
-Batches are drawn as the reference's `next_batch` does: for each batch, photos and cartoons are
-sampled independently and without repeats from the list of the iteration's domain (face when
-iteration % 5 == 0). Images are read with OpenCV (BGR) and mapped to x / 127.5 - 1. An image of
-exactly the patch size is used as it is; a larger one gets a random patch-size crop (an
-extension: the reference requires 256x256 files); a smaller or unreadable one is an error
-naming the file. The random draws of iteration i depend only on (seed, i), so a resumed run sees
-the same batches as an uninterrupted one.
+A list file `<domain>.txt` holds one image path per line, absolute or relative to its folder
+('#' lines and blank ones ignored). Batches are drawn as the reference's `next_batch` does:
+photos and cartoons sampled independently, without repeats, from the iteration's domain (face
+when iteration % 5 == 0). A larger image than the patch gets a random crop (an extension). The
+draws of iteration i depend only on (seed, i), so a resumed run sees the same batches.
 """
 import os
 from pathlib import Path
@@ -38,15 +31,13 @@ class DataError(UsageError):
     """Missing, empty, too small or unreadable training data; the message names the file."""
 
 
-# ---------------------------------------------------------------------------- list files
-
 def list_path(list_dir, domain):
     return Path(list_dir) / f"{domain}{LIST_SUFFIX}"
 
 
 def read_list(path):
-    """Absolute image paths from a list file, in file order. Raises DataError when the list is
-    missing, empty, or names files that do not exist."""
+    """Absolute image paths from a list file, in file order; DataError when the list is missing,
+    empty, or names files that do not exist."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{display_path(path)}: no such list file")
@@ -69,13 +60,8 @@ def read_list(path):
 
 
 def make_lists(folders, out_dir, absolute=False):
-    """Write one list file per domain from image folders; returns {domain: number of images}.
-
-    folders: {domain: folder}; each lists its files as image_io.list_images does (visible
-    files with an image extension, not descending, in name order). Paths are written relative
-    to `out_dir` unless `absolute`.
-    A folder that is missing or holds no image is a DataError.
-    """
+    """Write a list file per domain of `folders` ({domain: folder}), paths relative to
+    `out_dir` unless `absolute`; returns {domain: image count}. DataError for an empty folder."""
     counts = {}
     out_dir = Path(out_dir)
     for domain, folder in folders.items():
@@ -104,12 +90,8 @@ def folders_under(root):
 
 
 def load_lists(list_dir, with_cartoons):
-    """Read the domain lists needed by a run: (lists {domain: paths}, use_face, note).
-
-    Scenery photos (and cartoons, when `with_cartoons`) are required. Face data is used only
-    when its lists are all present; when none is, `note` says that only scenery is used; a
-    partial face pair is an error.
-    """
+    """(lists {domain: paths}, use_face, note): scenery required, face lists used when all are
+    present (`note` says so when none is; a partial pair is an error)."""
     kinds = ("photo", "cartoon") if with_cartoons else ("photo",)
     lists = {f"{k}_scenery": read_list(list_path(list_dir, f"{k}_scenery")) for k in kinds}
     face = [f"{k}_face" for k in kinds]
@@ -128,15 +110,9 @@ def load_lists(list_dir, with_cartoons):
     return lists, bool(present), note
 
 
-# ---------------------------------------------------------------------------- images
-
 def read_image(path, patch_size, rng):
-    """One training image: [patch, patch, 3] float32 BGR in [-1, 1].
-
-    Decoded as image_io.read_bgr does (the reference's cv2.imread, and its pixel limit).
-    Exactly patch-sized images are used as they are; larger ones are cropped at a random
-    position drawn from `rng` (np.random.Generator); smaller or unreadable ones raise DataError.
-    """
+    """[patch, patch, 3] float32 BGR in [-1, 1] (image_io.read_bgr), a larger image cropped where
+    `rng` says; DataError for a smaller or unreadable one."""
     try:
         image = read_bgr(path)
     except ImageError as err:
@@ -152,14 +128,8 @@ def read_image(path, patch_size, rng):
     return to_unit_range(image)
 
 
-# ---------------------------------------------------------------------------- sampling
-
 class BatchSampler:
-    """Draws the batches of a run from its domain lists.
-
-    `batch(i)` -> (photos, cartoons) float32 [B, P, P, 3] BGR [-1, 1] (cartoons None when the
-    sampler has no cartoon lists). Depends only on (seed, i).
-    """
+    """`batch(i)` -> (photos, cartoons or None) float32 [B, P, P, 3] BGR [-1, 1], from (seed, i)."""
 
     def __init__(self, lists, batch_size, patch_size, seed, use_face, with_cartoons,
                  face_every=5):
@@ -180,18 +150,14 @@ class BatchSampler:
         """The reference's schedule: face on every face_every-th iteration (0, 5, 10, ...)."""
         return "face" if self.use_face and iteration % self.face_every == 0 else "scenery"
 
-    def _rng(self, iteration, stream):
-        return np.random.default_rng([self.seed, stream, iteration])
-
     def _draw(self, paths, rng):
         picks = rng.choice(len(paths), size=self.batch_size, replace=False)
         return [paths[i] for i in picks]
 
     def paths(self, iteration, domain=None, stream=_TRAIN_STREAM):
-        """(photo paths, cartoon paths or None) of an iteration; `domain` overrides the
-        schedule."""
+        """(photo paths, cartoon paths or None); `domain` overrides the schedule."""
         domain = domain or self.domain(iteration)
-        rng = self._rng(iteration, stream)
+        rng = np.random.default_rng([self.seed, stream, iteration])
         photos = self._draw(self.lists[f"photo_{domain}"], rng)
         cartoons = self._draw(self.lists[f"cartoon_{domain}"], rng) if self.with_cartoons else None
         return photos, cartoons
@@ -216,11 +182,8 @@ class BatchSampler:
         return self.batch(iteration, domain, stream=_SAMPLE_STREAM)
 
     def dataset(self, start, stop):
-        """tf.data.Dataset of (iteration, photos[, cartoons]) for iterations start..stop-1.
-
-        Batches are decoded and cropped on the host, several at once (tf.data picks how many)
-        and prefetched, so the next batches are ready while a step runs; they come out in
-        iteration order and each depends only on (seed, iteration), so no number changes."""
+        """tf.data.Dataset of (iteration, photos[, cartoons]) for iterations start..stop-1,
+        decoded on the host several at once and prefetched, in iteration order."""
         import tensorflow as tf
 
         size = self.patch_size

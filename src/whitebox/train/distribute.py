@@ -1,15 +1,8 @@
-"""Running the training steps on several devices or machines with tf.distribute.
+"""Running the training steps on several devices or machines with tf.distribute (`--strategy`).
 
-`--strategy` (config.STRATEGIES):
-  one          TensorFlow's default strategy: one device;
-  mirrored     tf.distribute.MirroredStrategy over the local GPUs, or over `--devices`;
-  multiworker  tf.distribute.MultiWorkerMirroredStrategy, configured from TF_CONFIG;
-  auto         mirrored when more than one GPU is visible, else one.
-
-Every replica holds the same weights, optimiser slots and spectral-norm vectors. The training
-variables are created with aggregation ONLY_FIRST_REPLICA: the replicas compute the same update
-(from all-reduced gradients, or from weights alone for the power iteration), and an assignment
-made in replica context takes replica 0's value and writes it to every copy.
+Every replica holds the same weights, optimiser slots and spectral-norm vectors: they compute
+the same update (from all-reduced gradients, or from weights alone for the power iteration), and
+the variables' aggregation ONLY_FIRST_REPLICA writes replica 0's value to every copy.
 """
 import contextlib
 import json
@@ -25,11 +18,8 @@ SUM = tf.distribute.ReduceOp.SUM
 
 
 def make_strategy(name, devices="", peer_wait=CommonConfig.peer_wait):
-    """The tf.distribute.Strategy of `--strategy name`.
-
-    devices: comma-separated device names for `mirrored` (e.g. "/gpu:0,/gpu:1"); empty for all
-    local GPUs. peer_wait: seconds a `multiworker` worker waits for the others to start.
-    """
+    """The tf.distribute.Strategy of `--strategy name`; devices: for `mirrored`, e.g.
+    "/gpu:0,/gpu:1" (empty: all local GPUs); peer_wait: see `_join_cluster`."""
     if name == "auto":
         name = "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "one"
     if name == "one":
@@ -65,8 +55,7 @@ def _type_and_index(name):
 
 
 def _check_tf_config():
-    """The parsed TF_CONFIG: a cluster with a 'worker' list, and this task, whose type is a
-    job of the cluster ('worker' or 'chief') and whose index is one of that job's."""
+    """The parsed TF_CONFIG, checked: a cluster with a 'worker' list, and this task of it."""
     text = os.environ.get("TF_CONFIG", "")
     if not text:
         raise ConfigError("strategy multiworker: TF_CONFIG is not set (see README, "
@@ -95,11 +84,9 @@ def _check_tf_config():
 def _join_cluster(spec, peer_wait):
     """MultiWorkerMirroredStrategy of TF_CONFIG `spec`, made once every other task answers.
 
-    TensorFlow's own wait for the other tasks holds the interpreter, so that Ctrl-C cannot stop
-    it and it never ends. The tasks meet first here instead: each listens on its own address
-    and waits, in Python, until every other address takes a TCP connection (this wait or
-    TensorFlow's server), for at most `peer_wait` seconds; ConfigError naming the addresses
-    that did not answer when the time runs out."""
+    TensorFlow's own wait holds the interpreter (Ctrl-C cannot stop it) and never ends, so each
+    task first listens on its address and waits until every other takes a TCP connection, at
+    most `peer_wait` seconds."""
     task = spec["task"]
     own = spec["cluster"][task["type"]][task["index"]]
     try:
@@ -126,8 +113,7 @@ def _join_cluster(spec, peer_wait):
 
 
 def _silent_peers(spec):
-    """'type index at host:port' of every other task of TF_CONFIG `spec` that takes no TCP
-    connection now."""
+    """'type index at host:port' of every other task that takes no TCP connection now."""
     task = spec["task"]
     silent = []
     for job, addresses in spec["cluster"].items():
@@ -143,8 +129,8 @@ def _silent_peers(spec):
 
 
 def is_chief(strategy):
-    """Whether this process writes the run's files: always, except on a multi-worker run's
-    workers other than the chief (worker 0 when the cluster has no 'chief' task)."""
+    """Whether this process writes the run's files: not a multi-worker run's non-chief workers
+    (worker 0 is chief when the cluster has no 'chief' task)."""
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return True
     resolver = strategy.cluster_resolver
@@ -161,8 +147,7 @@ def _first_replica(next_creator, **kwargs):
 
 
 def scope(strategy):
-    """A context creating variables mirrored on every replica of `strategy`, each assignment
-    in replica context taking replica 0's value."""
+    """A context creating variables mirrored on every replica, ONLY_FIRST_REPLICA."""
     stack = contextlib.ExitStack()
     stack.enter_context(strategy.scope())
     stack.enter_context(tf.variable_creator_scope(_first_replica))
@@ -170,11 +155,8 @@ def scope(strategy):
 
 
 def split_batch(strategy, *batches):
-    """Per-replica slices of global batches [B, ...]: replica r gets rows r*B/R .. (r+1)*B/R-1.
-
-    Every worker of a multi-worker run reads the same global batch and keeps its replicas'
-    slices, so the replicas together see exactly the one-device batch.
-    """
+    """Per-replica slices of global batches [B, ...]: replica r gets rows r*B/R .. (r+1)*B/R-1
+    of the batch every worker reads."""
     n = strategy.num_replicas_in_sync
     size = int(batches[0].shape[0])
     if size % n:
@@ -189,5 +171,5 @@ def split_batch(strategy, *batches):
 
 
 def all_reduce_sum(values):
-    """Sum of `values` (a tensor or nest) over every replica, in replica context."""
+    """Sum of `values` (a nest) over the replicas, in replica context."""
     return tf.distribute.get_replica_context().all_reduce(SUM, values)

@@ -1,10 +1,7 @@
-"""Dynamic loss scaling for fp16 training, kept as Keras's LossScaleOptimizer keeps it.
-
-float16 gradients below about 6e-8 flush to zero. The loss is multiplied by `scale` before the
-backward pass and the float32 gradients divided by it afterwards. A step whose gradients are
-not all finite (the scaled backward pass overflowed) is skipped: no weight, Adam slot or step
-counter changes, and the scale halves (not below 1). After `growth_interval` finite steps in a
-row the scale doubles. The scale and the count of finite steps are checkpointed.
+"""Dynamic loss scaling for fp16 training (float16 gradients below about 6e-8 flush to zero), as
+Keras's LossScaleOptimizer keeps it: the loss times `scale` goes backward, the gradients are
+divided by it; a non-finite step is skipped and halves the scale (not below 1), `growth_interval`
+finite ones in a row double it.
 """
 import tensorflow as tf
 
@@ -28,8 +25,7 @@ class DynamicLossScale(tf.Module):
         self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
 
     def update(self, finite):
-        """After a step: halve on a non-finite one, double after growth_interval finite ones.
-        Written with tf.where, not tf.cond, so that it runs alike in a replica context."""
+        """After a step (tf.where, not tf.cond: it runs alike in a replica context)."""
         good = tf.where(finite, self.good_steps + 1, tf.constant(0, tf.int64))
         grow = good >= self.growth_interval
         scale = self.scale

@@ -1,8 +1,8 @@
 """A training run's folder: config.json, log.txt, train_log/ (TensorBoard scalars), images/
 (sample grids) and checkpoints/, and which checkpoint is known good.
 
-On a multi-worker run only the chief writes it. Another worker reads it only to resume; its
-log and its part in each checkpoint save go to a temporary folder, removed on close.
+On a multi-worker run only the chief writes it; another worker reads it only to resume, and
+its log and its part in each checkpoint save go to a temporary folder, removed on close.
 """
 import math
 import os
@@ -18,26 +18,29 @@ from tensorflow.core.framework.summary_pb2 import SummaryMetadata
 from whitebox.base.errors import Interrupted, WhiteboxError
 from whitebox.base.files import write_text_atomic
 from whitebox.base.image_io import to_uint8, write_atomic
-from whitebox.model.checkpoints import list_checkpoints, restore_newest, set_aside
+from whitebox.model.checkpoints import (
+    indexed,
+    list_checkpoints,
+    restore_newest,
+    set_aside,
+)
 from whitebox.train.config import ConfigError, read_run_config, resume_mismatches
 
 # The reference's TensorBoard scalar names, in the order it declares them.
 SCALARS = ("tv_loss", "photo_loss", "superpixel_loss", "recon_loss", "d_loss_gray",
            "g_loss_gray", "d_loss_blur", "g_loss_blur", "d_loss_total", "g_loss_total")
-# How TensorBoard's own `scalar` op tags its float32 tensor; writing it this way needs no
-# tensorboard package (tf.summary.scalar does).
+# TensorBoard's own scalar tag: tf.summary.write with it needs no tensorboard package.
 _SCALAR_METADATA = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="scalars"))
 
 
 class TrainingDiverged(WhiteboxError):
-    """A loss became NaN or infinite; the message names the iteration, the term and the last
-    checkpoint (exit 3)."""
+    """A loss became NaN or infinite (exit 3)."""
     exit_code = 3
 
 
 def image_grid(batch, columns=4, max_images=16):
-    """Up to `max_images` images of a [N, H, W, 3] batch in rows of `columns` (the reference's
-    4x4 grid at batch 16); missing cells are black. Returns uint8 BGR."""
+    """uint8 BGR grid of up to `max_images` of a [N, H, W, 3] batch in rows of `columns` (the
+    reference's 4x4 at batch 16), missing cells black."""
     images = to_uint8(batch[:max_images])
     n, h, w, c = images.shape
     grid = np.zeros((math.ceil(n / columns) * h, columns * w, c), np.uint8)
@@ -48,8 +51,8 @@ def image_grid(batch, columns=4, max_images=16):
 
 
 class RunLog:
-    """Lines to a log file and to the console (through tqdm, so the bar stays intact):
-    progress on stdout, problems (`problem`) on stderr."""
+    """Lines to a log file and, through tqdm (the bar stays intact), to stdout or, for
+    `problem`, stderr."""
 
     def __init__(self, path, echo=True):
         self.path = path
@@ -70,9 +73,8 @@ class RunLog:
 
 
 def _check_folder(config):
-    """(checkpoints found in the run folder, a note when it moved since it was saved, or
-    None); ConfigError when a new run would mix with saved checkpoints or a resume does not
-    fit the saved run."""
+    """(the run folder's checkpoints, a note if it moved, else None); ConfigError when a new run
+    would mix with saved checkpoints or a resume does not fit."""
     out = Path(config.out_dir)
     found = list_checkpoints(out / "checkpoints")
     if not config.resume:
@@ -103,13 +105,9 @@ def _same_folder(a, b):
 
 
 class RunFolder:
-    """The folder of a run of `config` (its out_dir); a context manager that flushes the
-    scalars and removes a worker's temporary folder on exit.
-
-    Checkpoints are confirmed by the loss they give: `unconfirmed` is the checkpoint whose
-    weights have not yet given a finite loss (the one resumed from, or the newest saved), or
-    None; `last_good` the newest one that has. chief: whether this process writes the folder.
-    notes: lines for the log (None entries skipped).
+    """The folder of a run of `config`, written by the chief; notes: lines for the log. A
+    checkpoint is confirmed by a finite loss from its weights: `unconfirmed` is the one that has
+    not given one yet (resumed from, or the newest saved), `last_good` the newest that has.
     """
 
     def __init__(self, config, chief=True, echo=True, notes=()):
@@ -139,16 +137,15 @@ class RunFolder:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
     def attach(self, objects):
-        """Checkpoint `objects` ({name: trackable}) and the iteration count; on a resume,
-        restore them from the newest checkpoint that reads. Returns the next iteration."""
+        """Checkpoint `objects` ({name: trackable}) and the iteration count, restored on a
+        resume; returns the next iteration."""
         self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.checkpoint = tf.train.Checkpoint(iteration=self.iteration, **objects)
         if self.config.resume:
             found = self.found
             self.unconfirmed = restore_newest(self.checkpoint, found, self.ckpt_dir,
                                               self.log.problem, update_state=self.chief)
-            older = [p for p in found[found.index(self.unconfirmed) + 1:]
-                     if Path(p + ".index").is_file()]
+            older = [p for p in found[found.index(self.unconfirmed) + 1:] if indexed(p)]
             self.last_good = older[0] if older else None
             self.log(f"resumed from {self.unconfirmed} at iteration {int(self.iteration)}")
         # Made after the resume, which rewrites the state file the manager reads.
@@ -158,9 +155,8 @@ class RunFolder:
         return int(self.iteration)
 
     def record(self, i, values):
-        """The losses of iteration `i` ({name: float}): TrainingDiverged at a NaN or infinite
-        one; else the checkpoint they came from is confirmed, they go to TensorBoard and, every
-        print_every iterations, to the log."""
+        """Losses {name: float} of iteration `i` to TensorBoard and the log, confirming their
+        checkpoint; TrainingDiverged at a non-finite one."""
         for name, value in values.items():
             if not math.isfinite(value):
                 raise self._diverged(f"iteration {i}: loss {name} is {value}; training stopped")
@@ -175,13 +171,12 @@ class RunFolder:
             self.log(f"iter {i}: " + ", ".join(f"{k} {values[k]:.6g}" for k in ordered))
 
     def _diverged(self, stop):
-        """TrainingDiverged saying `stop`; the unconfirmed checkpoint, which holds the weights
-        that gave the loss, is set aside (checkpoints.set_aside) so that --resume, --init-from
-        and --weights do not pick it up."""
+        """TrainingDiverged saying `stop`; the unconfirmed checkpoint (its weights gave the loss)
+        is set aside from --resume, --init-from and --weights."""
         if not self.chief:
             return TrainingDiverged(f"{stop} (the chief keeps the checkpoints)")
         last_good, moved = self.last_good, ""
-        if last_good and not Path(last_good + ".index").is_file():
+        if last_good and not indexed(last_good):
             last_good = f"none ({last_good} was removed to keep --keep checkpoints)"
         if self.unconfirmed:
             aside = set_aside(self.unconfirmed, self.ckpt_dir)
@@ -191,15 +186,14 @@ class RunFolder:
                                 f"{last_good or 'none (no checkpoint known good yet)'}")
 
     def save(self, i):
-        """A checkpoint of the state after iteration `i` (unconfirmed until its loss)."""
+        """A checkpoint of the state after iteration `i`."""
         self.iteration.assign(i + 1)
         self.unconfirmed = self.manager.save(checkpoint_number=i + 1)
         self.writer.flush()
         self.log(f"iter {i}: checkpoint {self.unconfirmed}")
 
     def write_samples(self, i, trainer, sampler):
-        """images/<i>_<domain>_result.jpg and _photo.jpg grids, as the reference names them
-        (by the chief only)."""
+        """The chief's images/<i>_<domain>_result.jpg and _photo.jpg, the reference's names."""
         if not self.chief:
             return
         for domain in (("face", "scenery") if sampler.use_face else ("scenery",)):
@@ -209,7 +203,7 @@ class RunFolder:
             write_atomic(self.out / "images" / f"{i}_{domain}_photo.jpg", image_grid(photos))
 
     def interrupted(self, i):
-        """Interrupted (Ctrl-C) before iteration `i`: where --resume continues from."""
+        """Interrupted (Ctrl-C) before iteration `i`, saying where --resume continues."""
         newest = self.unconfirmed or self.last_good
         return Interrupted(
             f"{self.config.command} stopped at iteration {i}; "

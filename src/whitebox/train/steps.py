@@ -7,28 +7,14 @@ One adversarial iteration (REFERENCE.md section 6), with P photos and C cartoons
   D step: out' = the same function of P with the UPDATED generator; the discriminator losses
           on out' and C; one Adam step on both discriminators.
 
-The reference runs the generator three times per iteration (for the superpixel step, the G
-step, the D step) and recomputes the generator losses in its D step for the summaries. Here
-the G step's one forward pass feeds both the superpixel op and the losses (the same weights),
-and the logged generator losses are the G step's; the updates are the same. Losses come as
-{TensorBoard name: scalar}, under the reference's names.
+The reference runs the generator three times per iteration and recomputes the generator losses
+in its D step; here the G step's one pass feeds the superpixel op and the losses (the same
+updates), and those are logged. Each replica scales its mean losses by its share of the batch;
+the gradients are summed over the replicas and applied once. The colour shift is drawn once per
+step, outside the replicas.
 
-The steps run on the replicas of a tf.distribute strategy (distribute.py; TF's default
-strategy: one device), each on its share of the global batch: a replica scales its (mean)
-losses by its share (local batch / global batch), the gradients are summed over the replicas
-and Adam applies the sum once, so the summed losses are the global batch's. The colour shift
-is drawn once per step, outside the replicas.
-
-With precision bf16 or fp16 the generator and the discriminators compute in that dtype
-(network.run_in); weights, Adam's slots, the guided filters, the colour shift, the superpixel
-input, the losses and the spectral norm's power iteration stay float32; VGG computes in
-config.vgg_dtype_name(). fp16 scales the losses dynamically (loss_scale.py), one scale per
-optimiser.
-
-With config.xla the step bodies are compiled with XLA. The superpixel numpy_function cannot be,
-so with the structure term on the G step is what the reference runs: a generator pass
-(`sample`), the superpixel step on its output, then the compiled update with that target fed
-in (one more generator pass per iteration).
+With bf16 or fp16 only the generator and discriminators compute in that dtype (network.run_in;
+docs/TRAINING.md, "Mixed-precision training"); fp16 has a loss scale per optimiser.
 """
 import functools
 
@@ -46,7 +32,7 @@ VGG_TERMS = ("content", "structure")
 
 
 class _Untracked:
-    """A plain holder: objects inside it are invisible to tf.Module and checkpoint tracking."""
+    """A holder whose contents tf.Module and checkpoints do not track."""
 
     def __init__(self, value):
         self.value = value
@@ -59,17 +45,14 @@ class Adam(tf.Module):
         m = m + (g - m) * (1 - beta1);   v = v + (g^2 - v) * (1 - beta2)
         theta = theta - lr_t * m / (sqrt(v) + epsilon)
 
-    with beta^t kept as running products (`beta1_power`, `beta2_power`), as TF1 keeps them.
-    Keras's Adam uses the same formula, with beta^t from `pow` and a default epsilon of 1e-7;
-    this class exists so the slots are created up front, checkpoint as plain variables and
-    restore before the first step.
+    with beta^t kept as running products like TF1 (Keras uses `pow`); the slots exist up front,
+    so they restore before the first step.
     """
 
     def __init__(self, variables, lr=2e-4, beta1=0.5, beta2=0.99, epsilon=1e-8, name="adam"):
         super().__init__(name=name)
         self.lr, self.beta1, self.beta2, self.epsilon = lr, beta1, beta2, epsilon
-        # Held outside tf.Module's tracking: the targets belong to the networks and must be
-        # checkpointed under their names, not under the optimiser's.
+        # Untracked: the targets are checkpointed under the networks' names.
         self._holder = _Untracked(list(variables))
         self.m = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.targets]
         self.v = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self.targets]
@@ -79,7 +62,6 @@ class Adam(tf.Module):
 
     @classmethod
     def from_config(cls, variables, config, name):
-        """An Adam on `variables` with the config's lr, beta1, beta2 and adam_epsilon."""
         return cls(variables, config.lr, config.beta1, config.beta2, config.adam_epsilon, name)
 
     @property
@@ -87,16 +69,10 @@ class Adam(tf.Module):
         return self._holder.value
 
     def apply(self, gradients, finite=None):
-        """One update of every target variable with `gradients` (same order, no None).
-
-        finite: None, or a boolean scalar; where it is False every variable of this optimiser
-        and every target keeps its value (a skipped step)."""
-        if finite is None:
-            def put(var, value):
-                var.assign(value)
-        else:
-            def put(var, value):
-                var.assign(tf.where(finite, value, var))
+        """One update of every target with `gradients` (same order); where `finite` (a boolean
+        scalar, or None) is False, every variable keeps its value (a skipped step)."""
+        def put(var, value):
+            var.assign(value if finite is None else tf.where(finite, value, var))
         lr_t = self.lr * tf.sqrt(1.0 - self.beta2_power) / (1.0 - self.beta1_power)
         for g, var, m, v in zip(gradients, self.targets, self.m, self.v):
             put(m, m + (g - m) * (1.0 - self.beta1))
@@ -107,8 +83,7 @@ class Adam(tf.Module):
         put(self.step, self.step + 1)
 
     def gradients(self, tape, loss, scale):
-        """The gradients of `loss` times `scale` (a float or scalar tensor) recorded on `tape`
-        for every target (none may be None)."""
+        """The gradients of `loss` * `scale` on `tape` for every target (none may be None)."""
         grads = tape.gradient(loss, self.targets, output_gradients=tf.cast(scale, loss.dtype))
         missing = [v.name for v, g in zip(self.targets, grads) if g is None]
         if missing:
@@ -117,25 +92,20 @@ class Adam(tf.Module):
 
 
 class _Steps:
-    """What the pre-training and adversarial steps share: how a step body runs.
-
-    A body takes (*batch, shift) and returns {name: scalar loss}; it calls `self._update`
-    for each optimiser. A step (a tf.function) splits the batch over the replicas, draws the
-    colour shift, runs the body on each replica and sums their losses. With xla the body is
-    compiled with XLA (jit_compile); the colour shift is still drawn outside it.
-    """
+    """How a step body runs: a body takes (*batch, shift), calls `_update` per optimiser and
+    returns {name: scalar loss}; a step (a tf.function) splits the batch over the replicas,
+    draws the colour shift, runs the body on each replica and sums their losses."""
 
     def __init__(self, config, strategy, xla=False):
         self.config = config
-        precision = config.precision
         self.strategy = strategy or tf.distribute.get_strategy()
         self.share = 1.0 / self.strategy.num_replicas_in_sync   # local batch / global batch
-        self.dtype = DTYPES[precision]       # the networks' compute dtype
-        self.fp16 = precision == "fp16"
+        self.dtype = DTYPES[config.precision]       # the networks' compute dtype
+        self.fp16 = config.precision == "fp16"
         self.xla = xla
 
     def _loss_scale(self, name):
-        """A DynamicLossScale for fp16, else None (create it inside the strategy's scope)."""
+        """A DynamicLossScale for fp16, else None (create it in the strategy's scope)."""
         return DynamicLossScale(name=name) if self.fp16 else None
 
     def _draw_shift(self):
@@ -155,9 +125,8 @@ class _Steps:
         return lambda *batch: cross_replica(*distribute.split_batch(strategy, *batch))
 
     def _update(self, opt, tape, loss, loss_scale=None):
-        """One step of `opt` along the gradient of loss * share summed over the replicas.
-        With `loss_scale` (fp16) the backward pass runs on loss * scale, the gradients are
-        divided by it, and a step with a non-finite gradient is skipped (see loss_scale.py)."""
+        """One step of `opt` along the gradient of loss * share summed over the replicas, scaled
+        by `loss_scale` (fp16) as loss_scale.py says."""
         if loss_scale is None:
             opt.apply(distribute.all_reduce_sum(opt.gradients(tape, loss, self.share)))
             return
@@ -169,13 +138,12 @@ class _Steps:
         loss_scale.update(finite)
 
     def checkpoint_objects(self):
-        """{name in the checkpoint: object} of what the step trains and keeps."""
+        """{name in the checkpoint: object}."""
         return {name: getattr(self, attr) for name, attr in self.CHECKPOINTED.items()
                 if getattr(self, attr, None) is not None}
 
     def _scaled(self, scalars):
-        """The losses scaled by the share, so that their sum over the replicas is the global
-        batch's."""
+        """The losses times the share: their sum over the replicas is the global batch's."""
         return {k: v * self.share for k, v in scalars.items()}
 
 
@@ -205,13 +173,8 @@ class PretrainStep(_Steps):
 
 
 class AdversarialStep(_Steps):
-    """`train.py`: the G step and the D step (see the module docstring).
-
-    config: TrainConfig. vgg: a callable (BGR [-1, 1], compute dtype) -> float32 conv4_4
-    features (vgg.VGG19Conv44), needed when the content or structure term is on. Terms
-    switched off are not computed; a discriminator whose term is off is neither built nor
-    trained. strategy: a tf.distribute strategy (None: the default strategy).
-    """
+    """`train.py`: the G step and the D step; vgg (vgg.VGG19Conv44) for the content and
+    structure terms. Terms switched off are not computed, nor their discriminators built."""
     CHECKPOINTED = {**PretrainStep.CHECKPOINTED, "rng": "rng", "disc_gray": "disc_gray",
                     "disc_blur": "disc_blur", "optimizer_discriminator": "opt_d",
                     "loss_scale_discriminator": "scale_d"}
@@ -224,17 +187,14 @@ class AdversarialStep(_Steps):
         if self.vgg_terms and vgg is None:
             raise ConfigError("the content and structure terms need a VGG19 (vgg=...)")
         self.vgg = vgg
-        # Colour-shift weights are drawn from this generator; its state is checkpointed. It is
-        # an ordinary variable, used only outside the replicas (one draw per step for all).
+        # The colour shift's generator, checkpointed; used only outside the replicas.
         self.rng = tf.random.Generator.from_seed(config.seed)
         with distribute.scope(self.strategy):
             self.generator = Generator()
-            self.disc_gray = (Discriminator(1, config.disc_channel, "disc_gray", config.sn_mode,
-                                            self.dtype)
-                              if "texture" in self.weights else None)
-            self.disc_blur = (Discriminator(3, config.disc_channel, "disc_blur", config.sn_mode,
-                                            self.dtype)
-                              if "surface" in self.weights else None)
+            self.disc_gray, self.disc_blur = (
+                Discriminator(c, config.disc_channel, name, config.sn_mode, self.dtype)
+                if term in self.weights else None
+                for c, name, term in ((1, "disc_gray", "texture"), (3, "disc_blur", "surface")))
             self.opt_g = Adam.from_config(self.generator.trainable_variables, config,
                                           "adam_generator")
             disc_vars = [v for d in (self.disc_gray, self.disc_blur) if d is not None
@@ -244,28 +204,24 @@ class AdversarialStep(_Steps):
             self.scale_g = self._loss_scale("loss_scale_generator")
             self.scale_d = self._loss_scale("loss_scale_discriminator") if disc_vars else None
         self.sample = tf.function(self.output, jit_compile=config.xla)
-        self.g_step = self._g_step_fed() if self._feeds_target() else self._step(self._g_body)
+        # The superpixel numpy_function cannot run inside XLA: its target is then fed in.
+        fed = self.xla and "structure" in self.weights
+        self.g_step = self._g_step_fed() if fed else self._step(self._g_body)
         self.d_step = self._step(self._d_body)
 
-    def _feeds_target(self):
-        """Whether the superpixel target is computed before the G step and fed to it: with
-        XLA and the structure term on, as the numpy_function cannot run inside XLA."""
-        return self.xla and "structure" in self.weights
-
     def _g_step_fed(self):
-        """The G step as the reference runs it: a generator pass (`sample`), the superpixel
-        step on its output, then the update with that target as an input."""
+        """The G step as the reference runs it: `sample`, the superpixel step on its output, then
+        the update with that target fed in."""
         update = self._step(self._g_body_fed)
+        return lambda photo, cartoon: update(photo, cartoon, self._structure(self.sample(photo)))
 
-        def g_step(photo, cartoon):
-            target = representations.structure(
-                self.sample(photo), self.config.superpixel,
-                self.config.superpixel_jobs or None, self.config.superpixel_segments)
-            return update(photo, cartoon, target)
-        return g_step
+    def _structure(self, out):
+        config = self.config
+        return representations.structure(out, config.superpixel, config.superpixel_jobs or None,
+                                         config.superpixel_segments)
 
     def _draw_shift(self):
-        """The step's colour-shift weights [3] (B, G, R), or None with the texture term off."""
+        """The step's colour-shift weights, or None with the texture term off."""
         if self.disc_gray is None:
             return None
         return representations.draw_color_shift_weights(self.rng)
@@ -280,10 +236,8 @@ class AdversarialStep(_Steps):
     # -- G step
 
     def generator_losses(self, out, photo, cartoon, shift=None, target=None):
-        """The generator objective for generator output `out`: each active term under its
-        TensorBoard name, recon_loss (content + structure) and g_loss_total, their weighted
-        sum. shift: the colour-shift weights of the step (drawn from the run's RNG if None).
-        target: the structure term's superpixel image, or None to compute it from `out`."""
+        """Each active term of generator output `out` by its TensorBoard name, recon_loss and
+        g_loss_total; shift: the colour shift (None: drawn); target: the superpixel image."""
         vgg_l1 = functools.cache(lambda: self._vgg_l1(out, photo, target))   # one pass for both
         term = {   # computed and summed in this order
             "surface": lambda: losses.lsgan_g_loss(
@@ -304,15 +258,11 @@ class AdversarialStep(_Steps):
         return scalars
 
     def _vgg_l1(self, out, photo, target=None):
-        """{"content": L1 of conv4_4 features to the photo's, and with the structure term on,
-        "structure": to the superpixel image's (`target`, or computed from `out` if None)}.
-        The targets need no gradient: one batched pass on them, then the output's own pass.
-        VGG computes in self.vgg_dtype; its features and the losses are float32."""
+        """{"content": L1 of conv4_4 features to the photo's, "structure" (when on): to the
+        superpixel image's}. One batched pass on the targets (no gradient), then out's own."""
         targets = {"content": photo}
         if "structure" in self.weights:
-            targets["structure"] = target if target is not None else representations.structure(
-                out, self.config.superpixel, self.config.superpixel_jobs or None,
-                self.config.superpixel_segments)
+            targets["structure"] = self._structure(out) if target is None else target
         features = tf.stop_gradient(self.vgg(tf.concat(list(targets.values()), 0), self.vgg_dtype))
         out_features = self.vgg(out, self.vgg_dtype)
         return {t: losses.feature_l1(f, out_features)
@@ -322,8 +272,7 @@ class AdversarialStep(_Steps):
         return self._g_body_fed(photo, cartoon, None, shift)
 
     def _g_body_fed(self, photo, cartoon, target, shift):
-        """The G step's body; target: the superpixel image fed from outside, or None to
-        compute it inside from this pass's output."""
+        """The G step's body; target: the superpixel image fed in, or None."""
         with tf.GradientTape() as tape:
             out = self.output(photo)
             scalars = self.generator_losses(out, photo, cartoon, shift, target)
@@ -333,7 +282,7 @@ class AdversarialStep(_Steps):
     # -- D step
 
     def discriminator_losses(self, out, cartoon, shift=None):
-        """d_loss_blur, d_loss_gray (of the discriminators that are on) and d_loss_total, for
+        """d_loss_blur, d_loss_gray (of the discriminators that are on) and d_loss_total of
         generator output `out`; shift as in `generator_losses`."""
         scalars = {}
         if self.disc_blur is not None:
@@ -356,7 +305,7 @@ class AdversarialStep(_Steps):
         return self._scaled(scalars)
 
     def iteration(self, photo, cartoon):
-        """G step, then D step with the updated generator; the losses of both."""
+        """G step, then D step; the losses of both."""
         scalars = dict(self.g_step(photo, cartoon))
         scalars.update(self.d_step(photo, cartoon))
         return scalars

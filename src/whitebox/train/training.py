@@ -16,8 +16,7 @@ SHOWN = ("g_loss_total", "d_loss_total", "recon_loss")   # beside the progress b
 
 
 def build_trainer(config, vgg=None, strategy=None):
-    """The step object of a config (PretrainStep or AdversarialStep), models built after the
-    seeds are set, on the replicas of `strategy` (None: the default strategy, one device)."""
+    """The PretrainStep or AdversarialStep of `config`, built after the seeds are set."""
     tf.keras.utils.set_random_seed(config.seed)
     if config.command == "pretrain":
         return PretrainStep(config, strategy)
@@ -28,10 +27,8 @@ def build_trainer(config, vgg=None, strategy=None):
 
 
 def settle(config):
-    """(the config as the run uses it, lines for the log, its tf.distribute strategy); `config`
-    itself is left as it is. Settled: paths made absolute from the current folder, the
-    precision and XLA this machine runs (precision.resolve_precision: an unsupported one falls
-    back to fp32, with a line for the log), replicas: the strategy's replica count."""
+    """(a copy of `config` with absolute paths, the precision and XLA this machine runs and the
+    replica count; lines for the log; the tf.distribute strategy)."""
     config = dataclasses.replace(config)
     config.validate()
     config.make_paths_absolute()
@@ -58,12 +55,8 @@ def settle(config):
 
 
 def run(config, vgg=None, echo=True, progress=True):
-    """Train with `config` (PretrainConfig or TrainConfig, left as it is); returns the step
-    object, whose `config` is the settled one (see `settle`) that config.json records.
-
-    The run folder: run_folder.py; its checkpoints hold the generator, the discriminators,
-    both optimisers, the iteration and the colour-shift RNG (the batch draws depend only on
-    seed and iteration)."""
+    """Train with `config` (left as it is); returns the step object, whose `config` is the
+    settled one that config.json records."""
     config, notes, strategy = settle(config)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
