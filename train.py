@@ -7,9 +7,7 @@
                  --vgg vgg19_no_fc.npz --out runs/train
   train.py convert-vgg vgg19_no_fc.npy vgg19_no_fc.npz --trust-pickle
 
-Defaults are the reference's (batch 16, patch 256, 50,000 / 100,000 iterations, Adam 2e-4,
-0.5, 0.99, epsilon 1e-8). `--resume` continues the run in --out from its last checkpoint with
-the saved settings; flags given with it must agree with them (except --iterations).
+The defaults are the reference's; see docs/TRAINING.md.
 """
 import argparse
 import sys
@@ -19,7 +17,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
 
 def build_parser():
-    """The argument parser; config options not given are None in the result."""
     from whitebox.cli import OneLineParser, path_argument
     from whitebox.cli.train_options import add_config_flags
     from whitebox.train.config import PretrainConfig, TrainConfig
@@ -57,8 +54,7 @@ def build_parser():
 
 
 def make_config(args):
-    """The checked config of a pretrain/train command; --resume starts from the saved config
-    (whose device list does not bind a resume under another --strategy)."""
+    """The checked config of pretrain/train; --resume starts from the saved one."""
     from whitebox.cli import output_problem
     from whitebox.cli.train_options import config_from_args
     from whitebox.train import config as cfg
@@ -72,8 +68,9 @@ def make_config(args):
             raise cfg.ConfigError(f"{out_dir} holds a {base.command} run, not {args.command}")
     config = config_from_args(cls, args, base)
     config.validate()
-    if output_problem(config.out_dir, "--out"):
-        raise cfg.ConfigError(output_problem(config.out_dir, "--out"))
+    problem = output_problem(config.out_dir, "--out")
+    if problem:
+        raise cfg.ConfigError(problem)
     return config
 
 
@@ -97,7 +94,6 @@ def _make_lists(args):
 
 
 def _run(args):
-    """The command's exit code; the library's errors go to `run_command`."""
     if args.command == "make-lists":
         return _make_lists(args)
     config = make_config(args) if args.command != "convert-vgg" else None

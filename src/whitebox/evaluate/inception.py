@@ -1,15 +1,13 @@
-"""Inception-v3 feature extractors (TensorFlow, loaded on first use): `InceptionGraph`, the
-2015-12-05 frozen graph that TTUR and most GAN papers use, and `KerasInception`, whose numbers
-are NOT comparable with published ones; `load_extractor(path)` picks one by the file's name.
-`embed(rgb_images)` of either takes a list of HxWx3 uint8 RGB arrays -> N x D float32.
+"""Inception-v3 feature extractors: `InceptionGraph`, the 2015-12-05 frozen graph of TTUR and
+most GAN papers, and `KerasInception`, whose numbers are NOT comparable with published ones;
+`load_extractor(path)` picks one by name. `embed` takes a list of HxWx3 uint8 RGB arrays and
+returns N x D float32.
 
-InceptionGraph follows TTUR's FID code: float32 RGB in 0..255 goes to `ExpandDims:0` (the
-graph's input after its JPEG decoder), the graph resizes it bilinearly to 299x299 and scales it
-to [-1, 1], and the 2048 values of `pool_3:0` are the features. That input holds one image of
-any size, so images of different sizes cannot share a batch: with batch_size > 1 each image is
-first resized here by the graph's own `ResizeBilinear` (its attributes read from the graph),
-and the graph's resize from 299x299 to 299x299 is then an exact copy; the features equal those
-of batch_size=1 (TTUR's path; the tests check the two against each other).
+InceptionGraph follows TTUR: float32 RGB in 0..255 goes to `ExpandDims:0` (after the graph's JPEG
+decoder), which resizes it bilinearly to 299x299 and scales it to [-1, 1]; `pool_3:0` holds the
+2048 features. That input takes one image of any size, so for batch_size > 1 each image is first
+resized here by the graph's own `ResizeBilinear`; the graph's 299-to-299 resize is then an exact
+copy, and the features those of batch_size=1 (TTUR's path; the tests compare the two).
 """
 import hashlib
 import tarfile
@@ -127,6 +125,9 @@ def _batched(images, size, run):
 
 
 class _Extractor:
+    def __init__(self, path, batch_size):
+        self.path, self.batch_size = Path(path), max(1, int(batch_size))
+
     def describe(self, **more):
         """What every report states about the extractor."""
         return dict(name=self.name, file=str(self.path), sha256=self.sha256,
@@ -140,8 +141,7 @@ class InceptionGraph(_Extractor):
     def __init__(self, path, batch_size=DEFAULT_BATCH):
         import tensorflow as tf
 
-        self.path = Path(path)
-        self.batch_size = max(1, int(batch_size))
+        super().__init__(path, batch_size)
         data = _read_graph_bytes(self.path)
         self.sha256 = hashlib.sha256(data).hexdigest()
         graph_def = tf.compat.v1.GraphDef()
@@ -236,11 +236,10 @@ class KerasInception(_Extractor):
     def __init__(self, path, batch_size=DEFAULT_BATCH):
         import tensorflow as tf
 
-        self.path = Path(path)
+        super().__init__(path, batch_size)
         if not self.path.is_file():
             raise MetricsError(f"{self.path}: no such file")
         self.sha256 = network_sha256(self.path)
-        self.batch_size = max(1, int(batch_size))
         self.image_size = [299, 299]
         self.model = tf.keras.applications.InceptionV3(
             include_top=False, weights=None, pooling="avg", input_shape=(299, 299, 3))
