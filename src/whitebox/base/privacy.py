@@ -1,13 +1,12 @@
 """Nothing leaves the machine and nothing is written outside our cache, whichever dependency
-loads: `keep_local` runs when the package is imported, before anything loads TensorFlow, Keras,
-OpenVINO, NNCF, ONNX Runtime or Gradio; child processes (Beam's workers) inherit it.
+loads: `keep_local` runs when the package is imported, before any of it loads, and child
+processes (Beam's workers) inherit it.
 
-- ONNX Runtime, Gradio and Hugging Face Hub: their documented switches (TELEMETRY_OFF; ONNX
-  Runtime's uploader otherwise writes under ``~/.cache/Microsoft`` and resolves its collector).
+- ONNX Runtime, Gradio, Hugging Face Hub: their documented switches, TELEMETRY_OFF.
 - OpenVINO's converter and NNCF send to Google Analytics through ``openvino_telemetry`` and fall
-  back to a silent stub when it cannot be imported: it is made unimportable. OpenVINO's own
-  opt-out would write a consent file into ``~/intel``, for every program of the user.
-- Keras (``keras.json``) and Matplotlib (its font cache, loaded by NNCF) write under HOME:
+  back to a silent stub when it cannot be imported: it is made unimportable (OpenVINO's own
+  opt-out writes a consent file into ``~/intel``, for every program of the user).
+- Keras (``keras.json``) and Matplotlib (font cache, loaded by NNCF) write under HOME:
   CACHE_FOLDERS move them into ``files.home_dir()`` unless the user set the variables.
 """
 import os

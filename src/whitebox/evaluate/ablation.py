@@ -16,12 +16,12 @@ import numpy as np
 
 from whitebox.base.errors import UsageError, one_line
 from whitebox.base.files import write_text_atomic
-from whitebox.base.image_io import write_atomic
+from whitebox.base.image_io import ImageError, read_bgr, write_atomic
 from whitebox.train.config import TERMS, TrainConfig
 
 RESULT_FILE = "ablation_result.json"
 EVAL_FOLDER = "eval"
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*$")
 RESERVED = ("out_dir", "resume", "command")  # the runner's fields
 
 BUILTIN_MATRICES = {
@@ -48,7 +48,7 @@ def _check_variants(variants, source):
     if not isinstance(variants, dict) or not variants:
         raise AblationError(f"{source}: expected a table of variants, name -> overrides")
     for name, overrides in variants.items():
-        if not NAME_PATTERN.fullmatch(str(name)):
+        if not NAME_PATTERN.match(str(name)):
             raise AblationError(f"{source}: variant name {name!r} is not a plain folder name")
         if not isinstance(overrides, dict):
             raise AblationError(f"{source}: variant {name!r} must map to a table of overrides")
@@ -153,8 +153,6 @@ def _label(text, width, height=28):
 def contact_sheet(photo_paths, columns, cell=192):
     """BGR uint8 grid, one row per photo: the photo, then each column's image of it; columns:
     [(label, [path or None per photo])], None or unreadable shown grey, 'missing'."""
-    from whitebox.base.image_io import ImageError, read_bgr
-
     def load(path):
         try:
             return _letterbox(read_bgr(path), cell) if path is not None else None
@@ -175,10 +173,9 @@ def contact_sheet(photo_paths, columns, cell=192):
 def run_ablation(variants, base, out_dir, evaluate, grid_photos=(), grid_outputs=None,
                  matrix="custom", train=None, retry_failed=False, extractor=None,
                  progress=True, say=None):
-    """Train and evaluate each of variants ({name: overrides} of the TrainConfig values `base`)
-    in turn; returns the rows (dicts) in matrix order. evaluate(checkpoint_dir, eval_dir) ->
-    {fid_to_cartoon, fid_to_photo, optional kid_to_*...}; grid_outputs(eval_dir) -> the cartoon
-    path of each of grid_photos; train(config) defaults to training.run without echo."""
+    """The rows (dicts) of `variants` ({name: overrides of the TrainConfig values `base`}), in
+    order, each trained and scored by evaluate(checkpoint_dir, eval_dir) -> {fid_to_cartoon,
+    fid_to_photo, ...}; grid_outputs(eval_dir) -> the cartoon path of each of grid_photos."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     say = say or (lambda line: print(line, file=sys.stderr))
@@ -189,7 +186,7 @@ def run_ablation(variants, base, out_dir, evaluate, grid_photos=(), grid_outputs
             return training.run(config, echo=False, progress=progress)
 
     iterations = int(base.get("iterations", TrainConfig().iterations))
-    configs = variant_configs(variants, base, out_dir)     # refuse bad overrides up front
+    configs = variant_configs(variants, base, out_dir)  # bad overrides fail before training
     rows = {}
 
     def pending(name):
@@ -223,8 +220,8 @@ def run_ablation(variants, base, out_dir, evaluate, grid_photos=(), grid_outputs
 
 
 def _run_variant(row, config, train, evaluate, say):
-    """`row` once its variant is trained (resumed from a checkpoint there is) and evaluated, or
-    has failed; written to its RESULT_FILE."""
+    """`row` once its variant is trained (resumed if it has a checkpoint) and scored, or has
+    failed; written to RESULT_FILE."""
     from whitebox.model.checkpoints import CheckpointError, resolve_prefix
 
     run_dir, name = Path(row["run_dir"]), row["name"]

@@ -137,6 +137,7 @@ class _Extractor:
 class InceptionGraph(_Extractor):
     """pool_3 features of the 2015-12-05 graph, from `classify_image_graph_def.pb` or the
     `inception-2015-12-05.tgz` holding it; `sha256` is that of the GraphDef bytes in both."""
+    name = GRAPH_NAME
 
     def __init__(self, path, batch_size=DEFAULT_BATCH):
         import tensorflow as tf
@@ -178,7 +179,6 @@ class InceptionGraph(_Extractor):
             raise MetricsError(f"{self.path}: the graph cannot run: "
                                f"{one_line(err.message or err)}")
         self.feature_dim = int(probe.size)
-        self.name = GRAPH_NAME
 
     @staticmethod
     def _find_resize(graph_def, nodes):
@@ -187,9 +187,8 @@ class InceptionGraph(_Extractor):
 
         source = INPUT_TENSOR.split(":")[0]
         for node in graph_def.node:
-            if node.op != "ResizeBilinear" or not node.input:
-                continue
-            if node.input[0].split(":")[0] != source:
+            if node.op != "ResizeBilinear" or not node.input or \
+                    node.input[0].split(":")[0] != source:
                 continue
             size_node = nodes.get(node.input[1].split(":")[0])
             if size_node is None or size_node.op != "Const":
@@ -232,6 +231,7 @@ class KerasInception(_Extractor):
     """Keras InceptionV3 (no top, global average pooling) from a local `.h5` weights file, for
     users without the 2015 graph: other weights and preprocessing, so its FID is NOT comparable
     with published numbers (reports say so)."""
+    name = "keras-inception-v3-avgpool"
 
     def __init__(self, path, batch_size=DEFAULT_BATCH):
         import tensorflow as tf
@@ -248,7 +248,6 @@ class KerasInception(_Extractor):
         except Exception as err:  # h5py and Keras raise many kinds
             raise MetricsError(f"{self.path}: not InceptionV3 no-top weights ({err})")
         self.feature_dim = int(self.model.output_shape[-1])
-        self.name = "keras-inception-v3-avgpool"
         self._forward = tf.function(lambda x: self.model(x, training=False))
 
     def describe(self):

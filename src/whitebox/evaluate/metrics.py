@@ -134,19 +134,17 @@ def _cache_arrays(path):
                       if key in CACHE_FIELDS + ("features",)}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise MetricsError(f"{path}: damaged statistics cache ({one_line(err)})")
-    mean, cov, features = arrays["mean"], arrays["cov"], arrays.get("features")
+    mean, cov, count, size = (arrays[key] for key in ("mean", "cov", "count", "image_size"))
+    features = arrays.get("features")
     dim = mean.shape[0] if mean.ndim == 1 else -1
     problems = [
         (mean.ndim != 1 or mean.dtype.kind != "f", f"mean of shape {mean.shape}"),
         (cov.shape != (dim, dim) or cov.dtype.kind != "f",
          f"covariance of shape {cov.shape} for {dim} features"),
-        (arrays["count"].shape != () or arrays["count"].dtype.kind not in "iu"
-         or arrays["count"] < 2, f"count {arrays['count']!r}"),
-        (arrays["image_size"].shape != (2,) or arrays["image_size"].dtype.kind not in "iu",
-         f"image_size {arrays['image_size']!r}"),
-        (arrays["extractor"].shape != () or arrays["sha256"].shape != ()
-         or arrays["extractor"].dtype.kind != "U" or arrays["sha256"].dtype.kind != "U",
-         "extractor or sha256 not a text"),
+        (count.shape != () or count.dtype.kind not in "iu" or count < 2, f"count {count!r}"),
+        (size.shape != (2,) or size.dtype.kind not in "iu", f"image_size {size!r}"),
+        (any(arrays[key].shape != () or arrays[key].dtype.kind != "U"
+             for key in ("extractor", "sha256")), "extractor or sha256 not a text"),
         (features is not None and (features.ndim != 2 or features.shape[1] != dim),
          f"features of shape {None if features is None else features.shape}"),
         (not np.isfinite(mean).all(), "mean has NaN or infinite values"),
@@ -170,13 +168,9 @@ def load_cache(path):
                       features=arrays.get("features"))
 
 
-def is_cache(path):
-    return Path(path).is_file() and str(path).lower().endswith(".npz")
-
-
 def load_set(path, extractor_factory, recursive=False, progress=True, label=None):
     """A folder (embedded with extractor_factory()) or a cache, as a FeatureSet."""
-    if is_cache(path):
+    if Path(path).is_file() and str(path).lower().endswith(".npz"):
         return load_cache(path)
     if not Path(path).is_dir():
         raise MetricsError(f"{path}: neither a folder of images nor an .npz cache")
