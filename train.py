@@ -32,7 +32,7 @@ def build_parser():
     for domain in ("photo_face", "photo_scenery", "cartoon_face", "cartoon_scenery"):
         lists.add_argument(f"--{domain.replace('_', '-')}", dest=domain, metavar="DIR",
                            help=f"image folder for {domain} (overrides --dataset)")
-    lists.add_argument("--out", metavar="DIR", type=path_argument,
+    lists.add_argument("--out", metavar="DIR", type=path_argument, default="data_lists",
                        help="where the lists go (default data_lists)")
     lists.add_argument("--absolute", action="store_true",
                        help="write absolute paths (default: relative to --out)")
@@ -83,10 +83,9 @@ def _make_lists(args):
             folders[domain] = getattr(args, domain)
     if not folders:
         raise data.DataError("no image folders: give --dataset DIR or --photo-scenery DIR ...")
-    out = args.out or "data_lists"
-    counts = data.make_lists(folders, out, absolute=args.absolute)
+    counts = data.make_lists(folders, args.out, absolute=args.absolute)
     for domain, n in counts.items():
-        print(f"{data.list_path(out, domain)}: {n} images")
+        print(f"{data.list_path(args.out, domain)}: {n} images")
     missing = [d for d in data.DOMAINS if d not in counts]
     if missing:
         print(f"not written (no folder): {', '.join(missing)}")

@@ -8,6 +8,7 @@ import json
 import re
 import sys
 import time
+import tomllib
 import traceback
 from pathlib import Path
 
@@ -67,12 +68,9 @@ def load_matrix(spec):
     if not path.is_file():
         raise AblationError(f"{spec}: neither a built-in matrix ({', '.join(BUILTIN_MATRICES)}) "
                             f"nor a matrix file")
+    parse = tomllib.loads if path.suffix.lower() == ".toml" else json.loads
     try:
-        if path.suffix.lower() == ".toml":
-            import tomllib
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        else:
-            data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse(path.read_text(encoding="utf-8"))
     except (ValueError, OSError) as err:
         raise AblationError(f"{path}: cannot read the matrix ({err})")
     if isinstance(data, dict) and isinstance(data.get("variants"), dict):
