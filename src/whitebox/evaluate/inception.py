@@ -119,11 +119,6 @@ def _float_batch(rgb):
     return tf.constant(rgb[None].astype(np.float32))
 
 
-def _batched(images, size, run):
-    """run(list of images) -> array for consecutive batches of `size` images, concatenated."""
-    return np.concatenate([run(images[i:i + size]) for i in range(0, len(images), size)])
-
-
 class _Extractor:
     def __init__(self, path, batch_size):
         self.path, self.batch_size = Path(path), max(1, int(batch_size))
@@ -132,6 +127,12 @@ class _Extractor:
         """What every report states about the extractor."""
         return dict(name=self.name, file=str(self.path), sha256=self.sha256,
                     image_size=list(self.image_size), feature_dim=self.feature_dim, **more)
+
+    def embed(self, images):
+        """`_embed_part` of each `batch_size` images in turn, concatenated."""
+        step = self.batch_size
+        return np.concatenate([self._embed_part(images[i:i + step])
+                               for i in range(0, len(images), step)])
 
 
 class InceptionGraph(_Extractor):
@@ -213,7 +214,7 @@ class InceptionGraph(_Extractor):
         """One image at its own size -> D float32 (TTUR's path)."""
         return self._run(_float_batch(rgb)).numpy().reshape(-1)
 
-    def _embed_resized(self, part):
+    def _embed_part(self, part):
         import tensorflow as tf
 
         batch = tf.concat([tf.raw_ops.ResizeBilinear(
@@ -221,10 +222,10 @@ class InceptionGraph(_Extractor):
             for rgb in part], axis=0)
         return self._run(batch).numpy().reshape(len(part), -1)
 
-    def embed(self, rgb_images):
+    def embed(self, images):
         if self.batch_size == 1:
-            return np.stack([self.embed_one(image) for image in rgb_images])
-        return _batched(rgb_images, self.batch_size, self._embed_resized)
+            return np.stack([self.embed_one(image) for image in images])
+        return super().embed(images)
 
 
 class KerasInception(_Extractor):
@@ -262,9 +263,6 @@ class KerasInception(_Extractor):
         batch = tf.concat([tf.image.resize(image[None].astype(np.float32), self.image_size)
                            for image in part], axis=0)
         return self._forward(batch / 127.5 - 1.0).numpy()
-
-    def embed(self, rgb_images):
-        return _batched(rgb_images, self.batch_size, self._embed_part)
 
 
 def load_extractor(path, batch_size=DEFAULT_BATCH):
