@@ -1,39 +1,14 @@
 #!/usr/bin/env python3
-"""Train several variants from one pre-trained generator and score each (see --help)."""
-import argparse
+"""Train several variants of one matrix from the same pre-trained generator, seed and data lists
+for --iterations each, and score each as 'evaluate.py paper' does; rerun to resume. Matrices,
+outputs, resuming and an example: docs/EVALUATION.md. Exit code: 0 all variants done, 1 some
+failed, 2 usage or file error.
+"""
 import json
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent
-sys.path.insert(0, str(REPO / "src"))
-
-DESCRIPTION = """\
-Ablations end to end: every variant of a matrix is trained from the same pre-trained generator,
-seed and data lists for --iterations, then scored as 'evaluate.py paper' scores a checkpoint
-(FID/KID to cartoon and to photo on --photos and --cartoons).
-
-Built-in matrices:
-  fst    code (defaults), no-fst (F_st off), paper-weights (the paper's lambda),
-         paper (F_st off, paper lambda, selective-search structure)
-  terms  code, then no-surface, no-texture, no-structure, no-content, no-tv
-Or a .json/.toml file: {"variant-name": {"config_field": value, ...}, ...} (TrainConfig
-fields, as in a run's config.json; optionally under a "variants" key).
-
-Output folder: one run folder per variant, ablation.json, ablation.md (the table, also printed
-on stdout at the end) and ablation.png (the first --grid test photos, one column per variant).
-Run the same command again to resume: finished variants are kept, an interrupted one continues
-from its last checkpoint. A failed variant (e.g. NaN) is marked failed and the others run.
-Exit code: 0 all variants done, 1 some failed, 2 usage or file error.
-"""
-
-EPILOG = """\
-example:
-  python ablate.py fst --out runs/ablate-fst --iterations 2000 \\
-      --data-lists data_lists --init-from runs/pretrain/checkpoints --vgg vgg19_no_fc.npz \\
-      --photos test_photos/ --cartoons cartoons.npz --inception inception-2015-12-05.tgz
-"""
-
+sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
 # train.py flags that ablate.py passes to every variant.
 TRAIN_FLAGS = ("data_lists", "init_from", "vgg", "trust_pickle", "seed", "batch_size",
@@ -46,9 +21,9 @@ def parse_args(argv=None):
     from whitebox.evaluate import DEFAULT_BATCH
     from whitebox.train.config import TrainConfig
 
-    p = OneLineParser(prog="ablate.py", description=DESCRIPTION, epilog=EPILOG,
-                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("matrix", help="fst, terms, or a .json/.toml matrix file")
+    p = OneLineParser(prog="ablate.py", description=__doc__)
+    p.add_argument("matrix", help="built-in fst or terms, or a .json/.toml file "
+                                  '{"variant": {"TrainConfig field": value, ...}, ...}')
     p.add_argument("--out", required=True, metavar="DIR", type=path_argument, help="output folder")
     p.add_argument("--iterations", type=int, required=True, metavar="N",
                    help="training iterations per variant")
@@ -62,8 +37,10 @@ def parse_args(argv=None):
     p.add_argument("--inception", required=True, metavar="PATH", type=path_argument,
                    help="as evaluate.py --inception")
     p.add_argument("--kid", action="store_true", help="also KID")
-    p.add_argument("--kid-subsets", type=int, default=100, metavar="K")
-    p.add_argument("--kid-subset-size", type=int, default=1000, metavar="M")
+    p.add_argument("--kid-subsets", type=int, default=100, metavar="K",
+                   help="KID rounds (default 100)")
+    p.add_argument("--kid-subset-size", type=int, default=1000, metavar="M",
+                   help="images drawn per set and round (default 1000)")
     p.add_argument("--format", choices=["same", "png", "jpg"], default="same",
                    help="cartoonize.py --format for the evaluation outputs (default same)")
     p.add_argument("--batch-size-eval", type=int, default=DEFAULT_BATCH, metavar="N",
@@ -78,13 +55,13 @@ def parse_args(argv=None):
         p.error("--iterations must be >= 1")
     if not 4 <= args.grid <= 8:
         p.error("--grid must be between 4 and 8")
-    if output_problem(args.out, "--out"):
-        p.error(output_problem(args.out, "--out"))
+    problem = output_problem(args.out, "--out")
+    if problem:
+        p.error(problem)
     return args
 
 
 def base_config(args):
-    """TrainConfig values shared by every variant."""
     from whitebox.base.errors import UsageError
     from whitebox.cli.train_options import given_values
     from whitebox.train.config import TrainConfig

@@ -7,9 +7,7 @@
                  --vgg vgg19_no_fc.npz --out runs/train
   train.py convert-vgg vgg19_no_fc.npy vgg19_no_fc.npz --trust-pickle
 
-Defaults are the reference's (batch 16, patch 256, 50,000 / 100,000 iterations, Adam 2e-4,
-0.5, 0.99, epsilon 1e-8). `--resume` continues the run in --out from its last checkpoint with
-the saved settings; flags given with it must agree with them (except --iterations).
+The defaults are the reference's; see docs/TRAINING.md.
 """
 import argparse
 import sys
@@ -19,7 +17,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
 
 def build_parser():
-    """The argument parser; config options not given are None in the result."""
     from whitebox.cli import OneLineParser, path_argument
     from whitebox.cli.train_options import add_config_flags
     from whitebox.train.config import PretrainConfig, TrainConfig
@@ -35,7 +32,7 @@ def build_parser():
     for domain in ("photo_face", "photo_scenery", "cartoon_face", "cartoon_scenery"):
         lists.add_argument(f"--{domain.replace('_', '-')}", dest=domain, metavar="DIR",
                            help=f"image folder for {domain} (overrides --dataset)")
-    lists.add_argument("--out", metavar="DIR", type=path_argument,
+    lists.add_argument("--out", metavar="DIR", type=path_argument, default="data_lists",
                        help="where the lists go (default data_lists)")
     lists.add_argument("--absolute", action="store_true",
                        help="write absolute paths (default: relative to --out)")
@@ -57,8 +54,7 @@ def build_parser():
 
 
 def make_config(args):
-    """The checked config of a pretrain/train command; --resume starts from the saved config
-    (whose device list does not bind a resume under another --strategy)."""
+    """The checked config of pretrain/train; --resume starts from the saved one."""
     from whitebox.cli import output_problem
     from whitebox.cli.train_options import config_from_args
     from whitebox.train import config as cfg
@@ -72,8 +68,9 @@ def make_config(args):
             raise cfg.ConfigError(f"{out_dir} holds a {base.command} run, not {args.command}")
     config = config_from_args(cls, args, base)
     config.validate()
-    if output_problem(config.out_dir, "--out"):
-        raise cfg.ConfigError(output_problem(config.out_dir, "--out"))
+    problem = output_problem(config.out_dir, "--out")
+    if problem:
+        raise cfg.ConfigError(problem)
     return config
 
 
@@ -86,10 +83,9 @@ def _make_lists(args):
             folders[domain] = getattr(args, domain)
     if not folders:
         raise data.DataError("no image folders: give --dataset DIR or --photo-scenery DIR ...")
-    out = args.out or "data_lists"
-    counts = data.make_lists(folders, out, absolute=args.absolute)
+    counts = data.make_lists(folders, args.out, absolute=args.absolute)
     for domain, n in counts.items():
-        print(f"{data.list_path(out, domain)}: {n} images")
+        print(f"{data.list_path(args.out, domain)}: {n} images")
     missing = [d for d in data.DOMAINS if d not in counts]
     if missing:
         print(f"not written (no folder): {', '.join(missing)}")
@@ -97,7 +93,6 @@ def _make_lists(args):
 
 
 def _run(args):
-    """The command's exit code; the library's errors go to `run_command`."""
     if args.command == "make-lists":
         return _make_lists(args)
     config = make_config(args) if args.command != "convert-vgg" else None

@@ -24,7 +24,7 @@ from whitebox.base.quiet_tf import import_tensorflow  # noqa: E402
 
 tf = import_tensorflow()
 from whitebox.base.cpuinfo import cpu_info  # noqa: E402
-from whitebox.evaluate import metrics  # noqa: E402
+from whitebox.evaluate import distances, inception  # noqa: E402
 
 
 class RandomKerasInception:
@@ -64,7 +64,7 @@ def main():
     extraction = {}
     for batch in (32, 1):
         if args.inception:
-            net = metrics.load_extractor(args.inception, batch)
+            net = inception.load_extractor(args.inception, batch)
             extraction["network"] = f"{net.name} ({args.inception})"
         else:
             net = RandomKerasInception(batch)
@@ -77,11 +77,11 @@ def main():
     a = rng.standard_normal((args.n, d)).astype(np.float32)
     b = (rng.standard_normal((args.n, d)) * 1.1 + 0.05).astype(np.float32)
     start = time.perf_counter()
-    m1, c1 = metrics.feature_statistics(a)
-    m2, c2 = metrics.feature_statistics(b)
+    m1, c1 = distances.feature_statistics(a)
+    m2, c2 = distances.feature_statistics(b)
     stats_s = time.perf_counter() - start
     start = time.perf_counter()
-    value = metrics.frechet_distance(m1, c1, m2, c2)
+    value = distances.frechet_distance(m1, c1, m2, c2)
     distance_s = time.perf_counter() - start
     report["fid_math"] = dict(n=args.n, d=d, statistics_s=round(stats_s, 2),
                               frechet_distance_s=round(distance_s, 2),

@@ -410,7 +410,7 @@ class Scorer:
     def __init__(self, out, standin_dir, generator, cartoonizer):
         from tests.inception_standin import write_standin
         from whitebox.base.image_io import list_images
-        from whitebox.evaluate.metrics import load_extractor
+        from whitebox.evaluate.inception import load_extractor
 
         data = out / "data"
         self.names = [p.name for p in list_images(data / "val_photo")]
@@ -429,7 +429,7 @@ class Scorer:
         to the photos themselves (how far the output moved from its input)."""
         from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-        from whitebox.evaluate.metrics import kernel_inception_distance
+        from whitebox.evaluate.distances import kernel_inception_distance
 
         def mean_psnr(targets):
             return float(np.mean([peak_signal_noise_ratio(t, i, data_range=255)

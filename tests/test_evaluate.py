@@ -1,4 +1,5 @@
 """The Inception loader on a stand-in frozen graph, statistics caches, and evaluate.py end to end."""
+import hashlib
 import io
 import json
 import subprocess
@@ -12,7 +13,8 @@ import pytest
 import evaluate
 from tests.conftest import REPO
 from tests.inception_standin import standin_graph_bytes, write_standin
-from whitebox.evaluate import metrics
+from whitebox.evaluate import distances, inception, metrics
+from whitebox.evaluate.distances import MetricsError
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +25,7 @@ def standin(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def graph(standin):
-    return metrics.InceptionGraph(standin[0], batch_size=4)
+    return inception.InceptionGraph(standin[0], batch_size=4)
 
 
 def random_images(seed, sizes):
@@ -43,9 +45,9 @@ def image_folder(folder, seed, count=6, shade=0):
 
 
 def test_pb_and_tgz_load_to_the_same_network(standin, graph):
-    from_tgz = metrics.InceptionGraph(standin[1], batch_size=4)
+    from_tgz = inception.InceptionGraph(standin[1], batch_size=4)
     pb_bytes = standin[0].read_bytes()
-    assert graph.sha256 == from_tgz.sha256 == metrics.sha256_bytes(pb_bytes)
+    assert graph.sha256 == from_tgz.sha256 == hashlib.sha256(pb_bytes).hexdigest()
     assert graph.image_size == [64, 64] and graph.feature_dim == 16
     images = random_images(0, [(30, 40), (64, 64)])
     np.testing.assert_array_equal(graph.embed(images), from_tgz.embed(images))
@@ -60,7 +62,7 @@ def test_batched_features_equal_the_one_image_path(graph, standin):
     # Batches of another size may take other kernels: the features agree to 1e-5 of their scale.
     tol = 1e-5 * np.abs(one_by_one).max()
     np.testing.assert_allclose(graph.embed(images), one_by_one, rtol=0, atol=tol)
-    single = metrics.InceptionGraph(standin[0], batch_size=1)
+    single = inception.InceptionGraph(standin[0], batch_size=1)
     np.testing.assert_allclose(single.embed(images), one_by_one, rtol=0, atol=tol)
     # rows differ between images: the batch really carries six different pictures
     assert np.abs(one_by_one[0] - one_by_one[1]).max() > 1e-4
@@ -103,8 +105,8 @@ def test_oversized_header_and_odd_names_are_skipped_on_one_line(graph, tmp_path,
     (lambda d: d, "is a folder"),
 ])
 def test_bad_network_files_give_clear_errors(tmp_path, make, message):
-    with pytest.raises(metrics.MetricsError, match=message):
-        metrics.InceptionGraph(make(tmp_path))
+    with pytest.raises(MetricsError, match=message):
+        inception.InceptionGraph(make(tmp_path))
 
 
 def test_archive_without_the_graph_and_graph_without_pool3(tmp_path):
@@ -113,8 +115,8 @@ def test_archive_without_the_graph_and_graph_without_pool3(tmp_path):
         info = tarfile.TarInfo("README")
         info.size = 2
         archive.addfile(info, io.BytesIO(b"hi"))
-    with pytest.raises(metrics.MetricsError, match="holds no classify_image_graph_def.pb"):
-        metrics.InceptionGraph(tgz)
+    with pytest.raises(MetricsError, match="holds no classify_image_graph_def.pb"):
+        inception.InceptionGraph(tgz)
     import tensorflow as tf
 
     g = tf.Graph()
@@ -122,8 +124,8 @@ def test_archive_without_the_graph_and_graph_without_pool3(tmp_path):
         tf.expand_dims(tf.zeros([4, 4, 3]), 0, name="ExpandDims")
     other = tmp_path / "other.pb"
     other.write_bytes(g.as_graph_def().SerializeToString())
-    with pytest.raises(metrics.MetricsError, match="no tensor pool_3:0"):
-        metrics.InceptionGraph(other)
+    with pytest.raises(MetricsError, match="no tensor pool_3:0"):
+        inception.InceptionGraph(other)
 
 
 def test_cache_gives_the_folder_result_and_records_the_network(graph, tmp_path, standin):
@@ -141,13 +143,13 @@ def test_cache_gives_the_folder_result_and_records_the_network(graph, tmp_path, 
     metrics.save_cache(tmp_path / "lean.npz", b, keep_features=False)
     lean = metrics.load_cache(tmp_path / "lean.npz")
     assert metrics.compare(a, lean)["fid"] == pytest.approx(direct["fid"], rel=1e-9)
-    with pytest.raises(metrics.MetricsError, match="KID needs features"):
+    with pytest.raises(MetricsError, match="KID needs features"):
         metrics.compare(a, lean, kid=True)
     other_pb = tmp_path / "other.pb"
     other_pb.write_bytes(standin_graph_bytes(seed=1))
-    other = metrics.embed_folder(tmp_path / "a", metrics.InceptionGraph(other_pb),
+    other = metrics.embed_folder(tmp_path / "a", inception.InceptionGraph(other_pb),
                                  progress=False)
-    with pytest.raises(metrics.MetricsError, match="different networks"):
+    with pytest.raises(MetricsError, match="different networks"):
         metrics.compare(other, cached)
 
 
@@ -167,7 +169,7 @@ def test_cli_fid_stats_and_caches(tmp_path, standin, capsys):
     assert code == 0
     assert report["a"]["n"] == 8 and report["a"]["skipped"] == 1 and report["b"]["n"] == 8
     assert "skipped" in err and "broken.jpg" in err
-    assert report["extractor"]["sha256"] == metrics.sha256_bytes(standin[0].read_bytes())
+    assert report["extractor"]["sha256"] == hashlib.sha256(standin[0].read_bytes()).hexdigest()
     assert report["extractor"]["image_size"] == [64, 64]
     assert report["fid"] > 1e-3 and report["kid"]["subsets"] == 5
     assert any("not the 2015-12-05 Inception graph" in w for w in report["warnings"])
@@ -237,17 +239,17 @@ def test_script_prints_only_json_on_stdout(tmp_path, standin):
 
 
 def test_keras_files_go_to_the_keras_extractor(tmp_path):
-    with pytest.raises(metrics.MetricsError, match="no such file"):
-        metrics.load_extractor(tmp_path / "inception_v3_notop.h5")
-    with pytest.raises(metrics.MetricsError, match="no such file"):
-        metrics.load_extractor(tmp_path / "inception-2015-12-05.tgz")
+    with pytest.raises(MetricsError, match="no such file"):
+        inception.load_extractor(tmp_path / "inception_v3_notop.h5")
+    with pytest.raises(MetricsError, match="no such file"):
+        inception.load_extractor(tmp_path / "inception-2015-12-05.tgz")
 
 
 def test_the_removed_batchnorm_op_is_rewritten_to_the_same_arithmetic(tmp_path, standin):
     by_hand = tmp_path / "by_hand.pb"
     by_hand.write_bytes(standin_graph_bytes(batchnorm_op=False))
-    reference = metrics.InceptionGraph(by_hand, batch_size=4)
-    with_op = metrics.InceptionGraph(standin[0], batch_size=4)
+    reference = inception.InceptionGraph(by_hand, batch_size=4)
+    with_op = inception.InceptionGraph(standin[0], batch_size=4)
     assert reference.describe()["batchnorm_nodes_rewritten"] == 0
     assert with_op.describe()["batchnorm_nodes_rewritten"] == 1
     images = random_images(3, [(50, 60), (64, 64), (20, 90)])
@@ -296,8 +298,8 @@ def test_paper_recursive_uses_the_same_photos_on_both_sides(tmp_path, standin, t
     # FID to photo is between exactly these two sets: the whole tree and its cartoons
     mine, _ = metrics.embed_paths(sorted(photos.rglob("*.png")), graph, progress=False)
     theirs, _ = metrics.embed_paths([out / name for name in written], graph, progress=False)
-    expected = metrics.frechet_distance(*metrics.feature_statistics(theirs),
-                                        *metrics.feature_statistics(mine))
+    expected = distances.frechet_distance(*distances.feature_statistics(theirs),
+                                          *distances.feature_statistics(mine))
     assert report["fid_to_photo"] == pytest.approx(expected, rel=1e-6)
 
     # without --recursive both sides hold the top-level photos only
@@ -481,7 +483,7 @@ def test_garbage_caches_and_unwritable_outputs_are_one_line(tmp_path, standin, c
                                 str(output), "-q"], capsys)
         assert code == 2 and err.strip() == err.strip().splitlines()[0], err
         assert err.startswith(f"evaluate.py: error: {output}: ") and reason in err, err
-    with pytest.raises(metrics.MetricsError, match="is not a folder"):
+    with pytest.raises(MetricsError, match="is not a folder"):
         metrics.save_cache(tmp_path / "file.txt" / "x.npz",
                            metrics.load_cache(tmp_path / "good.npz"))
     code, _, err = run_cli(["fid", str(tmp_path / "good.npz"), str(tmp_path / "good.npz"),
@@ -510,5 +512,5 @@ def test_folders_are_embedded_by_the_one_extension_set(graph, tmp_path):
     features, _ = metrics.embed_paths([folder / n for n in ["a.png", "b.ppm", "c.gif"]], graph,
                                       progress=False)
     np.testing.assert_array_equal(fset.features, features)
-    with pytest.raises(metrics.MetricsError, match="missing: no such folder"):
+    with pytest.raises(MetricsError, match="missing: no such folder"):
         metrics.embed_folder(tmp_path / "missing", graph, progress=False)

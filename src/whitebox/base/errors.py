@@ -1,7 +1,6 @@
-"""The errors the library raises for the command lines to report, and the two helpers that keep
-a message on one line. The library never prints for the user and never returns exit codes: it
-raises one of these, and `whitebox.cli.run_command` prints it as one line and exits with its
-`exit_code`. A message names the file, folder or option at fault and the reason.
+"""The errors the library raises instead of printing or returning exit codes, for
+`whitebox.cli.run_command` to print as one line and exit with their `exit_code`; a message names
+the file, folder or option at fault and the reason. Also helpers that keep a message on one line.
 """
 import os
 from pathlib import Path
@@ -18,8 +17,8 @@ class UsageError(WhiteboxError):
 
 
 class InputError(WhiteboxError):
-    """An input the user gave (image, video, data list, cache file) cannot be used (exit 1:
-    a run over many inputs reports it per file and goes on)."""
+    """An input (image, video, data list, cache file) that cannot be used: a run over many
+    reports it per file and goes on."""
 
 
 class WeightsError(WhiteboxError):
@@ -28,8 +27,8 @@ class WeightsError(WhiteboxError):
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C, after the library has finished what it can (a summary, a checkpoint): the
-    message says what was kept and how to resume (exit 130)."""
+    """Ctrl-C, once the library has kept what it can: the message says what, and how to
+    resume."""
     exit_code = 130
 
 
@@ -42,8 +41,8 @@ def one_line(err, keep="first"):
 
 
 def display_path(path):
-    """`path` as one printable line: control characters (newlines, tabs, escapes) and bytes that
-    are not valid in the file system's encoding are shown as backslash escapes."""
+    """`path` as one printable line: control characters and bytes invalid in the file system's
+    encoding shown as backslash escapes."""
     shown = []
     for ch in os.fsdecode(os.fspath(path)):
         if ch.isprintable():
@@ -56,8 +55,8 @@ def display_path(path):
 
 
 def output_problem(output, option="--output"):
-    """Why the `option` path cannot be a folder (it or a folder above it is a file or a broken
-    symbolic link), or None."""
+    """Why the `option` path cannot be a folder (it or one above is a file or a broken link),
+    or None."""
     for path in [Path(output), *Path(output).parents]:
         if path.is_dir():
             return None

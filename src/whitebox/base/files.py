@@ -1,10 +1,10 @@
-"""Files and folders written under a temporary name, then renamed; what killed processes left;
-this project's cache folder.
+"""Files and folders written under a temporary name, then renamed; the removal of what killed
+processes left; this project's cache folder.
 
-A temporary is named `temporary_name(name)`, beside `name`, and its writer holds an flock on it
-while it works; `sweep` removes one whose lock is free (a folder only once older than
-GRACE_SECONDS: it is made, then locked). Beam's FileSystems writer (serve/beam.py) is the one
-other writer: object stores have no flock, so it borrows `temporary_name` only.
+A temporary, `temporary_name(name)` beside `name`, is flock-ed by its writer while it works;
+`sweep` removes one whose lock is free (a folder only once older than GRACE_SECONDS: it is made,
+then locked). Beam's FileSystems writer (serve/beam.py) borrows `temporary_name` only: object
+stores have no flock.
 """
 import atexit
 import contextlib
@@ -24,12 +24,9 @@ except ImportError:  # pragma: no cover - Windows: abandoned temporaries are lef
     fcntl = None
 
 ENV_HOME = "WHITEBOX_HOME"
-# The longest file name, in bytes, that common file systems take (ext4, XFS, Btrfs, APFS, NTFS)
-NAME_MAX = 255
+NAME_MAX = 255  # bytes in a name on ext4, XFS, Btrfs, APFS, NTFS
 GRACE_SECONDS = 60
-# `temporary_name`'s names; the name written may hold newlines.
 PART = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.part", re.DOTALL)
-# `private_tempdir`'s folders: the prefix, then mkdtemp's 8 random characters.
 PRIVATE_PREFIX = "whitebox-"
 PRIVATE_NAME = re.compile(re.escape(PRIVATE_PREFIX) + r"[a-z0-9_]{8}\.tmp")
 
@@ -37,10 +34,8 @@ _private = None
 
 
 def home_dir():
-    """``$WHITEBOX_HOME`` if set, else ``pooch.os_cache("whitebox-cartoon")``: on Linux
-    ``$XDG_CACHE_HOME/whitebox-cartoon`` or ``~/.cache/whitebox-cartoon``, on macOS
-    ``~/Library/Caches/whitebox-cartoon``, on Windows
-    ``%LOCALAPPDATA%\\whitebox-cartoon\\whitebox-cartoon\\Cache``."""
+    """``$WHITEBOX_HOME`` if set, else ``pooch.os_cache("whitebox-cartoon")`` (on Linux
+    ``$XDG_CACHE_HOME/whitebox-cartoon`` or ``~/.cache/whitebox-cartoon``)."""
     if os.environ.get(ENV_HOME):
         return Path(os.environ[ENV_HOME]).expanduser()
     import pooch
@@ -49,8 +44,8 @@ def home_dir():
 
 
 def _fit(name):
-    """The part of `name` that `temporary_name` keeps: all of it, or when too long the part
-    before its extension cut (at a character boundary) so that the result fits NAME_MAX."""
+    """`name`, or when too long the part before its extension cut (at a character boundary)
+    so that `temporary_name` fits NAME_MAX."""
     stem, ext = os.path.splitext(name)
     room = NAME_MAX - len("..12345678.part")
     if len(os.fsencode(ext)) > room // 2:  # no extension worth keeping
@@ -61,8 +56,7 @@ def _fit(name):
 
 
 def temporary_name(name):
-    """A new hidden name to write `name` under before renaming it: "." + `_fit(name)` + "." +
-    8 random characters (a-z, 0-9) + ".part", at most NAME_MAX bytes; the extension stays, for
+    """A new hidden name (PART) to write `name` under: the extension stays, for
     `remove_stale_temporaries`."""
     return f".{_fit(name)}.{secrets.token_hex(4)}.part"
 
@@ -83,16 +77,15 @@ def _flock(fd):
 
 
 def lock(path):
-    """An open descriptor of the file or folder `path` holding an exclusive flock: while it is
-    open, `sweep` leaves `path` alone."""
+    """An open descriptor of `path` holding an exclusive flock: `sweep` leaves `path` alone."""
     fd = os.open(path, os.O_RDONLY)
     _flock(fd)
     return fd
 
 
 def _abandoned(path, folder):
-    """Whether `path` is a regular file (with `folder` a folder older than GRACE_SECONDS),
-    not a symbolic link, whose lock no writer holds."""
+    """Whether `path` is a regular file (or a folder older than GRACE_SECONDS), not a link,
+    whose lock no writer holds."""
     try:
         info = os.lstat(path)
         if not (stat.S_ISDIR if folder else stat.S_ISREG)(info.st_mode) or (
@@ -111,9 +104,8 @@ def _abandoned(path, folder):
 
 
 def sweep(parent, pattern=PART, folders=False, wanted=lambda match: True):
-    """Remove the abandoned (`_abandoned`) regular files, or with `folders` folders, of
-    `parent` whose names fullmatch `pattern` and pass `wanted(match)`. Returns their paths, by
-    name; without fcntl nothing is removed."""
+    """Remove the `_abandoned` files (or `folders`) of `parent` whose names fullmatch `pattern`
+    and pass `wanted(match)`; returns their paths by name (none without fcntl)."""
     removed = []
     try:
         names = sorted(os.listdir(parent)) if fcntl is not None else []
@@ -131,17 +123,16 @@ def sweep(parent, pattern=PART, folders=False, wanted=lambda match: True):
 
 
 def remove_stale_temporaries(folder, extensions):
-    """Remove the temporaries that `atomic_file` left in `folder` when its process was killed,
-    for names whose extension (any case) is in `extensions`; returns their paths."""
+    """`sweep` the `atomic_file` temporaries of `folder` for names with `extensions` (any
+    case)."""
     return sweep(folder, wanted=lambda match: Path(match["name"]).suffix.lower() in extensions)
 
 
 @contextlib.contextmanager
 def atomic_file(path):
-    """Yield (binary file, its path) for the new content of `path`: a locked temporary file
-    beside it (`temporary_name`, readable by its owner only), renamed over `path` with mode
-    0644 when the block ends without an error and deleted otherwise, so a crash never leaves a
-    half-written output. The folder is created if needed."""
+    """Yield (binary file, its path): a locked temporary beside `path`, readable by its owner
+    only, renamed over `path` with mode 0644 when the block ends without an error, deleted
+    otherwise. The folder is created if needed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = _create(path, lambda p: os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
@@ -159,21 +150,18 @@ def atomic_file(path):
 
 
 def write_bytes_atomic(path, data):
-    """Write the bytes `data` to `path` through `atomic_file`."""
     with atomic_file(path) as (f, _):
         f.write(data)
 
 
 def write_text_atomic(path, text):
-    """Write the string `text` to `path` as UTF-8 through `atomic_file`."""
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
 @contextlib.contextmanager
 def staging_folder(path):
-    """Yield a new empty folder (mode 0700, locked) beside `path`, named
-    `temporary_name(path.name)`, and remove it when the block ends; first sweep those of
-    `path` that killed processes left."""
+    """Yield a new empty locked folder (mode 0700) beside `path`, removed when the block ends;
+    first sweep those of `path` that killed processes left."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep(path.parent, folders=True, wanted=lambda match: match["name"] == _fit(path.name))
@@ -188,10 +176,9 @@ def staging_folder(path):
 
 @contextlib.contextmanager
 def atomic_folder(path, replace=True):
-    """Yield a `staging_folder` for the new content of the folder `path`, renamed to `path`
-    when the block ends without an error. An existing `path` that is not empty is replaced
-    (`replace`; moved aside first and put back if that fails) or else kept: a concurrent
-    writer that finished first wins."""
+    """Yield a `staging_folder`, renamed to `path` when the block ends without an error. A
+    non-empty `path` is replaced (`replace`: moved aside, put back if that fails) or else kept:
+    a concurrent writer that finished first wins."""
     path = Path(path)
     with staging_folder(path) as tmp:
         yield tmp
@@ -212,11 +199,9 @@ def atomic_folder(path, replace=True):
 
 
 def private_tempdir():
-    """This process's own temporary folder, made on the first call: ``whitebox-XXXXXXXX.tmp``
-    in the system's temporary folder, locked, and removed when the process exits. From then on
-    Python's `tempfile` (TensorFlow's AutoGraph files, Gradio's uploads and state) and child
-    processes ($TMPDIR) put their temporary files there, so a process killed with -9 leaves
-    one folder, which the next process removes (`sweep`). Returns its Path."""
+    """This process's own locked temporary folder (PRIVATE_NAME), made on the first call and
+    removed at exit. Python's `tempfile` (AutoGraph, Gradio) and child processes ($TMPDIR) then
+    write there, so a process killed with -9 leaves one folder, for the next one to `sweep`."""
     global _private
     if _private is None:
         parent = tempfile.gettempdir()
@@ -229,16 +214,14 @@ def private_tempdir():
 
 
 def _remove_private(folder, fd, owner):
-    """At exit: remove the private folder, in the process that made it only (a forked child
-    that exits leaves it to its parent)."""
+    """At exit, in the process that made it only (not a forked child)."""
     if os.getpid() == owner:
         shutil.rmtree(folder, ignore_errors=True)
         os.close(fd)
 
 
 def sha256_file(path, digest=None):
-    """`digest` (a new hashlib.sha256 by default) updated with the bytes of the file `path`,
-    read 1 MiB at a time."""
+    """`digest` (default a new sha256) updated with the file's bytes, 1 MiB at a time."""
     digest = digest or hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -1,12 +1,7 @@
-"""Reading and writing images as OpenCV does (BGR uint8), with clear errors; listing the images of
-a folder.
-
-Every reader here returns an HxWx3 uint8 BGR array, as `cv2.imread(path)` gives the reference,
-or raises ImageError whose message is one line saying why.
-
-Pixel limit: an image whose header declares more than `pixel_limit()` pixels is refused before
-decoding. The limit is OpenCV's own: the environment variable OPENCV_IO_MAX_IMAGE_PIXELS
-(default 2**30), which OpenCV reads once, when it is loaded; to raise it, set it before then.
+"""Images read and written as OpenCV does: every reader returns HxWx3 uint8 BGR, as the
+reference's `cv2.imread(path)`, or raises ImageError saying why in one line. An image whose
+header declares more than `pixel_limit()` pixels is refused before decoding. Also: listing the
+images of a folder.
 """
 import contextlib
 import functools
@@ -25,13 +20,11 @@ from whitebox.base import OPENCV_PIXEL_LIMIT, PIXEL_LIMIT_ENV
 from whitebox.base.errors import InputError, one_line
 from whitebox.base.files import write_bytes_atomic
 
-# The one set of image extensions: what a folder contributes to cartoonize.py, make-lists and
-# evaluate.py (a file named on its own is decoded whatever its extension).
+# What a folder contributes to every command (a file named on its own is decoded whatever its
+# extension).
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".tiff", ".gif",
                     ".webp", ".ppm", ".pgm", ".pbm", ".pnm", ".jp2", ".sr", ".ras"}
 
-PNG_END = b"IEND\xaeB`\x82"
-JPEG_START_OF_SCAN, JPEG_END = b"\xff\xda", b"\xff\xd9"
 _PIXEL_LIMIT_SYNTAX = re.compile(r"(\d+)(|KB|Kb|kb|MB|Mb|mb)")
 # Pillow's names of the formats OpenCV decodes whose headers `declared_size` reads.
 SIZED_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF", "PPM", "SUN", "JPEG2000")
@@ -48,12 +41,9 @@ _quiet_saved = None
 
 @contextlib.contextmanager
 def _quiet_stderr():
-    """Silence C libraries (libpng, libjpeg) that print to fd 2 while decoding bad files.
-
-    Thread-safe: fd 2 is redirected when the first thread enters and restored when the last
-    one leaves (each thread saving and restoring fd 2 on its own would, when two overlap,
-    leave fd 2 on /dev/null for good).
-    """
+    """Silence C libraries (libpng, libjpeg) that print to fd 2 while decoding bad files. fd 2
+    is redirected when the first thread enters and restored when the last leaves: threads
+    saving and restoring it each on its own could, overlapping, leave it on /dev/null."""
     global _quiet_users, _quiet_saved
     with _quiet_lock:
         if _quiet_users == 0:
@@ -79,9 +69,9 @@ def _quiet_stderr():
 
 
 def pixel_limit():
-    """The most pixels (width x height) an image header may declare: OPENCV_IO_MAX_IMAGE_PIXELS
-    read as OpenCV reads it (a whole number, optionally followed by KB or MB: times 1024 or
-    1024**2), else OpenCV's default."""
+    """The most pixels (width x height) an image header may declare: OpenCV's own limit,
+    PIXEL_LIMIT_ENV read as OpenCV reads it (once, when it loads: N, NKB or NMB for N times 1,
+    1024 or 1024**2), else its default."""
     match = _PIXEL_LIMIT_SYNTAX.fullmatch(os.environ.get(PIXEL_LIMIT_ENV, ""))
     if not match:
         return OPENCV_PIXEL_LIMIT
@@ -95,9 +85,8 @@ class _Parsed(Exception):
 @functools.cache
 def _probes():
     """(accept, opener) for each of SIZED_FORMATS: Pillow's header parser, made to raise
-    _Parsed with the size it read before Pillow checks it (an empty image is then refused as
-    unidentified, without its size) and before anything else happens. PIL.Image.open is not
-    used: it refuses an image over its own pixel limit without saying its size."""
+    _Parsed with the size it read before Pillow checks it (which refuses an empty image without
+    its size). PIL.Image.open would refuse one over its own pixel limit without its size."""
     from PIL import (  # here, not at import: --help never loads Pillow
         Image,
         JpegImagePlugin,
@@ -122,8 +111,8 @@ def _probes():
 
 
 def declared_size(data):
-    """(width, height) that an image file's header declares, read by Pillow without decoding
-    the image; None for formats outside SIZED_FORMATS and for headers too short to say."""
+    """(width, height) that an image file's header declares, read by Pillow without decoding;
+    None for formats outside SIZED_FORMATS and for damaged or too short headers."""
     for accept, probe in _probes():
         if accept(data[:16]) is True:
             try:
@@ -136,8 +125,7 @@ def declared_size(data):
 
 
 def _check_size(data):
-    """Raise ImageError when the header declares an empty image or more than `pixel_limit()`
-    pixels; returns the declared (width, height) or None."""
+    """The declared (width, height) or None; ImageError for an empty or too large one."""
     size = declared_size(data)
     if size is None:
         return None
@@ -163,11 +151,11 @@ def _opencv_failure(err, size):
 
 def _truncation(data):
     """A reason if a PNG or JPEG byte string ends before its end marker, else None."""
-    if data.startswith(b"\x89PNG") and PNG_END not in data[-64:]:
+    if data.startswith(b"\x89PNG") and b"IEND\xaeB`\x82" not in data[-64:]:
         return "truncated PNG (no IEND chunk at the end)"
-    if data.startswith(b"\xff\xd8"):
-        if data.rfind(JPEG_END) < data.find(JPEG_START_OF_SCAN):
-            return "truncated JPEG (no end-of-image marker after the image data)"
+    # JPEG: the end-of-image marker FFD9 must follow the start of scan FFDA
+    if data.startswith(b"\xff\xd8") and data.rfind(b"\xff\xd9") < data.find(b"\xff\xda"):
+        return "truncated JPEG (no end-of-image marker after the image data)"
     return None
 
 
@@ -181,10 +169,9 @@ def composite_over_white(bgra):
 
 
 def read_file(path):
-    """The bytes of `path`, or ImageError naming why they cannot be had. Only a regular file
-    is read: a named pipe would block, a device such as /dev/zero never end."""
+    """The bytes of `path`, or ImageError saying why not. Only a regular file is read: a named
+    pipe would block (hence the non-blocking open), a device such as /dev/zero never end."""
     try:
-        # Non-blocking open: a pipe without a writer returns at once, to be refused below.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         with os.fdopen(fd, "rb") as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
@@ -204,14 +191,9 @@ def read_file(path):
 
 
 def decode_bgr(data, alpha="ignore"):
-    """Decode an image file's bytes to HxWx3 uint8 BGR, or raise ImageError with the reason.
-
-    Decoding is `cv2.IMREAD_COLOR`, exactly as the reference's `cv2.imread(path)`: grey is
-    replicated to three channels, 16-bit values are shifted to 8 bits, EXIF orientation is
-    applied, and an alpha channel is dropped (the colour under transparent pixels is kept).
-    alpha="white" instead blends images with an alpha channel over white. Images declaring
-    more than `pixel_limit()` pixels are refused before decoding.
-    """
+    """An image file's bytes -> HxWx3 uint8 BGR by `cv2.IMREAD_COLOR`, as the reference: grey
+    replicated, 16 bits shifted to 8, EXIF orientation applied, alpha dropped (the colour under
+    transparent pixels kept) unless alpha="white" blends it over white."""
     size = _check_size(data)
     reason = _truncation(data)
     if reason:
@@ -238,10 +220,7 @@ def read_bgr(path, alpha="ignore"):
 
 
 def encode(image, ext):
-    """Encode `image` (HxWx3 uint8 BGR) in the format of extension `ext` ('.png', ...) -> bytes.
-
-    OpenCV's own messages are silenced; raises ImageError when it cannot write the format.
-    """
+    """HxWx3 uint8 BGR -> bytes in the format of extension `ext` ('.png', ...), quietly."""
     with _quiet_stderr():
         try:
             ok, encoded = cv2.imencode(ext, image)
@@ -253,18 +232,15 @@ def encode(image, ext):
 
 
 def write_atomic(path, image):
-    """Encode `image` (HxWx3 uint8 BGR) by the extension of `path` (none: PNG) and write it
-    with `write_bytes_atomic`. Raises ImageError, or OSError when the file cannot be written."""
+    """`encode` by the extension of `path` (none: PNG), then `write_bytes_atomic` (OSError)."""
     path = Path(path)
     write_bytes_atomic(path, encode(image, path.suffix.lower() or ".png"))
 
 
 def list_files(folder, recursive=False, exclude=None):
-    """The visible regular files under `folder` as Paths: names starting with '.' (files and
-    folders) are skipped; with `recursive` the whole tree, except the folder `exclude` (found by
-    its resolved path; sub-folders that cannot be read are passed over). Deterministic order: a
-    folder's files by name, then its sub-folders one by one in name order. Raises ImageError
-    ("no such folder", "unreadable folder (why)") for `folder` itself."""
+    """The regular files of `folder` not hidden (no name starting with '.'), as Paths: a
+    folder's files by name, then with `recursive` its readable sub-folders in name order,
+    except `exclude` (by resolved path). ImageError when `folder` itself cannot be listed."""
     folder = Path(folder)
     exclude = Path(exclude).resolve() if exclude is not None else None
     if not folder.is_dir():

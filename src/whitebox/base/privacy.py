@@ -1,41 +1,28 @@
 """Nothing leaves the machine and nothing is written outside our cache, whichever dependency
-loads: the switches are set here, when the package is imported (``whitebox/__init__.py``), so
-before any module of the package can load TensorFlow, Keras, OpenVINO, NNCF, ONNX Runtime or
-Gradio. Child processes (Beam's workers) inherit the environment and import the package too.
+loads: `keep_local` runs when the package is imported, before any of it loads, and child
+processes (Beam's workers) inherit it.
 
-- ONNX Runtime: ``ORT_DISABLE_TELEMETRY=1``, its documented switch, read when it loads (its
-  uploader otherwise writes ``~/.cache/Microsoft/DeveloperTools/.onnxruntime/`` and resolves
-  its collector's name).
-- OpenVINO's model converter and NNCF: both send events to Google Analytics through the
-  optional package ``openvino_telemetry`` and fall back to a stub that sends nothing when it
-  cannot be imported; it is made unimportable in this process. OpenVINO's own opt-out
-  (``opt_in_out --opt_out``) would write a consent file into ``~/intel`` and change the choice
-  for every other program of the user, so it is not used.
-- Gradio: ``GRADIO_ANALYTICS_ENABLED=False``; Hugging Face Hub (loaded by Gradio):
-  ``HF_HUB_DISABLE_TELEMETRY=1``.
-- Keras writes ``keras.json`` into ``$KERAS_HOME`` (else ``~/.keras``) when it loads, and
-  Matplotlib (loaded by NNCF) its font cache into ``$MPLCONFIGDIR`` (else ``~/.cache`` and
-  ``~/.config``): both point into ``files.home_dir()`` unless the user set them.
+- ONNX Runtime, Gradio, Hugging Face Hub: their documented switches, TELEMETRY_OFF.
+- OpenVINO's converter and NNCF send to Google Analytics through ``openvino_telemetry`` and fall
+  back to a silent stub when it cannot be imported: it is made unimportable (OpenVINO's own
+  opt-out writes a consent file into ``~/intel``, for every program of the user).
+- Keras (``keras.json``) and Matplotlib (font cache, loaded by NNCF) write under HOME:
+  CACHE_FOLDERS move them into ``files.home_dir()`` unless the user set the variables.
 """
 import os
 import sys
 
 from whitebox.base.files import home_dir
 
-# Set whatever the user's environment says: each turns something off.
+# Set whatever the user's environment says.
 TELEMETRY_OFF = {"ORT_DISABLE_TELEMETRY": "1", "GRADIO_ANALYTICS_ENABLED": "False",
                  "HF_HUB_DISABLE_TELEMETRY": "1"}
-# The package that sends OpenVINO's and NNCF's events.
 OPENVINO_TELEMETRY = "openvino_telemetry"
-# Folders of files.home_dir() that stand in for the ones dependencies make under HOME,
-# unless the user chose another through the variable.
 CACHE_FOLDERS = {"KERAS_HOME": "keras", "MPLCONFIGDIR": "matplotlib"}
 
 
-
 def keep_local():
-    """Turn every dependency's telemetry off and move its files into our cache. Effective for
-    a dependency not loaded yet; safe to call again."""
+    """Effective for a dependency not loaded yet; safe to call again."""
     os.environ.update(TELEMETRY_OFF)
     if OPENVINO_TELEMETRY not in sys.modules:
         sys.modules[OPENVINO_TELEMETRY] = None  # import raises ImportError: the stub is used

@@ -1,10 +1,6 @@
-"""Import TensorFlow without its start-up chatter, for the command lines.
-
-TensorFlow prints oneDNN and CUDA notices to fd 2 before its logging is configured, so
-TF_CPP_MIN_LOG_LEVEL cannot hide them. They are captured here and shown only if the import
-fails (not when Ctrl-C interrupts it: that is one line). The process's temporary files go to
-its own folder from then on (files.private_tempdir).
-"""
+"""Import TensorFlow for the command lines without its oneDNN and CUDA notices, which it prints
+to fd 2 before TF_CPP_MIN_LOG_LEVEL applies: they are shown only if the import fails (not on
+Ctrl-C: that is one line)."""
 import contextlib
 import os
 import sys
@@ -15,8 +11,8 @@ from whitebox.base.files import private_tempdir
 
 @contextlib.contextmanager
 def captured_stderr():
-    """Send fd 2 (so also C libraries' output and that of child processes started meanwhile)
-    to an unnamed temporary file while the block runs; yields the file, open for reading."""
+    """Yield an unnamed temporary file that fd 2 (C libraries, child processes too) goes to
+    while the block runs."""
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as capture:
@@ -30,8 +26,8 @@ def captured_stderr():
 
 
 def import_tensorflow():
-    """Import and return tensorflow with fd 2 captured during the import, after moving the
-    process's temporary files into `private_tempdir`."""
+    """tensorflow, imported quietly once the process's temporary files go to
+    `private_tempdir`."""
     private_tempdir()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     chatter = b""

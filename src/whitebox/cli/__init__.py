@@ -1,7 +1,5 @@
-"""What the command lines share, before TensorFlow and OpenCV load: one parser class whose usage
-errors take one line, `run_command`, which maps the library's errors to one line and an exit
-code, and the checks of a few options.
-"""
+"""What the command lines share, before TensorFlow and OpenCV load: a parser whose usage errors
+take one line, `run_command`, and the checks of a few options."""
 import argparse
 import os
 import signal
@@ -17,24 +15,22 @@ from whitebox.base.errors import (
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """Usage errors on one line ('PROG: error: ... (see --help)', exit 2), without the usage
-    text."""
+    """Usage errors as one line, 'PROG: error: ... (see --help)', exit 2."""
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def path_argument(text):
-    """An argparse type for path options: the path as given, refusing an empty one (which the
-    file system functions would take as the current folder)."""
+    """An argparse type refusing an empty path (which would mean the current folder)."""
     if not text:
         raise argparse.ArgumentTypeError("an empty path (for the current folder, say '.')")
     return text
 
 
 def set_pixel_limit(argv):
-    """Put the value of --max-pixels N where OpenCV reads its limit, once, when it loads: call
-    this before OpenCV is loaded. The parser checks the value."""
+    """Put the value of --max-pixels N where OpenCV reads its limit (call it before OpenCV
+    loads); the parser checks the value."""
     for arg, following in zip(argv, [*argv[1:], ""]):
         name, _, value = arg.partition("=")
         if name == "--max-pixels" and (value or following).isdigit():
@@ -42,11 +38,9 @@ def set_pixel_limit(argv):
 
 
 def run_command(main, prog, note=""):
-    """`main()`'s exit code, with the library's errors mapped for every command line: a
-    WhiteboxError becomes one line 'PROG: error: MESSAGE' on stderr and its `exit_code`; Ctrl-C
-    (KeyboardInterrupt, base.errors.Interrupted) becomes 130 with one line, 'interrupted', then
-    the interrupt's own message (e.g. where a run can resume) and `note`, and no traceback. An
-    interrupt whose `reported` attribute is true has said everything."""
+    """`main()`'s exit code: a WhiteboxError becomes one line 'PROG: error: MESSAGE' and its
+    `exit_code`; Ctrl-C becomes 130 and one line, 'interrupted', the interrupt's own message
+    (e.g. where to resume) and `note` (none where its `reported` is true), no traceback."""
     try:
         return main()
     except WhiteboxError as err:
@@ -60,8 +54,8 @@ def run_command(main, prog, note=""):
 
 
 def script_write(write, target):
-    """0 once `write()` has written `target` and its line (if any) is printed; an OSError is
-    a WhiteboxError naming `target` (exit 1)."""
+    """0 once `write()` has written `target` and its line (if any) is printed; an OSError
+    becomes a WhiteboxError naming `target`."""
     try:
         done = write()
     except OSError as err:

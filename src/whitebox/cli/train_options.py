@@ -1,8 +1,6 @@
-"""Command-line flags for the fields of PretrainConfig and TrainConfig, and the config back
-from parsed flags. TensorFlow-free, so `--help` answers at once.
-
-Every flag defaults to None: a parsed namespace holds a value only for what was given, and a
-config is built as `base` (the defaults, or a saved run's config.json) overridden by those.
+"""Command-line flags for the fields of PretrainConfig and TrainConfig (without TensorFlow), and
+the config back from them. Every flag defaults to None, so a config is `base` (the defaults or
+a saved run's config.json) overridden by the flags given only.
 """
 import argparse
 import dataclasses
@@ -10,8 +8,8 @@ import dataclasses
 from whitebox.cli import path_argument
 from whitebox.train.config import CHOICES, TERM_MEANINGS, TERM_SCALARS, TERMS
 
-# field: (flag, metavar or None, help). The default, taken from the config class, is appended.
-# Fields not listed have no flag; a run's config.json holds them all.
+# field: (flag, metavar or None, help); the help gets the class's default. Fields not listed
+# have no flag.
 FLAGS = {
     "data_lists": ("--data-lists", "DIR",
                    "folder with photo_face.txt, photo_scenery.txt, cartoon_*.txt"),
@@ -25,7 +23,8 @@ FLAGS = {
     "init_from": ("--init-from", "CKPT",
                   "initial generator weights: a run's checkpoints/ folder or prefix, or a TF1 "
                   "checkpoint (the reference's pretrain/saved_models)"),
-    "resume": ("--resume", None, "continue the run in --out from its last checkpoint"),
+    "resume": ("--resume", None, "continue the run in --out from its last checkpoint with its "
+               "saved settings (a few, e.g. --iterations, may change)"),
     "save_every": ("--save-every", None, "checkpoint every N iterations"),
     "keep_checkpoints": ("--keep", None, "checkpoints kept"),
     "sample_every": ("--sample-every", None, "sample grids every N iterations"),
@@ -33,17 +32,17 @@ FLAGS = {
     "deterministic": ("--deterministic", None, "enable TensorFlow op determinism (slower)"),
     "strategy": ("--strategy", None,
                  "one (a single device), mirrored (the local GPUs or --devices), multiworker "
-                 "(machines named in TF_CONFIG) or auto (mirrored with more than one GPU); "
-                 "--batch-size is the global batch"),
+                 "(the machines of TF_CONFIG) or auto (mirrored with over one GPU); "
+                 "--batch-size is global"),
     "devices": ("--devices", "LIST",
                 "devices of --strategy mirrored, comma-separated (e.g. /gpu:0,/gpu:1)"),
     "peer_wait": ("--peer-wait", "SECONDS",
-                  "multiworker: how long a worker waits for the others of TF_CONFIG to start "
-                  "before it stops, naming the addresses that did not answer"),
+                  "multiworker: how long a worker waits for the others of TF_CONFIG before it "
+                  "stops, naming those that did not answer"),
     "precision": ("--precision", None,
-                  "compute precision of the generator and discriminators: fp32 (the reference), "
-                  "bf16 or fp16 (dynamic loss scaling), with float32 weights and Adam slots; "
-                  "one unsupported here falls back to fp32 with a notice"),
+                  "compute precision of G and the discriminators: fp32 (the reference), bf16 or "
+                  "fp16 (dynamic loss scaling); weights and Adam stay float32; unsupported here: "
+                  "fp32 with a notice"),
     "vgg": ("--vgg", "FILE",
             "VGG19 weights: .npz (safe), vgg19_no_fc.npy (needs --trust-pickle) or Keras "
             "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"),
@@ -75,8 +74,7 @@ FLAGS = {
 
 
 def add_config_flags(parser, cls, names=None):
-    """Add to `parser` the flags of the fields of `cls` (PretrainConfig or TrainConfig), or of
-    those in `names`, in field order."""
+    """Add the flags of the fields of `cls` (of those in `names`), in field order."""
     defaults = cls()
     for f in dataclasses.fields(cls):
         if names is not None and f.name not in names:
@@ -88,8 +86,7 @@ def add_config_flags(parser, cls, names=None):
 
 
 def _add_field_flag(parser, f, default):
-    """The flag of field `f`; a bool field is a switch: --x/--no-x when its default is True,
-    else --x."""
+    """A bool field is a switch: --x/--no-x when its default is True, else --x."""
     flag, metavar, text = FLAGS[f.name]
     if f.type is bool and default:
         parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
@@ -116,8 +113,8 @@ def _add_term_flags(parser, field_name):
 
 
 def given_values(cls, args):
-    """{field: value} of the config flags present in `args` (parsed with the flags of
-    `add_config_flags`): --<term>-weight go to `weights`, --no-<term> to `disabled`."""
+    """{field: value} of the config flags given in `args`, --<term>-weight in `weights`,
+    --no-<term> in `disabled`."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls)
               if getattr(args, f.name, None) is not None}
     weights = {t: getattr(args, f"weight_{t}") for t in TERMS
@@ -131,8 +128,8 @@ def given_values(cls, args):
 
 
 def config_from_args(cls, args, base=None):
-    """`base` (default `cls()`) with the values of the flags given in `args`. Weight overrides
-    add to the base's, switched-off terms to the base's."""
+    """`base` (default `cls()`) with the flags given in `args`; weights and switched-off terms
+    add to the base's."""
     base = base or cls()
     given = given_values(cls, args)
     values = {**vars(base), **given}

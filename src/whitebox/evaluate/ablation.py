@@ -1,24 +1,14 @@
-"""The ablation runner: several training variants from one start, each scored like `evaluate.py
-paper`, summarised in one table and one picture.
-
-Every variant is a set of TrainConfig overrides applied to a shared base (pre-trained
-generator, seed, data lists, iterations...). Under the output folder:
-
-  <variant>/                 the usual run folder (config.json, checkpoints/, train_log/, ...)
-  <variant>/eval/            the test photos cartoonized by the variant's last checkpoint
-  <variant>/ablation_result.json   written once the variant is done or has failed
-  ablation.json, ablation.md       one row per variant (rewritten after every variant)
-  ablation.png               the first test photos, one column per variant, labelled
-
-Resuming: a variant whose result file says done (or failed, unless retry_failed) with the same
-overrides and iterations is kept as it is; a variant cut off during training continues from its
-last checkpoint (the training loop's --resume); one cut off during evaluation is evaluated again.
-A variant that raises (NaN losses, a bad override...) is recorded as failed and the next one runs.
+"""The ablation runner (its files and resuming: docs/EVALUATION.md): each variant, TrainConfig
+overrides of a shared base, trains in `<out>/<variant>/`, is scored from its `eval/`, and leaves
+RESULT_FILE there: a variant whose result is done (or failed, unless retry_failed) for the same
+overrides and iterations is kept; one cut off in evaluation is evaluated again.
 """
+import contextlib
 import json
 import re
 import sys
 import time
+import tomllib
 import traceback
 from pathlib import Path
 
@@ -27,14 +17,13 @@ import numpy as np
 
 from whitebox.base.errors import UsageError, one_line
 from whitebox.base.files import write_text_atomic
-from whitebox.base.image_io import write_atomic
+from whitebox.base.image_io import ImageError, read_bgr, write_atomic
 from whitebox.train.config import TERMS, TrainConfig
 
 RESULT_FILE = "ablation_result.json"
 EVAL_FOLDER = "eval"
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-# Fields a variant may not set: they belong to the runner.
-RESERVED = ("out_dir", "resume", "command")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*$")
+RESERVED = ("out_dir", "resume", "command")  # the runner's fields
 
 BUILTIN_MATRICES = {
     # The F_st switch and the paper-versus-code settings (REFERENCE.md section 9).
@@ -53,10 +42,8 @@ COLUMNS = [("fid_to_cartoon", "FID to cartoon"), ("fid_to_photo", "FID to photo"
 
 
 class AblationError(UsageError):
-    """A matrix or output folder that cannot be used; the message says why."""
+    """A matrix that cannot be used; the message says why."""
 
-
-# ---------------------------------------------------------------------------- matrices
 
 def _check_variants(variants, source):
     if not isinstance(variants, dict) or not variants:
@@ -73,23 +60,17 @@ def _check_variants(variants, source):
 
 
 def load_matrix(spec):
-    """(matrix name, {variant: overrides}) from a built-in name or a .json/.toml file.
-
-    A file holds either a top-level table of variants or one under the key "variants", e.g.
-    TOML `[variants.lr-high]` then `lr = 4e-4`.
-    """
+    """(matrix name, {variant: overrides}) from a built-in name or a .json/.toml file holding
+    the table of variants at the top or under "variants" (TOML `[variants.lr-high]`)."""
     if spec in BUILTIN_MATRICES:
         return spec, json.loads(json.dumps(BUILTIN_MATRICES[spec]))
     path = Path(spec)
     if not path.is_file():
         raise AblationError(f"{spec}: neither a built-in matrix ({', '.join(BUILTIN_MATRICES)}) "
                             f"nor a matrix file")
+    parse = tomllib.loads if path.suffix.lower() == ".toml" else json.loads
     try:
-        if path.suffix.lower() == ".toml":
-            import tomllib
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        else:
-            data = json.loads(path.read_text(encoding="utf-8"))
+        data = parse(path.read_text(encoding="utf-8"))
     except (ValueError, OSError) as err:
         raise AblationError(f"{path}: cannot read the matrix ({err})")
     if isinstance(data, dict) and isinstance(data.get("variants"), dict):
@@ -98,21 +79,17 @@ def load_matrix(spec):
 
 
 def variant_config(base, overrides, run_dir):
-    """The TrainConfig of one variant: base values, then overrides, in its own folder."""
-    values = {**base, **overrides, "out_dir": str(run_dir)}
-    config = TrainConfig.from_dict(values)
+    """The checked TrainConfig of one variant: base values, then overrides, in run_dir."""
+    config = TrainConfig.from_dict({**base, **overrides, "out_dir": str(run_dir)})
     config.validate()
     return config
 
 
 def variant_configs(variants, base, out_dir):
-    """{name: variant_config} for every variant, each in out_dir/name; raises ConfigError for
-    the first override (or shared value) that no run can take."""
+    """{name: variant_config in out_dir/name}; ConfigError names the first that cannot run."""
     return {name: variant_config(base, overrides, Path(out_dir) / name)
             for name, overrides in variants.items()}
 
-
-# ---------------------------------------------------------------------------- reports
 
 def _read_json(path):
     try:
@@ -172,12 +149,8 @@ def _label(text, width, height=28):
 
 
 def contact_sheet(photo_paths, columns, cell=192):
-    """One row per photo: the photo, then each column's image of it (None: grey, 'missing').
-
-    columns: [(label, [path or None per photo])]. Returns a BGR uint8 image.
-    """
-    from whitebox.base.image_io import ImageError, read_bgr
-
+    """BGR uint8 grid, one row per photo: the photo, then each column's image of it; columns:
+    [(label, [path or None per photo])], None or unreadable shown grey, 'missing'."""
     def load(path):
         try:
             return _letterbox(read_bgr(path), cell) if path is not None else None
@@ -195,19 +168,12 @@ def contact_sheet(photo_paths, columns, cell=192):
     return np.concatenate(rows, axis=0)
 
 
-# ---------------------------------------------------------------------------- the runner
-
 def run_ablation(variants, base, out_dir, evaluate, grid_photos=(), grid_outputs=None,
                  matrix="custom", train=None, retry_failed=False, extractor=None,
                  progress=True, say=None):
-    """Train and evaluate every variant in turn; returns the rows (dicts), in matrix order.
-
-    variants: {name: overrides}. base: TrainConfig field values shared by all variants.
-    evaluate(checkpoint_dir, eval_dir) -> dict of scores (fid_to_cartoon, fid_to_photo,
-    optional kid_to_*, ...). grid_photos: the photos shown in ablation.png;
-    grid_outputs(eval_dir) -> the path of each one's cartoon. train(config) runs training
-    (default: whitebox.train.training.run without console echo).
-    """
+    """The rows (dicts) of `variants` ({name: overrides of the TrainConfig values `base`}), in
+    order, each trained and scored by evaluate(checkpoint_dir, eval_dir) -> {fid_to_cartoon,
+    fid_to_photo, ...}; grid_outputs(eval_dir) -> the cartoon path of each of grid_photos."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     say = say or (lambda line: print(line, file=sys.stderr))
@@ -218,7 +184,7 @@ def run_ablation(variants, base, out_dir, evaluate, grid_photos=(), grid_outputs
             return training.run(config, echo=False, progress=progress)
 
     iterations = int(base.get("iterations", TrainConfig().iterations))
-    configs = variant_configs(variants, base, out_dir)     # refuse bad overrides up front
+    configs = variant_configs(variants, base, out_dir)  # bad overrides fail before training
     rows = {}
 
     def pending(name):
@@ -233,49 +199,43 @@ def run_ablation(variants, base, out_dir, evaluate, grid_photos=(), grid_outputs
         return ordered
 
     for name, overrides in variants.items():
-        run_dir = out_dir / name
-        saved = _read_json(run_dir / RESULT_FILE)
-        if saved and saved.get("overrides") == overrides and \
-                saved.get("iterations") == iterations and \
-                (saved.get("status") == "done" or
-                 (saved.get("status") == "failed" and not retry_failed)):
+        saved = _read_json(out_dir / name / RESULT_FILE)
+        if saved and (saved.get("overrides"), saved.get("iterations")) == (overrides, iterations) \
+                and saved.get("status") in (("done",) if retry_failed else ("done", "failed")):
             say(f"[{name}] kept ({saved['status']}, from an earlier run)")
             rows[name] = saved
-            publish()
-            continue
-        config = configs[name]
-        from whitebox.model.checkpoints import CheckpointError, resolve_prefix
-        try:
-            resolve_prefix(run_dir / "checkpoints")
-            config.resume = True
-        except CheckpointError:
-            pass
-        say(f"[{name}] {'resuming' if config.resume else 'training'}: "
-            f"{json.dumps(overrides, sort_keys=True) or '{}'}")
-        start = time.perf_counter()
-        row = pending(name)
-        try:
-            train(config)
-            row.update(evaluate(run_dir / "checkpoints", run_dir / EVAL_FOLDER))
-            row["status"] = "done"
-        except KeyboardInterrupt:
-            raise
-        except Exception as err:  # a failed variant must not stop the others
-            row.update(status="failed", error=f"{err.__class__.__name__}: {one_line(err)}")
-            write_text_atomic(run_dir / "error.txt", traceback.format_exc())
-            say(f"[{name}] failed: {row['error']}")
-        row["seconds"] = round(time.perf_counter() - start, 1)
-        write_text_atomic(run_dir / RESULT_FILE, json.dumps(row, indent=2) + "\n")
-        rows[name] = row
+        else:
+            rows[name] = _run_variant(pending(name), configs[name], train, evaluate, say)
         publish()
 
     ordered = publish()
     if grid_photos and grid_outputs is not None:
-        columns = []
-        for row in ordered:
-            eval_dir = Path(row["run_dir"]) / EVAL_FOLDER
-            paths = grid_outputs(eval_dir) if row["status"] == "done" else [None] * len(grid_photos)
-            columns.append((row["name"], [p if p is not None and Path(p).is_file() else None
-                                          for p in paths]))
+        columns = [(row["name"], grid_outputs(Path(row["run_dir"]) / EVAL_FOLDER)
+                    if row["status"] == "done" else [None] * len(grid_photos))
+                   for row in ordered]
         write_atomic(out_dir / "ablation.png", contact_sheet(list(grid_photos), columns))
     return ordered
+
+
+def _run_variant(row, config, train, evaluate, say):
+    """`row` once its variant is trained (resumed if it has a checkpoint) and scored, or has
+    failed; written to RESULT_FILE."""
+    from whitebox.model.checkpoints import CheckpointError, resolve_prefix
+
+    run_dir, name = Path(row["run_dir"]), row["name"]
+    with contextlib.suppress(CheckpointError):
+        resolve_prefix(run_dir / "checkpoints")
+        config.resume = True
+    say(f"[{name}] {'resuming' if config.resume else 'training'}: "
+        f"{json.dumps(row['overrides'], sort_keys=True)}")
+    start = time.perf_counter()
+    try:
+        train(config)
+        row.update(evaluate(run_dir / "checkpoints", run_dir / EVAL_FOLDER), status="done")
+    except Exception as err:  # a failed variant must not stop the others
+        row.update(status="failed", error=f"{err.__class__.__name__}: {one_line(err)}")
+        write_text_atomic(run_dir / "error.txt", traceback.format_exc())
+        say(f"[{name}] failed: {row['error']}")
+    row["seconds"] = round(time.perf_counter() - start, 1)
+    write_text_atomic(run_dir / RESULT_FILE, json.dumps(row, indent=2) + "\n")
+    return row

@@ -15,19 +15,18 @@ from pathlib import Path
 from whitebox.base.errors import WhiteboxError, display_path, output_problem
 from whitebox.base.files import write_text_atomic
 from whitebox.base.image_io import ImageError, list_images
+from whitebox.evaluate import DEFAULT_BATCH
 from whitebox.evaluate.ablation import load_matrix, run_ablation, variant_configs
+from whitebox.evaluate.distances import MetricsError
+from whitebox.evaluate.inception import load_extractor, network_sha256
 from whitebox.evaluate.metrics import (
-    DEFAULT_BATCH,
     PAPER_VALUES,
-    MetricsError,
     compare,
     embed_folder,
     embed_paths,
     features_to_set,
     load_cache,
-    load_extractor,
     load_set,
-    network_sha256,
     save_cache,
 )
 from whitebox.infer.batch import OVERWRITES_INPUT, plan_jobs, run_plan, say_above_bar
