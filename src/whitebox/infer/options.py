@@ -23,8 +23,9 @@ TILE_MARGIN = 96
 QUANTIZE = ("none", "fp16", "dynamic")
 DEFAULT_OPSET = 17
 
-# Video frames per network call.
+# Video frames per network call; Beam's most images per call.
 VIDEO_BATCH = 2
+BEAM_BATCH = 4
 
 # `auto` takes the first installed runtime of RUNTIME_PRECISIONS (model.precision's table).
 RUNTIMES = ("auto", *RUNTIME_PRECISIONS)
