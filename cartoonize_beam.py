@@ -17,10 +17,9 @@ DirectRunner here and on Dataflow, Flink or Spark (install requirements-beam.txt
 docs/SCALE.md). Every image gets exactly cartoonize.py's treatment.
 
 PATTERN is any Beam filesystem glob (local, gs://, s3://; quote it): '*' stays within one
-folder, '**' descends. Each output keeps the input's path relative to the pattern's folder
-under PREFIX. Hidden files and files already under PREFIX are ignored; other non-image files
-and videos are skipped. Outputs are written to a temporary name and renamed; existing ones are
-skipped unless --overwrite.
+folder, '**' descends. Outputs keep the input's path below the pattern's folder, under PREFIX;
+existing ones are skipped unless --overwrite. Hidden files and PREFIX's own are ignored; other
+non-image files and videos are skipped.
 
 Each failed input (unreadable, not an image, too small, too large, output not writable) is one
 JSON line {"path", "reason"} in PREFIX/failed-*.jsonl and never stops the run, which ends with
@@ -92,7 +91,7 @@ def parse_args(argv=None):
 
 
 def _interrupted(err):
-    """Whether a runner's exception is Ctrl-C in a worker, wrapped by Beam."""
+    """Whether a runner's exception is a worker's Ctrl-C, wrapped by Beam."""
     while err is not None:
         if isinstance(err, KeyboardInterrupt) or str(err).startswith("KeyboardInterrupt"):
             return True

@@ -52,11 +52,8 @@ class Kid:
 
 @dataclass(frozen=True)
 class PaperRun:
-    """What `paper_report` cartoonizes and scores: the folder `photos` (its tree with
-    `recursive`) cartoonized by the checkpoint `weights` (None: as cartoonize.py finds one,
-    never downloaded when `offline`) into `output` (None: a temporary folder) as cartoonize.py
-    --format `fmt` does, replacing outputs there only with `overwrite`; the cartoon set
-    `cartoons` (folder or cache); `markdown`: a file for the table, or None."""
+    """`paper_report`'s inputs, as evaluate.py paper's options (output None: a temporary
+    folder; markdown None: no table file)."""
     photos: str
     cartoons: str
     weights: Optional[str] = None
@@ -96,8 +93,8 @@ class Extractor:
 
 
 def fid_report(a, b, extractor, recursive=False, progress=True, kid=Kid()):
-    """FID (and KID) between the sets `a` and `b` (folders or caches); `extractor` is an
-    Extractor. The report names both sets, the network and any warnings."""
+    """FID (and KID) between the sets `a` and `b` (folders or caches): a report naming both
+    sets, the Extractor's network and any warnings."""
     a = load_set(a, extractor, recursive, progress)
     b = load_set(b, extractor, recursive, progress)
     result = kid.compare(a, b)
@@ -130,7 +127,7 @@ def _fmt(value, digits=2):
 
 
 def markdown_table(report):
-    """The paper's two numbers beside ours, with n and the extractor under the table."""
+    """The paper's two numbers beside ours, n and the extractor below."""
     sets, ext = report["sets"], report["extractor"]
     lines = ["| metric | this run | paper |", "|---|---:|---:|"]
     for key, label in [("fid_to_cartoon", "FID to cartoon"), ("fid_to_photo", "FID to photo")]:
@@ -167,7 +164,7 @@ def _set_files(path, recursive):
 
 
 def _joins_set(target, folder, recursive):
-    """Whether the file `target` would be one of the images `load_set` lists in `folder`."""
+    """Whether `target` would be one of the images `load_set` lists in `folder`."""
     parent, folder = target.resolve().parent, Path(folder).resolve()
     return parent == folder or (recursive and folder in parent.parents)
 
@@ -210,12 +207,12 @@ def plan_photos(photos, out, fmt="same", recursive=False, overwrite=False, carto
 
 
 def photo_files(plan):
-    """Every photo of a `plan_photos` plan, sorted, whether or not it can be cartoonized."""
+    """Every photo of a `plan_photos` plan, sorted, cartoonizable or not."""
     return sorted([job.source for job in plan.jobs] + [path for path, _ in plan.failed])
 
 
 def embed_photos(plan, net, source, progress=True):
-    """FeatureSet of every photo of a `plan_photos` plan; `source` names it in reports."""
+    """FeatureSet of every photo of a `plan_photos` plan, named `source`."""
     features, skipped = embed_paths(photo_files(plan), net, progress, label="photos")
     return features_to_set(features, net, source, "folder", skipped)
 
@@ -229,7 +226,7 @@ def cartoonizer_for(weights=None, offline=False, progress=True):
 
 
 def _identity(path):
-    """(inode, mtime) of a file, or None: an output replaced by this run has a new one."""
+    """(inode, mtime) of a file, or None: new for an output this run replaced."""
     try:
         st = path.stat()
     except OSError:
@@ -258,7 +255,7 @@ def cartoonize_and_embed(plan, cartoonizer, out, net, progress=True):
 
 
 def count_warnings(generated, photos, counts):
-    """A line saying how many of the photos given went into each side, unless all did."""
+    """A line saying how many photos went into each side, unless all did."""
     given = counts["photos"]
     if generated.count == photos.count == given:
         return []
@@ -290,7 +287,7 @@ def paper_scores(generated, cartoons, photos, counts, kid=Kid()):
 
 
 def check_can_write(path):
-    """Refuse, before any long work, a file path that is a folder or lies under a file."""
+    """Refuse, before the long work, a file path that is a folder or lies under a file."""
     if path.is_dir():
         raise MetricsError(f"{path}: is a folder, not a file name")
     parent = path.parent
@@ -310,12 +307,10 @@ def check_not_an_input(path, plan, cartoons, recursive):
 
 
 def paper_report(run, extractor, kid=Kid(), progress=True):
-    """The paper's protocol for one checkpoint, as the PaperRun `run` says: FID (and KID with
-    `kid`) to the cartoon set and to the photos. The report holds the scores, the paper's
-    values, the counts, the sets, the network, the warnings and the Markdown table (also
-    written to `run.markdown`, and printed on stderr with `progress`). Outputs that would
-    replace or join an input are refused (`plan_photos`), and so is a `markdown` file that is a
-    photo, a cartoon or an output.
+    """The paper's protocol for the PaperRun `run`: FID (and KID) to the cartoon set and to the
+    photos. The report holds the scores, the paper's values, the counts, the sets, the network,
+    the warnings and the Markdown table (also written to `run.markdown`, and on stderr with
+    `progress`). Outputs or a `markdown` that would replace an input are refused.
     """
     if run.markdown:
         check_can_write(Path(run.markdown))
@@ -353,10 +348,8 @@ def paper_report(run, extractor, kid=Kid(), progress=True):
 
 
 class CheckpointScorer:
-    """The paper's protocol for many checkpoints against one photo folder and one cartoon set,
-    both embedded once with the network at `inception`. `scorer(checkpoint, out)` cartoonizes
-    the photos into the folder `out` as cartoonize.py --format `fmt` does; a dict of scores and
-    counts.
+    """The paper's protocol for many checkpoints, the photos and cartoons embedded once:
+    `scorer(checkpoint, out)` cartoonizes the photos into `out`; a dict of scores and counts.
     """
 
     def __init__(self, photos, cartoons, inception, fmt="same", batch_size=DEFAULT_BATCH,
@@ -391,10 +384,9 @@ class CheckpointScorer:
 def ablate(matrix, base, out_dir, photos, cartoons, inception, fmt="same", grid=6,
            batch_size=DEFAULT_BATCH, kid=False, kid_subsets=100, kid_subset_size=1000,
            retry_failed=False, progress=True):
-    """Train every variant of `matrix` (ablation.load_matrix's spec) from the TrainConfig
-    values `base` under `out_dir`, score each with a CheckpointScorer (KID as Kid(kid,
-    kid_subsets, kid_subset_size)), and draw the first `grid` photos of each in ablation.png.
-    Returns run_ablation's rows.
+    """Train every variant of `matrix` (ablation.load_matrix's) from the TrainConfig values
+    `base` under `out_dir`, score each with a CheckpointScorer, and draw the first `grid`
+    photos of each in ablation.png. Returns run_ablation's rows.
     """
     name, variants = load_matrix(matrix)
     variant_configs(variants, base, out_dir)  # a bad setting is refused before the embedding

@@ -185,13 +185,6 @@ def save_savedmodel(module, out_dir):
     return Path(out_dir)
 
 
-def save_savedmodel_atomic(module, out):
-    """`save_savedmodel` through `files.atomic_folder`: never a partial SavedModel at `out`.
-    An existing `out` (as `output_problem` allows) is replaced, or through a link its target."""
-    with atomic_folder(os.path.realpath(out)) as staging:
-        save_savedmodel(module, staging)
-
-
 def tflite_bytes(module, quantize="none"):
     """The float function as a TFLite flatbuffer, input [1, H, W, 3] with H and W free."""
     if quantize not in QUANTIZE:
@@ -286,8 +279,9 @@ def write_export(module, fmt, out, quantize="none", opset=DEFAULT_OPSET):
     """Write `module` to `out` as `fmt` (tflite with `quantize`, onnx with `opset`). Raises
     MissingDependency, or ExportError saying why it could not be written."""
     try:
-        if fmt == "savedmodel":
-            save_savedmodel_atomic(module, out)
+        if fmt == "savedmodel":  # never a partial SavedModel; through a link, its target
+            with atomic_folder(os.path.realpath(out)) as staging:
+                save_savedmodel(module, staging)
         else:
             write_bytes_atomic(out, tflite_bytes(module, quantize) if fmt == "tflite" else
                                onnx_bytes(module.cartoonize_float, opset))

@@ -1,6 +1,5 @@
-"""Checking an export against TF on one image (scikit-image's astronaut), in 8-bit levels
-after to_uint8: float exports within MAX_LEVELS, quantized ones above a PSNR (their weights
-change the network itself)."""
+"""Checking an export against TF on scikit-image's astronaut, in 8-bit levels: float exports
+within MAX_LEVELS, quantized ones (their weights change the network) above a PSNR."""
 import warnings
 from pathlib import Path
 

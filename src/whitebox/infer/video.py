@@ -154,7 +154,7 @@ class _Writer:
             self._add_audio()
 
     def _add_audio(self):
-        """Copy the audio codec when the container accepts it, else re-encode."""
+        """Copy the audio when the container accepts its codec, else re-encode."""
         import av
 
         name = self.in_audio.codec_context.name
@@ -234,7 +234,7 @@ def _open_input(source):
 
 
 def _declared_seconds(container, stream):
-    """The video's length as its header declares it (stream, else container), or None."""
+    """The length the header declares (stream, else container), or None."""
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
     if container.duration:

@@ -73,6 +73,10 @@ def is_remote(path):
     return "://" in path
 
 
+def _separator(path):
+    return "/" if is_remote(path) else os.sep
+
+
 def absolute(path):
     """A local path made absolute (keeping a trailing separator); remote paths unchanged."""
     if is_remote(path):
@@ -92,14 +96,12 @@ def pattern_base(pattern):
     of a match is its path under PREFIX."""
     cut = min((pattern.find(c) for c in "*?[" if c in pattern), default=len(pattern))
     head = pattern[:cut]
-    separator = "/" if is_remote(pattern) else os.sep
-    return head[:head.rfind(separator) + 1]
+    return head[:head.rfind(_separator(pattern)) + 1]
 
 
 def _output_folder(prefix):
     """PREFIX ending with one separator."""
-    separator = "/" if is_remote(prefix) else os.sep
-    return prefix if prefix.endswith(separator) else prefix + separator
+    return prefix if prefix.endswith(_separator(prefix)) else prefix + _separator(prefix)
 
 
 def plan_target(path, settings):
@@ -116,8 +118,7 @@ def plan_target(path, settings):
     if relative.suffix.lower() not in IMAGE_EXTENSIONS:
         return None, "not an image file extension"
     name, _ = target_name(relative, settings.fmt)
-    separator = "/" if is_remote(settings.prefix) else os.sep
-    return output_folder + separator.join(name.parts), None
+    return output_folder + _separator(settings.prefix).join(name.parts), None
 
 
 def claim_key(path):

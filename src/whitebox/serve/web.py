@@ -71,8 +71,7 @@ class Engine:
         return self.generator is not None
 
     def cartoonizer(self, resolution, guided_filter, precision):
-        """The Cartoonizer for these options (`resolution`: a key of RESOLUTIONS), as
-        cartoonize.py builds it; call `load` first."""
+        """The Cartoonizer of these options (`resolution`: a key of RESOLUTIONS); after `load`."""
         from whitebox.infer.options import MAX_SHORT_SIDE, InferenceOptions
         from whitebox.infer.runtimes import make_cartoonizer
 
@@ -177,7 +176,7 @@ def cartoonize_files(engine, results, sources, resolution, guided_filter, precis
 
 
 def build(engine, results, samples):
-    """The page (a gr.Blocks) over `engine`, writing into `results`; `samples`: photo paths."""
+    """The page (gr.Blocks) over `engine`, writing into `results`; `samples`: photo paths."""
     precisions = supported_precisions()
     with gr.Blocks(title="White-box Cartoonization", analytics_enabled=False,
                    delete_cache=(KEEP_SECONDS // 4, KEEP_SECONDS)) as page:
@@ -235,8 +234,8 @@ def _stop_on_sigterm():
 
 
 def serve(weights=None, host="127.0.0.1", port=7860, offline=False):
-    """Load the weights (or keep their problem for the page), then serve the page until
-    Ctrl-C. Raises OSError when the address cannot be used."""
+    """Serve the page until Ctrl-C (missing weights: their problem on the page). Raises OSError
+    when the address cannot be used."""
     from whitebox.base.quiet_tf import import_tensorflow
 
     import_tensorflow()
