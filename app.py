@@ -8,19 +8,15 @@ REPO = Path(__file__).resolve().parent
 sys.path.insert(0, str(REPO / "src"))
 
 DESCRIPTION = """\
-Serve a web page for cartoonizing photos: drop or pick photos (or click a sample), see each
-beside its cartoon, download the PNG. The page gives the same bytes as
-`cartoonize.py --format png` with the same options (720-pixel cap or full resolution in tiles,
-photo-guided filter on or off, precision among those this machine supports).
-
-Weights are found as cartoonize.py finds them (--weights, pretrained/, the user cache, a
-download on first use); when they are missing, the page shows the same instructions and the
-server keeps running. Needs the packages of requirements-web.txt.
+Serve a web page for cartoonizing photos: drop photos (or click a sample), see each beside
+its cartoon, download the PNG: the bytes of `cartoonize.py --format png` with the same options.
+Weights are found as cartoonize.py finds them; when they are missing, the page shows the
+instructions and the server keeps running. Needs requirements-web.txt. See docs/DEPLOYMENT.md.
 """
 
 EPILOG = """\
-The page listens on --host only (the loopback address by default, so only this computer can
-open it); nothing is shared publicly and nothing is sent elsewhere. Stop it with Ctrl-C.
+The page listens on --host only (by default this computer only); nothing is shared or sent
+elsewhere. Stop it with Ctrl-C (exit 130); a port in use is exit 2.
 
 example: python app.py                 then open http://127.0.0.1:7860
 """
@@ -32,7 +28,7 @@ def parse_args(argv=None):
     p = OneLineParser(prog="app.py", description=DESCRIPTION, epilog=EPILOG,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", "-w", metavar="PATH", type=path_argument,
-                   help="checkpoint folder or prefix (default: pretrained/, else the cache)")
+                   help="checkpoint folder or prefix (default: as cartoonize.py)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, this computer only; "
                         "0.0.0.0 opens it to the network)")

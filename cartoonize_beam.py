@@ -13,33 +13,22 @@ sys.path.insert(0, str(SRC))
 
 DESCRIPTION = """\
 Cartoonize photos at scale with Apache Beam's RunInference: the same pipeline runs on the
-DirectRunner here and on Dataflow, Flink or Spark (install requirements-beam.txt).
+DirectRunner here and on Dataflow, Flink or Spark (install requirements-beam.txt; see
+docs/SCALE.md). Every image gets exactly cartoonize.py's treatment.
 
-Every image gets exactly cartoonize.py's treatment (same decoding, pixel limit, short-side cap,
-crop, generator, guided filter, encoding). PATTERN is any Beam filesystem glob (local, gs://,
-s3://; quote it): '*' stays within one folder, '**' descends. Each output keeps the input's
-path relative to the pattern's folder (the part before the first wildcard) under PREFIX.
-Hidden files and folders, and files already under PREFIX, are ignored; other non-image files
-and videos are counted as skipped. Outputs are written to a temporary name and renamed;
-existing outputs are skipped unless --overwrite.
+PATTERN is any Beam filesystem glob (local, gs://, s3://; quote it): '*' stays within one
+folder, '**' descends. Outputs keep the input's path below the pattern's folder, under PREFIX;
+existing ones are skipped unless --overwrite. Hidden files and PREFIX's own are ignored; other
+non-image files and videos are skipped.
 
-Failures never stop the run: each failed input (unreadable, not an image, too small, too
-large, output not writable) is one JSON line {"path", "reason"} in PREFIX/failed-*.jsonl. The
-run ends with one line of counts (done, skipped, failed; also Beam metrics in the namespace
-'whitebox'). Exit code: 0 when nothing failed, 1 when some input failed or the pipeline
-stopped, 2 for a usage or weights error, 130 after Ctrl-C. What the runner and its workers
-print is not shown; their temporary files go to a folder in TMPDIR removed at the end, and a
-rerun removes what a killed run left (that folder, PREFIX/beam-temp-failed-<id>/).
-
-Every other option goes to Beam (--runner, --direct_num_workers, --direct_running_mode,
---project, --region, --temp_location, --requirements_file, ...).
+Each failed input (unreadable, not an image, too small, too large, output not writable) is one
+JSON line {"path", "reason"} in PREFIX/failed-*.jsonl and never stops the run, which ends with
+one line of counts. Exit code: 0 nothing failed, 1 some input failed or the pipeline stopped,
+2 usage or weights error, 130 Ctrl-C. Every other option goes to Beam (--runner,
+--direct_num_workers, --project, --region, --temp_location, ...).
 """
 
 EPILOG = """\
-weights: as cartoonize.py (--weights folder or prefix, else pretrained/, else the authors'
-checkpoint downloaded once into the cache). A remote --weights (gs://bucket/saved_models or
-gs://bucket/saved_models/model-33999) is copied through Beam's filesystems by every worker.
-
 example: python cartoonize_beam.py --input 'photos/**' --output cartoons/ --format png
 example: python cartoonize_beam.py --input 'photos/**' --output cartoons/ \\
              --direct_num_workers 2 --direct_running_mode multi_processing
@@ -50,6 +39,7 @@ def parse_args(argv=None):
     """(our options, Beam's arguments): argparse only, nothing heavy imported."""
     from whitebox.cli import OneLineParser, path_argument
     from whitebox.infer.options import (
+        BEAM_BATCH,
         INFERENCE_PRECISIONS,
         MAX_SHORT_SIDE,
         RUNTIMES,
@@ -63,33 +53,28 @@ def parse_args(argv=None):
     p.add_argument("--output", "-o", required=True, metavar="PREFIX", type=path_argument,
                    help="output folder or bucket prefix")
     p.add_argument("--weights", "-w", metavar="PATH", type=path_argument,
-                   help="checkpoint folder or prefix, local or remote (default: pretrained/, "
-                        "else the authors' checkpoint)")
+                   help="checkpoint folder or prefix, local or remote (gs://.../saved_models, "
+                        "copied by every worker); default as cartoonize.py")
     p.add_argument("--format", choices=["same", "png", "jpg"], default="same",
-                   help="output format, as cartoonize.py: 'same' keeps each input's format "
-                        "(grey-only .pgm/.pbm become .ppm), 'png' or 'jpg' replace the "
-                        "extension")
+                   help="output format, as cartoonize.py (default same: each input's, "
+                        ".pgm/.pbm as .ppm)")
     p.add_argument("--max-short-side", type=int, default=MAX_SHORT_SIDE, metavar="N",
                    help=f"downscale images whose short side exceeds N pixels (default "
-                        f"{MAX_SHORT_SIDE}, as cartoonize.py and the reference); 0 keeps full "
-                        f"resolution")
+                        f"{MAX_SHORT_SIDE}, the reference's); 0 keeps full resolution")
     p.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="fp32",
                    help="dtype of the generator's convolutions, as cartoonize.py (default "
-                        "fp32, the reference); each worker falls back to fp32 where its "
-                        "hardware lacks support")
+                        "fp32); a worker without support falls back to fp32")
     p.add_argument("--runtime", choices=RUNTIMES, default="auto",
-                   help="what runs the network, as cartoonize.py --runtime (default auto: "
-                        "OpenVINO, else ONNX Runtime, else TensorFlow, whichever is installed "
-                        "on the workers)")
+                   help="what runs the network, as cartoonize.py (default auto: the first "
+                        "installed on the workers of openvino, onnxruntime, tf)")
     p.add_argument("--alpha", choices=["ignore", "white"], default="ignore",
-                   help="images with an alpha channel, as cartoonize.py: 'ignore' drops it "
-                        "(default), 'white' blends over white")
+                   help="alpha channel: 'ignore' drops it (default), 'white' blends over white")
     p.add_argument("--max-pixels", type=int, metavar="N",
                    help="refuse images whose header declares more than N pixels (default: "
                         "OPENCV_IO_MAX_IMAGE_PIXELS, else OpenCV's own limit)")
-    p.add_argument("--batch-size", type=int, metavar="N",
-                   help="most images per network call; same-size images share a call "
-                        "(default: whitebox.serve.beam.DEFAULT_BATCH)")
+    p.add_argument("--batch-size", type=int, default=BEAM_BATCH, metavar="N",
+                   help=f"most images per network call, same-size images sharing one "
+                        f"(default {BEAM_BATCH})")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing outputs (default: skip them)")
     p.add_argument("--offline", action="store_true",
@@ -98,7 +83,7 @@ def parse_args(argv=None):
     options = InferenceOptions(runtime=args.runtime, precision=args.precision,
                                max_short_side=args.max_short_side, alpha=args.alpha,
                                max_pixels=args.max_pixels)
-    for problem in (options.problem(), (args.batch_size or 1) < 1
+    for problem in (options.problem(), args.batch_size < 1
                     and "--batch-size must be at least 1"):
         if problem:
             p.error(problem)
@@ -106,7 +91,7 @@ def parse_args(argv=None):
 
 
 def _interrupted(err):
-    """Whether a runner's exception is Ctrl-C in a worker, wrapped by Beam."""
+    """Whether a runner's exception is a worker's Ctrl-C, wrapped by Beam."""
     while err is not None:
         if isinstance(err, KeyboardInterrupt) or str(err).startswith("KeyboardInterrupt"):
             return True
@@ -114,15 +99,10 @@ def _interrupted(err):
     return False
 
 
-def _print(line):
-    print(line, file=sys.stderr)
-
-
 def _run_quietly(beam, pattern, settings, options):
-    """`beam.run`, showing none of what the runner and its worker processes print on fd 2
-    (gRPC's, Beam's start-up lines, a worker's traceback after Ctrl-C): the run's result or
-    error says what matters. A worker thread that dies with its process is reported by the run
-    itself, or not at all after Ctrl-C."""
+    """`beam.run`, hiding what the runner and its workers print on fd 2 (gRPC, start-up lines,
+    tracebacks after Ctrl-C) and threads dying with them: the result or error says what
+    matters."""
     from whitebox.base.quiet_tf import captured_stderr
 
     hook = threading.excepthook
@@ -151,7 +131,6 @@ def cartoonize(parser, args, options, beam_args):
     # Beam logs a failed step's traceback; the error is reported on one line below instead.
     logging.basicConfig(format="%(message)s", level=logging.CRITICAL)
     from whitebox.base.files import private_tempdir
-
     from whitebox.base.quiet_tf import import_tensorflow
 
     import_tensorflow()
@@ -167,13 +146,15 @@ def cartoonize(parser, args, options, beam_args):
     from whitebox.model.precision import choose
     from whitebox.serve import beam
 
+    def say(line):
+        print(line, file=sys.stderr)
+
     inference, options = options, PipelineOptions(beam_args)
     runner = options.view_as(StandardOptions).runner
     if (runner is None or runner.lower() in ("direct", "directrunner")) and \
             options.view_as(PrismRunnerOptions).prism_location is None:
-        # Beam's DirectRunner first tries its Prism runner, which fetches a binary from github.com
-        # into ~/.apache_beam. Pointed at a binary that is not there, it falls back at once to
-        # the FnApiRunner, which runs the pipeline on this machine.
+        # The DirectRunner first tries Prism, which fetches a binary from github.com. Pointed at
+        # a missing binary, it falls back at once to the FnApiRunner, on this machine.
         beam_args = [*beam_args, f"--prism_location={private_tempdir() / 'no-prism'}"]
         options = PipelineOptions(beam_args)
     if options.get_all_options()["default_sdk_harness_log_level"] is None and (
@@ -197,26 +178,25 @@ def cartoonize(parser, args, options, beam_args):
     settings = beam.Settings(
         prefix=prefix, base=beam.pattern_base(pattern), options=inference,
         weights=args.weights, offline=args.offline, fmt=args.format, overwrite=args.overwrite,
-        batch_size=args.batch_size or beam.DEFAULT_BATCH)
+        batch_size=args.batch_size)
     # once here, so that a weights problem is a usage error and not a failed job
     load_generator(beam.stage_weights(args.weights), args.offline)
-    runtime, precision = choose(inference.runtime, inference.precision, warn=_print)
-    _print(f"runtime {runtime}, precision {precision}")
+    runtime, precision = choose(inference.runtime, inference.precision, say)
+    say(f"runtime {runtime}, precision {precision}")
     try:
         totals = _run_quietly(beam, pattern, settings, options)
     except Exception as err:  # the runner's own error: one line, not its traceback
         if _interrupted(err):
             raise KeyboardInterrupt from None
         lines = str(err).strip().splitlines() or [type(err).__name__]
-        print(f"error: the pipeline stopped: {lines[-1]}", file=sys.stderr)
+        say(f"error: the pipeline stopped: {lines[-1]}")
         return 1
-    print(f"done {totals['done']}, skipped {totals['skipped']}, failed {totals['failed']}",
-          file=sys.stderr)
+    say(f"done {totals['done']}, skipped {totals['skipped']}, failed {totals['failed']}")
     if totals["failed"]:
         failed = FileSystems.join(prefix, beam.FAILED_NAME + "-*" + beam.FAILED_SUFFIX)
-        print(f"failures are listed in {failed}", file=sys.stderr)
+        say(f"failures are listed in {failed}")
     elif not any(totals.values()):
-        print(f"no files matched {pattern}", file=sys.stderr)
+        say(f"no files matched {pattern}")
     return 0 if totals["failed"] == 0 else 1
 
 

@@ -14,14 +14,12 @@ FID (and KID) with the 2015-12-05 Inception-v3 graph, following TTUR's protocol.
   fid A B      A and B are image folders or .npz caches written by 'stats'
   stats DIR    embed a folder once and save its statistics (and features, for KID)
   paper        cartoonize --photos as cartoonize.py does, then FID to cartoon (against
-               --cartoons) and FID to photo (against the same photos that were cartoonized;
-               with --recursive the whole tree, mirrored under --output), beside the paper's
-               values; the report warns when the two sides hold different numbers of images
+               --cartoons) and FID to photo (against the photos cartoonized), beside the
+               paper's values; the report warns when the two sides differ in n
 
---inception takes classify_image_graph_def.pb or inception-2015-12-05.tgz, fetched by you
-(nothing is downloaded); a Keras InceptionV3 no-top .h5 also works but its numbers are not
-comparable with published ones. Reports (JSON on stdout) state n, the extractor, its sha256
-and the image size. Unreadable images are reported on stderr, skipped and counted.
+--inception: classify_image_graph_def.pb or inception-2015-12-05.tgz, fetched by you (a Keras
+InceptionV3 no-top .h5 works but is not comparable). Reports (JSON on stdout) state n and the
+extractor. Unreadable images are reported on stderr, skipped and counted.
 Exit code: 0 done, 2 usage or file error.
 """
 
@@ -31,7 +29,7 @@ examples:
   python evaluate.py fid outputs/ cartoons.npz --inception inception-2015-12-05.tgz --kid
   python evaluate.py paper --weights runs/x/checkpoints --photos test_photos/ \\
       --cartoons cartoons.npz --inception inception-2015-12-05.tgz
-See docs/EVALUATION.md for what is and is not comparable with the paper.
+What is comparable with the paper: docs/EVALUATION.md.
 """
 
 
@@ -112,19 +110,19 @@ def _run(args):
 
     extractor = evaluation.Extractor(args.inception, args.batch_size)
     progress = not args.quiet
-    kid = (dict(kid=args.kid, kid_subsets=args.kid_subsets,
-                kid_subset_size=args.kid_subset_size, seed=args.seed)
-           if "kid" in args else {})
-    if args.command == "fid":
-        report = evaluation.fid_report(args.a, args.b, extractor, args.recursive, progress, **kid)
-    elif args.command == "stats":
+    if args.command == "stats":
         report = evaluation.stats_report(args.folder, args.output, extractor, args.recursive,
                                          progress, not args.no_features)
     else:
-        report = evaluation.paper_report(
-            args.photos, args.cartoons, extractor, args.weights, args.output, args.format,
-            args.offline, args.markdown, args.recursive, progress, overwrite=args.overwrite,
-            **kid)
+        kid = evaluation.Kid(args.kid, args.kid_subsets, args.kid_subset_size, args.seed)
+        if args.command == "fid":
+            report = evaluation.fid_report(args.a, args.b, extractor, args.recursive, progress,
+                                           kid)
+        else:
+            run = evaluation.PaperRun(args.photos, args.cartoons, args.weights, args.output,
+                                      args.format, args.offline, args.markdown, args.recursive,
+                                      args.overwrite)
+            report = evaluation.paper_report(run, extractor, kid, progress)
     print(json.dumps(report, indent=2))
     return 0
 

@@ -10,25 +10,19 @@ sys.path.insert(0, str(REPO / "src"))
 DESCRIPTION = """\
 Export the generator and the photo-guided filter (r=1, eps=5e-3), float32, in one of:
 
-  savedmodel OUT   a SavedModel folder. Signature 'serving_default': input 'image', uint8
-                   [H, W, 3] BGR of any size -> output 'cartoon', uint8 BGR, with
-                   cartoonize.py's preprocessing done in TF ops (short side capped at 720 by
-                   area resizing, top-left crop to multiples of 8). Signature
-                   'cartoonize_float': input 'photo', float32 [1, H, W, 3] BGR in [-1, 1]
-                   (H, W multiples of 4) -> output 'output', float32, for your own
-                   preprocessing.
+  savedmodel OUT   a SavedModel folder: 'serving_default' takes 'image', uint8 [H, W, 3] BGR
+                   of any size, and does cartoonize.py's preprocessing in TF ops ->
+                   'cartoon', uint8 BGR; 'cartoonize_float' takes 'photo', float32
+                   [1, H, W, 3] BGR in [-1, 1] (H, W multiples of 4) -> 'output', float32
   tflite OUT       a .tflite flatbuffer of the float function, input size free (resize the
-                   input tensor before allocating). --quantize fp16 halves the file
-                   (float16 weights); --quantize dynamic stores int8 weights.
-  onnx OUT         an .onnx model of the float function through tf2onnx (optional: pip install
-                   -r requirements-export.txt), input 'photo' [1, H, W, 3].
+                   input tensor before allocating)
+  onnx OUT         an .onnx model of the float function (needs tf2onnx: pip install -r
+                   requirements-export.txt), input 'photo' [1, H, W, 3]
 
-After writing, the export is run on one image (scikit-image's astronaut) next to TF: for a
-SavedModel, a 730x1100 image that 'serving_default' has to resize (short side 10 pixels over
-the cap), compared with cartoonize.py's bytes; for TFLite and ONNX, 256x256. The command prints
-the max difference in 8-bit levels and exits 1 if it exceeds 1 level (for --quantize
-fp16/dynamic, if the PSNR is under 45/30 dB instead) or if writing failed. Exit code 2: usage
-(including an OUT that cannot be written), weights, or a missing optional package.
+Then the export runs on one image next to TF and the max difference in 8-bit levels is
+printed. Exit code 1 when writing failed or the difference exceeds 1 level (for --quantize
+fp16/dynamic: a PSNR under 45/30 dB); 2 for usage (an OUT that cannot be written included),
+weights, or a missing optional package. Details: docs/DEPLOYMENT.md, "Export".
 """
 
 
@@ -50,7 +44,8 @@ def parse_args(argv=None):
                         "pretrained/, else the authors' checkpoint from the cache)")
     p.add_argument("--offline", action="store_true", help="never download weights")
     p.add_argument("--quantize", choices=QUANTIZE, default="none",
-                   help="tflite only: weight quantization (default none)")
+                   help="tflite only: weight quantization (default none; fp16: float16 "
+                        "weights, half the file; dynamic: int8 weights)")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
                    help=f"onnx only: ONNX opset (default {DEFAULT_OPSET})")
     p.add_argument("--max-short-side", type=int, default=MAX_SHORT_SIDE, metavar="N",
@@ -88,6 +83,7 @@ def export(args, options):
 
     import_tensorflow()
     from whitebox.infer import export
+    from whitebox.infer.export_check import verify_export
 
     module = export.export_module(args.format, args.out, args.weights, options, args.offline)
     start = time.perf_counter()
@@ -97,7 +93,7 @@ def export(args, options):
     if args.no_check:
         return 0
     try:
-        lines, problem = export.verify_export(module, args.format, args.out, args.quantize)
+        lines, problem = verify_export(module, args.format, args.out, args.quantize)
     except export.MissingDependency as err:
         print(f"check skipped: {err}", file=sys.stderr)
         return 0

@@ -46,6 +46,7 @@ import cv2  # noqa: E402
 from whitebox.base.cpuinfo import cpu_info  # noqa: E402
 from whitebox.base.image_io import to_uint8, to_unit_range  # noqa: E402
 from whitebox.infer import export as ex  # noqa: E402
+from whitebox.infer import export_check as chk  # noqa: E402
 from whitebox.infer import runtimes  # noqa: E402
 from whitebox.infer.inference import Cartoonizer, TFRunner  # noqa: E402
 from whitebox.infer.options import QUANTIZE  # noqa: E402
@@ -140,7 +141,7 @@ def runtime_rows(gen, checkpoint, image, repeats):
         rows[name] = {"megapixels_per_s": round(megapixels / wall, 3),
                       "vs_tf_fp32": round(best["tf_fp32"][0] / wall, 2),
                       "psnr_vs_tf_fp32_db": "identical" if same else
-                      round(ex.psnr(outputs[name], reference), 2)}
+                      round(chk.psnr(outputs[name], reference), 2)}
     rows["auto"] = {precision: "{}_{}".format(*capability.choose("auto", precision,
                                                                    warn=lambda line: None))
                     for precision in PRECISIONS}
@@ -169,11 +170,11 @@ def image_rows(gen, image, repeats, tmp):
     runners["savedmodel_uint8"] = lambda: serving(image=image_t)["cartoon"].numpy()
     outputs["savedmodel_uint8"] = runners["savedmodel_uint8"]()
     for quantize in QUANTIZE:
-        run = ex.tflite_runner(ex.tflite_bytes(module, quantize), threads=os.cpu_count())
+        run = chk.tflite_runner(ex.tflite_bytes(module, quantize), threads=os.cpu_count())
         runners[f"tflite_{quantize}"] = lambda run=run: run(photo)
         outputs[f"tflite_{quantize}"] = to_uint8(run(photo)[0])
     try:
-        run = ex.onnx_runner(ex.onnx_bytes(module.cartoonize_float))
+        run = chk.onnx_runner(ex.onnx_bytes(module.cartoonize_float))
         runners["onnxruntime"] = lambda: run(photo)
         outputs["onnxruntime"] = to_uint8(run(photo)[0])
     except ex.MissingDependency as err:
@@ -184,7 +185,7 @@ def image_rows(gen, image, repeats, tmp):
         rows[name] = {"megapixels_per_s": round(H * W / wall / 1e6, 3),
                       "cpu_seconds_per_megapixel": round(cpu / (H * W / 1e6), 2),
                       "psnr_vs_fp32_db": "identical" if same else
-                      round(ex.psnr(outputs[name], reference), 2)}
+                      round(chk.psnr(outputs[name], reference), 2)}
     return rows
 
 
@@ -199,7 +200,7 @@ def photo_psnr(gen):
     for path in files:
         image = cv2.imread(path)
         a, b = fp32.cartoonize(image), bf16.cartoonize(image)
-        values.append(ex.psnr(a, b))
+        values.append(chk.psnr(a, b))
         worst = max(worst, int(np.abs(a.astype(int) - b).max()))
     return {"photos": len(files), "bf16_psnr_db_min": round(min(values), 2),
             "bf16_psnr_db_mean": round(float(np.mean(values)), 2),

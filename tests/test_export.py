@@ -15,6 +15,7 @@ import export
 from whitebox.base import files
 from whitebox.base.image_io import to_uint8, to_unit_range
 from whitebox.infer import export as ex
+from whitebox.infer import export_check as chk
 from whitebox.infer import weights
 from whitebox.infer.inference import Cartoonizer, resize_crop
 from whitebox.model.checkpoints import load_generator
@@ -127,8 +128,8 @@ def test_serving_default_equals_the_cartoonizer_over_the_cap(savedmodel_720, mod
 
 
 def test_savedmodel_check_runs_over_the_cap(savedmodel_720, module):
-    assert min(ex.capped_check_image().shape[:2]) > 720
-    result = ex.check_savedmodel(savedmodel_720, module.generator)
+    assert min(chk.capped_check_image().shape[:2]) > 720
+    result = chk.check_savedmodel(savedmodel_720, module.generator)
     assert result["input"] == (1100, 730) and result["resized"] == (1080, 720)
     assert result["uint8_levels"] == 0 and result["float_levels"] == 0
 
@@ -143,10 +144,10 @@ def test_float_signature_matches_the_cartoonizer(savedmodel, module):
 
 @pytest.mark.parametrize("quantize", ["none", "fp16"])
 def test_tflite_round_trip_two_sizes(module, quantize):
-    run = ex.tflite_runner(ex.tflite_bytes(module, quantize))
+    run = chk.tflite_runner(ex.tflite_bytes(module, quantize))
     for h, w in [(32, 40), (48, 32)]:
         x = to_unit_range(photo(h, w))[None]
-        ref = ex.reference_output(module, photo(h, w))
+        ref = chk.reference_output(module, photo(h, w))
         got = run(x)
         assert got.shape == (1, h, w, 3)
         assert np.abs(to_uint8(got).astype(int) - to_uint8(ref)).max() <= 1
@@ -155,9 +156,9 @@ def test_tflite_round_trip_two_sizes(module, quantize):
 def test_onnx_round_trip(module):
     pytest.importorskip("tf2onnx")
     pytest.importorskip("onnxruntime")
-    run = ex.onnx_runner(ex.onnx_bytes(module.cartoonize_float))
+    run = chk.onnx_runner(ex.onnx_bytes(module.cartoonize_float))
     for h, w in [(32, 40), (48, 32)]:
-        ref = ex.reference_output(module, photo(h, w))
+        ref = chk.reference_output(module, photo(h, w))
         got = run(to_unit_range(photo(h, w))[None])
         assert np.abs(to_uint8(got).astype(int) - to_uint8(ref)).max() <= 1
 

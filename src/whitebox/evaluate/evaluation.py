@@ -1,16 +1,16 @@
 """Scoring cartoonizers as the paper does: FID (and KID) between image sets, and a checkpoint's
-FID to cartoon and FID to photo.
+FID to cartoon and FID to photo (docs/EVALUATION.md).
 
-The paper's protocol (`paper_report`, and `CheckpointScorer` for many checkpoints): the test
-photos are cartoonized exactly as cartoonize.py cartoonizes them (`whitebox.infer.inference
-.Cartoonizer` over `whitebox.infer.batch`'s plan and loop), and the cartoonized set is compared with
-a cartoon set (FID to cartoon) and with the very photos that were cartoonized (FID to photo).
-Photo and cartoon sets are folders of images (BGR files) or `.npz` statistics caches; the
-feature extractor is one of `whitebox.evaluate.metrics`. Reports are plain dicts ready for JSON.
+The paper's protocol (`paper_report`, and `CheckpointScorer` for many checkpoints): the photos
+are cartoonized exactly as cartoonize.py does (`whitebox.infer.batch`'s plan and loop), then
+compared with a cartoon set (FID to cartoon) and with the very photos cartoonized (FID to
+photo). Sets are folders of images or `.npz` statistics caches. Reports are dicts for JSON.
 """
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from whitebox.base.errors import WhiteboxError, display_path, output_problem
 from whitebox.base.files import write_text_atomic
@@ -33,6 +33,35 @@ from whitebox.infer.batch import OVERWRITES_INPUT, plan_jobs, run_plan, say_abov
 from whitebox.infer.options import InferenceOptions
 from whitebox.infer.runtimes import load_cartoonizer
 from whitebox.infer.video import is_video
+
+
+@dataclass(frozen=True)
+class Kid:
+    """KID beside FID when `on`: `subsets` rounds of `subset_size` images per side (capped at
+    n), drawn with `seed`."""
+    on: bool = False
+    subsets: int = 100
+    subset_size: int = 1000
+    seed: int = 0
+
+    def compare(self, a, b):
+        """metrics.compare of the FeatureSets `a` and `b` with these settings."""
+        return compare(a, b, self.on, self.subsets, self.subset_size, self.seed)
+
+
+@dataclass(frozen=True)
+class PaperRun:
+    """`paper_report`'s inputs, as evaluate.py paper's options (output None: a temporary
+    folder; markdown None: no table file)."""
+    photos: str
+    cartoons: str
+    weights: Optional[str] = None
+    output: Optional[str] = None
+    fmt: str = "same"
+    offline: bool = False
+    markdown: Optional[str] = None
+    recursive: bool = False
+    overwrite: bool = False
 
 
 class Extractor:
@@ -62,13 +91,12 @@ class Extractor:
         return info
 
 
-def fid_report(a, b, extractor, recursive=False, progress=True, kid=False, kid_subsets=100,
-               kid_subset_size=1000, seed=0):
-    """FID (and KID) between the sets `a` and `b` (folders or caches); `extractor` is an
-    Extractor. The report names both sets, the network and any warnings."""
+def fid_report(a, b, extractor, recursive=False, progress=True, kid=Kid()):
+    """FID (and KID) between the sets `a` and `b` (folders or caches): a report naming both
+    sets, the Extractor's network and any warnings."""
     a = load_set(a, extractor, recursive, progress)
     b = load_set(b, extractor, recursive, progress)
-    result = compare(a, b, kid, kid_subsets, kid_subset_size, seed)
+    result = kid.compare(a, b)
     report = dict(fid=result["fid"])
     if "kid" in result:
         report["kid"] = result["kid"]
@@ -79,8 +107,8 @@ def fid_report(a, b, extractor, recursive=False, progress=True, kid=False, kid_s
 
 def stats_report(folder, output, extractor, recursive=False, progress=True,
                  keep_features=True):
-    """Embed `folder` once and save its statistics cache to `output` (.npz); the report. An
-    existing `output` is replaced only when it is a statistics cache (else MetricsError)."""
+    """Embed `folder` once and save its statistics cache to `output` (.npz, replaced only when
+    it is one: else MetricsError); the report."""
     check_can_write(Path(output))
     if Path(output).exists() or Path(output).is_symlink():
         try:
@@ -98,7 +126,7 @@ def _fmt(value, digits=2):
 
 
 def markdown_table(report):
-    """The paper's two numbers beside ours, with n and the extractor under the table."""
+    """The paper's two numbers beside ours, n and the extractor below."""
     sets, ext = report["sets"], report["extractor"]
     lines = ["| metric | this run | paper |", "|---|---:|---:|"]
     for key, label in [("fid_to_cartoon", "FID to cartoon"), ("fid_to_photo", "FID to photo")]:
@@ -122,8 +150,8 @@ def markdown_table(report):
 
 
 def _set_files(path, recursive):
-    """The files of an image set given as a folder (its images, as `load_set` lists them) or
-    a cache file; none when it cannot be listed (`load_set` says why later)."""
+    """The files of a set: a folder's images as `load_set` lists them, or the cache file;
+    none when unlistable (`load_set` says why later)."""
     if path is None or not Path(path).exists():
         return []
     if not Path(path).is_dir():
@@ -135,20 +163,19 @@ def _set_files(path, recursive):
 
 
 def _joins_set(target, folder, recursive):
-    """Whether the file `target` would be one of the images `load_set` lists in `folder`."""
+    """Whether `target` would be one of the images `load_set` lists in `folder`."""
     parent, folder = target.resolve().parent, Path(folder).resolve()
     return parent == folder or (recursive and folder in parent.parents)
 
 
 def plan_photos(photos, out, fmt="same", recursive=False, overwrite=False, cartoons=None):
-    """The photo set of the paper's protocol: the image files under the folder `photos` (its
-    whole tree with `recursive`, mirrored under `out`), planned as cartoonize.py plans them.
-    A whitebox.infer.batch.Plan whose jobs and failed entries are images only.
+    """The images under the folder `photos` (its tree with `recursive`, mirrored under `out`)
+    as a whitebox.infer.batch.Plan, planned as cartoonize.py plans them.
 
-    Raises MetricsError, before anything is written, when `photos` is not a folder or cannot
-    be read, when `out` cannot be a folder (`output_problem`), when an output would replace a
-    photo or a file of the cartoon set `cartoons` (a folder or a cache; None: no such set), or
-    would join that set's folder, and when an output exists already unless `overwrite`.
+    Raises MetricsError, before anything is written, when `photos` is not a readable folder,
+    `out` cannot be a folder, an output would replace a photo or a file of the cartoon set
+    `cartoons` (folder, cache or None) or join its folder, or exists already without
+    `overwrite`.
     """
     if not Path(photos).is_dir():
         raise MetricsError(f"{photos}: no such folder of photos")
@@ -179,19 +206,18 @@ def plan_photos(photos, out, fmt="same", recursive=False, overwrite=False, carto
 
 
 def photo_files(plan):
-    """Every photo of a `plan_photos` plan, sorted, whether or not it can be cartoonized."""
+    """Every photo of a `plan_photos` plan, sorted, cartoonizable or not."""
     return sorted([job.source for job in plan.jobs] + [path for path, _ in plan.failed])
 
 
 def embed_photos(plan, net, source, progress=True):
-    """FeatureSet of every photo of a `plan_photos` plan; `source` names it in reports."""
+    """FeatureSet of every photo of a `plan_photos` plan, named `source`."""
     features, skipped = embed_paths(photo_files(plan), net, progress, label="photos")
     return features_to_set(features, net, source, "folder", skipped)
 
 
 def cartoonizer_for(weights=None, offline=False, progress=True):
-    """cartoonize.py's Cartoonizer (its defaults) for the checkpoint `weights` (None: as
-    cartoonize.py finds one). Raises MetricsError when the weights cannot be loaded."""
+    """cartoonize.py's Cartoonizer with its default options; MetricsError for bad weights."""
     try:
         return load_cartoonizer(weights, InferenceOptions(), offline, say_above_bar, progress)
     except WhiteboxError as err:
@@ -199,7 +225,7 @@ def cartoonizer_for(weights=None, offline=False, progress=True):
 
 
 def _identity(path):
-    """(inode, mtime) of a file, or None: an output replaced by this run has a new one."""
+    """(inode, mtime) of a file, or None: new for an output this run replaced."""
     try:
         st = path.stat()
     except OSError:
@@ -208,13 +234,10 @@ def _identity(path):
 
 
 def cartoonize_and_embed(plan, cartoonizer, out, net, progress=True):
-    """Run the `plan_photos` plan `plan` (made before anything was written to its output
-    folder `out`) through `cartoonizer` with cartoonize.py's loop, then embed the outputs
-    with `net`.
-
-    Only outputs written by this run count: a file left in `out` by an earlier run, whose
-    photo failed this time, is not embedded. Returns (FeatureSet of the cartoonized photos,
-    counts dict: photos, cartoonized, failed, not_cartoonized: the failed photos' paths).
+    """Run the `plan_photos` plan (made before anything was written to `out`) through
+    `cartoonizer` with cartoonize.py's loop, then embed with `net` the outputs this run wrote
+    (not a file an earlier run left). Returns (FeatureSet of the cartoonized photos, counts:
+    photos, cartoonized, failed, not_cartoonized: the failed photos' paths).
     """
     before = {job.target: _identity(job.target) for job in plan.jobs}
     run_plan(plan, cartoonizer, say_above_bar, progress)
@@ -231,7 +254,7 @@ def cartoonize_and_embed(plan, cartoonizer, out, net, progress=True):
 
 
 def count_warnings(generated, photos, counts):
-    """A line saying how many of the photos given went into each side, unless all did."""
+    """A line saying how many photos went into each side, unless all did."""
     given = counts["photos"]
     if generated.count == photos.count == given:
         return []
@@ -250,15 +273,12 @@ def count_warnings(generated, photos, counts):
             f"({', '.join(reasons)}; see stderr)"]
 
 
-def paper_scores(generated, cartoons, photos, counts, kid=False, kid_subsets=100,
-                 kid_subset_size=1000, seed=0):
-    """FID (and KID) to cartoon and to photo of the cartoonized set; a dict whose warnings
-    include any difference between the photos given and those cartoonized (`counts` from
-    cartoonize_and_embed)."""
-    to_cartoon = compare(generated, cartoons, kid, kid_subsets, kid_subset_size, seed)
-    to_photo = compare(generated, photos, kid, kid_subsets, kid_subset_size, seed)
+def paper_scores(generated, cartoons, photos, counts, kid=Kid()):
+    """FID (and KID) to cartoon and to photo of the cartoonized set; its warnings include any
+    difference between the photos given and those cartoonized (`counts`)."""
+    to_cartoon, to_photo = kid.compare(generated, cartoons), kid.compare(generated, photos)
     scores = dict(fid_to_cartoon=to_cartoon["fid"], fid_to_photo=to_photo["fid"])
-    if kid:
+    if kid.on:
         scores.update(kid_to_cartoon=to_cartoon["kid"], kid_to_photo=to_photo["kid"])
     scores["warnings"] = (count_warnings(generated, photos, counts)
                           + sorted(set(to_cartoon["warnings"] + to_photo["warnings"])))
@@ -266,7 +286,7 @@ def paper_scores(generated, cartoons, photos, counts, kid=False, kid_subsets=100
 
 
 def check_can_write(path):
-    """Refuse, before any long work, a file path that is a folder or lies under a file."""
+    """Refuse, before the long work, a file path that is a folder or lies under a file."""
     if path.is_dir():
         raise MetricsError(f"{path}: is a folder, not a file name")
     parent = path.parent
@@ -277,8 +297,7 @@ def check_can_write(path):
 
 
 def check_not_an_input(path, plan, cartoons, recursive):
-    """Raise MetricsError when the file `path` (compared resolved) is a photo of `plan`, a file
-    of the cartoon set `cartoons` (a folder or a cache) or one of the plan's outputs."""
+    """MetricsError when the file `path` is a photo, a file of `cartoons` or an output."""
     taken = [*photo_files(plan), *_set_files(cartoons, recursive),
              *(job.target for job in plan.jobs)]
     if Path(path).resolve() in {Path(p).resolve() for p in taken}:
@@ -286,67 +305,55 @@ def check_not_an_input(path, plan, cartoons, recursive):
                            f"output of the run (choose another file)")
 
 
-def paper_report(photos, cartoons, extractor, weights=None, output=None, fmt="same",
-                 offline=False, markdown=None, recursive=False, progress=True, kid=False,
-                 kid_subsets=100, kid_subset_size=1000, seed=0, overwrite=False):
-    """The paper's protocol for one checkpoint (`weights`, default as cartoonize.py): cartoonize
-    the folder `photos` into `output` (default a temporary folder) as cartoonize.py --format
-    `fmt` does, then FID to the cartoon set `cartoons` and to the photos. The report holds the
-    scores, the paper's values, the counts, the sets, the network, the warnings and the
-    Markdown table (also written to `markdown`, and printed on stderr with `progress`).
-    Outputs that exist already are replaced only with `overwrite`; outputs that would replace
-    or join an input are refused (`plan_photos`), and so is a `markdown` file that is a photo,
-    a cartoon or an output.
+def paper_report(run, extractor, kid=Kid(), progress=True):
+    """The paper's protocol for the PaperRun `run`: FID (and KID) to the cartoon set and to the
+    photos. The report holds the scores, the paper's values, the counts, the sets, the network,
+    the warnings and the Markdown table (also written to `run.markdown`, and on stderr with
+    `progress`). Outputs or a `markdown` that would replace an input are refused.
     """
-    if markdown:
-        check_can_write(Path(markdown))
+    if run.markdown:
+        check_can_write(Path(run.markdown))
     with tempfile.TemporaryDirectory(prefix="whitebox-eval-") as scratch:
-        out = Path(output) if output else Path(scratch)
-        plan = plan_photos(photos, out, fmt, recursive, overwrite, cartoons)
-        if markdown:
-            check_not_an_input(markdown, plan, cartoons, recursive)
+        out = Path(run.output or scratch)
+        plan = plan_photos(run.photos, out, run.fmt, run.recursive, run.overwrite, run.cartoons)
+        if run.markdown:
+            check_not_an_input(run.markdown, plan, run.cartoons, run.recursive)
         net = extractor()  # fail on a bad network file before the long work
-        cartoonizer = cartoonizer_for(weights, offline, progress)
-        photo_set = embed_photos(plan, net, photos, progress)
+        cartoonizer = cartoonizer_for(run.weights, run.offline, progress)
+        photo_set = embed_photos(plan, net, run.photos, progress)
         generated, counts = cartoonize_and_embed(plan, cartoonizer, out, net, progress)
-        if not output:
+        if not run.output:
             generated.source = "(temporary folder)"
-    cartoon_set = load_set(cartoons, extractor, recursive, progress, "cartoons")
-    report = paper_scores(generated, cartoon_set, photo_set, counts, kid, kid_subsets,
-                          kid_subset_size, seed)
+    cartoon_set = load_set(run.cartoons, extractor, run.recursive, progress, "cartoons")
+    report = paper_scores(generated, cartoon_set, photo_set, counts, kid)
     warnings = report.pop("warnings")
     report.update(
         paper=dict(PAPER_VALUES, n_photos=1978, n_cartoons=3011),
-        cartoonize=dict(weights=str(weights) if weights else "cartoonize.py default",
-                        format=fmt, output=str(output) if output else None, **counts),
+        cartoonize=dict(weights=str(run.weights or "cartoonize.py default"), format=run.fmt,
+                        output=str(run.output) if run.output else None, **counts),
         sets=dict(cartoonized=generated.describe(), cartoons=cartoon_set.describe(),
                   photos=photo_set.describe()),
         extractor=net.describe(),
         warnings=warnings)
-    table = markdown_table(report)
-    report["markdown"] = table
-    if markdown:
+    table = report["markdown"] = markdown_table(report)
+    if run.markdown:
         try:
-            write_text_atomic(markdown, table)
+            write_text_atomic(run.markdown, table)
         except OSError as err:
-            raise MetricsError(f"{markdown}: cannot write ({err.strerror or err})")
+            raise MetricsError(f"{run.markdown}: cannot write ({err.strerror or err})")
     if progress:
         print(table, file=sys.stderr)
     return report
 
 
 class CheckpointScorer:
-    """The paper's protocol for many checkpoints against one photo folder and one cartoon set,
-    both embedded once with the network at `inception`.
-
-    Call it as `scorer(checkpoint, out)`: the photos cartoonized into the folder `out` as
-    cartoonize.py --format `fmt` does, and a dict of scores and counts.
+    """The paper's protocol for many checkpoints, the photos and cartoons embedded once:
+    `scorer(checkpoint, out)` cartoonizes the photos into `out`; a dict of scores and counts.
     """
 
     def __init__(self, photos, cartoons, inception, fmt="same", batch_size=DEFAULT_BATCH,
-                 kid=False, kid_subsets=100, kid_subset_size=1000, progress=True):
-        self.photos, self.fmt, self.progress = photos, fmt, progress
-        self.kid = (kid, kid_subsets, kid_subset_size)
+                 kid=Kid(), progress=True):
+        self.photos, self.fmt, self.kid, self.progress = photos, fmt, kid, progress
         self.net = load_extractor(inception, batch_size)
         self.cartoons = load_set(cartoons, lambda: self.net, progress=progress,
                                  label="cartoons")
@@ -359,14 +366,13 @@ class CheckpointScorer:
         cartoonizer = cartoonizer_for(checkpoint, offline=True, progress=self.progress)
         generated, counts = cartoonize_and_embed(plan, cartoonizer, out, self.net,
                                                  self.progress)
-        scores = paper_scores(generated, self.cartoons, self.photo_set, counts, *self.kid)
+        scores = paper_scores(generated, self.cartoons, self.photo_set, counts, self.kid)
         scores.update(n_cartoonized=generated.count, n_cartoons=self.cartoons.count,
                       n_photos=self.photo_set.count, cartoonize_failed=counts["failed"])
         return scores
 
     def outputs(self, photos, out):
-        """Where `scorer(checkpoint, out)` put the cartoon of each of `photos` (None if
-        nowhere)."""
+        """Where `scorer(checkpoint, out)` put each of `photos`' cartoon (None if nowhere)."""
         targets = []
         for photo in photos:
             jobs = plan_jobs([photo], out, fmt=self.fmt, overwrite=True).jobs
@@ -377,14 +383,14 @@ class CheckpointScorer:
 def ablate(matrix, base, out_dir, photos, cartoons, inception, fmt="same", grid=6,
            batch_size=DEFAULT_BATCH, kid=False, kid_subsets=100, kid_subset_size=1000,
            retry_failed=False, progress=True):
-    """Train every variant of `matrix` (whitebox.evaluate.ablation.load_matrix's spec) from the shared
-    TrainConfig values `base` under `out_dir`, score each with a CheckpointScorer, and draw the
-    first `grid` photos of each in ablation.png. Returns the rows, as run_ablation does.
+    """Train every variant of `matrix` (ablation.load_matrix's) from the TrainConfig values
+    `base` under `out_dir`, score each with a CheckpointScorer, and draw the first `grid`
+    photos of each in ablation.png. Returns run_ablation's rows.
     """
     name, variants = load_matrix(matrix)
     variant_configs(variants, base, out_dir)  # a bad setting is refused before the embedding
-    scorer = CheckpointScorer(photos, cartoons, inception, fmt, batch_size, kid, kid_subsets,
-                              kid_subset_size, progress)
+    scorer = CheckpointScorer(photos, cartoons, inception, fmt, batch_size,
+                              Kid(kid, kid_subsets, kid_subset_size), progress)
     grid_photos = list_images(photos)[:grid]
     return run_ablation(variants, base, out_dir, scorer, grid_photos,
                         lambda eval_dir: scorer.outputs(grid_photos, eval_dir), matrix=name,

@@ -1,9 +1,5 @@
 """cartoonize.py's job: which output each input gets (`plan_jobs`), then read -> cartoonize ->
 write for every file, one failure never stopping the others (`run_plan`).
-
-Reading of the next files and writing of the last output run in worker threads while the
-generator works on the current image. Videos (by extension) keep their name and container
-whatever the output format, and are processed after the images by a separate callable.
 """
 import sys
 import time
@@ -24,13 +20,12 @@ from whitebox.base.image_io import (
     list_files,
     read_file,
 )
-from whitebox.infer.video import DEFAULT_BATCH, VIDEO_EXTENSIONS, VideoError, is_video
+from whitebox.infer.options import VIDEO_BATCH
+from whitebox.infer.video import VIDEO_EXTENSIONS, VideoError, is_video
 
 FORMATS = {"png": ".png", "jpg": ".jpg"}
-# Formats that hold only grey (or black and white) images, and the extension their colour
-# cartoon is written under instead when the output keeps the input's format.
+# Grey-only formats -> the extension of their colour cartoon under --format same.
 GREY_ONLY = {".pgm": ".ppm", ".pbm": ".ppm"}
-# The end of the reason `plan_jobs` gives for an output that would replace an input.
 OVERWRITES_INPUT = "would overwrite an input"
 
 
@@ -41,8 +36,7 @@ class Interrupted(Stopped):
 
 @dataclass
 class Job:
-    """One input file, the output path planned for it, and a line to print when it is written
-    (empty when there is nothing to say)."""
+    """An input, its planned output, and a line to print when written ('': none)."""
     source: Path
     target: Path
     note: str = ""
@@ -57,9 +51,9 @@ class Plan:
 
 
 def target_name(relative, fmt):
-    """Output path relative to the output folder, and why it differs from the input's format
-    when `fmt` is 'same' ('' otherwise): the same name, or the format's extension (videos always
-    keep theirs); a grey-only format gets the colour one of GREY_ONLY."""
+    """(output path relative to the output folder, why its format differs from the input's
+    under 'same', else ''): the name with `fmt`'s extension, or GREY_ONLY's; videos keep
+    theirs."""
     if is_video(relative):
         return relative, ""
     if fmt != "same":
@@ -71,9 +65,8 @@ def target_name(relative, fmt):
 
 
 def _folder_files(folder, recursive, exclude):
-    """(file, path relative to folder) for the visible image and video files, in image_io's
-    listing order; and the other visible files, ignored. Raises ImageError for a folder that
-    cannot be read."""
+    """([(file, path relative to folder)] of the visible images and videos, the same of the
+    other visible files), in image_io's order. ImageError for an unreadable folder."""
     images, others = [], []
     for path in list_files(folder, recursive, exclude):
         known = path.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
@@ -84,14 +77,11 @@ def _folder_files(folder, recursive, exclude):
 def plan_jobs(inputs, output_dir, fmt="same", recursive=False, overwrite=False, keep=()):
     """Decide the output of every input; nothing is read or written here.
 
-    inputs: files or folders. A folder contributes its visible image and video files (by
-    extension: image_io.IMAGE_EXTENSIONS, video.VIDEO_EXTENSIONS; with `recursive`, its whole
-    tree, mirrored under output_dir); a file named in `inputs` is taken whatever its extension.
-    Refused: outputs that would overwrite an input or a file of `keep` (other inputs of the
-    caller; paths compared resolved, through symbolic links), two inputs with one output,
-    folders that cannot be read. Skipped: existing outputs unless `overwrite`, files in folders without an
-    image or video extension. With fmt 'same', grey-only formats are written under the
-    extension GREY_ONLY gives (the job's note says so).
+    inputs: files (taken whatever their extension) or folders (their visible image and video
+    files by extension; with `recursive` the whole tree, mirrored under output_dir).
+    Refused: outputs that would overwrite an input or a file of `keep` (compared resolved),
+    two inputs with one output, unreadable folders. Skipped: existing outputs unless
+    `overwrite`, folder files of other extensions.
     """
     output_dir = Path(output_dir)
     out_resolved = output_dir.resolve()
@@ -139,9 +129,8 @@ def _read(job):
 
 
 def _convert(data, alpha, cartoonize, target):
-    """Decode input bytes, cartoonize, encode for `target`: (output bytes, None) or (None,
-    reason). Runs in the calling thread: decoding and encoding silence fd 2 for a moment
-    (libpng, libjpeg, OpenCV's log), which in a worker thread could swallow lines we print."""
+    """(output bytes for `target`, None) or (None, reason). In the calling thread: decoding and
+    encoding silence fd 2 for a moment, which in a worker could swallow lines we print."""
     try:
         cartoon = cartoonize(decode_bgr(data, alpha))  # the decoded image is freed here
         return encode(cartoon, target.suffix.lower()), None
@@ -159,8 +148,7 @@ def _save(job, data):
 
 
 class _Report:
-    """The counts of a run and its lines ('skipped PATH: reason', 'failed PATH: reason', 'PATH:
-    note') through `say`; only the failures unless `verbose`."""
+    """A run's counts, and its lines through `say` (only the failures unless `verbose`)."""
 
     def __init__(self, plan, say, verbose=True):
         self.done, self.skipped, self.failed = 0, list(plan.skipped), []
@@ -189,8 +177,7 @@ class _Report:
 
 def _run_images(jobs, cartoonize, alpha, report, bar):
     """Every image job, reading ahead and writing behind in two worker threads. On Ctrl-C the
-    reads not started are dropped and the outputs already being written are finished and
-    counted before KeyboardInterrupt goes on."""
+    outputs being written are finished and counted before KeyboardInterrupt goes on."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         reads = [pool.submit(_read, job) for job in jobs[:2]]
         saves = []
@@ -216,22 +203,20 @@ def _run_images(jobs, cartoonize, alpha, report, bar):
 
 
 def say_above_bar(line):
-    """A `say` for `run_plan`: the line on stderr, above the progress bar."""
+    """`run_plan`'s `say`: the line on stderr, above the progress bar."""
     tqdm.write(line, file=sys.stderr)
 
 
 def run_plan(plan, cartoonize, say, progress=True, alpha="ignore", video=None):
     """Run every job with `cartoonize` (uint8 BGR -> uint8 BGR); report and count.
 
-    First removes the temporary files that a killed run left in the output folders (image_io's
-    `remove_stale_temporaries`), saying so. Gives `say` one line per skipped or failed input
-    ('skipped PATH: reason' / 'failed PATH: reason', paths escaped onto one line by
-    errors.display_path) and a closing summary; with `progress` false, no progress bar (on
-    stderr) and only the failures and the summary. `alpha` goes to image_io.decode_bgr. Video
-    jobs go to `video(source, target, progress)`, which raises VideoError on failure (without
-    it they fail). Returns the counts as a dict: done, skipped, failed, seconds. Ctrl-C stops
-    the run: the outputs being written are completed, a line says how many inputs were left,
-    the summary follows, and Interrupted is raised.
+    First removes the temporary files a killed run left in the output folders. Gives `say`
+    one line per skipped or failed input ('skipped PATH: reason', 'failed PATH: reason') and a
+    summary; with `progress` false, no progress bar and only the failures and the summary.
+    `alpha` goes to image_io.decode_bgr. Videos go, after the images, to `video(source, target,
+    progress)`, which raises VideoError (without it they fail). Returns the counts: done,
+    skipped, failed, seconds. Ctrl-C: the outputs being written are completed, a line says how
+    many inputs were left, the summary follows, and Interrupted is raised.
     """
     start = time.perf_counter()
     images = [job for job in plan.jobs if not is_video(job.source)]
@@ -271,9 +256,8 @@ def run_plan(plan, cartoonize, say, progress=True, alpha="ignore", video=None):
     return summary
 
 
-def video_runner(cartoonizer, batch_size=DEFAULT_BATCH):
-    """`run_plan`'s `video`: one video through `cartoonizer`, `batch_size` frames per network
-    call, with a progress bar in frames (on stderr) unless `progress` is false."""
+def video_runner(cartoonizer, batch_size=VIDEO_BATCH):
+    """`run_plan`'s `video`: `batch_size` frames per network call, a bar in frames."""
     from whitebox.infer.video import cartoonize_video, frame_count
 
     def run(source, target, progress):

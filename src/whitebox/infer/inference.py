@@ -2,9 +2,8 @@
 
 Per image: cap the short side at 720 (INTER_AREA), crop to the top-left multiple of 8, map to
 [-1, 1], run the generator, apply the photo-guided filter (r=1, eps=5e-3), map back to bytes by
-truncation. Images larger than one tile are processed in overlapping tiles, each converted to
-float only while it runs, so that memory stays bounded by the tile; the margin exceeds the
-network's receptive field, so tiles join without seams.
+truncation. Images beyond one window run in overlapping tiles (options.TILE_CORE), each float
+only while it runs, so that memory stays bounded by the tile.
 """
 
 import logging
@@ -32,9 +31,8 @@ def cartoon_network(generator, photo, use_guided_filter=True, compute_dtype=tf.f
     """The cartoonizer's network: [N, H, W, 3] float32 BGR in [-1, 1] (H, W multiples of 4) ->
     [N, H, W, 3] float32 BGR in about [-1, 1], unclipped.
 
-    The generator runs in `compute_dtype` (its convolutions; the reference's is float32), its
-    output is cast back to float32, then the photo-guided filter (r=1, eps=5e-3, guided by
-    `photo`) is applied in float32 unless `use_guided_filter` is false.
+    The generator's convolutions run in `compute_dtype` (the reference's: float32); the
+    photo-guided filter (guided by `photo`) in float32, unless `use_guided_filter` is false.
     """
     out = run_in(compute_dtype, generator, photo)
     if use_guided_filter:
@@ -74,12 +72,9 @@ def tile_spans(length, core=TILE_CORE, margin=TILE_MARGIN):
 
 
 class TFRunner:
-    """`cartoon_network` compiled once by TensorFlow for any batch and image size.
-
-    Call it with float32 [N, H, W, 3] BGR in [-1, 1] (H, W multiples of 4); it returns the
-    float32 [N, H, W, 3] numpy output. `precision` ('fp32', 'bf16', 'fp16') is the dtype of the
-    generator's convolutions; `jit_compile` compiles with XLA (once per input size). `function`
-    is the tf.function itself.
+    """TF's runner (see runtimes): `cartoon_network` compiled once for any batch and size, with
+    the generator's convolutions in `precision` ('fp32', 'bf16', 'fp16'); `jit_compile`: XLA
+    (once per input size). `function` is the tf.function itself.
     """
 
     def __init__(self, generator, use_guided_filter=True, precision="fp32", jit_compile=False):
@@ -102,20 +97,14 @@ class Cartoonizer:
     """Generator plus optional photo-guided filter, run for any image size.
 
     The Python API: `Cartoonizer.from_pretrained(runtime="auto")`, then `cartoonizer(image)`
-    (`cartoonize`) with an HxWx3 uint8 BGR image; the result is uint8 BGR of the resized and
-    cropped size, the bytes cartoonize.py writes with the same options.
+    with an HxWx3 uint8 BGR image -> uint8 BGR of the resized and cropped size, the bytes
+    cartoonize.py writes with the same options.
 
-    `generator` is a network.Generator with weights loaded. `precision` ('fp32', the reference,
-    or 'bf16' / 'fp16') is the dtype of the generator's convolutions, used as given
-    (`whitebox.model.precision.choose` settles it); the guided filter always runs in float32.
-    `jit_compile` compiles the forward pass with XLA (once per input size). `runtime` names
-    what runs the network.
-
-    `runner`, when given, runs the network instead of TensorFlow (`whitebox.infer.runtimes` makes
-    them for OpenVINO and ONNX Runtime): a callable float32 [N, H, W, 3] BGR in [-1, 1] ->
-    float32 [N, H, W, 3] numpy array, for any N and any H, W multiples of 4; `generator`,
-    `use_guided_filter`, `precision` and `jit_compile` are then not used. Everything else
-    (resizing, tiling, batches of video frames, bytes) is the same whatever runs the network.
+    `generator`: a network.Generator with weights; `precision`, `jit_compile`: TFRunner's,
+    used as given (`whitebox.model.precision.choose` settles them). `runner`, when given, runs
+    the network instead (a runtimes runner; `generator`, `use_guided_filter`, `precision` and
+    `jit_compile` are then unused); `runtime` names it. Resizing, tiling, batches and bytes
+    are the same whatever runs the network.
     """
 
     def __init__(self, generator=None, use_guided_filter=True, max_short_side=MAX_SHORT_SIDE,
@@ -149,10 +138,9 @@ class Cartoonizer:
         return self._through(image, to_unit_range, to_uint8)
 
     def _through(self, image, before, after):
-        """Run HxWx3 `image` as `after(network(before(image)))`, whole when it fits one window,
-        else window by window into one array of the image's dtype (`after` must return that
-        dtype). Both are elementwise, so applying them window by window gives the values that
-        applying them to the whole image would."""
+        """`after(network(before(image)))` for HxWx3 `image`, whole when it fits one window, else
+        window by window into one array of its dtype (`after` must return it); both are
+        elementwise, so per window gives the values of the whole."""
         h, w = image.shape[:2]
         if self.fits_one_window(h, w):
             return after(self._run(before(image[None]))[0])
@@ -168,7 +156,7 @@ class Cartoonizer:
         return h * w <= (self.tile_core + 2 * self.tile_margin) ** 2
 
     def _prepare(self, image):
-        """`resize_crop`, refusing images left without pixels (ValueError)."""
+        """`resize_crop`; ValueError for an image left without pixels."""
         image = resize_crop(image, self.max_short_side)
         if image.shape[0] == 0 or image.shape[1] == 0:
             raise ValueError(f"too small: at least {CROP_MULTIPLE}x{CROP_MULTIPLE} pixels needed")
@@ -186,11 +174,10 @@ class Cartoonizer:
     @classmethod
     def from_pretrained(cls, weights=None, offline=False, warn=None, **options):
         """The cartoonizer cartoonize.py runs: the checkpoint folder or prefix `weights` (None:
-        pretrained/, else the authors' checkpoint, downloaded once into the user cache unless
-        `offline`), with InferenceOptions' fields as keywords (runtime='auto', precision='fp32',
-        max_short_side=720, guided_filter=True, xla=False, ...). `warn` gets the one-line
-        notices: a fallback, a first conversion (default: the 'whitebox' logger). Raises
-        base.errors.WeightsError, UsageError (bad options, a runtime not installed)."""
+        as cartoonize.py finds one, never downloaded when `offline`), with InferenceOptions'
+        fields as keywords (runtime='auto', precision='fp32', max_short_side=720, ...). `warn`
+        gets the one-line notices (default: the 'whitebox' logger). Raises WeightsError,
+        UsageError (bad options, a runtime not installed)."""
         from whitebox.base.errors import UsageError
         from whitebox.infer.runtimes import load_cartoonizer
 
@@ -201,11 +188,8 @@ class Cartoonizer:
                                 warn or logging.getLogger("whitebox").warning)
 
     def cartoonize_batch(self, images):
-        """A list of HxWx3 uint8 BGR images of one size -> the list of their cartoons.
-
-        Each output equals `cartoonize` of that image (one network call for the whole list when
-        the images fit one tile window, else image by image; used for video frames).
-        """
+        """HxWx3 uint8 BGR images of one size -> their `cartoonize` outputs, in one network call
+        when they fit one window."""
         prepared = [self._prepare(image) for image in images]
         if not self.fits_one_window(*prepared[0].shape[:2]):
             return [self.run_uint8(image) for image in prepared]

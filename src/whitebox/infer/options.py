@@ -13,9 +13,8 @@ MAX_SHORT_SIDE = 720
 CROP_MULTIPLE = 8
 
 # Images beyond one window of (core + 2 margins) squared pixels run in tiles. The margin exceeds
-# the receptive field of generator plus filter (README.md, "Full resolution"), so tiles join
-# without seams; core and margin are multiples of 4 so the network's two stride-2 stages see
-# the same pixel grid as the full image.
+# the receptive field of generator plus filter, so tiles join without seams; multiples of 4
+# give the network's two stride-2 stages the full image's pixel grid.
 TILE_CORE = 768
 TILE_MARGIN = 96
 
@@ -23,8 +22,9 @@ TILE_MARGIN = 96
 QUANTIZE = ("none", "fp16", "dynamic")
 DEFAULT_OPSET = 17
 
-# Video frames per network call.
+# Video frames per network call; Beam's most images per call.
 VIDEO_BATCH = 2
+BEAM_BATCH = 4
 
 # `auto` takes the first installed runtime of RUNTIME_PRECISIONS (model.precision's table).
 RUNTIMES = ("auto", *RUNTIME_PRECISIONS)
@@ -39,11 +39,11 @@ class InferenceOptions:
     """What decides a cartoon's bytes besides the weights.
 
     runtime: one of RUNTIMES; precision: one of INFERENCE_PRECISIONS (both settled by
-    `whitebox.model.precision.choose`, a request that cannot run here falling back to fp32).
-    max_short_side: the cap on the short side (0: full resolution, in tiles of `tile_core`
-    pixels with `tile_margin` around them). guided_filter: the photo-guided filter after the
-    generator. alpha: 'ignore' or 'white' (image_io.decode_bgr). max_pixels: the most pixels an
-    image header may declare (None: image_io's limit). xla: compile TF's network with XLA.
+    `whitebox.model.precision.choose`). max_short_side: the cap on the short side (0: full
+    resolution, in tiles of `tile_core` pixels with `tile_margin` around them). guided_filter:
+    the photo-guided filter after the generator. alpha: 'ignore' or 'white'
+    (image_io.decode_bgr). max_pixels: the most pixels an image header may declare (None:
+    image_io's limit). xla: compile TF's network with XLA.
     """
     runtime: str = "auto"
     precision: str = "fp32"

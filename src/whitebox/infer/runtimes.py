@@ -1,22 +1,15 @@
-"""Running the cartoonizer's network with TensorFlow, OpenVINO or ONNX Runtime.
+"""Running the cartoonizer's network with TensorFlow, OpenVINO or ONNX Runtime
+(docs/RUNTIMES.md), and `load_cartoonizer`, the one recipe weights -> Cartoonizer.
 
-Every runtime runs `inference.cartoon_network`, the function export.py exports. A runner is a
-callable float32 [N, H, W, 3] BGR in [-1, 1] (H, W multiples of 4) -> float32 [N, H, W, 3]
-numpy array; `inference.Cartoonizer(runner=...)` does everything around it.
+Every runtime runs `inference.cartoon_network`. A runner is a callable float32 [N, H, W, 3]
+BGR in [-1, 1] (H, W multiples of 4) -> float32 [N, H, W, 3] numpy array;
+`inference.Cartoonizer(runner=...)` does everything around it.
 
-OpenVINO and ONNX Runtime run a model converted from that function with N, H and W free. It is
-converted once and cached under `files.home_dir()/runtimes/<runtime>/<key>/`, where the key
-hashes the checkpoint's files (sha256 of the .index and .data files), the runtime, the
-converter's version, the guided-filter switch and the precision. An entry is written in a
-temporary folder (locked while it is written; one a killed conversion left is removed by the next
-conversion) and renamed into place; a manifest holds the sha256 of each of its files, and
-an entry that fails that check or fails to load is converted again, with one line saying so.
-
-OpenVINO runs two models: the generator, in the requested precision, then the guided filter in
-float32 (both converted from `cartoon_network`, the filter with the generator's output given as
-a second input). For int8 the generator is quantized once, when it is converted, by NNCF's
-post-training quantization calibrated on scikit-image's sample photos (`calibration_photos`).
-ONNX Runtime runs float32 only.
+OpenVINO and ONNX Runtime run a model converted once (N, H, W free) and cached under
+`cache_root()/<runtime>/<cache_key>/`: written in a locked temporary folder, renamed into
+place, with a manifest of sha256s; an entry that fails it or fails to load is converted again.
+OpenVINO runs the generator in the requested precision (int8: quantized by NNCF), then the
+guided filter in float32; ONNX Runtime runs float32 only.
 """
 import contextlib
 import glob
@@ -30,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from whitebox.base.errors import WeightsError, one_line
+from whitebox.base.errors import one_line
 from whitebox.base.files import atomic_folder, home_dir, sha256_file, sweep
 from whitebox.base.image_io import to_unit_range
 from whitebox.infer.export import onnx_bytes
@@ -42,8 +35,7 @@ from whitebox.model.precision import choose
 # Bumped when the layout of a cache entry changes.
 CACHE_FORMAT = 1
 MANIFEST = "manifest.json"
-# How the line `cached` prints before a conversion starts: news of a slow first run, not a
-# warning (cartoonize.py --quiet leaves it out).
+# The start of `cached`'s line before a conversion: news, not a warning (--quiet drops it).
 CONVERTING = "converting the network once into"
 
 
@@ -76,7 +68,8 @@ def converter_version(runtime, precision="fp32"):
 
 
 def cache_key(checkpoint, runtime, use_guided_filter, precision):
-    """(key, fields): the cache entry's name (hex) and what it hashes."""
+    """(key, fields): the cache entry's name (hex) and what it hashes: the checkpoint's
+    `checkpoint_digest`, the runtime, the converters' versions, the filter and precision."""
     fields = {"format": CACHE_FORMAT, "checkpoint_sha256": checkpoint, "runtime": runtime,
               "converter": converter_version(runtime, precision),
               "guided_filter": bool(use_guided_filter), "precision": precision}
@@ -85,7 +78,6 @@ def cache_key(checkpoint, runtime, use_guided_filter, precision):
 
 
 def cache_root():
-    """Where converted models are cached: `files.home_dir()/runtimes`."""
     return home_dir() / "runtimes"
 
 
@@ -104,13 +96,9 @@ def _check_manifest(folder):
 
 
 def cached(folder, convert, load, warn=print):
-    """load(folder) for the cache entry `folder`, made first by convert(temporary folder) when
-    absent, and made again (after one line through `warn`) when it is damaged: a manifest
-    mismatch or an exception from `load`.
-
-    `convert(path)` writes the entry's files into the empty folder `path`; the manifest is
-    added and the folder renamed to `folder` only when it returns. A concurrent writer that
-    finished first wins; its entry is used.
+    """load(folder) for the cache entry `folder`, made first by `convert(empty temporary
+    folder)` when absent, and again (after one line through `warn`) when damaged: a manifest
+    mismatch or an exception from `load`. A concurrent writer that finished first wins.
     """
     folder = Path(folder)
     if folder.exists():
@@ -145,16 +133,15 @@ def _network_functions(generator, use_guided_filter):
 
 
 def calibration_photos():
-    """int8's calibration set: each of scikit-image's sample photos as the network sees it by
-    default (`resize_crop`, `to_unit_range`), a list of float32 [1, H, W, 3] BGR in [-1, 1]."""
+    """int8's calibration set: scikit-image's sample photos as the network sees them by
+    default, a list of float32 [1, H, W, 3] BGR in [-1, 1]."""
     return [to_unit_range(resize_crop(sample_photo(name)))[None] for name in SAMPLE_PHOTOS]
 
 
 def quantize_int8(model):
-    """The OpenVINO model `model` (the generator) quantized to int8 by NNCF's post-training
-    quantization on `calibration_photos`, with the mixed preset (asymmetric activations: the
-    generator's leaky ReLU outputs are far from symmetric about zero). NNCF's progress bars and
-    log lines are dropped: the caller has said on one line that it converts."""
+    """The OpenVINO generator `model` quantized to int8 by NNCF on `calibration_photos`, mixed
+    preset (asymmetric activations: leaky ReLU outputs are far from symmetric about zero).
+    NNCF's output is dropped: the caller has said on one line that it converts."""
     import nncf
 
     photos = calibration_photos()
@@ -165,9 +152,8 @@ def quantize_int8(model):
 
 def openvino_runner(generator, checkpoint, use_guided_filter=True, precision="fp32",
                     warn=print):
-    """A runner on OpenVINO's CPU plugin: the generator with inference precision `precision`
-    ('fp32', 'bf16', or 'int8': quantized by `quantize_int8`), the guided filter in float32.
-    Converted models come from `cached`."""
+    """A runner on OpenVINO's CPU plugin: the generator in `precision` ('fp32', 'bf16', 'int8'),
+    the guided filter in float32."""
     import openvino
 
     key, fields = cache_key(checkpoint, "openvino", use_guided_filter, precision)
@@ -205,9 +191,8 @@ def openvino_runner(generator, checkpoint, use_guided_filter=True, precision="fp
 
 
 def _compile(core, xml, config):
-    """OpenVINO's model `xml` compiled for its CPU plugin with `config`. Raises RuntimeError
-    saying which file could not be read and OpenVINO's last line of why (its first lines
-    name only its own source files)."""
+    """OpenVINO's model `xml` compiled for its CPU plugin. RuntimeError naming the file, with
+    OpenVINO's last line of why (its first lines name only its own source files)."""
     try:
         return core.compile_model(str(xml), "CPU", config)
     except RuntimeError as err:
@@ -217,8 +202,7 @@ def _compile(core, xml, config):
 
 def onnxruntime_runner(generator, checkpoint, use_guided_filter=True, precision="fp32",
                        warn=print):
-    """A runner on ONNX Runtime's CPU provider, float32, from `cartoon_network` converted by
-    tf2onnx. Converted models come from `cached`."""
+    """A runner on ONNX Runtime's CPU provider, float32."""
     import onnxruntime
 
     key, fields = cache_key(checkpoint, "onnxruntime", use_guided_filter, precision)
@@ -242,9 +226,8 @@ def onnxruntime_runner(generator, checkpoint, use_guided_filter=True, precision=
 
 def make_runner(runtime, generator, checkpoint, use_guided_filter=True, precision="fp32",
                 jit_compile=False, warn=print):
-    """The runner of `runtime` ('tf', 'openvino', 'onnxruntime'; already chosen, see
-    `precision.choose`) for `generator`, whose checkpoint files have the sha256 `checkpoint`
-    (`checkpoint_digest`). `jit_compile` (XLA) applies to TF only."""
+    """The runner of `runtime` (settled by `precision.choose`) for `generator`, whose
+    checkpoint has the `checkpoint_digest` `checkpoint`. `jit_compile` (XLA): TF only."""
     if runtime == "tf":
         return TFRunner(generator, use_guided_filter, precision, jit_compile=jit_compile)
     make = openvino_runner if runtime == "openvino" else onnxruntime_runner
@@ -252,10 +235,9 @@ def make_runner(runtime, generator, checkpoint, use_guided_filter=True, precisio
 
 
 def make_cartoonizer(generator, prefix, options=InferenceOptions(), warn=print):
-    """The inference.Cartoonizer of `options` for `generator`, which holds the weights of the
-    checkpoint `prefix` (its files key the conversion cache); its `runtime` and `precision` are
-    those `precision.choose` settled. A converter that fails leaves TF running, with one line
-    through `warn`. Raises RuntimeUnavailable for a named runtime that is not installed."""
+    """The inference.Cartoonizer of `options` for `generator`, loaded from the checkpoint
+    `prefix`, with the runtime and precision `precision.choose` settles. A converter that
+    fails leaves TF running, with one line through `warn`. Raises RuntimeUnavailable."""
     runtime, precision = choose(options.runtime, options.precision, warn)
     if options.xla and runtime != "tf":
         warn(f"--xla applies to --runtime tf only; {runtime} runs without it")
@@ -278,30 +260,17 @@ def make_cartoonizer(generator, prefix, options=InferenceOptions(), warn=print):
 
 
 def load_generator(weights=None, offline=False, progress=True):
-    """(network.Generator, checkpoint prefix) for the weights `weights` names
-    (weights.resolve_weights: a checkpoint folder or prefix, else pretrained/, else the
-    authors' checkpoint, downloaded once unless `offline`; `progress` shows the download).
-    Raises WeightsError for weights that are missing, damaged or do not fit."""
-    from whitebox.infer.weights import (
-        WeightsUnavailable,
-        load_generator_weights,
-        resolve_weights,
-    )
-    from whitebox.model.checkpoints import CheckpointError
+    """(network.Generator, checkpoint prefix) for `weights` as weights.resolve_weights finds
+    it. Raises WeightsError for weights that are missing, damaged or do not fit."""
+    from whitebox.infer.weights import load_generator_weights, resolve_weights
 
-    try:
-        prefix = resolve_weights(weights, offline, progress)
-        return load_generator_weights(prefix, offline, progress), prefix
-    except (CheckpointError, WeightsUnavailable) as err:
-        if isinstance(err, WeightsError):
-            raise
-        raise WeightsError(str(err)) from None
+    prefix = resolve_weights(weights, offline, progress)
+    return load_generator_weights(prefix, offline, progress), prefix
 
 
 def load_cartoonizer(weights=None, options=InferenceOptions(), offline=False,
                      warn=logging.getLogger("whitebox").warning, progress=True):
-    """The cartoonizer every entry point builds (cartoonize.py, evaluate.py paper, the web
-    page, Beam, `Cartoonizer.from_pretrained`), so that the same options give the same bytes:
+    """The cartoonizer every entry point builds, so that the same options give the same bytes:
     `make_cartoonizer` of `load_generator`'s weights. Without `progress`, `warn` is spared the
     news of a first conversion. Raises WeightsError and precision.RuntimeUnavailable."""
     say = warn if progress else lambda line: line.startswith(CONVERTING) or warn(line)

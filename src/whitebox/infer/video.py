@@ -1,16 +1,11 @@
-"""Cartoonizing videos frame by frame with PyAV (its wheel ships FFmpeg).
+"""Cartoonizing videos frame by frame with PyAV (its wheel ships FFmpeg; imported only for a
+video), as docs/DEPLOYMENT.md ("Video") describes.
 
-The input is streamed: one thread demuxes and decodes, the caller's thread runs the network on
-small batches of frames, and another thread encodes and muxes, with bounded queues between
-them, so memory does not grow with the length of the video. Each frame gets exactly the image
-path's treatment (resize_crop, generator, guided filter, truncation to bytes), so the output
-has the resized and cropped size. It is re-encoded at the input's frame rate, in the input's
-container (H.264 for mp4/mov/mkv, VP9 for webm, MPEG-4 Part 2 for avi); the first audio
-track is copied packet by packet, or re-encoded with the container's default audio codec when
-the container cannot hold the original one. The output appears only when complete (written
-through image_io.atomic_file: a temporary file in the same folder, then a rename).
-
-`av` is imported only when a video is processed, so image-only use needs no PyAV.
+One thread decodes, the caller's runs the network on small batches of frames, another encodes,
+with bounded queues between them: memory does not grow with the video's length. Each frame
+gets the image path's treatment, so the output has the resized and cropped size, at the
+input's frame rate in its container (ENCODERS); the first audio track is copied, or
+re-encoded when the container cannot hold it. The output appears only when complete.
 """
 import contextlib
 import queue
@@ -20,24 +15,20 @@ from pathlib import Path
 
 from whitebox.base.errors import InputError, display_path, one_line
 from whitebox.base.files import atomic_file
-from whitebox.infer.options import VIDEO_BATCH as DEFAULT_BATCH
+from whitebox.infer.options import VIDEO_BATCH
 
-# FFmpeg's container format for each video extension (outputs are written under a temporary
-# name, so the format cannot be guessed from it).
+# FFmpeg's format per extension (the temporary output name cannot tell it).
 CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".avi": "avi", ".mkv": "matroska", ".webm": "webm"}
 VIDEO_EXTENSIONS = set(CONTAINERS)
 
-# Encoder settings per output container: (codec, options). Visually lossless-ish settings, as
-# the cartoon's flat areas show blocking quickly.
+# (codec, options) per container: nearly lossless, as flat cartoon areas show blocking quickly.
+_X264 = ("libx264", {"crf": "18", "preset": "medium"})
 ENCODERS = {
-    ".mp4": ("libx264", {"crf": "18", "preset": "medium"}),
-    ".mov": ("libx264", {"crf": "18", "preset": "medium"}),
-    ".mkv": ("libx264", {"crf": "18", "preset": "medium"}),
+    ".mp4": _X264, ".mov": _X264, ".mkv": _X264,
     ".webm": ("libvpx-vp9", {"crf": "30", "b": "0", "row-mt": "1"}),
     ".avi": ("mpeg4", {}),
 }
-# MPEG-4 Part 2 has no constant-quality option through PyAV's options; its bit rate is set to
-# this many bits per pixel per frame instead (about 9 Mbit/s at 720p, 24 fps).
+# MPEG-4 Part 2 has no constant quality through PyAV: bits per pixel per frame instead.
 MPEG4_BITS_PER_PIXEL = 0.4
 QUEUE_DEPTH = 8
 _END = object()
@@ -52,8 +43,7 @@ def is_video(path):
 
 
 class _Worker:
-    """Runs `target(put_item)` or consumes a queue in a thread; the first exception raised
-    there is re-raised in the caller by `check()`."""
+    """A thread's stop flag and first exception, re-raised in the caller by `check()`."""
 
     def __init__(self):
         self.error = None
@@ -66,8 +56,7 @@ class _Worker:
 
 
 def _reason(err):
-    """Why PyAV failed, in words: FFmpeg's message without PyAV's error number and file name
-    (the caller names the file); FFmpeg's "invalid data" said as what it means for a video."""
+    """Why PyAV failed, in words, without PyAV's error number and file name."""
     import av
 
     if isinstance(err, av.error.InvalidDataError):
@@ -76,7 +65,7 @@ def _reason(err):
 
 
 def _reader(container, video_stream, audio_stream, out_queue, worker):
-    """Demux and decode in a thread: puts ('frame', bgr ndarray) and ('audio', packet)."""
+    """Demux and decode in a thread: puts ('frame', BGR uint8 array) and ('audio', packet)."""
     import av
 
     def put(item):
@@ -165,7 +154,7 @@ class _Writer:
             self._add_audio()
 
     def _add_audio(self):
-        """Copy the audio codec when the container accepts it, else re-encode."""
+        """Copy the audio when the container accepts its codec, else re-encode."""
         import av
 
         name = self.in_audio.codec_context.name
@@ -245,7 +234,7 @@ def _open_input(source):
 
 
 def _declared_seconds(container, stream):
-    """The video's length as its header declares it (stream, else container), or None."""
+    """The length the header declares (stream, else container), or None."""
     if stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
     if container.duration:
@@ -254,9 +243,8 @@ def _declared_seconds(container, stream):
 
 
 def _check_complete(container, stream, last_time, rate):
-    """Raise VideoError when decoding stopped well before the declared end: FFmpeg's demuxers
-    end quietly at a cut, so a truncated file otherwise gives a shorter video. The margin
-    (10% plus half a second) allows for audio that outlasts the picture."""
+    """VideoError when decoding stopped well before the declared end (FFmpeg's demuxers end
+    quietly at a cut). The margin, 10% plus 0.5 s, allows for audio outlasting the picture."""
     declared = _declared_seconds(container, stream)
     if declared is None or last_time is None:
         return
@@ -267,14 +255,12 @@ def _check_complete(container, stream, last_time, rate):
                          f"{declared:.2f} s declared")
 
 
-def cartoonize_video(source, target, cartoonize_batch, batch_size=DEFAULT_BATCH, progress=None):
-    """Cartoonize the video `source` into `target` (same container type as its extension).
+def cartoonize_video(source, target, cartoonize_batch, batch_size=VIDEO_BATCH, progress=None):
+    """Cartoonize the video `source` into `target` (the container of its extension).
 
     cartoonize_batch: list of HxWx3 uint8 BGR frames -> list of cartoons (all one size).
-    progress: None, or a callable taking the number of frames just written (e.g. tqdm.update);
-    `frame_count(source)` gives the total when the container knows it.
-    Returns the number of frames written. Raises VideoError with a one-line reason; no file
-    is left at `target` then.
+    progress: None, or a callable given the number of frames just written (tqdm.update).
+    Returns the frames written. Raises VideoError (one line); no file is left at `target`.
     """
     source, target = Path(source), Path(target)
     container = _open_input(source)
@@ -289,8 +275,7 @@ def cartoonize_video(source, target, cartoonize_batch, batch_size=DEFAULT_BATCH,
 
 
 def _stream(container, tmp, suffix, cartoonize_batch, batch_size, progress):
-    """`cartoonize_video`'s work: decode `container`, cartoonize, encode into the file `tmp` as
-    the container type of `suffix`. Returns the number of frames written."""
+    """`cartoonize_video`'s work, into the file `tmp` as the container of `suffix`."""
     video_stream = container.streams.video[0]
     audio_stream = container.streams.audio[0] if container.streams.audio else None
     video_stream.thread_type = "AUTO"
@@ -300,8 +285,8 @@ def _stream(container, tmp, suffix, cartoonize_batch, batch_size, progress):
     reader_thread = threading.Thread(
         target=_reader, args=(container, video_stream, audio_stream, frames_in, reader),
         daemon=True)
-    # Frames are renumbered at the constant rate from the video's own start time, so that a
-    # video starting after its audio keeps its place against the copied audio.
+    # Frames are renumbered from the video's own start, so that it keeps its place against
+    # audio that starts earlier.
     start = float(video_stream.start_time * video_stream.time_base) \
         if video_stream.start_time and video_stream.time_base else 0.0
     writer = _Writer(tmp, suffix, rate, audio_stream,
@@ -353,7 +338,7 @@ def _stream(container, tmp, suffix, cartoonize_batch, batch_size, progress):
 
 
 def frame_count(source):
-    """The number of video frames the container declares, or None when it does not say."""
+    """The video frames the container declares, or None."""
     import av
 
     try:

@@ -1,25 +1,14 @@
-"""Fetch the authors' pretrained generator on first use, verify it, and keep it in a user cache.
+"""Fetch the authors' pretrained generator on first use, verify it, and keep it in a user cache
+(docs/ROBUSTNESS.md, "Weights"). Nothing here imports TensorFlow.
 
-The official checkpoint is the three files of ``test_code/saved_models/`` in
-SystemErrorWang/White-box-Cartoonization at one pinned commit. Each file is checked against its git
-blob id at that commit (SHA-1 of ``b"blob <size>\\0" + content``), so anyone can compare the table
-below with the repository tree (``git ls-tree <commit> test_code/saved_models/``).
+The official checkpoint is the three files of REMOTE_FOLDER in AUTHORS_REPO at PINNED_COMMIT,
+each checked against its git blob id there (`git ls-tree <commit> test_code/saved_models/`
+shows the same ids). Their ``checkpoint`` file also lists ``model-37499``, never published:
+restore the returned prefix, not ``tf.train.latest_checkpoint``.
 
-The authors' ``checkpoint`` file also lists ``model-37499``, which they never published, so the
-returned prefix must be restored explicitly; do not go through ``tf.train.latest_checkpoint``.
-
-Environment variables:
-
-* ``WHITEBOX_HOME``: root folder for this project's cache (`files.home_dir`). Weights live in
-  ``<root>/weights/<WEIGHTS_SUBDIR>/``.
-* ``WHITEBOX_WEIGHTS_URL``: base URL the file names are appended to (default: GitHub raw URLs
-  at the pinned commit); ``http(s)://``, ``ftp://`` and ``file://``.
-* ``WHITEBOX_OFFLINE=1``: never touch the network.
-
-Nothing here imports TensorFlow.
+Environment: ``WHITEBOX_HOME`` (the cache root, `files.home_dir`), ``WHITEBOX_WEIGHTS_URL``
+(the base URL the names are appended to: http(s)://, ftp://, file://), ``WHITEBOX_OFFLINE=1``.
 """
-
-from __future__ import annotations
 
 import hashlib
 import os
@@ -28,7 +17,6 @@ import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from typing import Mapping, Optional, Union
 
 import pooch
 
@@ -41,7 +29,7 @@ REMOTE_FOLDER = "test_code/saved_models/"
 CHECKPOINT_PREFIX = "model-33999"
 
 # name -> git blob id at PINNED_COMMIT, in the order they are fetched (smallest first).
-OFFICIAL_FILES: Mapping[str, str] = {
+OFFICIAL_FILES = {
     "checkpoint": "99d1f471e36fa83f06d8d347df26ccbfb7cba8aa",
     "model-33999.index": "f1749e5542e83cf01a19aa1b2a3a7370a17efa41",
     "model-33999.data-00000-of-00001": "785cdcb8a0ab9bf44171c087878cc84863562eab",
@@ -54,10 +42,10 @@ DEFAULT_BASE_URL = (
 ENV_WEIGHTS_URL = "WHITEBOX_WEIGHTS_URL"
 ENV_OFFLINE = "WHITEBOX_OFFLINE"
 
-# Sub-folder of <home>/weights/ holding this commit's files; a new pin gets a new folder.
+# Sub-folder of <home>/weights/: a new pin gets a new folder.
 WEIGHTS_SUBDIR = f"white-box-cartoonization-{PINNED_COMMIT[:12]}"
 
-# Further attempts per file after a network failure (pooch waits 1 s, 2 s, ... between them).
+# Further attempts per file after a network failure (pooch waits 1 s, 2 s, ...).
 RETRIES = 3
 
 LICENCE_NOTICE = (
@@ -71,19 +59,18 @@ LICENCE_NOTICE = (
 
 
 class WeightsUnavailable(WeightsError):
-    """The weights are not in the cache and could not be downloaded. The message is for the end
-    user: which files to place in which folder, and where to download them from."""
+    """The weights are not in the cache and could not be downloaded; the message says which
+    files to place where, and where to download them."""
 
 
 class WeightsVerificationError(WeightsUnavailable):
-    """A file's git blob id differs from the pinned one. A download that fails is deleted; a
-    file found in the cache (perhaps placed there by the user) is moved aside to
-    ``NAME.rejected``, never deleted."""
+    """A file's git blob id differs from the pinned one: a download is deleted, a cached file
+    (perhaps the user's) moved aside to ``NAME.rejected``."""
 
 
-def git_blob_id(source: Union[str, os.PathLike, bytes, bytearray, memoryview]) -> str:
-    """Git's object id for a blob: SHA-1 of ``b"blob <size>\\0"`` followed by the content.
-    `source` is the content itself (bytes-like) or the path of a file."""
+def git_blob_id(source):
+    """Git's blob id of `source` (bytes-like, or a file's path): SHA-1 of ``b"blob <size>\\0"``
+    and the content."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     else:
@@ -93,28 +80,26 @@ def git_blob_id(source: Union[str, os.PathLike, bytes, bytearray, memoryview]) -
     return digest.hexdigest()
 
 
-def cache_dir() -> Path:
-    """Folder the official weights are cached in: ``home_dir()/weights/<WEIGHTS_SUBDIR>``."""
+def cache_dir():
+    """``home_dir()/weights/<WEIGHTS_SUBDIR>``."""
     return home_dir() / "weights" / WEIGHTS_SUBDIR
 
 
-def official_base_url() -> str:
+def official_base_url():
     """``$WHITEBOX_WEIGHTS_URL`` if set, else the GitHub raw URL of the pinned folder."""
     return os.environ.get(ENV_WEIGHTS_URL) or DEFAULT_BASE_URL
 
 
-def offline_requested() -> bool:
+def offline_requested():
     """True when ``$WHITEBOX_OFFLINE`` is 1/true/yes/on (any case)."""
     return os.environ.get(ENV_OFFLINE, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _file_url(base_url: str, name: str) -> str:
+def _file_url(base_url, name):
     return base_url.rstrip("/") + "/" + urllib.parse.quote(name)
 
 
-def _instructions(
-    folder: Path, base_url: str, names: list, reason: str, served_bad: bool = False
-) -> str:
+def _instructions(folder, base_url, names, reason, served_bad=False):
     """What to place where and where to get it. `names`: the files not yet verified;
     `served_bad`: a file just downloaded from `base_url` failed verification."""
     them = "it" if len(names) == 1 else "them"
@@ -147,10 +132,9 @@ def _instructions(
     return "\n".join(lines)
 
 
-def _move_aside(path: Path, got: str, blob: str) -> str:
+def _move_aside(path, got, blob):
     """Rename a cached file that fails verification to ``NAME.rejected`` (``.rejected.1`` ...
-    when taken; it may be the user's, so it is never deleted). Returns the message to show;
-    raises WeightsVerificationError when it cannot be moved."""
+    when taken). Returns the message; WeightsVerificationError when it cannot be moved."""
     target = path.with_name(path.name + ".rejected")
     number = 0
     while target.exists():
@@ -166,12 +150,12 @@ def _move_aside(path: Path, got: str, blob: str) -> str:
     return f"{problem}; moved it aside to {target.name}."
 
 
-def _copy_file_url(url: str, output_file: str, fetcher) -> None:
+def _copy_file_url(url, output_file, fetcher):
     """A pooch downloader for ``file://`` URLs."""
     shutil.copyfile(urllib.request.url2pathname(urllib.parse.urlparse(url).path), output_file)
 
 
-def _check_cache(folder: Path, base: str):
+def _check_cache(folder, base):
     """(names of OFFICIAL_FILES missing from `folder` or failing verification, messages for
     those moved aside)."""
     needed, rejected = [], []
@@ -193,7 +177,7 @@ def _check_cache(folder: Path, base: str):
     return needed, rejected
 
 
-def _download(folder: Path, base: str, needed: list, progress: bool) -> None:
+def _download(folder, base, needed, progress):
     """Fetch `needed` from `base` with pooch into a `files.staging_folder`, and move each into
     `folder` once its git blob id is verified."""
     with staging_folder(folder / "download") as incoming:
@@ -219,17 +203,11 @@ def _download(folder: Path, base: str, needed: list, progress: bool) -> None:
                     folder, base, needed[position:], f"fetching {url} failed: {error}")) from None
 
 
-def ensure_official_weights(offline: Optional[bool] = None, progress: bool = True) -> Path:
-    """Return the checkpoint prefix ``cache_dir()/model-33999``, downloading what is missing.
-
-    Every cached file is checked against OFFICIAL_FILES; one that fails is moved aside to
-    ``NAME.rejected`` and fetched again (`_download`: retried RETRIES times, with a tqdm bar on
-    stderr when `progress`; concurrent first runs never see a partial or unverified file).
-    `offline` (default ``$WHITEBOX_OFFLINE``) never uses the network.
-
-    Raises WeightsUnavailable, whose message names the files still needed, the folders to put
-    them in and where to download them, or its subclass WeightsVerificationError when a file
-    failed verification.
+def ensure_official_weights(offline=None, progress=True):
+    """The checkpoint prefix ``cache_dir()/model-33999``, downloading what is missing or fails
+    verification (moved aside first); a bar on stderr with `progress`. `offline` (default
+    ``$WHITEBOX_OFFLINE``) never uses the network. Raises WeightsUnavailable, or
+    WeightsVerificationError when a file failed verification.
     """
     folder, base = cache_dir(), official_base_url()
     needed, rejected = _check_cache(folder, base)
@@ -263,12 +241,9 @@ PRETRAINED = Path(__file__).resolve().parents[3] / "pretrained"
 
 
 def resolve_weights(requested=None, offline=False, progress=True):
-    """The checkpoint prefix (str or Path) to load: `requested` (a checkpoint folder or prefix)
-    when given, else PRETRAINED when it holds a checkpoint, else the authors' checkpoint in the
-    user cache, downloaded on first use unless `offline` (or $WHITEBOX_OFFLINE) says not to.
-
-    Raises checkpoints.CheckpointError for a `requested` path without a checkpoint and
-    WeightsUnavailable when the authors' files are missing and cannot be fetched.
+    """The checkpoint prefix to load: `requested` (a folder or prefix), else PRETRAINED when it
+    holds a checkpoint, else `ensure_official_weights`. Raises checkpoints.CheckpointError
+    for a `requested` path without a checkpoint, WeightsUnavailable.
     """
     from whitebox.model.checkpoints import CheckpointError, resolve_prefix
 
@@ -281,11 +256,8 @@ def resolve_weights(requested=None, offline=False, progress=True):
 
 
 def load_generator_weights(requested=None, offline=False, progress=True):
-    """A network.Generator holding the weights `resolve_weights` finds.
-
-    Raises WeightsUnavailable or checkpoints.CheckpointError, whose messages say what is
-    missing or does not fit.
-    """
+    """A network.Generator holding the weights `resolve_weights` finds (its errors, or a
+    CheckpointError for weights that do not fit)."""
     from whitebox.model.checkpoints import load_generator
     from whitebox.model.network import Generator
 

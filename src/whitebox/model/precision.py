@@ -1,19 +1,13 @@
 """What runs here: the one capability table of runtime x precision x hardware, and the
 precisions' dtypes.
 
-fp32 is the reference's precision and the default everywhere. bf16 and fp16 run only the
-networks' convolutions in the lower precision (training: steps.py); the input, the guided
-filter and the mapping back to bytes stay float32 (the filter divides by a local variance plus
-eps=5e-3, which bfloat16's 8-bit mantissa cannot resolve).
-
-A runtime runs a precision of its row of `whitebox.model.RUNTIME_PRECISIONS` where the hardware
-computes it natively (`supports`):
-- bf16: a CPU with AVX512-BF16 or AMX-BF16 (/proc/cpuinfo), or for TF an NVIDIA GPU of compute
-  capability 8.0+. Elsewhere bfloat16 is emulated through float32, slower than float32 itself.
-- fp16: TF on an NVIDIA GPU (TF's CPU float16 convolutions are scalar fallbacks).
-- int8: OpenVINO with NNCF installed (the generator quantized once).
-`choose` settles a request for `auto`, the command lines, the web page and training alike: a
-precision that cannot run falls back to fp32 with one line.
+fp32 is the reference's precision and the default. bf16 and fp16 run only the networks'
+convolutions lower; the input, the guided filter and the mapping to bytes stay float32 (the
+filter divides by a local variance plus eps=5e-3, which bfloat16's 8-bit mantissa cannot
+resolve). A runtime runs a precision of its row of `whitebox.model.RUNTIME_PRECISIONS` where
+the hardware computes it natively (`supports`: elsewhere bfloat16 is emulated through float32,
+slower than float32, and TF's CPU float16 convolutions are scalar fallbacks). `choose` settles
+a request for `auto`, the command lines, the web page and training alike.
 """
 import importlib.util
 
@@ -24,13 +18,12 @@ from whitebox.base.errors import UsageError
 from whitebox.model import PRECISIONS, RUNTIME_PRECISIONS
 
 DTYPES = dict(zip(PRECISIONS, (tf.float32, tf.bfloat16, tf.float16)))
-# The packages each runtime needs.
 REQUIRES = {"tf": (), "openvino": ("openvino",), "onnxruntime": ("onnxruntime", "tf2onnx")}
 INSTALL_HINT = "pip install -r requirements-runtimes.txt"
 
 
 class RuntimeUnavailable(UsageError):
-    """A runtime asked for by name that is not installed; the message says what to install."""
+    """A runtime asked for by name that is not installed."""
 
 
 def missing(runtime):
@@ -50,7 +43,9 @@ def gpu_compute_capabilities():
 
 
 def supports(runtime, precision):
-    """(runs, where or why not): whether `runtime` runs `precision` natively on this machine."""
+    """(runs, where or why not): whether `runtime` runs `precision` natively here: bf16 on a
+    CPU with AVX512-BF16 or AMX-BF16, or for TF a GPU of compute capability 8.0+; fp16 on TF
+    with a GPU; int8 on OpenVINO with NNCF."""
     if precision not in RUNTIME_PRECISIONS[runtime]:
         if precision == "int8":
             return False, "int8 runs on --runtime openvino only"
@@ -76,11 +71,9 @@ def supports(runtime, precision):
 
 
 def choose(runtime, precision, warn=print):
-    """(runtime, precision) that run here for the requested ones.
-
-    'auto' takes the first installed runtime of RUNTIME_PRECISIONS that runs `precision`
-    natively, else the first installed one. A named runtime that is not installed raises
-    RuntimeUnavailable. A precision the runtime or the hardware cannot run falls back to fp32
+    """(runtime, precision) that run here for the requested ones: 'auto' takes the first
+    installed runtime that runs `precision` natively, else the first installed. A named runtime
+    not installed raises RuntimeUnavailable; a precision that cannot run falls back to fp32
     with one line through `warn`.
     """
     if runtime == "auto":
@@ -109,15 +102,14 @@ def runnable(precisions):
 
 
 def resolve_precision(requested, warn=print):
-    """The precision TF runs here for `requested` (training): `choose('tf', requested)`'s."""
+    """The precision TF runs here for `requested` (training)."""
     return choose("tf", requested, warn)[1]
 
 
 def resolve_xla(xla, precision, warn=print):
     """Whether the training steps compile with XLA: `xla`, except in bf16 or fp16 without a
-    GPU, where XLA's CPU compiler rejects the networks' low-precision backward pass (an
-    internal "mixed precision is disallowed" error): then False, after one line through
-    `warn`."""
+    GPU, where XLA's CPU compiler rejects the low-precision backward pass: then False, after
+    one line through `warn`."""
     if not xla or precision == "fp32" or gpu_compute_capabilities():
         return xla
     warn(f"xla unavailable with precision {precision} on a CPU (XLA's CPU compiler rejects "

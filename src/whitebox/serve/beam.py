@@ -1,21 +1,13 @@
-"""Cartoonizing every image a Beam filesystem glob matches, with Apache Beam's RunInference.
-
-One pipeline, unchanged on the DirectRunner, Dataflow, Flink or Spark:
+"""Cartoonizing every image a Beam filesystem glob matches, with Apache Beam's RunInference
+(docs/SCALE.md, "Millions of photos"):
 
     MatchFiles -> Plan -> GroupByKey -> Claim -> ReadMatches -> Decode -> RunInference
     -> Encode -> Write,   failures -> Failures -> PREFIX/failed-*.jsonl
 
-Each image gets exactly cartoonize.py's treatment: image_io.decode_bgr (BGR uint8, the same
-pixel limit), inference.Cartoonizer (same short-side cap, crop, generator and guided filter),
-image_io.encode by the output's extension. Output names follow batch's rule (the input's path
-relative to the pattern's folder, under PREFIX; the format's extension; grey-only formats as
-.ppm). Outputs are written through Beam's FileSystems to a hidden temporary name beside the
-target, then renamed. An input that fails (unreadable, not decodable, too small, too large, its
-output not writable, two inputs wanting one output, an output that would replace an input) is
-one JSON line {"path", "reason"} in PREFIX/failed-*.jsonl (one file, replaced by every run)
-and never stops the others. Existing
-outputs are skipped unless `overwrite`. The counts done / skipped / failed are Beam counters in
-the namespace NAMESPACE.
+Each image gets cartoonize.py's treatment (image_io.decode_bgr, inference.Cartoonizer,
+image_io.encode) and batch's output name, under PREFIX. An input that fails is one JSON line
+{"path", "reason"} in PREFIX/failed-*.jsonl (replaced by every run) and never stops the
+others. The counts (COUNTS) are Beam counters in the namespace NAMESPACE.
 """
 import json
 import logging
@@ -41,7 +33,7 @@ from apache_beam.ml.inference.base import (
     RunInference,
 )
 
-from whitebox.base.errors import WeightsError
+from whitebox.base.errors import WeightsError, one_line
 from whitebox.base.files import private_tempdir, temporary_name
 from whitebox.base.image_io import (
     IMAGE_EXTENSIONS,
@@ -51,16 +43,13 @@ from whitebox.base.image_io import (
     encode,
 )
 from whitebox.infer.batch import target_name
-from whitebox.infer.options import InferenceOptions
+from whitebox.infer.options import BEAM_BATCH, InferenceOptions
 from whitebox.infer.video import is_video
 
 NAMESPACE = "whitebox"
 COUNTS = ("done", "skipped", "failed")
-FAILED_NAME = "failed"
+FAILED_NAME = "failed"  # the failures' tagged output and file name
 FAILED_SUFFIX = ".jsonl"
-DEFAULT_BATCH = 4
-_GLOB_CHARS = "*?["
-_FAILED = "failed"
 # WriteToText's temporary folder for PREFIX/failed-*.jsonl: "beam-temp-failed-" + uuid1 hex.
 _SINK_TEMP = re.compile(rf"beam-temp-{FAILED_NAME}-[0-9a-f]{{32}}")
 
@@ -68,7 +57,7 @@ _SINK_TEMP = re.compile(rf"beam-temp-{FAILED_NAME}-[0-9a-f]{{32}}")
 @dataclass(frozen=True)
 class Settings:
     """What every worker needs: the output PREFIX, the pattern's folder (`base`, ending with a
-    separator), the InferenceOptions and the rest of cartoonize.py's options."""
+    separator), and cartoonize.py's options."""
     prefix: str
     base: str
     options: InferenceOptions = InferenceOptions()
@@ -76,12 +65,16 @@ class Settings:
     offline: bool = False
     fmt: str = "same"
     overwrite: bool = False
-    batch_size: int = DEFAULT_BATCH
+    batch_size: int = BEAM_BATCH
 
 
 def is_remote(path):
-    """Whether `path` names a Beam filesystem other than the local one (gs://, s3://, ...)."""
+    """Whether `path` is on a remote Beam filesystem (gs://, s3://, ...)."""
     return "://" in path
+
+
+def _separator(path):
+    return "/" if is_remote(path) else os.sep
 
 
 def absolute(path):
@@ -94,30 +87,26 @@ def absolute(path):
 
 
 def has_wildcard(pattern):
-    """Whether `pattern` is a glob: it holds '*', '?' or a closed '[...]' set (an unclosed '['
-    is an ordinary character, as for fnmatch)."""
+    """Whether `pattern` holds '*', '?' or a closed '[...]' set (as for fnmatch)."""
     return "*" in pattern or "?" in pattern or re.search(r"\[!?.[^]]*]", pattern) is not None
 
 
 def pattern_base(pattern):
-    """The folder part of a glob before its first wildcard, ending with a separator: every
-    match of `pattern` starts with it, and the rest is the match's path under PREFIX."""
-    cut = min((pattern.find(c) for c in _GLOB_CHARS if c in pattern), default=len(pattern))
+    """The folder part of a glob before its first wildcard, ending with a separator: the rest
+    of a match is its path under PREFIX."""
+    cut = min((pattern.find(c) for c in "*?[" if c in pattern), default=len(pattern))
     head = pattern[:cut]
-    separator = "/" if is_remote(pattern) else os.sep
-    return head[:head.rfind(separator) + 1]
+    return head[:head.rfind(_separator(pattern)) + 1]
 
 
 def _output_folder(prefix):
     """PREFIX ending with one separator."""
-    separator = "/" if is_remote(prefix) else os.sep
-    return prefix if prefix.endswith(separator) else prefix + separator
+    return prefix if prefix.endswith(_separator(prefix)) else prefix + _separator(prefix)
 
 
 def plan_target(path, settings):
-    """(target, None) for an image to cartoonize, (None, reason) for a file to skip, (None,
-    None) for a file to ignore: hidden (a name or folder starting with '.') or inside PREFIX
-    when PREFIX lies below the pattern's folder (the pipeline's own outputs)."""
+    """(target, None) for an image, (None, reason) for a file to skip, (None, None) for one to
+    ignore: hidden, or inside PREFIX below the pattern's folder (our own outputs)."""
     output_folder = _output_folder(settings.prefix)
     if len(output_folder) > len(settings.base) and path.startswith(output_folder):
         return None, None
@@ -129,25 +118,23 @@ def plan_target(path, settings):
     if relative.suffix.lower() not in IMAGE_EXTENSIONS:
         return None, "not an image file extension"
     name, _ = target_name(relative, settings.fmt)
-    separator = "/" if is_remote(settings.prefix) else os.sep
-    return output_folder + separator.join(name.parts), None
+    return output_folder + _separator(settings.prefix).join(name.parts), None
 
 
 def claim_key(path):
-    """The name under which Claim compares inputs and outputs: a local path with its symbolic
-    links resolved (an output folder that links to the input folder names the inputs
-    themselves); a remote path unchanged."""
+    """The name under which Claim compares inputs and outputs: a local path resolved through
+    links, a remote one unchanged."""
     return path if is_remote(path) else os.path.realpath(path)
 
 
 def failure(path, reason):
-    """The dead-letter record of one input."""
-    return {"path": path, "reason": reason}
+    """One input's dead-letter record, to the tagged output."""
+    return beam.pvalue.TaggedOutput(FAILED_NAME, {"path": path, "reason": reason})
 
 
 class Plan(beam.DoFn):
-    """FileMetadata -> (key, (kind, metadata)) for the claim: the input under its own path
-    ("input") and under its target ("output"). Skipped files are only counted."""
+    """FileMetadata -> (claim_key, (kind, metadata)): the input under its own path ("input")
+    and under its target ("output"). Skipped files are only counted."""
 
     def __init__(self, settings):
         self.settings = settings
@@ -165,10 +152,9 @@ class Plan(beam.DoFn):
 
 
 class Claim(beam.DoFn):
-    """(claim_key, [(kind, metadata)]) -> the FileMetadata of the one input that writes there.
-
-    An output that is also an input's path fails; of several inputs wanting one output the
-    first by path wins and the others fail; an existing output is skipped unless overwrite."""
+    """(claim_key, [(kind, metadata)]) -> the FileMetadata of the one input that writes there:
+    none when it is an input's path; the first by path of several; none when it exists,
+    unless overwrite. The others fail."""
 
     def __init__(self, settings):
         self.settings = settings
@@ -181,13 +167,11 @@ class Claim(beam.DoFn):
             return
         if any(kind == "input" for kind, _ in entries):
             for m in claimants:
-                yield beam.pvalue.TaggedOutput(
-                    _FAILED, failure(m.path, f"output {target} would overwrite an input"))
+                yield failure(m.path, f"output {target} would overwrite an input")
             return
         first, *others = claimants
         for m in others:
-            yield beam.pvalue.TaggedOutput(
-                _FAILED, failure(m.path, f"output {target} is already the output of {first.path}"))
+            yield failure(m.path, f"output {target} is already the output of {first.path}")
         if not self.settings.overwrite and FileSystems.exists(target):
             self.skipped.inc()
             return
@@ -195,8 +179,7 @@ class Claim(beam.DoFn):
 
 
 class Decode(beam.DoFn):
-    """ReadableFile -> ((source, target), HxWx3 uint8 BGR) by image_io.decode_bgr; failures to
-    the tagged output."""
+    """ReadableFile -> ((source, target), HxWx3 uint8 BGR) by image_io.decode_bgr."""
 
     def __init__(self, settings):
         self.settings = settings
@@ -211,21 +194,20 @@ class Decode(beam.DoFn):
         try:
             data = readable.read()
         except Exception as err:  # any filesystem's error: this input fails, the run goes on
-            yield beam.pvalue.TaggedOutput(_FAILED, failure(source, f"unreadable ({err})"))
+            yield failure(source, f"unreadable ({err})")
             return
         try:
             if not data:
                 raise ImageError("empty file (0 bytes)")
             yield (source, target), decode_bgr(data, self.settings.options.alpha)
         except ImageError as err:
-            yield beam.pvalue.TaggedOutput(_FAILED, failure(source, str(err)))
+            yield failure(source, str(err))
 
 
 def stage_weights(requested):
-    """`requested` as load_generator_weights takes it: a local path unchanged; a remote
-    checkpoint folder (gs://.../saved_models) or prefix (gs://.../model-33999) copied through
-    FileSystems into a local temporary folder first. None stays None. Raises WeightsError
-    when there are no files there."""
+    """`requested` as a local path: a remote checkpoint folder (gs://.../saved_models) or prefix
+    (gs://.../model-33999) copied through FileSystems into a temporary folder; local paths and
+    None unchanged. Raises WeightsError when there are no files there."""
     if not requested or not is_remote(requested):
         return requested
     stripped = requested.rstrip("/")
@@ -245,11 +227,9 @@ def stage_weights(requested):
 
 
 class CartoonizerHandler(ModelHandler):
-    """RunInference's model: HxWx3 uint8 BGR images in, their cartoons (uint8 BGR) out, or a
-    one-line reason (str) for an image the network refuses (too small).
-
-    The model is loaded once per worker process. A batch from BatchElements may mix sizes:
-    images of one size go through Cartoonizer.cartoonize_batch together."""
+    """RunInference's model, loaded once per worker: HxWx3 uint8 BGR images -> their cartoons,
+    or a one-line reason (str) for an image the network refuses. A batch may mix sizes: each
+    size goes through Cartoonizer.cartoonize_batch together."""
 
     def __init__(self, settings):
         super().__init__(max_batch_size=settings.batch_size)
@@ -289,30 +269,28 @@ def _cartoonize_group(cartoonizer, images):
         return cartoonizer.cartoonize_batch(images)
     except (ValueError, tf.errors.OpError) as err:
         if len(images) == 1:
-            return [" ".join(str(err).split())]
+            return [one_line(err, "all")]
     return [_cartoonize_group(cartoonizer, [image])[0] for image in images]
 
 
 class Encode(beam.DoFn):
-    """((source, target), PredictionResult) -> ((source, target), bytes in the target's format);
-    the network's refusals and encoding failures to the tagged output."""
+    """((source, target), PredictionResult) -> ((source, target), bytes in target's format)."""
 
     def process(self, element):
         (source, target), result = element
         if isinstance(result.inference, str):
-            yield beam.pvalue.TaggedOutput(_FAILED, failure(source, result.inference))
+            yield failure(source, result.inference)
             return
         try:
             ext = posixpath.splitext(target)[1].lower() or ".png"
             yield (source, target), encode(result.inference, ext)
         except ImageError as err:
-            yield beam.pvalue.TaggedOutput(_FAILED, failure(source, str(err)))
+            yield failure(source, str(err))
 
 
 def write_via_temporary(target, data):
-    """Write `data` to a hidden temporary name beside `target` (files.temporary_name, as
-    cartoonize.py's) through FileSystems, then rename it to `target`; the temporary is removed
-    when anything fails."""
+    """Write `data` through FileSystems to files.temporary_name beside `target`, then rename it
+    (removed when anything fails): files.atomic_file's pattern on any Beam filesystem."""
     folder, name = FileSystems.split(target)
     temporary = FileSystems.join(folder, temporary_name(name))
     try:
@@ -329,7 +307,7 @@ def write_via_temporary(target, data):
 
 
 class Write(beam.DoFn):
-    """((source, target), bytes) -> writes the output; counts it done, or the failure."""
+    """((source, target), bytes) -> the output written and counted done."""
 
     def __init__(self):
         self.done = Metrics.counter(NAMESPACE, "done")
@@ -339,8 +317,7 @@ class Write(beam.DoFn):
         try:
             write_via_temporary(target, data)
         except Exception as err:  # any filesystem's error: this output fails, the run goes on
-            yield beam.pvalue.TaggedOutput(
-                _FAILED, failure(source, f"cannot write {target}: {' '.join(str(err).split())}"))
+            yield failure(source, f"cannot write {target}: {one_line(err, 'all')}")
             return
         self.done.inc()
 
@@ -364,16 +341,15 @@ def build(pipeline, pattern, settings):
                    pattern, empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
                | "Plan" >> beam.ParDo(Plan(settings))
                | "GroupByKey" >> beam.GroupByKey()
-               | "Claim" >> beam.ParDo(Claim(settings)).with_outputs(_FAILED, main="files"))
+               | "Claim" >> beam.ParDo(Claim(settings)).with_outputs(FAILED_NAME, main="files"))
     decoded = (claimed.files
                | "ReadMatches" >> fileio.ReadMatches()
-               | "Decode" >> beam.ParDo(Decode(settings)).with_outputs(_FAILED, main="images"))
+               | "Decode" >> beam.ParDo(Decode(settings)).with_outputs(FAILED_NAME, main="images"))
     encoded = (decoded.images
                | "RunInference" >> RunInference(KeyedModelHandler(CartoonizerHandler(settings)))
-               | "Encode" >> beam.ParDo(Encode()).with_outputs(_FAILED, main="files"))
-    written = encoded.files | "Write" >> beam.ParDo(Write()).with_outputs(_FAILED, main="none")
-    failed = [claimed[_FAILED], decoded[_FAILED], encoded[_FAILED], written[_FAILED]]
-    return (failed
+               | "Encode" >> beam.ParDo(Encode()).with_outputs(FAILED_NAME, main="files"))
+    written = encoded.files | "Write" >> beam.ParDo(Write()).with_outputs(FAILED_NAME, main="none")
+    return ([step[FAILED_NAME] for step in (claimed, decoded, encoded, written)]
             | "CollectFailures" >> beam.Flatten()
             | "Failures" >> beam.ParDo(Failures())
             | "WriteFailures" >> beam.io.WriteToText(
@@ -382,8 +358,7 @@ def build(pipeline, pattern, settings):
 
 
 def counts(result):
-    """{'done', 'skipped', 'failed': int} from a finished pipeline's counters (committed values
-    where the runner has them, else attempted)."""
+    """{COUNTS: int} from a finished pipeline's counters (committed, else attempted)."""
     totals = dict.fromkeys(COUNTS, 0)
     query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
     for counter in query["counters"]:
@@ -395,9 +370,8 @@ def counts(result):
 
 
 def remove_stale_sink_folders(prefix):
-    """Delete the temporary folders (PREFIX/beam-temp-failed-<32 hex>/) that WriteToText of a
-    killed run left in PREFIX; nothing else there is touched. Returns the removed paths (for a
-    remote PREFIX, the objects in them)."""
+    """Delete the folders PREFIX/beam-temp-failed-<32 hex>/ that WriteToText of a killed run
+    left, and nothing else. Returns the removed paths (remote: the objects in them)."""
     if not is_remote(prefix):
         folders = [entry for entry in os.scandir(prefix) if _SINK_TEMP.fullmatch(entry.name)
                    and entry.is_dir(follow_symlinks=False)] if os.path.isdir(prefix) else []
@@ -413,10 +387,9 @@ def remove_stale_sink_folders(prefix):
 
 
 def run(pattern, settings, pipeline_options):
-    """Run the pipeline to the end, after removing what a killed run left in PREFIX
-    (`remove_stale_sink_folders`); returns `counts`. Its temporary files, and its worker
-    processes' (they inherit TMPDIR), go to this process's `files.private_tempdir`: Beam and
-    its workers leave empty folders in TMPDIR otherwise."""
+    """Run the pipeline to the end after `remove_stale_sink_folders`; returns `counts`. Its and
+    its workers' temporary files go to `files.private_tempdir` (Beam leaves empty folders in
+    TMPDIR otherwise)."""
     remove_stale_sink_folders(settings.prefix)
     private_tempdir()
     with beam.Pipeline(options=pipeline_options) as pipeline:

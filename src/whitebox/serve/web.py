@@ -1,14 +1,8 @@
-"""The local web page of app.py: drop photos, see each beside its cartoon, download the PNG.
-
-Every photo goes through exactly what `cartoonize.py --format png` does: the uploaded file's
-bytes are decoded by image_io.decode_bgr (BGR, alpha ignored), cartoonized by
-inference.Cartoonizer and encoded by image_io.encode as PNG; the file offered for download is
-that encoding, byte for byte. Weights are found by weights.load_generator_weights, once; when
-they are missing the page shows the command line's instructions and the server keeps running
-(the next request tries again). Requests queue one at a time for the model.
-
-Gradio is told not to reach the internet: no analytics (whitebox.base.privacy), no share link, fonts
-from its own package.
+"""The local web page of app.py (docs/DEPLOYMENT.md, "Web page"): drop photos, see each beside
+its cartoon, download the PNG: the bytes `cartoonize.py --format png` writes. Weights are
+loaded once; when they are missing the page shows the command line's instructions and the next
+request tries again. Requests queue one at a time. Gradio never reaches the internet: no
+analytics (whitebox.base.privacy), no share link, fonts from its own package.
 """
 import os
 import shutil
@@ -35,30 +29,26 @@ from whitebox.base.image_io import (  # noqa: E402
 )
 from whitebox.infer.samples import write_sample_photos  # noqa: E402
 
-# Where gradio keeps uploads and copies of results (read when a page is built and launched).
+# Where gradio keeps uploads and copies of results.
 GRADIO_CACHE_ENV = "GRADIO_TEMP_DIR"
 # Requests waiting beyond this many are refused with gradio's "queue full" message.
 QUEUE_SIZE = 16
 # Uploads larger than this are refused by gradio before they reach the model.
 MAX_UPLOAD = "200mb"
-# Gradio's cached uploads and copies of results are deleted this many seconds after they were
-# made.
+# Seconds after which gradio deletes its cached uploads and results.
 KEEP_SECONDS = 3600
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
 SYSTEM_MONO_FONTS = ["ui-monospace", "monospace"]
 RESOLUTIONS = {"cap": "short side capped at 720 pixels, as the reference",
                "full": "full resolution (in tiles)"}
-# Full resolution here refuses photos of more pixels than this (8192 x 8192), far below the
-# command line's limit: memory and time grow with the pixels, and one photo holds the queue.
+# Full resolution here takes at most 8192 x 8192 pixels, far below the command line's limit:
+# memory and time grow with the pixels, and one photo holds the queue.
 FULL_RESOLUTION_PIXELS = 1 << 26
 
 
 class Engine:
-    """The generator, loaded once, and one Cartoonizer per choice of options (all sharing it).
-
-    `problem` is None while the weights are loaded, else the one-paragraph message that
-    loading them raised (the command line's instructions).
-    """
+    """The generator, loaded once, and one Cartoonizer per choice of options sharing it.
+    `problem`: None, or the message loading the weights raised."""
 
     def __init__(self, weights=None, offline=False):
         self.weights, self.offline = weights, offline
@@ -67,7 +57,7 @@ class Engine:
         self._lock = threading.Lock()
 
     def load(self):
-        """Load the weights unless already loaded; returns whether they are."""
+        """Load the weights unless loaded; whether they are."""
         from whitebox.base.errors import WeightsError
         from whitebox.infer.runtimes import load_generator
 
@@ -81,8 +71,7 @@ class Engine:
         return self.generator is not None
 
     def cartoonizer(self, resolution, guided_filter, precision):
-        """The Cartoonizer for these options (`resolution` a key of RESOLUTIONS), built as
-        cartoonize.py builds it (runtime auto); call `load` first."""
+        """The Cartoonizer of these options (`resolution`: a key of RESOLUTIONS); after `load`."""
         from whitebox.infer.options import MAX_SHORT_SIDE, InferenceOptions
         from whitebox.infer.runtimes import make_cartoonizer
 
@@ -96,8 +85,7 @@ class Engine:
 
 
 def supported_precisions():
-    """[(label, precision)] for the precisions the page's runtime (auto) runs natively here
-    (precision.runnable), fp32 first."""
+    """[(label, precision)] that the runtime auto runs natively here, fp32 first."""
     from whitebox.infer.options import INFERENCE_PRECISIONS
     from whitebox.model.precision import runnable
 
@@ -106,9 +94,8 @@ def supported_precisions():
 
 
 def cartoonize_file(cartoonizer, source, folder):
-    """One photo file -> (the photo as the network saw it, its cartoon): two PNG paths in
-    `folder`, named after `source`. The cartoon's bytes are those `cartoonize.py --format png`
-    writes. Raises ImageError or ValueError (one-line reasons), or OSError."""
+    """One photo file -> two PNG paths in `folder`, named after `source`: the photo as the
+    network saw it, its cartoon. Raises ImageError, ValueError (one line), OSError."""
     from whitebox.infer.inference import resize_crop
 
     data = read_file(source)
@@ -126,9 +113,8 @@ def cartoonize_file(cartoonizer, source, folder):
 
 
 def check_full_resolution(size, known=False):
-    """Raise ValueError (one line) when `size`, (width, height) or None for unknown, has more
-    pixels than FULL_RESOLUTION_PIXELS, or with `known` when it is unknown (a format whose
-    header image_io.declared_size does not read: a small file may decode to gigabytes)."""
+    """ValueError when `size` (width, height) exceeds FULL_RESOLUTION_PIXELS, or is None with
+    `known` (a header image_io.declared_size cannot read: a small file may decode to GBs)."""
     if size is None and known:
         raise ValueError("full resolution here takes only photos whose header gives their size "
                          "(PNG, JPEG, BMP, GIF, WebP, TIFF, PNM, Sun raster): choose the "
@@ -140,9 +126,8 @@ def check_full_resolution(size, known=False):
 
 
 class Results:
-    """Where a request's result folders go (one per photo, under `root`). Gradio copies every
-    result it shows into its cache, which it empties itself (gr.Blocks' delete_cache), so the
-    folders of a request are removed when the next one starts (requests run one at a time)."""
+    """A request's result folders, one per photo under `root`, removed when the next request
+    starts: gradio shows its own copies (emptied by gr.Blocks' delete_cache)."""
 
     def __init__(self, root):
         self.root = Path(root)
@@ -158,11 +143,9 @@ class Results:
 
 def cartoonize_files(engine, results, sources, resolution, guided_filter, precision,
                      progress=lambda fraction, desc: None):
-    """Cartoonize photo files one after another.
-
-    Returns (gallery, downloads, status): [(path, caption)] alternating photo and cartoon,
-    the cartoon PNG paths, and the status text: one line per failed file ('failed NAME:
-    reason') and a closing line with the count and the time taken, or the weights' problem.
+    """Cartoonize photo files one after another. Returns (gallery: [(path, caption)] of photo
+    and cartoon in turn, the cartoons' paths, status: a line per failed file and one with the
+    count and time, or the weights' problem).
     """
     if not sources:
         return [], [], "Drop or pick one or more photos first, or click a sample photo."
@@ -193,7 +176,7 @@ def cartoonize_files(engine, results, sources, resolution, guided_filter, precis
 
 
 def build(engine, results, samples):
-    """The page (a gr.Blocks) over `engine`, writing into `results`; `samples`: photo paths."""
+    """The page (gr.Blocks) over `engine`, writing into `results`; `samples`: photo paths."""
     precisions = supported_precisions()
     with gr.Blocks(title="White-box Cartoonization", analytics_enabled=False,
                    delete_cache=(KEEP_SECONDS // 4, KEEP_SECONDS)) as page:
@@ -243,16 +226,16 @@ def _interrupt(signum, frame):
 
 
 def _stop_on_sigterm():
-    """In the main thread: make SIGTERM (how a service manager stops a server) stop it as
-    Ctrl-C does, so the workspace is removed. Returns the handler it replaced, else None."""
+    """In the main thread, SIGTERM (a service manager's stop) stops as Ctrl-C does, removing the
+    workspace. Returns the handler it replaced, else None."""
     if threading.current_thread() is not threading.main_thread():
         return None
     return signal.signal(signal.SIGTERM, _interrupt)
 
 
 def serve(weights=None, host="127.0.0.1", port=7860, offline=False):
-    """Load the weights (or keep their problem for the page), then serve the page until
-    Ctrl-C. Raises OSError when the address cannot be used."""
+    """Serve the page until Ctrl-C (missing weights: their problem on the page). Raises OSError
+    when the address cannot be used."""
     from whitebox.base.quiet_tf import import_tensorflow
 
     import_tensorflow()
@@ -260,9 +243,8 @@ def serve(weights=None, host="127.0.0.1", port=7860, offline=False):
     if not engine.load():
         print(engine.problem, file=sys.stderr, flush=True)
     workspace = Path(tempfile.mkdtemp(prefix="whitebox-web-"))
-    # Gradio keeps every upload and a copy of every result in this folder (by default in the
-    # system's temporary folder, kept after the server stops): inside the workspace they are
-    # removed with it. A folder the user chose through the variable is left to them.
+    # Gradio's uploads and results go inside the workspace, removed with it (by default they
+    # stay in TMPDIR); a folder the user chose through the variable is left to them.
     own_cache = GRADIO_CACHE_ENV not in os.environ
     if own_cache:
         os.environ[GRADIO_CACHE_ENV] = str(workspace / "gradio")
