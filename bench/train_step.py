@@ -127,10 +127,13 @@ def g_update_parts(trainer, photo, cartoon, repeats):
     def upstream(t):
         return tf.reduce_sum(t * tf.cos(t))  # a non-trivial gradient
 
+    def vgg(images):
+        return trainer.vgg(images, trainer.vgg_dtype)
+
     def vgg_grad(o):
         with tf.GradientTape() as tape:
             tape.watch(o)
-            loss = upstream(trainer._vgg(o))
+            loss = upstream(vgg(o))
         return tape.gradient(loss, o)
 
     def gen_grad(p):
@@ -155,7 +158,7 @@ def g_update_parts(trainer, photo, cartoon, repeats):
         return tape.gradient(loss, o)
 
     functions = (
-        ("vgg_targets", trainer._vgg, (target,)), ("vgg_out", trainer._vgg, (out,)),
+        ("vgg_targets", vgg, (target,)), ("vgg_out", vgg, (out,)),
         ("vgg_out_grad", vgg_grad, (out,)),
         ("gen", lambda p: run_in(trainer.dtype, gen, p), (photo,)),
         ("gen_grad", gen_grad, (photo,)),

@@ -231,7 +231,8 @@ def test_ctrl_c_with_worker_processes_is_one_line(tmp_path, tf1_checkpoint):
     no worker's traceback."""
     photos = tmp_path / "photos"
     photos.mkdir()
-    cv2.imwrite(str(photos / "p.png"), np.full((16, 16, 3), 90, np.uint8))
+    for i in range(40):  # enough work that the pipeline is still running when Ctrl-C comes
+        cv2.imwrite(str(photos / f"p{i}.png"), np.full((64, 64, 3), i, np.uint8))
     command = _beam_command(photos, tmp_path / "out", "--weights", str(tf1_checkpoint[0]))
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            start_new_session=True, env=dict(os.environ, TMPDIR=str(tmp_path)))

@@ -112,7 +112,10 @@ def _probes():
 
 def declared_size(data):
     """(width, height) that an image file's header declares, read by Pillow without decoding;
-    None for formats outside SIZED_FORMATS and for damaged or too short headers."""
+    None for formats outside SIZED_FORMATS and for damaged or too short headers. A PNG's size
+    is read here: Pillow checks the header's checksum before it gives the size."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR" and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     for accept, probe in _probes():
         if accept(data[:16]) is True:
             try:

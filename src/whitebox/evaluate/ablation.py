@@ -8,12 +8,12 @@ import json
 import re
 import sys
 import time
-import tomllib
 import traceback
 from pathlib import Path
 
 import cv2
 import numpy as np
+import tomllib
 
 from whitebox.base.errors import UsageError, one_line
 from whitebox.base.files import write_text_atomic
