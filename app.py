@@ -1,69 +1,10 @@
 #!/usr/bin/env python3
-"""A local web page for cartoonizing photos (see --help)."""
-import argparse
+"""The local web page (Gradio): the command line whitebox.cli.app (installed as whitebox-web); see --help."""
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent
-sys.path.insert(0, str(REPO / "src"))
-
-DESCRIPTION = """\
-Serve a web page for cartoonizing photos: drop photos (or click a sample), see each beside
-its cartoon, download the PNG: the bytes of `cartoonize.py --format png` with the same options.
-Weights are found as cartoonize.py finds them; when they are missing, the page shows the
-instructions and the server keeps running. Needs requirements-web.txt. See docs/DEPLOYMENT.md.
-"""
-
-EPILOG = """\
-The page listens on --host only (by default this computer only); nothing is shared or sent
-elsewhere. Stop it with Ctrl-C (exit 130); a port in use is exit 2.
-
-example: python app.py                 then open http://127.0.0.1:7860
-"""
-
-
-def parse_args(argv=None):
-    from whitebox.cli import OneLineParser, path_argument
-
-    p = OneLineParser(prog="app.py", description=DESCRIPTION, epilog=EPILOG,
-                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--weights", "-w", metavar="PATH", type=path_argument,
-                   help="checkpoint folder or prefix (default: as cartoonize.py)")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1, this computer only; "
-                        "0.0.0.0 opens it to the network)")
-    p.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
-    p.add_argument("--offline", action="store_true",
-                   help="never download weights (also WHITEBOX_OFFLINE=1)")
-    args = p.parse_args(argv)
-    if not 1 <= args.port <= 65535:
-        p.error("--port must be between 1 and 65535")
-    return args
-
-
-def _run(args):
-    """Serve until Ctrl-C; a page that cannot start raises UsageError (exit 2)."""
-    from whitebox.base.errors import UsageError, one_line
-
-    try:
-        from whitebox.serve import web
-    except ModuleNotFoundError as err:
-        if not (err.name or "").startswith("gradio"):
-            raise
-        raise UsageError("the web page needs Gradio: pip install -r requirements-web.txt") \
-            from None
-    try:
-        web.serve(args.weights, args.host, args.port, args.offline)
-    except OSError as err:
-        raise UsageError(one_line(err, "all")) from None
-    return 0
-
-
-def main(argv=None):
-    from whitebox.cli import run_command
-
-    return run_command(lambda: _run(parse_args(argv)), "app.py")
-
+sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
+from whitebox.cli.app import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,13 +6,13 @@ import cv2
 import numpy as np
 import pytest
 
-import ablate
 from tests.inception_standin import write_standin
 from tests.training_helpers import (
     install_fake_superpixel,
     make_dataset,
     tiny_vgg_weights,
 )
+from whitebox.cli import ablate
 from whitebox.evaluate import ablation
 from whitebox.train.config import ConfigError
 

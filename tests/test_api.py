@@ -7,8 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-import cartoonize
 from tests.conftest import shared_path
+from whitebox.cli import cartoonize
 
 
 def test_import_whitebox_loads_no_tensorflow():

@@ -17,8 +17,10 @@ pytest.importorskip("apache_beam", reason="apache_beam is not installed (pip ins
 from apache_beam.io.filesystem import FileMetadata, MatchResult  # noqa: E402
 from apache_beam.io.localfilesystem import LocalFileSystem  # noqa: E402
 
-import cartoonize  # noqa: E402
-import cartoonize_beam  # noqa: E402
+from whitebox.cli import (
+    cartoonize,  # noqa: E402
+    cartoonize_beam,  # noqa: E402
+)
 from whitebox.serve import beam  # noqa: E402
 
 from .conftest import REPO  # noqa: E402

@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-import cartoonize
 from tests.conftest import REPO, interrupt_when
+from whitebox.cli import cartoonize
 
 
 @pytest.fixture

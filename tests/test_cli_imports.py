@@ -77,6 +77,7 @@ RUNS = HELP + USAGE_ERRORS
                          ids=[" ".join([c, *a]) for c, a, _ in RUNS])
 def test_help_and_usage_errors_load_nothing_heavy_nor_another_cli(cli, args, message):
     others = [Path(name).stem for name in CLIS + SCRIPTS if name != cli]
+    others += [f"whitebox.cli.{Path(name).stem}" for name in CLIS if name != cli]
     result = subprocess.run([sys.executable, "-c", WRAPPER, ",".join(HEAVY + others),
                              str(REPO / cli), *args],
                             capture_output=True, text=True, timeout=120, cwd=REPO)
@@ -147,3 +148,19 @@ def test_no_floor_loads_a_higher_one_nor_the_command_lines(order):
                             capture_output=True, text=True, timeout=600, cwd=REPO, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout == "", result.stdout
+
+
+def test_console_scripts_are_the_command_lines():
+    """Each console script of pyproject.toml is one of the command lines, and its main
+    answers --help."""
+    import tomllib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert sorted(target.split(":")[0] for target in scripts.values()) == \
+        sorted(f"whitebox.cli.{Path(name).stem}" for name in CLIS)
+    for target in scripts.values():
+        module, function = target.split(":")
+        result = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, 'src'); "
+                                 f"from {module} import {function}; {function}(['--help'])"],
+                                capture_output=True, text=True, timeout=120, cwd=REPO)
+        assert result.returncode == 0 and "usage:" in result.stdout, result.stderr

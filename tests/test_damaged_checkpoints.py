@@ -5,9 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import cartoonize
-import export
 from tests.conftest import write_tf1_checkpoint
+from whitebox.cli import cartoonize, export
 from whitebox.model.checkpoints import (
     CheckpointError,
     list_checkpoints,

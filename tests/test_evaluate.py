@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-import evaluate
 from tests.conftest import REPO
 from tests.inception_standin import standin_graph_bytes, write_standin
+from whitebox.cli import evaluate
 from whitebox.evaluate import distances, inception, metrics
 from whitebox.evaluate.distances import MetricsError
 

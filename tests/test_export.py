@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import cartoonize
-import export
 from whitebox.base import files
 from whitebox.base.image_io import to_uint8, to_unit_range
+from whitebox.cli import cartoonize, export
 from whitebox.infer import export as ex
 from whitebox.infer import export_check as chk
 from whitebox.infer import weights

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-import cartoonize
 from tests.conftest import shared_path
+from whitebox.cli import cartoonize
 from whitebox.model import precision
 
 

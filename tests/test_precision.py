@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import cartoonize
 from tests.conftest import shared_path
 from whitebox.base.image_io import to_unit_range
+from whitebox.cli import cartoonize
 from whitebox.infer.inference import Cartoonizer
 from whitebox.model import precision
 from whitebox.model.checkpoints import load_generator
@@ -22,9 +22,9 @@ def smooth_image(h=64, w=64):
 
 def test_fallback_prints_one_line_and_uses_fp32(plain_cpu):
     lines = []
-    assert precision.resolve_precision("bf16", warn=lines.append) == "fp32"
-    assert precision.resolve_precision("fp16", warn=lines.append) == "fp32"
-    assert precision.resolve_precision("fp32", warn=lines.append) == "fp32"
+    assert precision.choose("tf", "bf16", warn=lines.append)[1] == "fp32"
+    assert precision.choose("tf", "fp16", warn=lines.append)[1] == "fp32"
+    assert precision.choose("tf", "fp32", warn=lines.append)[1] == "fp32"
     assert len(lines) == 2 and all("using fp32" in line for line in lines)
     assert lines[0].startswith("precision bf16 unavailable (needs a CPU with AVX512-BF16")
 
@@ -32,7 +32,7 @@ def test_fallback_prints_one_line_and_uses_fp32(plain_cpu):
 def test_bf16_is_chosen_on_a_cpu_with_bf16_instructions(monkeypatch):
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
     monkeypatch.setattr(precision, "gpu_compute_capabilities", list)
-    assert precision.resolve_precision("bf16", warn=pytest.fail) == "bf16"
+    assert precision.choose("tf", "bf16", warn=pytest.fail)[1] == "bf16"
 
 
 def test_cli_fallback_line_and_success(tmp_path, plain_cpu, tf1_checkpoint, capsys):

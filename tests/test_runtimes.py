@@ -7,10 +7,10 @@ import cv2
 import numpy as np
 import pytest
 
-import cartoonize
 from whitebox.base import files
 from whitebox.base.files import lock, sha256_file
 from whitebox.base.image_io import to_uint8, to_unit_range
+from whitebox.cli import cartoonize
 from whitebox.infer import runtimes
 from whitebox.infer.inference import Cartoonizer, TFRunner
 from whitebox.infer.options import InferenceOptions

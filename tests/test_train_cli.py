@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import train as train_cli
 from tests.conftest import interrupt_when
 from tests.training_helpers import make_dataset, tiny_vgg_weights
+from whitebox.cli import train as train_cli
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--batch-size", "2", "--patch-size", "32", "--iterations", "2", "--print-every", "1",

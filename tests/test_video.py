@@ -6,8 +6,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-import cartoonize
 from tests.conftest import REPO
+from whitebox.cli import cartoonize
 
 av = pytest.importorskip("av")
 

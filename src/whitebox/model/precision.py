@@ -101,11 +101,6 @@ def runnable(precisions):
     return found
 
 
-def resolve_precision(requested, warn=print):
-    """The precision TF runs here for `requested` (training)."""
-    return choose("tf", requested, warn)[1]
-
-
 def resolve_xla(xla, precision, warn=print):
     """Whether the training steps compile with XLA: `xla`, except in bf16 or fp16 without a
     GPU, where XLA's CPU compiler rejects the low-precision backward pass: then False, after

@@ -5,7 +5,7 @@ import dataclasses
 import tensorflow as tf
 
 from whitebox.model.checkpoints import load_generator
-from whitebox.model.precision import resolve_precision, resolve_xla
+from whitebox.model.precision import choose, resolve_xla
 from whitebox.train import data as data_lib
 from whitebox.train import distribute
 from whitebox.train.config import ConfigError
@@ -33,7 +33,7 @@ def settle(config):
     config.validate()
     config.make_paths_absolute()
     notes = []
-    config.precision = resolve_precision(config.precision, warn=notes.append)
+    config.precision = choose("tf", config.precision, warn=notes.append)[1]
     train = config.command == "train"
     if train:
         config.xla = resolve_xla(config.xla, config.precision, warn=notes.append)
