@@ -233,7 +233,7 @@ def test_ctrl_c_with_worker_processes_is_one_line(tmp_path, tf1_checkpoint):
     no worker's traceback."""
     photos = tmp_path / "photos"
     photos.mkdir()
-    for i in range(40):  # enough work that the pipeline is still running when Ctrl-C comes
+    for i in range(200):  # enough work that the pipeline is still running when Ctrl-C comes
         cv2.imwrite(str(photos / f"p{i}.png"), np.full((64, 64, 3), i, np.uint8))
     command = _beam_command(photos, tmp_path / "out", "--weights", str(tf1_checkpoint[0]))
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -241,7 +241,8 @@ def test_ctrl_c_with_worker_processes_is_one_line(tmp_path, tf1_checkpoint):
     deadline = time.monotonic() + 300
     while not _group_has_workers(run.pid) and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
-    time.sleep(1.0)                          # the workers are starting up
+    assert run.poll() is None, "the pipeline ended before its workers were seen"
+    time.sleep(0.5)                          # the workers are starting up
     os.killpg(run.pid, signal.SIGINT)
     _, err = run.communicate(timeout=300)
     assert run.returncode == 130, err
@@ -251,7 +252,7 @@ def test_ctrl_c_with_worker_processes_is_one_line(tmp_path, tf1_checkpoint):
 
 
 def test_help_imports_neither_tensorflow_nor_beam():
-    probe = ("import sys, cartoonize_beam\n"
+    probe = ("import sys; sys.path.insert(0, 'src')\nfrom whitebox.cli import cartoonize_beam\n"
              "try:\n    cartoonize_beam.parse_args(['--help'])\nexcept SystemExit:\n    pass\n"
              "print(sorted(m for m in ('tensorflow', 'apache_beam') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
