@@ -47,7 +47,7 @@ from whitebox.base.cpuinfo import cpu_info  # noqa: E402
 from whitebox.base.image_io import to_uint8, to_unit_range  # noqa: E402
 from whitebox.infer import export as ex  # noqa: E402
 from whitebox.infer import export_check as chk  # noqa: E402
-from whitebox.infer import runtimes  # noqa: E402
+from whitebox.infer import loader, runtimes  # noqa: E402
 from whitebox.infer.inference import Cartoonizer, TFRunner  # noqa: E402
 from whitebox.infer.options import QUANTIZE  # noqa: E402
 from whitebox.model import PRECISIONS, RUNTIME_PRECISIONS  # noqa: E402
@@ -127,7 +127,7 @@ def runtime_rows(gen, checkpoint, image, repeats):
             if not ok:
                 rows[name] = {"skipped": why}
                 continue
-            runner = runtimes.make_runner(runtime, gen, checkpoint, precision=precision,
+            runner = loader.make_runner(runtime, gen, checkpoint, precision=precision,
                                           warn=lambda line: print(line, file=sys.stderr))
             car = Cartoonizer(runner=runner)
             runners[name] = lambda car=car: car.cartoonize(image)

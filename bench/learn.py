@@ -165,10 +165,11 @@ def official_cartoonizer():
     """(network.Generator holding the authors' weights, the cartoonizer that cartoonize.py
     --precision fp32 --runtime tf builds around it). Loading another checkpoint into the
     generator (checkpoints.load_generator) changes what the cartoonizer computes."""
+    from whitebox.infer.loader import make_cartoonizer
     from whitebox.infer.options import InferenceOptions
-    from whitebox.infer.runtimes import load_generator, make_cartoonizer
+    from whitebox.infer.weights import load_generator_weights
 
-    generator, prefix = load_generator(OFFICIAL, offline=True, progress=False)
+    generator, prefix = load_generator_weights(OFFICIAL, offline=True, progress=False)
     return generator, make_cartoonizer(generator, prefix, InferenceOptions(runtime="tf"))
 
 

@@ -340,7 +340,7 @@ def test_remote_weights_are_copied_to_the_worker(tf1_checkpoint, as_prefix):
     remote = f"{_PrefixedLocal.PREFIX}{folder}" + ("/model-33999" if as_prefix else "")
     staged = beam.stage_weights(remote)
     assert Path(staged).is_dir() != as_prefix and not str(staged).startswith(str(folder))
-    generator = load_generator_weights(staged, offline=True, progress=False)
+    generator, _ = load_generator_weights(staged, offline=True, progress=False)
     for name, value in values.items():
         assert np.array_equal(generator.named_variables()[name].numpy(), value), name
     with pytest.raises(WeightsError, match="no checkpoint files there"):

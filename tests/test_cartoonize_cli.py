@@ -407,11 +407,11 @@ def test_run_plan_stops_on_ctrl_c_with_the_summary_and_callers_stop_too(tmp_path
 @pytest.mark.parametrize("flag, compiled", [([], False), (["--xla"], True)])
 def test_xla_is_a_plain_flag_off_by_default(tmp_path, photos, tf1_checkpoint, monkeypatch,
                                             flag, compiled):
-    from whitebox.infer import runtimes
+    from whitebox.infer import loader
 
     made = []
-    real = runtimes.TFRunner
-    monkeypatch.setattr(runtimes, "TFRunner",
+    real = loader.TFRunner
+    monkeypatch.setattr(loader, "TFRunner",
                         lambda *a, **k: made.append(k["jit_compile"]) or real(*a, **k))
     assert run(["-i", str(photos / "a.jpg"), "-o", str(tmp_path / "out"), "--runtime", "tf",
                 *flag], tf1_checkpoint[0]) == 0

@@ -11,7 +11,7 @@ from whitebox.base import files
 from whitebox.base.files import lock, sha256_file
 from whitebox.base.image_io import to_uint8, to_unit_range
 from whitebox.cli import cartoonize
-from whitebox.infer import runtimes
+from whitebox.infer import loader, runtimes
 from whitebox.infer.inference import Cartoonizer, TFRunner
 from whitebox.infer.options import InferenceOptions
 from whitebox.model import precision
@@ -171,7 +171,7 @@ def test_a_killed_conversions_folder_is_removed_by_the_next(tmp_path):
 def test_runner_matches_tf_with_free_batch_and_size(runtime, use_filter, random_generator,
                                                     runtime_cache):
     need(runtime)
-    runner = runtimes.make_runner(runtime, random_generator, "0" * 64, use_filter,
+    runner = loader.make_runner(runtime, random_generator, "0" * 64, use_filter,
                                   warn=lambda line: None)
     reference = TFRunner(random_generator, use_filter)
     rng = np.random.default_rng(1)
@@ -189,7 +189,7 @@ def test_runner_matches_tf_with_free_batch_and_size(runtime, use_filter, random_
 @pytest.mark.parametrize("runtime", CONVERTED)
 def test_cartoonizer_tiles_through_a_runtime(runtime, random_generator):
     need(runtime)
-    runner = runtimes.make_runner(runtime, random_generator, "1" * 64, warn=lambda line: None)
+    runner = loader.make_runner(runtime, random_generator, "1" * 64, warn=lambda line: None)
     image = np.random.default_rng(3).integers(0, 256, (256, 280, 3), np.uint8)
     whole = Cartoonizer(random_generator, max_short_side=0).cartoonize(image)
     calls = []
@@ -206,7 +206,7 @@ def test_openvino_bf16_keeps_the_filter_in_float32(random_generator):
     ok, why = precision.supports("openvino", "bf16")
     if not ok:
         pytest.skip(f"bf16: {why}")
-    runner = runtimes.make_runner("openvino", random_generator, "2" * 64, precision="bf16",
+    runner = loader.make_runner("openvino", random_generator, "2" * 64, precision="bf16",
                                   warn=lambda line: None)
     photo = np.random.default_rng(4).uniform(-1, 1, (1, 48, 64, 3)).astype(np.float32)
     a, b = to_uint8(TFRunner(random_generator)(photo)), to_uint8(runner(photo))
@@ -271,7 +271,7 @@ def test_calibration_photos_are_preprocessed_as_inference_does():
 def test_int8_runs_through_the_cartoonizer_and_really_quantizes(random_generator,
                                                                 runtime_cache):
     need_int8()
-    runner = runtimes.make_runner("openvino", random_generator, "4" * 64, precision="int8",
+    runner = loader.make_runner("openvino", random_generator, "4" * 64, precision="int8",
                                   warn=lambda line: None)
     image = np.random.default_rng(5).integers(0, 256, (40, 60, 3), np.uint8)
     got = Cartoonizer(max_short_side=0, runner=runner)
@@ -314,7 +314,7 @@ def test_openvino_reasons_say_in_words_what_failed(random_generator, tf1_checkpo
     prefix = str(tf1_checkpoint[0] / "model-33999")
     with monkeypatch.context() as patch:
         patch.setattr(files, "staging_folder", disk_full)
-        runtime = runtimes.make_cartoonizer(random_generator, prefix, OPENVINO,
+        runtime = loader.make_cartoonizer(random_generator, prefix, OPENVINO,
                                             warn=lines.append).runtime
     assert runtime == "tf"
     assert f"could not write the converted model to {runtime_cache / 'openvino'} (disk full" \
@@ -322,7 +322,7 @@ def test_openvino_reasons_say_in_words_what_failed(random_generator, tf1_checkpo
     assert "iostream" not in lines[-1] and "\n" not in lines[-1]
 
     lines.clear()
-    runtimes.make_cartoonizer(random_generator, prefix, OPENVINO, warn=lines.append)
+    loader.make_cartoonizer(random_generator, prefix, OPENVINO, warn=lines.append)
     (entry,) = [path for path in (runtime_cache / "openvino").iterdir()
                 if (path / "generator.xml").is_file()
                 and json.loads((path / "key.json").read_text())["checkpoint_sha256"]
@@ -332,7 +332,7 @@ def test_openvino_reasons_say_in_words_what_failed(random_generator, tf1_checkpo
     manifest["files"]["generator.xml"] = sha256_file(entry / "generator.xml").hexdigest()
     (entry / runtimes.MANIFEST).write_text(json.dumps(manifest))
     lines.clear()
-    runtime = runtimes.make_cartoonizer(random_generator, prefix, OPENVINO,
+    runtime = loader.make_cartoonizer(random_generator, prefix, OPENVINO,
                                         warn=lines.append).runtime
     assert runtime == "openvino"
     assert lines[0].startswith(f"cached model {entry} is damaged (could not "

@@ -19,6 +19,6 @@ def __getattr__(name):
     from whitebox.base.quiet_tf import import_tensorflow
 
     import_tensorflow()
-    from whitebox.infer.inference import Cartoonizer
+    from whitebox.infer.loader import Cartoonizer
 
     return Cartoonizer

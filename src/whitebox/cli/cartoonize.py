@@ -122,7 +122,7 @@ def cartoonize(args, options):
 
     import_tensorflow()
     from whitebox.infer.batch import plan_jobs, run_plan, say_above_bar, video_runner
-    from whitebox.infer.runtimes import load_cartoonizer
+    from whitebox.infer.loader import load_cartoonizer
 
     cartoonizer = load_cartoonizer(args.weights, options, args.offline, say_above_bar,
                                    not args.quiet)

@@ -140,7 +140,7 @@ def cartoonize(parser, args, options, beam_args):
     )
 
     from whitebox.cli import output_problem
-    from whitebox.infer.runtimes import load_generator
+    from whitebox.infer.weights import load_generator_weights
     from whitebox.model.precision import choose
     from whitebox.serve import beam
 
@@ -178,7 +178,7 @@ def cartoonize(parser, args, options, beam_args):
         weights=args.weights, offline=args.offline, fmt=args.format, overwrite=args.overwrite,
         batch_size=args.batch_size)
     # once here, so that a weights problem is a usage error and not a failed job
-    load_generator(beam.stage_weights(args.weights), args.offline)
+    load_generator_weights(beam.stage_weights(args.weights), args.offline)
     runtime, precision = choose(inference.runtime, inference.precision, say)
     say(f"runtime {runtime}, precision {precision}")
     try:

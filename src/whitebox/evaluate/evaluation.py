@@ -30,8 +30,8 @@ from whitebox.evaluate.metrics import (
     save_cache,
 )
 from whitebox.infer.batch import OVERWRITES_INPUT, plan_jobs, run_plan, say_above_bar
+from whitebox.infer.loader import load_cartoonizer
 from whitebox.infer.options import InferenceOptions
-from whitebox.infer.runtimes import load_cartoonizer
 from whitebox.infer.video import is_video
 
 

@@ -264,14 +264,14 @@ def export_module(fmt, out, weights=None, options=InferenceOptions(), offline=Fa
     """The ExportModule of the generator `weights` names (as cartoonize.py finds it) with the
     cap and filter of `options`, once `out` is known to take a `fmt` export (else UsageError)
     and tf2onnx is there for ONNX (else MissingDependency). Raises WeightsError."""
-    from whitebox.infer.runtimes import load_generator
+    from whitebox.infer import weights as weights_lib
 
     problem = output_problem(str(out), fmt)
     if problem:
         raise UsageError(problem)
     if fmt == "onnx":
         import_tf2onnx()
-    return ExportModule(load_generator(weights, offline)[0], options.max_short_side,
+    return ExportModule(weights_lib.load_generator_weights(weights, offline)[0], options.max_short_side,
                         options.guided_filter)
 
 

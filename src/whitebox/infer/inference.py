@@ -6,7 +6,6 @@ truncation. Images beyond one window run in overlapping tiles (options.TILE_CORE
 only while it runs, so that memory stays bounded by the tile.
 """
 
-import logging
 
 import cv2
 import numpy as np
@@ -18,7 +17,6 @@ from whitebox.infer.options import (
     MAX_SHORT_SIDE,
     TILE_CORE,
     TILE_MARGIN,
-    InferenceOptions,
 )
 from whitebox.model.guided_filter import guided_filter
 from whitebox.model.network import run_in
@@ -96,10 +94,6 @@ class TFRunner:
 class Cartoonizer:
     """Generator plus optional photo-guided filter, run for any image size.
 
-    The Python API: `Cartoonizer.from_pretrained(runtime="auto")`, then `cartoonizer(image)`
-    with an HxWx3 uint8 BGR image -> uint8 BGR of the resized and cropped size, the bytes
-    cartoonize.py writes with the same options.
-
     `generator`: a network.Generator with weights; `precision`, `jit_compile`: TFRunner's,
     used as given (`whitebox.model.precision.choose` settles them). `runner`, when given, runs
     the network instead (a runtimes runner; `generator`, `use_guided_filter`, `precision` and
@@ -170,22 +164,6 @@ class Cartoonizer:
         return self.run_uint8(self._prepare(image))
 
     __call__ = cartoonize
-
-    @classmethod
-    def from_pretrained(cls, weights=None, offline=False, warn=None, **options):
-        """The cartoonizer cartoonize.py runs: the checkpoint folder or prefix `weights` (None:
-        as cartoonize.py finds one, never downloaded when `offline`), with InferenceOptions'
-        fields as keywords (runtime='auto', precision='fp32', max_short_side=720, ...). `warn`
-        gets the one-line notices (default: the 'whitebox' logger). Raises WeightsError,
-        UsageError (bad options, a runtime not installed)."""
-        from whitebox.base.errors import UsageError
-        from whitebox.infer.runtimes import load_cartoonizer
-
-        options = InferenceOptions(**options)
-        if options.problem():
-            raise UsageError(options.problem())
-        return load_cartoonizer(weights, options, offline,
-                                warn or logging.getLogger("whitebox").warning)
 
     def cartoonize_batch(self, images):
         """HxWx3 uint8 BGR images of one size -> their `cartoonize` outputs, in one network call

@@ -1,5 +1,5 @@
-"""Running the cartoonizer's network with TensorFlow, OpenVINO or ONNX Runtime
-(docs/RUNTIMES.md), and `load_cartoonizer`, the one recipe weights -> Cartoonizer.
+"""Running the cartoonizer's network with OpenVINO or ONNX Runtime (docs/RUNTIMES.md);
+`loader.make_runner` picks these or TensorFlow's `inference.TFRunner`.
 
 Every runtime runs `inference.cartoon_network`. A runner is a callable float32 [N, H, W, 3]
 BGR in [-1, 1] (H, W multiples of 4) -> float32 [N, H, W, 3] numpy array;
@@ -16,7 +16,6 @@ import glob
 import hashlib
 import io
 import json
-import logging
 import shutil
 from pathlib import Path
 
@@ -27,10 +26,9 @@ from whitebox.base.errors import one_line
 from whitebox.base.files import atomic_folder, home_dir, sha256_file, sweep
 from whitebox.base.image_io import to_unit_range
 from whitebox.infer.export import onnx_bytes
-from whitebox.infer.inference import Cartoonizer, TFRunner, cartoon_network, resize_crop
-from whitebox.infer.options import DEFAULT_OPSET, InferenceOptions
+from whitebox.infer.inference import cartoon_network, resize_crop
+from whitebox.infer.options import DEFAULT_OPSET
 from whitebox.infer.samples import SAMPLE_PHOTOS, sample_photo
-from whitebox.model.precision import choose
 
 # Bumped when the layout of a cache entry changes.
 CACHE_FORMAT = 1
@@ -222,56 +220,3 @@ def onnxruntime_runner(generator, checkpoint, use_guided_filter=True, precision=
     session = cached(cache_root() / "onnxruntime" / key, convert, load, warn)
     name = session.get_inputs()[0].name
     return lambda photo: session.run(None, {name: np.ascontiguousarray(photo, np.float32)})[0]
-
-
-def make_runner(runtime, generator, checkpoint, use_guided_filter=True, precision="fp32",
-                jit_compile=False, warn=print):
-    """The runner of `runtime` (settled by `precision.choose`) for `generator`, whose
-    checkpoint has the `checkpoint_digest` `checkpoint`. `jit_compile` (XLA): TF only."""
-    if runtime == "tf":
-        return TFRunner(generator, use_guided_filter, precision, jit_compile=jit_compile)
-    make = openvino_runner if runtime == "openvino" else onnxruntime_runner
-    return make(generator, checkpoint, use_guided_filter, precision, warn)
-
-
-def make_cartoonizer(generator, prefix, options=InferenceOptions(), warn=print):
-    """The inference.Cartoonizer of `options` for `generator`, loaded from the checkpoint
-    `prefix`, with the runtime and precision `precision.choose` settles. A converter that
-    fails leaves TF running, with one line through `warn`. Raises RuntimeUnavailable."""
-    runtime, precision = choose(options.runtime, options.precision, warn)
-    if options.xla and runtime != "tf":
-        warn(f"--xla applies to --runtime tf only; {runtime} runs without it")
-
-    def runner(checkpoint):
-        return make_runner(runtime, generator, checkpoint, options.guided_filter, precision,
-                           options.xla, warn)
-    try:
-        run = runner(checkpoint_digest(prefix) if runtime != "tf" else None)
-    except Exception as err:  # a converter or a cache folder failing in its own way
-        if runtime == "tf":
-            raise
-        reason = f"{type(err).__name__}: {one_line(err)}"
-        failed, (runtime, precision) = runtime, choose("tf", options.precision, warn)
-        warn(f"{failed} failed ({reason}); using runtime {runtime}, precision {precision}")
-        run = runner(None)
-    return Cartoonizer(max_short_side=options.max_short_side, tile_core=options.tile_core,
-                       tile_margin=options.tile_margin, precision=precision, runner=run,
-                       runtime=runtime)
-
-
-def load_generator(weights=None, offline=False, progress=True):
-    """(network.Generator, checkpoint prefix) for `weights` as weights.resolve_weights finds
-    it. Raises WeightsError for weights that are missing, damaged or do not fit."""
-    from whitebox.infer.weights import load_generator_weights, resolve_weights
-
-    prefix = resolve_weights(weights, offline, progress)
-    return load_generator_weights(prefix, offline, progress), prefix
-
-
-def load_cartoonizer(weights=None, options=InferenceOptions(), offline=False,
-                     warn=logging.getLogger("whitebox").warning, progress=True):
-    """The cartoonizer every entry point builds, so that the same options give the same bytes:
-    `make_cartoonizer` of `load_generator`'s weights. Without `progress`, `warn` is spared the
-    news of a first conversion. Raises WeightsError and precision.RuntimeUnavailable."""
-    say = warn if progress else lambda line: line.startswith(CONVERTING) or warn(line)
-    return make_cartoonizer(*load_generator(weights, offline, progress), options, say)

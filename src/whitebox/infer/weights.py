@@ -256,11 +256,12 @@ def resolve_weights(requested=None, offline=False, progress=True):
 
 
 def load_generator_weights(requested=None, offline=False, progress=True):
-    """A network.Generator holding the weights `resolve_weights` finds (its errors, or a
-    CheckpointError for weights that do not fit)."""
+    """(network.Generator holding the weights `resolve_weights` finds, their checkpoint
+    prefix). Raises its errors, or a CheckpointError (a WeightsError) for weights that do not
+    fit."""
     from whitebox.model.checkpoints import load_generator
     from whitebox.model.network import Generator
 
-    generator = Generator()
-    load_generator(generator, resolve_weights(requested, offline, progress))
-    return generator
+    generator, prefix = Generator(), resolve_weights(requested, offline, progress)
+    load_generator(generator, prefix)
+    return generator, prefix

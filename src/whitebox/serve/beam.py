@@ -239,7 +239,7 @@ class CartoonizerHandler(ModelHandler):
         from whitebox.base.quiet_tf import import_tensorflow
 
         import_tensorflow()
-        from whitebox.infer.runtimes import load_cartoonizer
+        from whitebox.infer.loader import load_cartoonizer
 
         return load_cartoonizer(stage_weights(self.settings.weights), self.settings.options,
                                 self.settings.offline, logging.warning, progress=False)

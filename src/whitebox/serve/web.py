@@ -59,12 +59,12 @@ class Engine:
     def load(self):
         """Load the weights unless loaded; whether they are."""
         from whitebox.base.errors import WeightsError
-        from whitebox.infer.runtimes import load_generator
+        from whitebox.infer.weights import load_generator_weights
 
         with self._lock:
             if self.generator is None:
                 try:
-                    self.generator, self.prefix = load_generator(self.weights, self.offline)
+                    self.generator, self.prefix = load_generator_weights(self.weights, self.offline)
                     self.problem = None
                 except WeightsError as err:
                     self.problem = f"error: {err}"
@@ -72,8 +72,8 @@ class Engine:
 
     def cartoonizer(self, resolution, guided_filter, precision):
         """The Cartoonizer of these options (`resolution`: a key of RESOLUTIONS); after `load`."""
+        from whitebox.infer.loader import make_cartoonizer
         from whitebox.infer.options import MAX_SHORT_SIDE, InferenceOptions
-        from whitebox.infer.runtimes import make_cartoonizer
 
         options = InferenceOptions(precision=precision, guided_filter=bool(guided_filter),
                                    max_short_side=MAX_SHORT_SIDE if resolution == "cap" else 0)
