@@ -1,4 +1,5 @@
 """Fixtures shared by the test modules: the ../shared folder and small checkpoints."""
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +115,13 @@ def runtime_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(runtimes, "cache_root", lambda: folder)
         yield folder
+
+
+@pytest.fixture(autouse=True)
+def sigint_handler_restored():
+    """A command line's main() called in this process ignores SIGINT once it has reported a
+    Ctrl-C (so a second one cannot print a traceback while it exits). The handler is put back
+    after each test: an ignored SIGINT would also be inherited by every later subprocess."""
+    handler = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, handler)
