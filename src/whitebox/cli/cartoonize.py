@@ -34,6 +34,7 @@ def parse_args(argv=None):
     from whitebox.base import OPENCV_PIXEL_LIMIT, PIXEL_LIMIT_ENV
     from whitebox.cli import OneLineParser, output_problem, path_argument
     from whitebox.infer.options import (
+        ALPHA_MODES,
         INFERENCE_PRECISIONS,
         MAX_SHORT_SIDE,
         RUNTIMES,
@@ -69,7 +70,7 @@ def parse_args(argv=None):
                         f"{MAX_SHORT_SIDE}, as the reference). 0 keeps full resolution: images "
                         f"over one {window}x{window} window run in {TILE_CORE}-pixel tiles with "
                         f"{TILE_MARGIN}-pixel margins, memory bounded by one window")
-    p.add_argument("--alpha", choices=["ignore", "white"], default="ignore",
+    p.add_argument("--alpha", choices=ALPHA_MODES, default="ignore",
                    help="alpha channel: 'ignore' drops it, as the reference (default); "
                         "'white' blends over white")
     p.add_argument("--no-guided-filter", action="store_true",

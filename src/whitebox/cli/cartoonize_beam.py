@@ -37,6 +37,7 @@ def parse_args(argv=None):
     """(our options, Beam's arguments): argparse only, nothing heavy imported."""
     from whitebox.cli import OneLineParser, path_argument
     from whitebox.infer.options import (
+        ALPHA_MODES,
         BEAM_BATCH,
         INFERENCE_PRECISIONS,
         MAX_SHORT_SIDE,
@@ -65,7 +66,7 @@ def parse_args(argv=None):
     p.add_argument("--runtime", choices=RUNTIMES, default="auto",
                    help="what runs the network, as cartoonize.py (default auto: the first "
                         "installed on the workers of openvino, onnxruntime, tf)")
-    p.add_argument("--alpha", choices=["ignore", "white"], default="ignore",
+    p.add_argument("--alpha", choices=ALPHA_MODES, default="ignore",
                    help="alpha channel: 'ignore' drops it (default), 'white' blends over white")
     p.add_argument("--max-pixels", type=int, metavar="N",
                    help="refuse images whose header declares more than N pixels (default: "

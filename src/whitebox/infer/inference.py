@@ -150,7 +150,11 @@ class Cartoonizer:
         return h * w <= (self.tile_core + 2 * self.tile_margin) ** 2
 
     def _prepare(self, image):
-        """`resize_crop`; ValueError for an image left without pixels."""
+        """`resize_crop`; ValueError for anything but an HxWx3 uint8 image with pixels left."""
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected an HxWx3 uint8 BGR image, got shape {image.shape} "
+                             f"{image.dtype}")
         image = resize_crop(image, self.max_short_side)
         if image.shape[0] == 0 or image.shape[1] == 0:
             raise ValueError(f"too small: at least {CROP_MULTIPLE}x{CROP_MULTIPLE} pixels needed")

@@ -33,6 +33,9 @@ RUNTIMES = ("auto", *RUNTIME_PRECISIONS)
 INFERENCE_PRECISIONS = (*PRECISIONS, *sorted({p for row in RUNTIME_PRECISIONS.values()
                                               for p in row} - set(PRECISIONS)))
 
+# How a transparent pixel is treated (image_io.decode_bgr).
+ALPHA_MODES = ("ignore", "white")
+
 
 @dataclass(frozen=True)
 class InferenceOptions:
@@ -57,6 +60,11 @@ class InferenceOptions:
 
     def problem(self):
         """Why these options cannot run, in one line naming the flag at fault, or None."""
+        for flag, value, allowed in (("--runtime", self.runtime, RUNTIMES),
+                                     ("--precision", self.precision, INFERENCE_PRECISIONS),
+                                     ("--alpha", self.alpha, ALPHA_MODES)):
+            if value not in allowed:
+                return f"{flag} {value!r}: choose from {', '.join(allowed)}"
         if self.max_short_side < 0:
             return "--max-short-side must be 0 or positive"
         if 0 < self.max_short_side < CROP_MULTIPLE:
