@@ -227,6 +227,13 @@ def _group_has_workers(pgid):
     return False
 
 
+def _as_from_a_terminal():
+    """In the child before it runs: SIGINT handled and unblocked, as a shell starts a command
+    (whatever earlier in-process tests left in this process's signal state)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
 def test_ctrl_c_with_worker_processes_is_one_line(tmp_path, tf1_checkpoint):
     """Ctrl-C reaches the whole process group, worker processes included: one line, exit 130,
@@ -237,7 +244,8 @@ def test_ctrl_c_with_worker_processes_is_one_line(tmp_path, tf1_checkpoint):
         cv2.imwrite(str(photos / f"p{i}.png"), np.full((64, 64, 3), i, np.uint8))
     command = _beam_command(photos, tmp_path / "out", "--weights", str(tf1_checkpoint[0]))
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           start_new_session=True, env=dict(os.environ, TMPDIR=str(tmp_path)))
+                           start_new_session=True, env=dict(os.environ, TMPDIR=str(tmp_path)),
+                           preexec_fn=_as_from_a_terminal)
     deadline = time.monotonic() + 300
     while not _group_has_workers(run.pid) and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
