@@ -118,6 +118,8 @@ def _run(args):
                                       args.format, args.offline, args.markdown, args.recursive,
                                       args.overwrite)
             report = evaluation.paper_report(run, extractor, kid, progress)
+            if progress:
+                print(report["markdown"], file=sys.stderr)
     print(json.dumps(report, indent=2))
     return 0
 

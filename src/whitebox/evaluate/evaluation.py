@@ -6,7 +6,6 @@ are cartoonized exactly as cartoonize.py does (`whitebox.infer.batch`'s plan and
 compared with a cartoon set (FID to cartoon) and with the very photos cartoonized (FID to
 photo). Sets are folders of images or `.npz` statistics caches. Reports are dicts for JSON.
 """
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -341,8 +340,6 @@ def paper_report(run, extractor, kid=Kid(), progress=True):
             write_text_atomic(run.markdown, table)
         except OSError as err:
             raise MetricsError(f"{run.markdown}: cannot write ({err.strerror or err})")
-    if progress:
-        print(table, file=sys.stderr)
     return report
 
 
