@@ -62,18 +62,34 @@ def random_generator():
     return gen
 
 
+def as_from_a_terminal():
+    """For `preexec_fn`: in the child, before it runs, SIGINT handled and unblocked, as a shell
+    starts a command (whatever libraries loaded by earlier tests left in this process)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
+def _signal_state(pid):
+    """The SigBlk/SigIgn/SigCgt lines of /proc/PID/status, to explain a process that did not
+    stop on SIGINT."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return "(no /proc status)"
+    return "; ".join(line for line in lines if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
+
+
 def interrupt_when(command, ready, env=None, timeout=240, on_start=None):
     """Run `command` as a terminal would (SIGINT delivered, stdout discarded), send it Ctrl-C
-    once `ready()` is true, and return (exit code, stderr). Fails if it ends before that or
-    `ready` stays false for `timeout` seconds; the process is killed in any case.
+    once `ready()` is true, and return (exit code, stderr). Fails if it ends before that,
+    `ready` stays false for `timeout` seconds, or it is still running 120 s after Ctrl-C
+    (saying its signal state); the process is killed in any case.
     on_start: called with {"pid": PID} once the process runs."""
-    import signal
     import subprocess
     import time
 
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                               stderr=subprocess.PIPE, text=True, preexec_fn=as_from_a_terminal)
     if on_start is not None:
         on_start({"pid": process.pid})
     try:
@@ -82,7 +98,11 @@ def interrupt_when(command, ready, env=None, timeout=240, on_start=None):
             assert process.poll() is None and time.monotonic() < deadline, "never ready"
             time.sleep(0.01)
         process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=120)
+        try:
+            _, err = process.communicate(timeout=120)
+        except subprocess.TimeoutExpired as expired:
+            pytest.fail(f"still running 120 s after SIGINT ({_signal_state(process.pid)}); "
+                        f"stderr so far: {expired.stderr!r}")
     finally:
         process.kill()
     return process.returncode, err
@@ -120,8 +140,11 @@ def runtime_cache(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def sigint_handler_restored():
     """A command line's main() called in this process ignores SIGINT once it has reported a
-    Ctrl-C (so a second one cannot print a traceback while it exits). The handler is put back
-    after each test: an ignored SIGINT would also be inherited by every later subprocess."""
+    Ctrl-C (so a second one cannot print a traceback while it exits), and some libraries block
+    signals in the thread that loads them. The handler and this thread's signal mask are put
+    back after each test: both would be inherited by every later subprocess."""
     handler = signal.getsignal(signal.SIGINT)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
     yield
     signal.signal(signal.SIGINT, handler)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)

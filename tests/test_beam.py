@@ -23,7 +23,7 @@ from whitebox.cli import (
 )
 from whitebox.serve import beam  # noqa: E402
 
-from .conftest import REPO  # noqa: E402
+from .conftest import REPO, as_from_a_terminal  # noqa: E402
 
 
 def _write_photos(folder, seed=0):
@@ -227,13 +227,6 @@ def _group_has_workers(pgid):
     return False
 
 
-def _as_from_a_terminal():
-    """In the child before it runs: SIGINT handled and unblocked, as a shell starts a command
-    (whatever earlier in-process tests left in this process's signal state)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
-
-
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
 def test_ctrl_c_with_worker_processes_is_one_line(tmp_path, tf1_checkpoint):
     """Ctrl-C reaches the whole process group, worker processes included: one line, exit 130,
@@ -245,7 +238,7 @@ def test_ctrl_c_with_worker_processes_is_one_line(tmp_path, tf1_checkpoint):
     command = _beam_command(photos, tmp_path / "out", "--weights", str(tf1_checkpoint[0]))
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            start_new_session=True, env=dict(os.environ, TMPDIR=str(tmp_path)),
-                           preexec_fn=_as_from_a_terminal)
+                           preexec_fn=as_from_a_terminal)
     deadline = time.monotonic() + 300
     while not _group_has_workers(run.pid) and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, as_from_a_terminal
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
@@ -218,12 +218,6 @@ def _answers(url):
         return False
 
 
-def _interruptible():
-    """In the child: Ctrl-C (SIGINT) stops it, even when the tests run in a background job,
-    whose children start with SIGINT ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 class App:
     """app.py in a subprocess on a free loopback port, its own temporary and cache folders."""
 
@@ -239,7 +233,7 @@ class App:
             self.process = subprocess.Popen(
                 [sys.executable, str(REPO / "app.py"), "--port", str(self.port), "--offline",
                  *args], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=_interruptible)
+                preexec_fn=as_from_a_terminal)
 
     def wait(self):
         deadline = time.monotonic() + START_TIMEOUT
