@@ -177,18 +177,26 @@ def test_pinned_source_and_locations(monkeypatch, tmp_path):
 
 def test_first_use_downloads_and_verifies_then_makes_no_request(server, capsys):
     cache = weights.cache_dir()
-    assert fetch() == cache / "model-33999"
+    notices = []
+    assert fetch(warn=notices.append) == cache / "model-33999"
     for name, data in FAKE_CONTENT.items():
         assert (cache / name).read_bytes() == data
     assert sorted(server.requests) == sorted(FAKE_CONTENT)
     assert leftovers(cache) == []
-    err = capsys.readouterr().err
-    assert "CC BY-NC-SA 4.0" in err and "non-commercial" in err
+    assert len(notices) == 1
+    assert "CC BY-NC-SA 4.0" in notices[0] and "non-commercial" in notices[0]
+    assert capsys.readouterr() == ("", "")  # the library prints nothing itself
 
     server.requests.clear()
-    assert fetch() == cache / "model-33999"
-    assert server.requests == []
-    assert "CC BY-NC-SA" not in capsys.readouterr().err
+    assert fetch(warn=notices.append) == cache / "model-33999"
+    assert server.requests == [] and len(notices) == 1
+
+
+def test_without_warn_the_notice_goes_to_the_whitebox_logger(server, caplog):
+    """The Python API's default: the 'whitebox' logger, which an application configures."""
+    fetch()
+    assert [(r.name, r.levelname) for r in caplog.records] == [("whitebox", "WARNING")]
+    assert "CC BY-NC-SA 4.0" in caplog.records[0].getMessage()
 
 
 def test_file_url_mirror_works(server, monkeypatch, tmp_path):
@@ -297,7 +305,7 @@ def test_default_table_offline_message_names_official_files():
 
 
 @pytest.mark.parametrize("offline", [True, False], ids=["offline", "online"])
-def test_placed_file_that_fails_verification_is_moved_aside_not_deleted(server, offline, capsys):
+def test_placed_file_that_fails_verification_is_moved_aside_not_deleted(server, offline):
     cache = weights.cache_dir()
     cache.mkdir(parents=True)
     for name, data in FAKE_CONTENT.items():
@@ -309,8 +317,9 @@ def test_placed_file_that_fails_verification_is_moved_aside_not_deleted(server, 
         assert server.requests == []
         assert not (cache / DATA).exists()
     else:
-        fetch()
-        message = capsys.readouterr().err
+        notices = []
+        fetch(warn=notices.append)
+        message = " ".join(notices)
         assert server.requests == [DATA]
         assert (cache / DATA).read_bytes() == FAKE_CONTENT[DATA]
     assert (cache / (DATA + ".rejected")).read_bytes() == bad_copy(DATA)
@@ -387,6 +396,7 @@ def test_cartoonize_quiet_hides_the_download_progress(server, tmp_path, monkeypa
     err = capfd.readouterr().err
     assert sorted(server.requests) == sorted(FAKE_CONTENT)
     assert ("100%" in err) != quiet
+    assert "CC BY-NC-SA 4.0" in err  # the command line prints the library's notice
 
 
 # ----------------------------------------------------------------------------- concurrency

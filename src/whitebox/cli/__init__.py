@@ -37,6 +37,11 @@ def set_pixel_limit(argv):
             os.environ[PIXEL_LIMIT_ENV] = value or following
 
 
+def say(line):
+    """A command line's notices: the line on stderr."""
+    print(line, file=sys.stderr, flush=True)
+
+
 def run_command(main, prog, note=""):
     """`main()`'s exit code: a WhiteboxError becomes one line 'PROG: error: MESSAGE' and its
     `exit_code`; Ctrl-C becomes 130 and one line, 'interrupted', the interrupt's own message

@@ -79,6 +79,7 @@ def base_config(args):
 
 def _run(args):
     from whitebox.base.quiet_tf import import_tensorflow
+    from whitebox.cli import say
 
     import_tensorflow()
     from whitebox.evaluate.evaluation import ablate
@@ -87,7 +88,7 @@ def _run(args):
                   args.inception, fmt=args.format, grid=args.grid,
                   batch_size=args.batch_size_eval, kid=args.kid, kid_subsets=args.kid_subsets,
                   kid_subset_size=args.kid_subset_size, retry_failed=args.retry_failed,
-                  progress=not args.quiet)
+                  progress=not args.quiet, say=say)
     print((Path(args.out) / "ablation.md").read_text(encoding="utf-8"))
     return 0 if all(row["status"] == "done" for row in rows) else 1
 

@@ -39,6 +39,7 @@ def parse_args(argv=None):
 def _run(args):
     """Serve until Ctrl-C; a page that cannot start raises UsageError (exit 2)."""
     from whitebox.base.errors import UsageError, one_line
+    from whitebox.cli import say
 
     try:
         from whitebox.serve import web
@@ -48,7 +49,7 @@ def _run(args):
         raise UsageError("the web page needs Gradio: pip install -r requirements-web.txt") \
             from None
     try:
-        web.serve(args.weights, args.host, args.port, args.offline)
+        web.serve(args.weights, args.host, args.port, args.offline, say)
     except OSError as err:
         raise UsageError(one_line(err, "all")) from None
     return 0

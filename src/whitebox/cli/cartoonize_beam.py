@@ -140,13 +140,10 @@ def cartoonize(parser, args, options, beam_args):
         StandardOptions,
     )
 
-    from whitebox.cli import output_problem
+    from whitebox.cli import output_problem, say
     from whitebox.infer.weights import load_generator_weights
     from whitebox.model.precision import choose
     from whitebox.serve import beam
-
-    def say(line):
-        print(line, file=sys.stderr)
 
     inference, options = options, PipelineOptions(beam_args)
     runner = options.view_as(StandardOptions).runner
@@ -179,7 +176,7 @@ def cartoonize(parser, args, options, beam_args):
         weights=args.weights, offline=args.offline, fmt=args.format, overwrite=args.overwrite,
         batch_size=args.batch_size)
     # once here, so that a weights problem is a usage error and not a failed job
-    load_generator_weights(beam.stage_weights(args.weights), args.offline)
+    load_generator_weights(beam.stage_weights(args.weights), args.offline, warn=say)
     runtime, precision = choose(inference.runtime, inference.precision, say)
     say(f"runtime {runtime}, precision {precision}")
     try:

@@ -75,12 +75,14 @@ def export(args, options):
     import time
 
     from whitebox.base.quiet_tf import import_tensorflow
+    from whitebox.cli import say
 
     import_tensorflow()
     from whitebox.infer import export
     from whitebox.infer.export_check import verify_export
 
-    module = export.export_module(args.format, args.out, args.weights, options, args.offline)
+    module = export.export_module(args.format, args.out, args.weights, options, args.offline,
+                                  say)
     start = time.perf_counter()
     export.write_export(module, args.format, args.out, args.quantize, args.opset)
     print(f"wrote {args.out} ({args.format}) in {time.perf_counter() - start:.1f} s",

@@ -6,7 +6,6 @@ overrides and iterations is kept; one cut off in evaluation is evaluated again.
 import contextlib
 import json
 import re
-import sys
 import time
 import traceback
 from pathlib import Path
@@ -15,6 +14,7 @@ import cv2
 import numpy as np
 import tomllib
 
+from whitebox.base import notice
 from whitebox.base.errors import UsageError, one_line
 from whitebox.base.files import write_text_atomic
 from whitebox.base.image_io import ImageError, read_bgr, write_atomic
@@ -170,13 +170,12 @@ def contact_sheet(photo_paths, columns, cell=192):
 
 def run_ablation(variants, base, out_dir, evaluate, grid_photos=(), grid_outputs=None,
                  matrix="custom", train=None, retry_failed=False, extractor=None,
-                 progress=True, say=None):
+                 progress=True, say=notice):
     """The rows (dicts) of `variants` ({name: overrides of the TrainConfig values `base`}), in
     order, each trained and scored by evaluate(checkpoint_dir, eval_dir) -> {fid_to_cartoon,
     fid_to_photo, ...}; grid_outputs(eval_dir) -> the cartoon path of each of grid_photos."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    say = say or (lambda line: print(line, file=sys.stderr))
     if train is None:
         from whitebox.train import training
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from whitebox.base import notice
 from whitebox.base.errors import WhiteboxError, display_path, output_problem
 from whitebox.base.files import write_text_atomic
 from whitebox.base.image_io import ImageError, list_images
@@ -379,10 +380,11 @@ class CheckpointScorer:
 
 def ablate(matrix, base, out_dir, photos, cartoons, inception, fmt="same", grid=6,
            batch_size=DEFAULT_BATCH, kid=False, kid_subsets=100, kid_subset_size=1000,
-           retry_failed=False, progress=True):
+           retry_failed=False, progress=True, say=notice):
     """Train every variant of `matrix` (ablation.load_matrix's) from the TrainConfig values
     `base` under `out_dir`, score each with a CheckpointScorer, and draw the first `grid`
-    photos of each in ablation.png. Returns run_ablation's rows.
+    photos of each in ablation.png; `say` gets a line per variant. Returns run_ablation's
+    rows.
     """
     name, variants = load_matrix(matrix)
     variant_configs(variants, base, out_dir)  # a bad setting is refused before the embedding
@@ -392,4 +394,4 @@ def ablate(matrix, base, out_dir, photos, cartoons, inception, fmt="same", grid=
     return run_ablation(variants, base, out_dir, scorer, grid_photos,
                         lambda eval_dir: scorer.outputs(grid_photos, eval_dir), matrix=name,
                         retry_failed=retry_failed, extractor=scorer.net.describe(),
-                        progress=progress)
+                        progress=progress, say=say)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from whitebox.base import notice
 from whitebox.base.errors import UsageError, WhiteboxError
 from whitebox.base.files import atomic_folder, write_bytes_atomic
 from whitebox.base.image_io import to_unit_range
@@ -260,10 +261,12 @@ def onnx_bytes(function, opset=DEFAULT_OPSET):
     return model.SerializeToString()
 
 
-def export_module(fmt, out, weights=None, options=InferenceOptions(), offline=False):
+def export_module(fmt, out, weights=None, options=InferenceOptions(), offline=False,
+                  warn=notice):
     """The ExportModule of the generator `weights` names (as cartoonize.py finds it) with the
     cap and filter of `options`, once `out` is known to take a `fmt` export (else UsageError)
-    and tf2onnx is there for ONNX (else MissingDependency). Raises WeightsError."""
+    and tf2onnx is there for ONNX (else MissingDependency); `warn` gets the notices of a
+    download. Raises WeightsError."""
     from whitebox.infer import weights as weights_lib
 
     problem = output_problem(str(out), fmt)
@@ -271,8 +274,8 @@ def export_module(fmt, out, weights=None, options=InferenceOptions(), offline=Fa
         raise UsageError(problem)
     if fmt == "onnx":
         import_tf2onnx()
-    return ExportModule(weights_lib.load_generator_weights(weights, offline)[0], options.max_short_side,
-                        options.guided_filter)
+    generator, _ = weights_lib.load_generator_weights(weights, offline, warn=warn)
+    return ExportModule(generator, options.max_short_side, options.guided_filter)
 
 
 def write_export(module, fmt, out, quantize="none", opset=DEFAULT_OPSET):

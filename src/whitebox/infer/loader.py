@@ -3,8 +3,8 @@ chosen runtime (`make_runner`), the Cartoonizer around it (`make_cartoonizer`), 
 recipe weights -> Cartoonizer (`load_cartoonizer`), which `Cartoonizer.from_pretrained`, the
 Python API, wraps.
 """
-import logging
 
+from whitebox.base import notice
 from whitebox.base.errors import UsageError, one_line
 from whitebox.infer import inference
 from whitebox.infer.inference import TFRunner
@@ -37,12 +37,11 @@ class Cartoonizer(inference.Cartoonizer):
         options = InferenceOptions(**options)
         if options.problem():
             raise UsageError(options.problem())
-        return load_cartoonizer(weights, options, offline,
-                                warn or logging.getLogger("whitebox").warning)
+        return load_cartoonizer(weights, options, offline, warn or notice)
 
 
 def make_runner(runtime, generator, checkpoint, use_guided_filter=True, precision="fp32",
-                jit_compile=False, warn=print):
+                jit_compile=False, warn=notice):
     """The runner of `runtime` (settled by `precision.choose`) for `generator`, whose
     checkpoint has the `checkpoint_digest` `checkpoint`. `jit_compile` (XLA): TF only."""
     if runtime == "tf":
@@ -51,7 +50,7 @@ def make_runner(runtime, generator, checkpoint, use_guided_filter=True, precisio
     return make(generator, checkpoint, use_guided_filter, precision, warn)
 
 
-def make_cartoonizer(generator, prefix, options=InferenceOptions(), warn=print):
+def make_cartoonizer(generator, prefix, options=InferenceOptions(), warn=notice):
     """The Cartoonizer of `options` for `generator`, loaded from the checkpoint
     `prefix`, with the runtime and precision `precision.choose` settles. A converter that
     fails leaves TF running, with one line through `warn`. Raises RuntimeUnavailable."""
@@ -77,10 +76,10 @@ def make_cartoonizer(generator, prefix, options=InferenceOptions(), warn=print):
 
 
 def load_cartoonizer(weights=None, options=InferenceOptions(), offline=False,
-                     warn=logging.getLogger("whitebox").warning, progress=True):
+                     warn=notice, progress=True):
     """The cartoonizer every entry point builds, so that the same options give the same bytes:
     `make_cartoonizer` of `weights.load_generator_weights`. Without `progress`, `warn` is spared the
     news of a first conversion. Raises WeightsError and precision.RuntimeUnavailable."""
     say = warn if progress else lambda line: line.startswith(CONVERTING) or warn(line)
-    return make_cartoonizer(*load_generator_weights(weights, offline, progress), options,
+    return make_cartoonizer(*load_generator_weights(weights, offline, progress, warn), options,
                             say)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from whitebox.base import notice
 from whitebox.base.errors import one_line
 from whitebox.base.files import atomic_folder, home_dir, sha256_file, sweep
 from whitebox.base.image_io import to_unit_range
@@ -93,7 +94,7 @@ def _check_manifest(folder):
             raise ValueError(f"{name} does not match its checksum")
 
 
-def cached(folder, convert, load, warn=print):
+def cached(folder, convert, load, warn=notice):
     """load(folder) for the cache entry `folder`, made first by `convert(empty temporary
     folder)` when absent, and again (after one line through `warn`) when damaged: a manifest
     mismatch or an exception from `load`. A concurrent writer that finished first wins.
@@ -149,7 +150,7 @@ def quantize_int8(model):
 
 
 def openvino_runner(generator, checkpoint, use_guided_filter=True, precision="fp32",
-                    warn=print):
+                    warn=notice):
     """A runner on OpenVINO's CPU plugin: the generator in `precision` ('fp32', 'bf16', 'int8'),
     the guided filter in float32."""
     import openvino
@@ -199,7 +200,7 @@ def _compile(core, xml, config):
 
 
 def onnxruntime_runner(generator, checkpoint, use_guided_filter=True, precision="fp32",
-                       warn=print):
+                       warn=notice):
     """A runner on ONNX Runtime's CPU provider, float32."""
     import onnxruntime
 

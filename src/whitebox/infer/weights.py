@@ -13,13 +13,13 @@ Environment: ``WHITEBOX_HOME`` (the cache root, `files.home_dir`), ``WHITEBOX_WE
 import hashlib
 import os
 import shutil
-import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pooch
 
+from whitebox.base import notice
 from whitebox.base.errors import WeightsError
 from whitebox.base.files import ENV_HOME, home_dir, staging_folder
 
@@ -203,11 +203,12 @@ def _download(folder, base, needed, progress):
                     folder, base, needed[position:], f"fetching {url} failed: {error}")) from None
 
 
-def ensure_official_weights(offline=None, progress=True):
+def ensure_official_weights(offline=None, progress=True, warn=notice):
     """The checkpoint prefix ``cache_dir()/model-33999``, downloading what is missing or fails
-    verification (moved aside first); a bar on stderr with `progress`. `offline` (default
-    ``$WHITEBOX_OFFLINE``) never uses the network. Raises WeightsUnavailable, or
-    WeightsVerificationError when a file failed verification.
+    verification (moved aside first); a bar on stderr with `progress`; `warn` gets the
+    licence notice and each file moved aside. `offline` (default ``$WHITEBOX_OFFLINE``) never
+    uses the network. Raises WeightsUnavailable, or WeightsVerificationError when a file failed
+    verification.
     """
     folder, base = cache_dir(), official_base_url()
     needed, rejected = _check_cache(folder, base)
@@ -221,8 +222,8 @@ def ensure_official_weights(offline=None, progress=True):
         raise WeightsUnavailable(_instructions(
             folder, base, needed, f"offline mode, and {', '.join(needed)} missing from {folder}."))
     for message in rejected:
-        print(message + " Fetching it again.", file=sys.stderr)
-    print(LICENCE_NOTICE, file=sys.stderr, flush=True)
+        warn(message + " Fetching it again.")
+    warn(LICENCE_NOTICE)
     logger = pooch.get_logger()
     level = logger.level
     logger.setLevel(level if progress else "WARNING")
@@ -240,7 +241,7 @@ def ensure_official_weights(offline=None, progress=True):
 PRETRAINED = Path(__file__).resolve().parents[3] / "pretrained"
 
 
-def resolve_weights(requested=None, offline=False, progress=True):
+def resolve_weights(requested=None, offline=False, progress=True, warn=notice):
     """The checkpoint prefix to load: `requested` (a folder or prefix), else PRETRAINED when it
     holds a checkpoint, else `ensure_official_weights`. Raises checkpoints.CheckpointError
     for a `requested` path without a checkpoint, WeightsUnavailable.
@@ -252,16 +253,16 @@ def resolve_weights(requested=None, offline=False, progress=True):
     try:
         return resolve_prefix(PRETRAINED)
     except CheckpointError:
-        return ensure_official_weights(offline=offline or None, progress=progress)
+        return ensure_official_weights(offline=offline or None, progress=progress, warn=warn)
 
 
-def load_generator_weights(requested=None, offline=False, progress=True):
+def load_generator_weights(requested=None, offline=False, progress=True, warn=notice):
     """(network.Generator holding the weights `resolve_weights` finds, their checkpoint
     prefix). Raises its errors, or a CheckpointError (a WeightsError) for weights that do not
     fit."""
     from whitebox.model.checkpoints import load_generator
     from whitebox.model.network import Generator
 
-    generator, prefix = Generator(), resolve_weights(requested, offline, progress)
+    generator, prefix = Generator(), resolve_weights(requested, offline, progress, warn)
     load_generator(generator, prefix)
     return generator, prefix

@@ -13,6 +13,7 @@ import importlib.util
 
 import tensorflow as tf
 
+from whitebox.base import notice
 from whitebox.base.cpuinfo import CPU_BF16_FLAGS, cpu_flags
 from whitebox.base.errors import UsageError
 from whitebox.model import PRECISIONS, RUNTIME_PRECISIONS
@@ -70,7 +71,7 @@ def supports(runtime, precision):
     return False, f"needs a CPU with AVX512-BF16 or AMX-BF16{gpu}"
 
 
-def choose(runtime, precision, warn=print):
+def choose(runtime, precision, warn=notice):
     """(runtime, precision) that run here for the requested ones: 'auto' takes the first
     installed runtime that runs `precision` natively, else the first installed. A named runtime
     not installed raises RuntimeUnavailable; a precision that cannot run falls back to fp32
@@ -101,7 +102,7 @@ def runnable(precisions):
     return found
 
 
-def resolve_xla(xla, precision, warn=print):
+def resolve_xla(xla, precision, warn=notice):
     """Whether the training steps compile with XLA: `xla`, except in bf16 or fp16 without a
     GPU, where XLA's CPU compiler rejects the low-precision backward pass: then False, after
     one line through `warn`."""

@@ -7,12 +7,12 @@ analytics (whitebox.base.privacy), no share link, fonts from its own package.
 import os
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+from whitebox.base import notice
 from whitebox.base.files import private_tempdir, write_bytes_atomic
 
 private_tempdir()  # before Gradio loads: it fixes its temporary folder then
@@ -48,10 +48,11 @@ FULL_RESOLUTION_PIXELS = 1 << 26
 
 class Engine:
     """The generator, loaded once, and one Cartoonizer per choice of options sharing it.
-    `problem`: None, or the message loading the weights raised."""
+    `problem`: None, or the message loading the weights raised. `warn` gets the notices of a
+    download or a first conversion."""
 
-    def __init__(self, weights=None, offline=False):
-        self.weights, self.offline = weights, offline
+    def __init__(self, weights=None, offline=False, warn=notice):
+        self.weights, self.offline, self.warn = weights, offline, warn
         self.generator, self.prefix, self.problem = None, None, None
         self._cartoonizers = {}
         self._lock = threading.Lock()
@@ -64,7 +65,8 @@ class Engine:
         with self._lock:
             if self.generator is None:
                 try:
-                    self.generator, self.prefix = load_generator_weights(self.weights, self.offline)
+                    self.generator, self.prefix = load_generator_weights(self.weights, self.offline,
+                                                                  warn=self.warn)
                     self.problem = None
                 except WeightsError as err:
                     self.problem = f"error: {err}"
@@ -80,7 +82,7 @@ class Engine:
         with self._lock:
             if options not in self._cartoonizers:
                 self._cartoonizers[options] = make_cartoonizer(self.generator, self.prefix,
-                                                               options, warn=print)
+                                                               options, self.warn)
             return self._cartoonizers[options]
 
 
@@ -233,15 +235,15 @@ def _stop_on_sigterm():
     return signal.signal(signal.SIGTERM, _interrupt)
 
 
-def serve(weights=None, host="127.0.0.1", port=7860, offline=False):
-    """Serve the page until Ctrl-C (missing weights: their problem on the page). Raises OSError
-    when the address cannot be used."""
+def serve(weights=None, host="127.0.0.1", port=7860, offline=False, warn=notice):
+    """Serve the page until Ctrl-C (missing weights: their problem on the page, and to `warn`).
+    Raises OSError when the address cannot be used."""
     from whitebox.base.quiet_tf import import_tensorflow
 
     import_tensorflow()
-    engine = Engine(weights, offline)
+    engine = Engine(weights, offline, warn)
     if not engine.load():
-        print(engine.problem, file=sys.stderr, flush=True)
+        warn(engine.problem)
     workspace = Path(tempfile.mkdtemp(prefix="whitebox-web-"))
     # Gradio's uploads and results go inside the workspace, removed with it (by default they
     # stay in TMPDIR); a folder the user chose through the variable is left to them.
