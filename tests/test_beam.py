@@ -71,6 +71,34 @@ def test_outputs_are_byte_identical_to_cartoonize_png(tmp_path, official_weights
     assert all((ours / f).read_text() == "" for f in _files(ours) if f.startswith("failed-"))
 
 
+def test_the_shared_flags_give_cartoonize_options(tmp_path):
+    """Every flag both command lines take means the same InferenceOptions."""
+    flags = ["--max-short-side", "0", "--no-guided-filter", "--precision", "bf16", "--alpha",
+             "white", "--max-pixels", "5000", "--runtime", "tf"]
+    ours = cartoonize_beam.parse_args(["-i", "x/*", "-o", str(tmp_path / "o")] + flags)[2]
+    theirs = cartoonize.parse_args(["-i", "x", "-o", str(tmp_path / "o")] + flags)[1]
+    assert ours == theirs and not ours.guided_filter and ours.max_short_side == 0
+
+
+def test_without_the_guided_filter_too_outputs_are_cartoonize_bytes(tmp_path, tf1_checkpoint,
+                                                                    capsys):
+    photos = tmp_path / "photos"
+    _write_photos(photos)
+    runs = {}
+    for name, extra in {"beam": ["--no-guided-filter"], "beam_filtered": []}.items():
+        assert cartoonize_beam.main(["--input", f"{photos}/*.png", "--output",
+                                     str(tmp_path / name), "--weights", str(tf1_checkpoint[0]),
+                                     "--format", "png", *extra]) == 0
+        runs[name] = {n: (tmp_path / name / n).read_bytes() for n in ("a.png", "b.png")}
+    assert cartoonize.main(["--input", str(photos / "a.png"), str(photos / "b.png"),
+                            "--output", str(tmp_path / "cli"), "--weights",
+                            str(tf1_checkpoint[0]), "--no-guided-filter", "--quiet"]) == 0
+    for name, data in runs["beam"].items():
+        assert data == (tmp_path / "cli" / name).read_bytes(), name
+        assert data != runs["beam_filtered"][name], name  # the switch reached the workers
+    capsys.readouterr()
+
+
 def _dead_letters(folder):
     records = []
     for path in sorted(folder.glob("failed-*.jsonl")):

@@ -18,18 +18,17 @@ example: python app.py                 then open http://127.0.0.1:7860
 
 
 def parse_args(argv=None):
-    from whitebox.cli import OneLineParser, path_argument
+    from whitebox.cli import OneLineParser
+    from whitebox.cli.inference_options import add_inference_flags
 
     p = OneLineParser(prog="app.py", description=DESCRIPTION, epilog=EPILOG,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--weights", "-w", metavar="PATH", type=path_argument,
-                   help="checkpoint folder or prefix (default: as cartoonize.py)")
+    add_inference_flags(p, ["weights"])
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1, this computer only; "
                         "0.0.0.0 opens it to the network)")
     p.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
-    p.add_argument("--offline", action="store_true",
-                   help="never download weights (also WHITEBOX_OFFLINE=1)")
+    add_inference_flags(p, ["offline"])
     args = p.parse_args(argv)
     if not 1 <= args.port <= 65535:
         p.error("--port must be between 1 and 65535")

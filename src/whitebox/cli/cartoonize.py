@@ -31,20 +31,14 @@ example: python cartoonize.py --input clip.mp4 --output cartoons/ --precision bf
 
 def parse_args(argv=None):
     """(args, InferenceOptions) from the command line."""
-    from whitebox.base import OPENCV_PIXEL_LIMIT, PIXEL_LIMIT_ENV
     from whitebox.cli import OneLineParser, output_problem, path_argument
-    from whitebox.infer.options import (
-        ALPHA_MODES,
-        INFERENCE_PRECISIONS,
-        MAX_SHORT_SIDE,
-        RUNTIMES,
-        TILE_CORE,
-        TILE_MARGIN,
-        VIDEO_BATCH,
-        InferenceOptions,
+    from whitebox.cli.inference_options import (
+        FLAGS,
+        add_inference_flags,
+        inference_options,
     )
+    from whitebox.infer.options import VIDEO_BATCH
 
-    window = TILE_CORE + 2 * TILE_MARGIN
     p = OneLineParser(
         prog="cartoonize.py", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -52,55 +46,22 @@ def parse_args(argv=None):
                    help="image files and/or folders of images")
     p.add_argument("--output", "-o", required=True, metavar="DIR", type=path_argument,
                    help="output folder (created if missing)")
-    p.add_argument("--weights", "-w", metavar="PATH", type=path_argument,
-                   help="checkpoint folder or prefix (default: see weights below)")
-    p.add_argument("--format", choices=["same", "png", "jpg"], default="same",
-                   help="output format: 'same' keeps each input's (default); 'png' "
-                        "(lossless) or 'jpg' (small) replace the extension; videos keep theirs")
-    p.add_argument("--max-pixels", type=int, metavar="N",
-                   help=f"refuse images whose header declares more than N pixels (width x "
-                        f"height) before decoding (default: ${PIXEL_LIMIT_ENV}, else "
-                        f"{OPENCV_PIXEL_LIMIT}, OpenCV's limit)")
     p.add_argument("--recursive", "-r", action="store_true",
                    help="descend into sub-folders and mirror the tree under --output")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing outputs (default: skip them)")
-    p.add_argument("--max-short-side", type=int, default=MAX_SHORT_SIDE, metavar="N",
-                   help=f"downscale images whose short side exceeds N pixels (default "
-                        f"{MAX_SHORT_SIDE}, as the reference). 0 keeps full resolution: images "
-                        f"over one {window}x{window} window run in {TILE_CORE}-pixel tiles with "
-                        f"{TILE_MARGIN}-pixel margins, memory bounded by one window")
-    p.add_argument("--alpha", choices=ALPHA_MODES, default="ignore",
-                   help="alpha channel: 'ignore' drops it, as the reference (default); "
-                        "'white' blends over white")
-    p.add_argument("--no-guided-filter", action="store_true",
-                   help="skip the photo-guided filter after the generator (the reference "
-                        "always applies it)")
-    p.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="fp32",
-                   help="dtype of the generator's convolutions: fp32, the reference (default); "
-                        "bf16 (AVX512-BF16/AMX CPUs, recent GPUs) and fp16 (GPUs) differ by a "
-                        "few levels; int8 (openvino with nncf) more (docs/RUNTIMES.md). "
-                        "Without support: one line, then fp32")
-    p.add_argument("--runtime", choices=RUNTIMES, default="auto",
-                   help=f"what runs the network: 'auto' (default) takes the first installed of "
-                        f"{', '.join(RUNTIMES[1:])}; the first two are optional (pip install -r "
-                        f"requirements-runtimes.txt), convert once into the cache, and give the "
-                        f"same output (docs/RUNTIMES.md)")
-    p.add_argument("--xla", action="store_true",
-                   help="compile the network with XLA (default off: slower on the CPUs "
-                        "measured)")
+    add_inference_flags(p, ["weights", "format", "max_pixels", "max_short_side", "alpha",
+                            "no_guided_filter", "precision", "runtime", "xla"],
+                        {"weights": "checkpoint folder or prefix (default: see weights below)",
+                         "format": FLAGS["format"][1]["help"] + "; videos keep theirs"})
     p.add_argument("--video-batch", type=int, default=VIDEO_BATCH, metavar="N",
                    help=f"video frames per network call (default {VIDEO_BATCH}); memory "
                         f"grows with N")
-    p.add_argument("--offline", action="store_true",
-                   help="never download weights (also WHITEBOX_OFFLINE=1)")
+    add_inference_flags(p, ["offline"])
     p.add_argument("--quiet", "-q", action="store_true",
                    help="no progress bar; on stderr only failures, fallbacks and the summary")
     args = p.parse_args(argv)
-    options = InferenceOptions(
-        runtime=args.runtime, precision=args.precision, max_short_side=args.max_short_side,
-        guided_filter=not args.no_guided_filter, alpha=args.alpha, max_pixels=args.max_pixels,
-        xla=args.xla)
+    options = inference_options(args)
     for problem in (options.problem(), args.video_batch < 1 and "--video-batch must be at least 1",
                     output_problem(args.output)):
         if problem:

@@ -36,14 +36,12 @@ example: python cartoonize_beam.py --input 'photos/**' --output cartoons/ \\
 def parse_args(argv=None):
     """(our options, Beam's arguments): argparse only, nothing heavy imported."""
     from whitebox.cli import OneLineParser, path_argument
-    from whitebox.infer.options import (
-        ALPHA_MODES,
-        BEAM_BATCH,
-        INFERENCE_PRECISIONS,
-        MAX_SHORT_SIDE,
-        RUNTIMES,
-        InferenceOptions,
+    from whitebox.cli.inference_options import (
+        FLAGS,
+        add_inference_flags,
+        inference_options,
     )
+    from whitebox.infer.options import BEAM_BATCH
 
     p = OneLineParser(prog="cartoonize_beam.py", description=DESCRIPTION, epilog=EPILOG,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,37 +49,26 @@ def parse_args(argv=None):
                    help="Beam filesystem glob of the photos (quote it)")
     p.add_argument("--output", "-o", required=True, metavar="PREFIX", type=path_argument,
                    help="output folder or bucket prefix")
-    p.add_argument("--weights", "-w", metavar="PATH", type=path_argument,
-                   help="checkpoint folder or prefix, local or remote (gs://.../saved_models, "
-                        "copied by every worker); default as cartoonize.py")
-    p.add_argument("--format", choices=["same", "png", "jpg"], default="same",
-                   help="output format, as cartoonize.py (default same: each input's, "
-                        ".pgm/.pbm as .ppm)")
-    p.add_argument("--max-short-side", type=int, default=MAX_SHORT_SIDE, metavar="N",
-                   help=f"downscale images whose short side exceeds N pixels (default "
-                        f"{MAX_SHORT_SIDE}, the reference's); 0 keeps full resolution")
-    p.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="fp32",
-                   help="dtype of the generator's convolutions, as cartoonize.py (default "
-                        "fp32); a worker without support falls back to fp32")
-    p.add_argument("--runtime", choices=RUNTIMES, default="auto",
-                   help="what runs the network, as cartoonize.py (default auto: the first "
-                        "installed on the workers of openvino, onnxruntime, tf)")
-    p.add_argument("--alpha", choices=ALPHA_MODES, default="ignore",
-                   help="alpha channel: 'ignore' drops it (default), 'white' blends over white")
-    p.add_argument("--max-pixels", type=int, metavar="N",
-                   help="refuse images whose header declares more than N pixels (default: "
-                        "OPENCV_IO_MAX_IMAGE_PIXELS, else OpenCV's own limit)")
+    add_inference_flags(
+        p, ["weights", "format", "max_short_side", "no_guided_filter", "precision", "runtime",
+            "alpha", "max_pixels"],
+        {"weights": "checkpoint folder or prefix, local or remote (gs://.../saved_models, "
+                    "copied by every worker); default as cartoonize.py",
+         "max_short_side": f"downscale images whose short side exceeds N pixels (default "
+                           f"{FLAGS['max_short_side'][1]['default']}, the reference's); 0 keeps "
+                           f"full resolution, in tiles",
+         "precision": "dtype of the generator's convolutions, as cartoonize.py (default "
+                      "fp32); a worker without support falls back to fp32",
+         "runtime": "what runs the network, as cartoonize.py (default auto: the first "
+                    "installed on the workers of openvino, onnxruntime, tf)"})
     p.add_argument("--batch-size", type=int, default=BEAM_BATCH, metavar="N",
                    help=f"most images per network call, same-size images sharing one "
                         f"(default {BEAM_BATCH})")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing outputs (default: skip them)")
-    p.add_argument("--offline", action="store_true",
-                   help="never download weights (also WHITEBOX_OFFLINE=1)")
+    add_inference_flags(p, ["offline"])
     args, beam_args = p.parse_known_args(argv)
-    options = InferenceOptions(runtime=args.runtime, precision=args.precision,
-                               max_short_side=args.max_short_side, alpha=args.alpha,
-                               max_pixels=args.max_pixels)
+    options = inference_options(args)
     for problem in (options.problem(), args.batch_size < 1
                     and "--batch-size must be at least 1"):
         if problem:

@@ -30,6 +30,7 @@ What is comparable with the paper: docs/EVALUATION.md.
 
 def parse_args(argv=None):
     from whitebox.cli import OneLineParser, path_argument
+    from whitebox.cli.inference_options import add_inference_flags
     from whitebox.evaluate import DEFAULT_BATCH
 
     p = OneLineParser(prog="evaluate.py", description=DESCRIPTION, epilog=EPILOG,
@@ -73,17 +74,14 @@ def parse_args(argv=None):
     q.add_argument("--photos", required=True, metavar="DIR", help="test photos")
     q.add_argument("--cartoons", required=True, metavar="DIR_OR_NPZ",
                    help="cartoon images (folder or cache)")
-    q.add_argument("--weights", "-w", metavar="PATH",
-                   help="checkpoint, as cartoonize.py --weights (default as cartoonize.py)")
+    add_inference_flags(q, ["weights"])
     q.add_argument("--output", "-o", metavar="DIR", type=path_argument,
                    help="keep the cartoonized photos here (default: a temporary folder); "
                         "refused when an output would replace a photo or a cartoon, or join "
                         "the --cartoons folder")
     q.add_argument("--overwrite", action="store_true",
                    help="replace outputs that exist in --output (default: refuse to start)")
-    q.add_argument("--format", choices=["same", "png", "jpg"], default="same",
-                   help="cartoonize.py --format for the cartoonized photos (default same)")
-    q.add_argument("--offline", action="store_true", help="cartoonize.py --offline")
+    add_inference_flags(q, ["format", "offline"])
     q.add_argument("--markdown", metavar="FILE", help="also write the Markdown table here")
     common(q, inception_required=True)
     kid_options(q)

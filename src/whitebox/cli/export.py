@@ -22,32 +22,24 @@ weights, or a missing optional package. Details: docs/DEPLOYMENT.md, "Export".
 
 
 def parse_args(argv=None):
-    from whitebox.cli import OneLineParser, path_argument
-    from whitebox.infer.options import (
-        DEFAULT_OPSET,
-        MAX_SHORT_SIDE,
-        QUANTIZE,
-        InferenceOptions,
-    )
+    from whitebox.cli import OneLineParser
+    from whitebox.cli.inference_options import add_inference_flags, inference_options
+    from whitebox.infer.options import DEFAULT_OPSET, MAX_SHORT_SIDE, QUANTIZE
 
     p = OneLineParser(prog="export.py", description=DESCRIPTION,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("format", choices=["savedmodel", "tflite", "onnx"])
     p.add_argument("out", metavar="OUT", help="output folder (savedmodel) or file")
-    p.add_argument("--weights", "-w", metavar="PATH", type=path_argument,
-                   help="checkpoint folder or prefix, as in cartoonize.py (default: "
-                        "pretrained/, else the authors' checkpoint from the cache)")
-    p.add_argument("--offline", action="store_true", help="never download weights")
+    add_inference_flags(p, ["weights", "offline"])
     p.add_argument("--quantize", choices=QUANTIZE, default="none",
                    help="tflite only: weight quantization (default none; fp16: float16 "
                         "weights, half the file; dynamic: int8 weights)")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
                    help=f"onnx only: ONNX opset (default {DEFAULT_OPSET})")
-    p.add_argument("--max-short-side", type=int, default=MAX_SHORT_SIDE, metavar="N",
-                   help=f"savedmodel only: the uint8 signature's short-side cap (default "
-                        f"{MAX_SHORT_SIDE}, 0 for none)")
-    p.add_argument("--no-guided-filter", action="store_true",
-                   help="export the generator without the guided filter")
+    add_inference_flags(p, ["max_short_side", "no_guided_filter"], {
+        "max_short_side": f"savedmodel only: the uint8 signature's short-side cap (default "
+                          f"{MAX_SHORT_SIDE}, 0 for none)",
+        "no_guided_filter": "export the generator without the guided filter"})
     p.add_argument("--no-check", action="store_true", help="skip the check against TF")
     args = p.parse_args(argv)
     if args.format != "savedmodel" and not args.out.lower().endswith(f".{args.format}"):
@@ -55,8 +47,7 @@ def parse_args(argv=None):
                 f".{args.format}")
     if args.quantize != "none" and args.format != "tflite":
         p.error("--quantize applies to tflite only")
-    options = InferenceOptions(max_short_side=args.max_short_side,
-                               guided_filter=not args.no_guided_filter)
+    options = inference_options(args)
     if options.problem():
         p.error(options.problem())
     return args, options
