@@ -62,6 +62,10 @@ def random_generator():
     return gen
 
 
+# How long a child may take to stop once sent Ctrl-C.
+STOP_SECONDS = 120
+
+
 def as_from_a_terminal():
     """For `preexec_fn`: in the child, before it runs, SIGINT handled and unblocked, as a shell
     starts a command (whatever libraries loaded by earlier tests left in this process)."""
@@ -81,13 +85,16 @@ def _signal_state(pid):
 
 def interrupt_when(command, ready, env=None, timeout=240, on_start=None):
     """Run `command` as a terminal would (SIGINT delivered, stdout discarded), send it Ctrl-C
-    once `ready()` is true, and return (exit code, stderr). Fails if it ends before that,
-    `ready` stays false for `timeout` seconds, or it is still running 120 s after Ctrl-C
-    (saying its signal state); the process is killed in any case.
-    on_start: called with {"pid": PID} once the process runs."""
+    once `ready()` is true, and return (exit code, stderr). Fails if it ends before that, if
+    `ready` stays false for `timeout` seconds, or if it still runs STOP_SECONDS after Ctrl-C:
+    then with its signal state and, from SIGABRT and Python's fault handler, every thread's
+    stack. The process is killed in any case. on_start: called with {"pid": PID} once it
+    runs."""
+    import os
     import subprocess
     import time
 
+    env = dict(os.environ if env is None else env, PYTHONFAULTHANDLER="1")
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True, preexec_fn=as_from_a_terminal)
     if on_start is not None:
@@ -99,10 +106,15 @@ def interrupt_when(command, ready, env=None, timeout=240, on_start=None):
             time.sleep(0.01)
         process.send_signal(signal.SIGINT)
         try:
-            _, err = process.communicate(timeout=120)
-        except subprocess.TimeoutExpired as expired:
-            pytest.fail(f"still running 120 s after SIGINT ({_signal_state(process.pid)}); "
-                        f"stderr so far: {expired.stderr!r}")
+            _, err = process.communicate(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            state = _signal_state(process.pid)
+            process.send_signal(signal.SIGABRT)
+            try:
+                _, err = process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                err = "(no stacks: still running 60 s after SIGABRT)"
+            pytest.fail(f"still running {STOP_SECONDS} s after SIGINT ({state}); stderr:\n{err}")
     finally:
         process.kill()
     return process.returncode, err
