@@ -176,7 +176,8 @@ def official_cartoonizer():
 def make_data(out, scale, seed, cartoonizer):
     """Steps 1-2: crops of P, C and V, the official cartoons of C and V (cartoonize.py's
     loop) and the data lists (train.py make-lists' function)."""
-    from whitebox.infer.batch import plan_jobs, run_plan, say_above_bar
+    from whitebox.cli import say
+    from whitebox.infer.batch import plan_jobs, run_plan
     from whitebox.train.data import make_lists
 
     sources = source_photos()
@@ -192,7 +193,7 @@ def make_data(out, scale, seed, cartoonizer):
         counts[folder] = write_crops(chosen, data / folder, count, size, rng)
     for source, target in (("cartoon_source", "cartoon_scenery"), ("val_photo", "val_official")):
         done = run_plan(plan_jobs([data / source], data / target), cartoonizer.cartoonize,
-                        say_above_bar, progress=False)
+                        say, progress=False)
         if done["failed"]:
             raise RuntimeError(f"{data / source}: {done['failed']} crops failed to cartoonize")
     make_lists({"photo_scenery": data / "photo_scenery",

@@ -67,8 +67,8 @@ STOP_SECONDS = 120
 
 
 def as_from_a_terminal():
-    """For `preexec_fn`: in the child, before it runs, SIGINT handled and unblocked, as a shell
-    starts a command (whatever libraries loaded by earlier tests left in this process)."""
+    """For `preexec_fn`: in the child, before it runs, SIGINT at its default action and
+    unblocked, as a shell starts a command (whatever earlier tests left in this process)."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
 

@@ -381,7 +381,8 @@ def test_run_plan_stops_on_ctrl_c_with_the_summary_and_callers_stop_too(tmp_path
                                                                        capsys):
     """In process: Ctrl-C inside the generator call of the second image; the first output is
     complete, nothing else is written, and batch.Interrupted carries the summary."""
-    from whitebox.infer.batch import Interrupted, plan_jobs, run_plan, say_above_bar
+    from whitebox.cli import say
+    from whitebox.infer.batch import Interrupted, plan_jobs, run_plan
 
     cv2.imwrite(str(photos / "c.png"), np.zeros((16, 16, 3), np.uint8))
     calls = []
@@ -395,7 +396,7 @@ def test_run_plan_stops_on_ctrl_c_with_the_summary_and_callers_stop_too(tmp_path
     out = tmp_path / "out"
     plan = plan_jobs([photos], out)
     with pytest.raises(Interrupted) as stop:
-        run_plan(plan, cartoonize_then_interrupt, say_above_bar, progress=False)
+        run_plan(plan, cartoonize_then_interrupt, say, progress=False)
     assert stop.value.args[0]["done"] == 1 and stop.value.args[0]["failed"] == 0
     assert [p.name for p in out.iterdir()] == ["a.jpg"]
     assert cv2.imread(str(out / "a.jpg")).shape == (40, 48, 3)

@@ -399,6 +399,40 @@ def test_cartoonize_quiet_hides_the_download_progress(server, tmp_path, monkeypa
     assert "CC BY-NC-SA 4.0" in err  # the command line prints the library's notice
 
 
+@pytest.mark.parametrize("command", ["cartoonize", "export", "cartoonize_beam"])
+def test_each_command_line_prints_the_licence_itself(server, tmp_path, monkeypatch, capfd,
+                                                     command):
+    """With the library's default route (the 'whitebox' logger) silenced, the notice still
+    reaches stderr: the command line passes its own `say`."""
+    import logging
+
+    from whitebox.cli import cartoonize, cartoonize_beam, export
+
+    monkeypatch.setattr(weights, "PRETRAINED", tmp_path / "clone" / "pretrained")  # empty
+    monkeypatch.setattr(logging.getLogger("whitebox"), "level", logging.ERROR)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.png").write_bytes(b"not decoded: the made-up weights fail first")
+    main, args = {
+        "cartoonize": (cartoonize.main, ["-i", str(tmp_path / "in"), "-o", str(tmp_path / "o"),
+                                         "-q"]),
+        "export": (export.main, ["savedmodel", str(tmp_path / "o")]),
+        "cartoonize_beam": (cartoonize_beam.main, ["-i", f"{tmp_path / 'in'}/*", "-o",
+                                                   str(tmp_path / "o")])}[command]
+    assert main(args) == 2  # the stand-in files are no checkpoint
+    err = capfd.readouterr().err
+    assert err.count("CC BY-NC-SA 4.0") == 1, err
+
+
+def test_the_web_page_gives_its_notices_to_its_warn(server, tmp_path, monkeypatch):
+    pytest.importorskip("gradio")
+    from whitebox.serve.web import Engine
+
+    monkeypatch.setattr(weights, "PRETRAINED", tmp_path / "clone" / "pretrained")  # empty
+    notices = []
+    assert not Engine(warn=notices.append).load()
+    assert any("CC BY-NC-SA 4.0" in line for line in notices), notices
+
+
 # ----------------------------------------------------------------------------- concurrency
 
 

@@ -6,6 +6,6 @@ import logging
 PIXEL_LIMIT_ENV = "OPENCV_IO_MAX_IMAGE_PIXELS"
 OPENCV_PIXEL_LIMIT = 1 << 30
 
-# The 'whitebox' logger's warning: printed on stderr as the bare line unless the application
-# configures logging.
+# The 'whitebox' logger's warning: Python prints it on stderr (the bare line until something
+# configures logging; importing apache_beam does, adding "WARNING:whitebox:").
 notice = logging.getLogger("whitebox").warning

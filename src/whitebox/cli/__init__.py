@@ -37,9 +37,11 @@ def set_pixel_limit(argv):
             os.environ[PIXEL_LIMIT_ENV] = value or following
 
 
-def say(line):
-    """A command line's notices: the line on stderr."""
-    print(line, file=sys.stderr, flush=True)
+def say(line, stdout=False):
+    """A command line's line, on stderr (`stdout`: on stdout), above any progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stdout if stdout else sys.stderr)
 
 
 def run_command(main, prog, note=""):

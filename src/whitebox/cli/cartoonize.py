@@ -46,20 +46,22 @@ def parse_args(argv=None):
                    help="image files and/or folders of images")
     p.add_argument("--output", "-o", required=True, metavar="DIR", type=path_argument,
                    help="output folder (created if missing)")
+    add_inference_flags(p, ["weights", "format", "max_pixels"],
+                        {"weights": "checkpoint folder or prefix (default: see weights below)",
+                         "format": FLAGS["format"][1]["help"] + "; videos keep theirs"})
     p.add_argument("--recursive", "-r", action="store_true",
                    help="descend into sub-folders and mirror the tree under --output")
     p.add_argument("--overwrite", action="store_true",
                    help="replace existing outputs (default: skip them)")
-    add_inference_flags(p, ["weights", "format", "max_pixels", "max_short_side", "alpha",
-                            "no_guided_filter", "precision", "runtime", "xla"],
-                        {"weights": "checkpoint folder or prefix (default: see weights below)",
-                         "format": FLAGS["format"][1]["help"] + "; videos keep theirs"})
+    add_inference_flags(p, ["max_short_side", "alpha", "no_guided_filter", "precision",
+                            "runtime", "xla"])
     p.add_argument("--video-batch", type=int, default=VIDEO_BATCH, metavar="N",
                    help=f"video frames per network call (default {VIDEO_BATCH}); memory "
                         f"grows with N")
     add_inference_flags(p, ["offline"])
     p.add_argument("--quiet", "-q", action="store_true",
-                   help="no progress bar; on stderr only failures, fallbacks and the summary")
+                   help="no progress bar; on stderr only failures, notices (fallbacks, the "
+                        "weights' licence) and the summary")
     args = p.parse_args(argv)
     options = inference_options(args)
     for problem in (options.problem(), args.video_batch < 1 and "--video-batch must be at least 1",
@@ -83,15 +85,15 @@ def cartoonize(args, options):
     from whitebox.base.quiet_tf import import_tensorflow
 
     import_tensorflow()
-    from whitebox.infer.batch import plan_jobs, run_plan, say_above_bar, video_runner
+    from whitebox.cli import say
+    from whitebox.infer.batch import plan_jobs, run_plan, video_runner
     from whitebox.infer.loader import load_cartoonizer
 
-    cartoonizer = load_cartoonizer(args.weights, options, args.offline, say_above_bar,
-                                   not args.quiet)
+    cartoonizer = load_cartoonizer(args.weights, options, args.offline, say, not args.quiet)
     if not args.quiet:
-        say_above_bar(f"runtime {cartoonizer.runtime}, precision {cartoonizer.precision}")
+        say(f"runtime {cartoonizer.runtime}, precision {cartoonizer.precision}")
     plan = plan_jobs(args.input, args.output, args.format, args.recursive, args.overwrite)
-    summary = run_plan(plan, cartoonizer, say_above_bar, not args.quiet, options.alpha,
+    summary = run_plan(plan, cartoonizer, say, not args.quiet, options.alpha,
                        video_runner(cartoonizer, args.video_batch))
     return 0 if summary["failed"] == 0 else 1
 

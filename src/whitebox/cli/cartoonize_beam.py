@@ -34,14 +34,14 @@ example: python cartoonize_beam.py --input 'photos/**' --output cartoons/ \\
 
 
 def parse_args(argv=None):
-    """(our options, Beam's arguments): argparse only, nothing heavy imported."""
+    """(parser, args, InferenceOptions, Beam's arguments): argparse only, nothing heavy
+    imported."""
     from whitebox.cli import OneLineParser, path_argument
     from whitebox.cli.inference_options import (
-        FLAGS,
         add_inference_flags,
         inference_options,
     )
-    from whitebox.infer.options import BEAM_BATCH
+    from whitebox.infer.options import BEAM_BATCH, MAX_SHORT_SIDE
 
     p = OneLineParser(prog="cartoonize_beam.py", description=DESCRIPTION, epilog=EPILOG,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -55,8 +55,8 @@ def parse_args(argv=None):
         {"weights": "checkpoint folder or prefix, local or remote (gs://.../saved_models, "
                     "copied by every worker); default as cartoonize.py",
          "max_short_side": f"downscale images whose short side exceeds N pixels (default "
-                           f"{FLAGS['max_short_side'][1]['default']}, the reference's); 0 keeps "
-                           f"full resolution, in tiles",
+                           f"{MAX_SHORT_SIDE}, the reference's); 0 keeps full resolution, in "
+                           f"tiles",
          "precision": "dtype of the generator's convolutions, as cartoonize.py (default "
                       "fp32); a worker without support falls back to fp32",
          "runtime": "what runs the network, as cartoonize.py (default auto: the first "

@@ -99,25 +99,26 @@ def _run(args):
     from whitebox.base.quiet_tf import import_tensorflow
 
     import_tensorflow()
+    from whitebox.cli import say
     from whitebox.evaluate import evaluation
 
     extractor = evaluation.Extractor(args.inception, args.batch_size)
     progress = not args.quiet
     if args.command == "stats":
         report = evaluation.stats_report(args.folder, args.output, extractor, args.recursive,
-                                         progress, not args.no_features)
+                                         progress, not args.no_features, say)
     else:
         kid = evaluation.Kid(args.kid, args.kid_subsets, args.kid_subset_size, args.seed)
         if args.command == "fid":
             report = evaluation.fid_report(args.a, args.b, extractor, args.recursive, progress,
-                                           kid)
+                                           kid, say)
         else:
             run = evaluation.PaperRun(args.photos, args.cartoons, args.weights, args.output,
                                       args.format, args.offline, args.markdown, args.recursive,
                                       args.overwrite)
-            report = evaluation.paper_report(run, extractor, kid, progress)
+            report = evaluation.paper_report(run, extractor, kid, progress, say)
             if progress:
-                print(report["markdown"], file=sys.stderr)
+                say(report["markdown"])
     print(json.dumps(report, indent=2))
     return 0
 

@@ -102,9 +102,11 @@ def _run(args):
         convert_npy_to_npz(args.src, args.dst, trust_pickle=args.trust_pickle)
         print(f"wrote {args.dst}; use --vgg {args.dst} (no --trust-pickle needed)")
         return 0
+    from whitebox.cli import say
     from whitebox.train import training
 
-    training.run(config, progress=not args.no_progress)
+    training.run(config, echo=lambda line, problem: say(line, stdout=not problem),
+                 progress=not args.no_progress)
     print(f"done: {config.out_dir}")
     return 0
 

@@ -180,7 +180,7 @@ def run_ablation(variants, base, out_dir, evaluate, grid_photos=(), grid_outputs
         from whitebox.train import training
 
         def train(config):
-            return training.run(config, echo=False, progress=progress)
+            return training.run(config, progress=progress)
 
     iterations = int(base.get("iterations", TrainConfig().iterations))
     configs = variant_configs(variants, base, out_dir)  # bad overrides fail before training

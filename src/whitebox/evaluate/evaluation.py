@@ -29,7 +29,7 @@ from whitebox.evaluate.metrics import (
     load_set,
     save_cache,
 )
-from whitebox.infer.batch import OVERWRITES_INPUT, plan_jobs, run_plan, say_above_bar
+from whitebox.infer.batch import OVERWRITES_INPUT, plan_jobs, run_plan
 from whitebox.infer.loader import load_cartoonizer
 from whitebox.infer.options import InferenceOptions
 from whitebox.infer.video import is_video
@@ -91,11 +91,11 @@ class Extractor:
         return info
 
 
-def fid_report(a, b, extractor, recursive=False, progress=True, kid=Kid()):
+def fid_report(a, b, extractor, recursive=False, progress=True, kid=Kid(), say=notice):
     """FID (and KID) between the sets `a` and `b` (folders or caches): a report naming both
-    sets, the Extractor's network and any warnings."""
-    a = load_set(a, extractor, recursive, progress)
-    b = load_set(b, extractor, recursive, progress)
+    sets, the Extractor's network and any warnings. `say` gets a line per skipped file."""
+    a = load_set(a, extractor, recursive, progress, say=say)
+    b = load_set(b, extractor, recursive, progress, say=say)
     result = kid.compare(a, b)
     report = dict(fid=result["fid"])
     if "kid" in result:
@@ -106,9 +106,9 @@ def fid_report(a, b, extractor, recursive=False, progress=True, kid=Kid()):
 
 
 def stats_report(folder, output, extractor, recursive=False, progress=True,
-                 keep_features=True):
+                 keep_features=True, say=notice):
     """Embed `folder` once and save its statistics cache to `output` (.npz, replaced only when
-    it is one: else MetricsError); the report."""
+    it is one: else MetricsError); the report. `say` gets a line per skipped file."""
     check_can_write(Path(output))
     if Path(output).exists() or Path(output).is_symlink():
         try:
@@ -116,7 +116,7 @@ def stats_report(folder, output, extractor, recursive=False, progress=True,
         except MetricsError:
             raise MetricsError(f"{display_path(output)} exists and is not a statistics cache; "
                                f"choose a new name") from None
-    fset = embed_folder(folder, extractor(), recursive, progress)
+    fset = embed_folder(folder, extractor(), recursive, progress, say=say)
     save_cache(output, fset, keep_features=keep_features)
     return dict(cache=str(output), set=fset.describe(), extractor=extractor.describe(fset))
 
@@ -210,16 +210,17 @@ def photo_files(plan):
     return sorted([job.source for job in plan.jobs] + [path for path, _ in plan.failed])
 
 
-def embed_photos(plan, net, source, progress=True):
+def embed_photos(plan, net, source, progress=True, say=notice):
     """FeatureSet of every photo of a `plan_photos` plan, named `source`."""
-    features, skipped = embed_paths(photo_files(plan), net, progress, label="photos")
+    features, skipped = embed_paths(photo_files(plan), net, progress, label="photos", say=say)
     return features_to_set(features, net, source, "folder", skipped)
 
 
-def cartoonizer_for(weights=None, offline=False, progress=True):
-    """cartoonize.py's Cartoonizer with its default options; MetricsError for bad weights."""
+def cartoonizer_for(weights=None, offline=False, progress=True, say=notice):
+    """cartoonize.py's Cartoonizer with its default options, its notices to `say`;
+    MetricsError for bad weights."""
     try:
-        return load_cartoonizer(weights, InferenceOptions(), offline, say_above_bar, progress)
+        return load_cartoonizer(weights, InferenceOptions(), offline, say, progress)
     except WhiteboxError as err:
         raise MetricsError(f"could not load the weights: {err}") from None
 
@@ -233,19 +234,20 @@ def _identity(path):
     return st.st_ino, st.st_mtime_ns
 
 
-def cartoonize_and_embed(plan, cartoonizer, out, net, progress=True):
+def cartoonize_and_embed(plan, cartoonizer, out, net, progress=True, say=notice):
     """Run the `plan_photos` plan (made before anything was written to `out`) through
     `cartoonizer` with cartoonize.py's loop, then embed with `net` the outputs this run wrote
-    (not a file an earlier run left). Returns (FeatureSet of the cartoonized photos, counts:
-    photos, cartoonized, failed, not_cartoonized: the failed photos' paths).
+    (not a file an earlier run left); `say` gets the loop's lines. Returns (FeatureSet of the
+    cartoonized photos, counts: photos, cartoonized, failed, not_cartoonized: the failed
+    photos' paths).
     """
     before = {job.target: _identity(job.target) for job in plan.jobs}
-    run_plan(plan, cartoonizer, say_above_bar, progress)
+    run_plan(plan, cartoonizer, say, progress)
     done = [job for job in plan.jobs
             if _identity(job.target) not in (None, before[job.target])]
     written = {job.source for job in done}
     features, skipped = embed_paths([job.target for job in done], net, progress,
-                                    label="cartoonized")
+                                    label="cartoonized", say=say)
     generated = features_to_set(features, net, out, "folder", skipped)
     everything = photo_files(plan)
     missing = [str(path) for path in everything if path not in written]
@@ -305,11 +307,12 @@ def check_not_an_input(path, plan, cartoons, recursive):
                            f"output of the run (choose another file)")
 
 
-def paper_report(run, extractor, kid=Kid(), progress=True):
+def paper_report(run, extractor, kid=Kid(), progress=True, say=notice):
     """The paper's protocol for the PaperRun `run`: FID (and KID) to the cartoon set and to the
     photos. The report holds the scores, the paper's values, the counts, the sets, the network,
-    the warnings and the Markdown table (also written to `run.markdown`, and on stderr with
-    `progress`). Outputs or a `markdown` that would replace an input are refused.
+    the warnings and the Markdown table (also written to `run.markdown`). `say` gets the
+    lines on the way (notices, skipped and failed files). Outputs or a `markdown` that would
+    replace an input are refused.
     """
     if run.markdown:
         check_can_write(Path(run.markdown))
@@ -319,12 +322,12 @@ def paper_report(run, extractor, kid=Kid(), progress=True):
         if run.markdown:
             check_not_an_input(run.markdown, plan, run.cartoons, run.recursive)
         net = extractor()  # fail on a bad network file before the long work
-        cartoonizer = cartoonizer_for(run.weights, run.offline, progress)
-        photo_set = embed_photos(plan, net, run.photos, progress)
-        generated, counts = cartoonize_and_embed(plan, cartoonizer, out, net, progress)
+        cartoonizer = cartoonizer_for(run.weights, run.offline, progress, say)
+        photo_set = embed_photos(plan, net, run.photos, progress, say)
+        generated, counts = cartoonize_and_embed(plan, cartoonizer, out, net, progress, say)
         if not run.output:
             generated.source = "(temporary folder)"
-    cartoon_set = load_set(run.cartoons, extractor, run.recursive, progress, "cartoons")
+    cartoon_set = load_set(run.cartoons, extractor, run.recursive, progress, "cartoons", say)
     report = paper_scores(generated, cartoon_set, photo_set, counts, kid)
     warnings = report.pop("warnings")
     report.update(
@@ -347,23 +350,25 @@ def paper_report(run, extractor, kid=Kid(), progress=True):
 class CheckpointScorer:
     """The paper's protocol for many checkpoints, the photos and cartoons embedded once:
     `scorer(checkpoint, out)` cartoonizes the photos into `out`; a dict of scores and counts.
+    `say` gets the lines on the way.
     """
 
     def __init__(self, photos, cartoons, inception, fmt="same", batch_size=DEFAULT_BATCH,
-                 kid=Kid(), progress=True):
+                 kid=Kid(), progress=True, say=notice):
         self.photos, self.fmt, self.kid, self.progress = photos, fmt, kid, progress
+        self.say = say
         self.net = load_extractor(inception, batch_size)
         self.cartoons = load_set(cartoons, lambda: self.net, progress=progress,
-                                 label="cartoons")
+                                 label="cartoons", say=say)
         with tempfile.TemporaryDirectory(prefix="whitebox-eval-") as scratch:
             self.photo_set = embed_photos(plan_photos(photos, scratch, fmt), self.net, photos,
-                                          progress)
+                                          progress, say)
 
     def __call__(self, checkpoint, out):
         plan = plan_photos(self.photos, out, self.fmt, overwrite=True)
-        cartoonizer = cartoonizer_for(checkpoint, offline=True, progress=self.progress)
+        cartoonizer = cartoonizer_for(checkpoint, True, self.progress, self.say)
         generated, counts = cartoonize_and_embed(plan, cartoonizer, out, self.net,
-                                                 self.progress)
+                                                 self.progress, self.say)
         scores = paper_scores(generated, self.cartoons, self.photo_set, counts, self.kid)
         scores.update(n_cartoonized=generated.count, n_cartoons=self.cartoons.count,
                       n_photos=self.photo_set.count, cartoonize_failed=counts["failed"])
@@ -389,7 +394,7 @@ def ablate(matrix, base, out_dir, photos, cartoons, inception, fmt="same", grid=
     name, variants = load_matrix(matrix)
     variant_configs(variants, base, out_dir)  # a bad setting is refused before the embedding
     scorer = CheckpointScorer(photos, cartoons, inception, fmt, batch_size,
-                              Kid(kid, kid_subsets, kid_subset_size), progress)
+                              Kid(kid, kid_subsets, kid_subset_size), progress, say)
     grid_photos = list_images(photos)[:grid]
     return run_ablation(variants, base, out_dir, scorer, grid_photos,
                         lambda eval_dir: scorer.outputs(grid_photos, eval_dir), matrix=name,

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from whitebox.base import notice
 from whitebox.base.errors import display_path, one_line
 from whitebox.base.files import atomic_file
 from whitebox.base.image_io import ImageError, list_images, read_bgr
@@ -47,9 +48,9 @@ class FeatureSet:
                     skipped=len(self.skipped), has_features=self.features is not None)
 
 
-def embed_paths(paths, extractor, progress=True, label="images"):
+def embed_paths(paths, extractor, progress=True, label="images", say=notice):
     """(N x D float32 features, [(path, reason) skipped]) of image files, each skipped one
-    reported on stderr. Decoding stays in this thread: it silences fd 2 for a moment, which
+    given to `say` as a line. Decoding stays in this thread: it silences fd 2 for a moment, which
     from a worker thread could swallow the lines printed here (the network sets the pace)."""
     paths = list(paths)
     chunks, skipped, pending = [], [], []
@@ -67,7 +68,7 @@ def embed_paths(paths, extractor, progress=True, label="images"):
             pending.append(read_bgr(path)[:, :, ::-1])
         except ImageError as err:
             skipped.append((str(path), str(err)))
-            bar.write(f"skipped {display_path(path)}: {err}", file=sys.stderr)
+            say(f"skipped {display_path(path)}: {err}")
             bar.update(1)
         if len(pending) >= extractor.batch_size:
             flush()
@@ -89,15 +90,15 @@ def features_to_set(features, extractor, source, kind="folder", skipped=()):
                       skipped=list(skipped))
 
 
-def embed_folder(folder, extractor, recursive=False, progress=True, label=None):
+def embed_folder(folder, extractor, recursive=False, progress=True, label=None, say=notice):
     """FeatureSet of `list_images(folder)`; `label` names the progress bar (default: the
-    folder's name)."""
+    folder's name); `say` gets a line per skipped file."""
     try:
         paths = list_images(folder, recursive)
     except ImageError as err:
         raise MetricsError(f"{folder}: {err}") from None
     features, skipped = embed_paths(paths, extractor, progress,
-                                    label=label or Path(folder).name or str(folder))
+                                    label=label or Path(folder).name or str(folder), say=say)
     return features_to_set(features, extractor, folder, "folder", skipped)
 
 
@@ -168,13 +169,14 @@ def load_cache(path):
                       features=arrays.get("features"))
 
 
-def load_set(path, extractor_factory, recursive=False, progress=True, label=None):
-    """A folder (embedded with extractor_factory()) or a cache, as a FeatureSet."""
+def load_set(path, extractor_factory, recursive=False, progress=True, label=None, say=notice):
+    """A folder (embedded with extractor_factory()) or a cache, as a FeatureSet; `say` gets a
+    line per skipped file."""
     if Path(path).is_file() and str(path).lower().endswith(".npz"):
         return load_cache(path)
     if not Path(path).is_dir():
         raise MetricsError(f"{path}: neither a folder of images nor an .npz cache")
-    return embed_folder(path, extractor_factory(), recursive, progress, label)
+    return embed_folder(path, extractor_factory(), recursive, progress, label, say)
 
 
 def check_compatible(a, b):

@@ -1,7 +1,6 @@
 """cartoonize.py's job: which output each input gets (`plan_jobs`), then read -> cartoonize ->
 write for every file, one failure never stopping the others (`run_plan`).
 """
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -200,11 +199,6 @@ def _run_images(jobs, cartoonize, alpha, report, bar):
                     future.cancel()
             for job, future in saves:
                 report.finish(job, future.result())
-
-
-def say_above_bar(line):
-    """`run_plan`'s `say`: the line on stderr, above the progress bar."""
-    tqdm.write(line, file=sys.stderr)
 
 
 def run_plan(plan, cartoonize, say, progress=True, alpha="ignore", video=None):

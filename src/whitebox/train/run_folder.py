@@ -7,7 +7,6 @@ its log and its part in each checkpoint save go to a temporary folder, removed o
 import math
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -51,25 +50,24 @@ def image_grid(batch, columns=4, max_images=16):
 
 
 class RunLog:
-    """Lines to a log file and, through tqdm (the bar stays intact), to stdout or, for
-    `problem`, stderr."""
+    """Lines to a log file, each also given to `echo(line, problem)` when there is one
+    (`problem`: True for the lines of `problem`)."""
 
-    def __init__(self, path, echo=True):
+    def __init__(self, path, echo=None):
         self.path = path
         self.echo = echo
 
     def __call__(self, line):
-        self._write(line, sys.stdout)
+        self._write(line, False)
 
     def problem(self, line):
-        self._write(line, sys.stderr)
+        self._write(line, True)
 
-    def _write(self, line, stream):
+    def _write(self, line, problem):
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
         if self.echo:
-            from tqdm import tqdm
-            tqdm.write(line, file=stream)
+            self.echo(line, problem)
 
 
 def _check_folder(config):
@@ -110,7 +108,7 @@ class RunFolder:
     not given one yet (resumed from, or the newest saved), `last_good` the newest that has.
     """
 
-    def __init__(self, config, chief=True, echo=True, notes=()):
+    def __init__(self, config, chief=True, echo=None, notes=()):
         self.config, self.chief = config, chief
         self.out = Path(config.out_dir)
         self.ckpt_dir = self.out / "checkpoints"
@@ -123,7 +121,7 @@ class RunFolder:
         else:
             self.writer = tf.summary.create_noop_writer()
         self.scratch = None if chief else Path(tempfile.mkdtemp(prefix="whitebox-worker-"))
-        self.log = RunLog((self.scratch or self.out) / "log.txt", echo=echo and chief)
+        self.log = RunLog((self.scratch or self.out) / "log.txt", echo=echo if chief else None)
         for line in (*notes, moved):
             if line:
                 self.log(line)

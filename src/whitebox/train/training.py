@@ -54,9 +54,10 @@ def settle(config):
     return config, notes, strategy
 
 
-def run(config, vgg=None, echo=True, progress=True):
+def run(config, vgg=None, echo=None, progress=True):
     """Train with `config` (left as it is); returns the step object, whose `config` is the
-    settled one that config.json records."""
+    settled one that config.json records. Each line of the run's log.txt also goes to
+    `echo(line, problem)` when given (`problem`: a line about something wrong)."""
     config, notes, strategy = settle(config)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
