@@ -217,8 +217,8 @@ def embed_photos(plan, net, source, progress=True, say=notice):
 
 
 def cartoonizer_for(weights=None, offline=False, progress=True, say=notice):
-    """cartoonize.py's Cartoonizer with its default options, its notices to `say`;
-    MetricsError for bad weights."""
+    """cartoonize.py's Cartoonizer (default options, notices to `say`); MetricsError for bad
+    weights."""
     try:
         return load_cartoonizer(weights, InferenceOptions(), offline, say, progress)
     except WhiteboxError as err:
@@ -310,10 +310,8 @@ def check_not_an_input(path, plan, cartoons, recursive):
 def paper_report(run, extractor, kid=Kid(), progress=True, say=notice):
     """The paper's protocol for the PaperRun `run`: FID (and KID) to the cartoon set and to the
     photos. The report holds the scores, the paper's values, the counts, the sets, the network,
-    the warnings and the Markdown table (also written to `run.markdown`). `say` gets the
-    lines on the way (notices, skipped and failed files). Outputs or a `markdown` that would
-    replace an input are refused.
-    """
+    the warnings and the Markdown table (also written to `run.markdown`). `say` gets the lines
+    on the way. Outputs or a `markdown` that would replace an input are refused."""
     if run.markdown:
         check_can_write(Path(run.markdown))
     with tempfile.TemporaryDirectory(prefix="whitebox-eval-") as scratch:
@@ -355,8 +353,7 @@ class CheckpointScorer:
 
     def __init__(self, photos, cartoons, inception, fmt="same", batch_size=DEFAULT_BATCH,
                  kid=Kid(), progress=True, say=notice):
-        self.photos, self.fmt, self.kid, self.progress = photos, fmt, kid, progress
-        self.say = say
+        self.photos, self.fmt, self.kid, self.progress, self.say = photos, fmt, kid, progress, say
         self.net = load_extractor(inception, batch_size)
         self.cartoons = load_set(cartoons, lambda: self.net, progress=progress,
                                  label="cartoons", say=say)
