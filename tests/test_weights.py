@@ -401,7 +401,7 @@ def test_cartoonize_quiet_hides_the_download_progress(server, tmp_path, monkeypa
 
 @pytest.mark.parametrize("command", ["cartoonize", "export", "cartoonize_beam"])
 def test_each_command_line_prints_the_licence_itself(server, tmp_path, monkeypatch, capfd,
-                                                     command):
+                                                     caplog, command):
     """With the library's default route (the 'whitebox' logger) silenced, the notice still
     reaches stderr: the command line passes its own `say`."""
     import logging
@@ -409,7 +409,7 @@ def test_each_command_line_prints_the_licence_itself(server, tmp_path, monkeypat
     from whitebox.cli import cartoonize, cartoonize_beam, export
 
     monkeypatch.setattr(weights, "PRETRAINED", tmp_path / "clone" / "pretrained")  # empty
-    monkeypatch.setattr(logging.getLogger("whitebox"), "level", logging.ERROR)
+    caplog.set_level(logging.ERROR, logger="whitebox")
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "a.png").write_bytes(b"not decoded: the made-up weights fail first")
     main, args = {

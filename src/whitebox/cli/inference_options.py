@@ -79,9 +79,9 @@ def inference_options(args):
     """The InferenceOptions of the parsed `args`; a field whose flag the command lacks keeps
     its default."""
     given = vars(args)
-    fields = {"runtime": given.get("runtime"), "precision": given.get("precision"),
-              "max_short_side": given.get("max_short_side"), "alpha": given.get("alpha"),
-              "max_pixels": given.get("max_pixels"), "xla": given.get("xla"),
-              "guided_filter": None if "no_guided_filter" not in given
-              else not given["no_guided_filter"]}
-    return InferenceOptions(**{k: v for k, v in fields.items() if v is not None})
+    fields = {name: given[name] for name in ("runtime", "precision", "max_short_side", "alpha",
+                                             "max_pixels", "xla")
+              if given.get(name) is not None}
+    if "no_guided_filter" in given:
+        fields["guided_filter"] = not given["no_guided_filter"]
+    return InferenceOptions(**fields)
